@@ -1,0 +1,171 @@
+"""Find and read the node's registries.conf files under a host root (the only I/O here).
+
+The lookup follows containers/image ``newConfigWrapperWithHomeDir`` and
+``dropInConfigs`` (docs/registries-conf.md §1) for podman running as root on the node.
+Paths inside the host root are resolved the way ``chroot`` would: an absolute symlink on
+the node points into the host root, never into the agent's own filesystem.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from agent.errors import ConfigError
+
+SYSTEM_MAIN = "/etc/containers/registries.conf"
+SYSTEM_DROP_INS = "/etc/containers/registries.conf.d"
+USER_MAIN = ".config/containers/registries.conf"
+USER_DROP_INS = ".config/containers/registries.conf.d"
+ROOT_HOME = "/root"
+ALIAS_CACHE = "/var/cache/containers/short-name-aliases.conf"
+USER_ALIAS_CACHE = ".cache/containers/short-name-aliases.conf"
+_MAX_SYMLINKS = 40
+
+
+@dataclass(frozen=True)
+class HostRoot:
+    """The node's filesystem as seen by the agent (``/host`` in a debug pod or DaemonSet)."""
+
+    root: Path
+
+    def resolve(self, node_path: str) -> Path:
+        """Where the node's absolute ``node_path`` is on the agent's filesystem."""
+        if self.root == Path("/"):
+            return Path(node_path)
+        pending = [part for part in node_path.split("/") if part not in ("", ".")]
+        resolved: list[str] = []
+        hops = 0
+        while pending:
+            part = pending.pop(0)
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = self.root.joinpath(*resolved, part)
+            if candidate.is_symlink():
+                hops += 1
+                if hops > _MAX_SYMLINKS:
+                    raise ConfigError(
+                        "file-unreadable", f"too many levels of symbolic links in {node_path}"
+                    )
+                target = os.readlink(candidate)
+                if target.startswith("/"):
+                    resolved = []
+                pending = [p for p in target.split("/") if p not in ("", ".")] + pending
+                continue
+            resolved.append(part)
+        return self.root.joinpath(*resolved)
+
+
+def default_host_root() -> Path:
+    """``/host`` when it holds a node's ``etc/containers`` (oc debug, DaemonSet), else ``/``."""
+    host = Path("/host")
+    if (host / "etc" / "containers").is_dir():
+        return host
+    return Path("/")
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    path: str  # as read by the agent, e.g. /host/etc/containers/registries.conf
+    text: str
+    drop_in: bool
+
+
+def _read(path: Path, shown: str) -> Optional[str]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(
+            "file-unreadable", f"cannot read: {exc.strerror or exc}", file=shown
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            "toml-syntax", "invalid TOML: the file is not UTF-8", file=shown, line=line
+        ) from None
+
+
+def _drop_ins(host: HostRoot, node_dir: str) -> list[tuple[Path, Path]]:
+    """(path shown, path read) of each drop-in; a symlinked drop-in is followed on the node."""
+    parent, _, leaf = node_dir.rpartition("/")
+    directory = host.resolve(parent) / leaf
+    if directory.is_symlink():
+        # Go's filepath.WalkDir does not follow a symlinked root: such a directory is
+        # silently not read by podman, so it is not read here either.
+        return []
+    try:
+        with os.scandir(directory) as entries:
+            # Not recursive; any non-directory entry named *.conf, byte-wise name order.
+            names = [
+                entry.name
+                for entry in entries
+                if entry.name.endswith(".conf") and not entry.is_dir(follow_symlinks=False)
+            ]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise ConfigError(
+            "file-unreadable",
+            f"cannot list the drop-in directory: {exc.strerror or exc}",
+            file=str(directory),
+        ) from None
+    return [
+        (directory / name, host.resolve(f"{node_dir}/{name}"))
+        for name in sorted(names, key=os.fsencode)
+    ]
+
+
+def read_config_files(
+    host: HostRoot, *, home: str = ROOT_HOME, main_override: Optional[Path] = None
+) -> list[ConfigFile]:
+    """The files podman (as the user whose HOME is ``home``) reads, in load order.
+
+    ``main_override`` replaces the main file as ``CONTAINERS_REGISTRIES_CONF`` does; it is
+    a path on the agent's own filesystem and must exist. Drop-ins are still read.
+    """
+    user_main = host.resolve(f"{home}/{USER_MAIN}")
+    user_drop_ins = f"{home}/{USER_DROP_INS}"
+    if main_override is not None:
+        main_path, main_required = main_override, True
+        drop_in_dirs = [SYSTEM_DROP_INS, user_drop_ins]
+    elif user_main.exists():
+        # An existing per-user file, even empty, hides the system file and drop-ins.
+        main_path, main_required = user_main, True
+        drop_in_dirs = [user_drop_ins]
+    else:
+        main_path, main_required = host.resolve(SYSTEM_MAIN), False
+        drop_in_dirs = [SYSTEM_DROP_INS, user_drop_ins]
+
+    files: list[ConfigFile] = []
+    text = _read(main_path, str(main_path))
+    if text is None and main_required:
+        raise ConfigError(
+            "file-not-found",
+            "the registries.conf chosen explicitly does not exist",
+            file=str(main_path),
+            hint="podman fails every pull when CONTAINERS_REGISTRIES_CONF names a missing file",
+        )
+    if text is not None:
+        files.append(ConfigFile(str(main_path), text, drop_in=False))
+    for directory in drop_in_dirs:
+        for shown, real in _drop_ins(host, directory):
+            drop_in_text = _read(real, str(shown))
+            if drop_in_text is not None:  # removed while we listed: newer releases ignore it
+                files.append(ConfigFile(str(shown), drop_in_text, drop_in=True))
+    return files
+
+
+def read_alias_cache(host: HostRoot, home: str = ROOT_HOME) -> Optional[ConfigFile]:
+    """The machine-written short-name alias cache (root's, or a user's), when present."""
+    node_path = ALIAS_CACHE if home == ROOT_HOME else f"{home}/{USER_ALIAS_CACHE}"
+    path = host.resolve(node_path)
+    text = _read(path, str(path))
+    return None if text is None else ConfigFile(str(path), text, drop_in=True)

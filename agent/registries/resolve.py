@@ -1,0 +1,219 @@
+"""Select the entry for a reference and compute its ordered pull sources (pure).
+
+Mirrors ``FindRegistry``, ``PullSourcesFromReference`` and ``rewriteReference`` of
+containers/image ``pkg/sysregistriesv2`` and the per-attempt ``blocked`` check of
+``docker/docker_client.go``; see docs/registries-conf.md §6-§9.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Optional
+
+from agent import reference
+from agent.errors import AgentError, RewriteError
+from agent.reference import ReferenceError
+from agent.registries.model import (
+    Configuration,
+    Explanation,
+    Problem,
+    PullSource,
+    RegistryEntry,
+    Resolution,
+    ShortNameCandidate,
+    SkippedMirror,
+)
+
+
+def match_length(name: str, prefix: str) -> int:
+    """``refMatchingPrefix``: the length of ``name`` matched by ``prefix``, or -1.
+
+    A plain prefix matches the name itself or the name followed by ``/``, ``:`` or ``@``
+    (so a host-only prefix also matches every port of that host, as upstream does). A
+    wildcard ``*.S`` matches at the first occurrence of ``.S`` in the host part.
+    """
+    if prefix.startswith("*."):
+        suffix = prefix[1:]
+        index = name.find(suffix)
+        if index == -1 or "/" in name[:index]:
+            return -1
+        end = index + len(suffix)
+        if end == len(name) or name[end] in ":/@":
+            return end
+        return -1
+    if not name.startswith(prefix):
+        return -1
+    if len(name) == len(prefix) or name[len(prefix)] in ":/@":
+        return len(prefix)
+    return -1
+
+
+def find_entry(config: Configuration, name: str) -> Optional[RegistryEntry]:
+    """The entry with the longest matching prefix string; ties go to the byte-smaller prefix."""
+    best: Optional[RegistryEntry] = None
+    for entry in config.registries:  # sorted by prefix, so a tie keeps the earlier one
+        if (best is None or len(entry.prefix) > len(best.prefix)) and match_length(
+            name, entry.prefix
+        ) != -1:
+            best = entry
+    return best
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    location: str
+    insecure: bool
+    kind: str
+
+
+def _skip_reason(entry: RegistryEntry, pull_from_mirror: str, digested: bool) -> Optional[str]:
+    if entry.mirror_by_digest_only:
+        if not digested:
+            return "mirror-by-digest-only = true and the reference has no digest"
+        return None
+    if pull_from_mirror == "digest-only" and not digested:
+        return 'pull-from-mirror = "digest-only" and the reference has no digest'
+    if pull_from_mirror == "tag-only" and digested:
+        return 'pull-from-mirror = "tag-only" and the reference has a digest'
+    return None
+
+
+def pull_sources(config: Configuration, ref: reference.ImageReference) -> Resolution:
+    """The sources a pull of ``ref`` tries, in order; ``ref`` must already be pull-normalised.
+
+    Raises RewriteError when a rewritten source is not a valid reference: upstream then
+    fails the whole pull without contacting anything, the primary included.
+    """
+    text = str(ref)
+    entry = find_entry(config, ref.name)
+    if entry is None:
+        return Resolution(text, None, (PullSource(text, "source", False, False),))
+
+    digested = ref.digest is not None
+    endpoints: list[_Endpoint] = []
+    skipped: list[SkippedMirror] = []
+    matched = match_length(text, entry.prefix)
+    for mirror in entry.mirrors:
+        reason = _skip_reason(entry, mirror.pull_from_mirror, digested)
+        if reason:
+            skipped.append(SkippedMirror(mirror.location + text[matched:], reason))
+        else:
+            endpoints.append(_Endpoint(mirror.location, mirror.insecure, "mirror"))
+    endpoints.append(_Endpoint(entry.location, entry.insecure, "source"))
+
+    sources = []
+    for endpoint in endpoints:
+        if endpoint.location:
+            rewritten = endpoint.location + text[matched:]
+            try:
+                physical = reference.parse_canonical(rewritten)
+            except ReferenceError as exc:
+                raise RewriteError(
+                    f"{endpoint.kind} {endpoint.location!r} of registry {entry.label} turns "
+                    f"{text!r} into {rewritten!r}, which is not a valid image reference "
+                    f"({exc.message}); the pull fails before any source is contacted",
+                    hint="give the mirror location a repository path, a host with a '.' "
+                    "or ':', and lowercase characters only",
+                ) from None
+        else:  # a wildcard entry without location keeps the reference as it is
+            physical, rewritten = ref, text
+        blocking = find_entry(config, physical.name)
+        blocked = blocking is not None and blocking.blocked
+        sources.append(
+            PullSource(
+                location=rewritten,
+                kind=endpoint.kind,
+                insecure=endpoint.insecure,
+                blocked=blocked,
+                blocked_by=blocking.prefix if blocked and blocking else None,
+            )
+        )
+    return Resolution(text, entry, tuple(sources), tuple(skipped))
+
+
+def short_name_candidates(
+    config: Configuration,
+    short_name: str,
+    cached_aliases: Optional[Mapping[str, str]] = None,
+) -> tuple[ShortNameCandidate, ...]:
+    """What a short name expands to (``pkg/shortnames.Resolve``), without a TTY.
+
+    ``cached_aliases`` is the machine-written short-name-aliases.conf, which takes
+    precedence over registries.conf aliases (an empty value there hides an alias).
+    """
+    parsed = reference.parse_normalized(short_name)
+    # The alias key is the short name as typed, without tag or digest.
+    key = short_name.split("@", 1)[0]
+    if ":" in key.rsplit("/", 1)[-1]:
+        key = key.rsplit(":", 1)[0]
+    suffix = (f":{parsed.tag}" if parsed.tag else "") + (
+        f"@{parsed.digest}" if parsed.digest else ""
+    )
+
+    alias_value: Optional[str] = None
+    alias_origin: Optional[str] = None
+    if cached_aliases is not None and key in cached_aliases:
+        alias_value, alias_origin = cached_aliases[key] or None, "short-name-aliases.conf"
+    else:
+        alias = config.alias(key)
+        if alias is not None:
+            alias_value, alias_origin = alias.value, alias.origin
+    if alias_value:
+        candidate = reference.parse_normalized(alias_value + suffix).with_default_tag()
+        return (ShortNameCandidate(str(candidate), "alias", alias_origin),)
+
+    registries = config.unqualified_search_registries
+    if not registries:
+        where = config.unqualified_search_registries_origin or "any registries.conf"
+        raise AgentError(
+            f"short name {short_name!r} matches no alias and no unqualified-search-registries "
+            f"are defined in {where}",
+            hint="use a fully qualified reference (host/repository@sha256:...)",
+        )
+    candidates = tuple(
+        ShortNameCandidate(
+            str(reference.parse_normalized(f"{registry}/{short_name}").with_default_tag()),
+            "unqualified-search-registries",
+            config.unqualified_search_registries_origin,
+        )
+        for registry in registries
+    )
+    if len(candidates) > 1 and config.short_name_mode == "enforcing":
+        raise AgentError(
+            f"short name {short_name!r} is ambiguous ({len(candidates)} search registries) and "
+            "short-name-mode is enforcing: podman refuses it without a terminal to prompt on",
+            hint="use a fully qualified reference or define an alias",
+        )
+    return candidates
+
+
+def explain(
+    config: Configuration, given: str, cached_aliases: Optional[Mapping[str, str]] = None
+) -> Explanation:
+    """The sources for one reference as typed by a user; problems are reported, not raised."""
+    try:
+        if reference.is_short_name(given):
+            candidates = short_name_candidates(config, given, cached_aliases)
+        else:
+            candidates = ()
+            normalized = reference.parse_normalized(given).for_pull()
+    except ReferenceError as exc:
+        return Explanation(given, problem=Problem(exc.kind, "reference", exc.message))
+    except AgentError as exc:
+        return Explanation(given, problem=Problem("short-name", "short-name", exc.message))
+    try:
+        if candidates:
+            resolutions = tuple(
+                pull_sources(config, reference.parse_normalized(c.reference).for_pull())
+                for c in candidates
+            )
+            return Explanation(given, None, resolutions, candidates)
+        return Explanation(given, str(normalized), (pull_sources(config, normalized),))
+    except RewriteError as exc:
+        return Explanation(
+            given,
+            None if candidates else str(normalized),
+            candidates=candidates,
+            problem=Problem(exc.kind, "rewrite", exc.message),
+        )
