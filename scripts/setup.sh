@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Set up a Debian machine for mirror-agent development and CI; safe to run again.
+#
+# Installs podman, skopeo, docker-registry (the tests run their own instances on free
+# loopback ports, so the packaged service is stopped and disabled) and apache2-utils
+# (`htpasswd -B`, bcrypt files for registries with basic auth), then creates .venv and
+# installs the project with its test extras. Runs as root, or through sudo otherwise.
+#
+# Quick when nothing changed: `apt-get update` only runs when a package is missing,
+# and pip only runs when pyproject.toml changed since the last successful install.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=(sudo)
+fi
+
+PACKAGES=(
+    podman
+    skopeo
+    docker-registry
+    apache2-utils # htpasswd -B (bcrypt) for the lab's basic-auth registries
+    python3
+    python3-venv
+    util-linux # unshare, mount: the lab runs podman/skopeo in a private mount namespace
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing+=("$package")
+    fi
+done
+
+export DEBIAN_FRONTEND=noninteractive
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    "${SUDO[@]}" apt-get update -qq
+fi
+# Idempotent, and a no-op taking about a second when everything is present.
+"${SUDO[@]}" apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
+
+# The docker-registry package ships a service listening on :5000; the tests never use it.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    "${SUDO[@]}" systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+elif [ -x /etc/init.d/docker-registry ]; then
+    if "${SUDO[@]}" /etc/init.d/docker-registry status >/dev/null 2>&1; then
+        "${SUDO[@]}" /etc/init.d/docker-registry stop >/dev/null 2>&1 || true
+    fi
+    if command -v update-rc.d >/dev/null 2>&1; then
+        "${SUDO[@]}" update-rc.d docker-registry disable >/dev/null 2>&1 || true
+    fi
+fi
+
+for tool in podman skopeo docker-registry htpasswd unshare; do
+    command -v "$tool" >/dev/null 2>&1 || {
+        echo "setup: $tool is still missing after apt-get install" >&2
+        exit 1
+    }
+done
+
+# A .venv made for another checkout (copied, or committed by mistake) runs that
+# checkout's interpreter from its scripts' shebangs and imports that checkout's code.
+venv_is_ours() {
+    [ -x .venv/bin/python ] && [ -f .venv/bin/pip ] &&
+        head -n 1 .venv/bin/pip | grep -qF "#!$PWD/.venv/bin/python"
+}
+if ! venv_is_ours; then
+    echo "setup: creating .venv"
+    rm -rf .venv
+    python3 -m venv .venv
+fi
+
+stamp=.venv/.mirror-agent-setup
+wanted="$PWD $(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || ! .venv/bin/python -c 'import agent' 2>/dev/null; then
+    echo "setup: pip install -e '.[test]'"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+    echo "$wanted" >"$stamp"
+fi
+
+echo "setup: ok"
