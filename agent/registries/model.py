@@ -32,8 +32,12 @@ class Compat:
 
     @property
     def label(self) -> str:
-        major, minor = self.containers_image
-        return f"containers/image {major}.{minor} behaviour"
+        """The releases whose registries.conf handling this imitates."""
+        if self.containers_image < (5, 24):
+            return "containers/image <= 5.23 (podman <= 4.3)"
+        if self.containers_image < (5, 35):
+            return "containers/image 5.24-5.34 (podman 4.4-5.4)"
+        return "containers/image >= 5.35 (podman >= 5.5)"
 
 
 CURRENT = Compat()
