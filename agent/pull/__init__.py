@@ -1,0 +1,1 @@
+"""Pulling on the node: running podman/skopeo, parsing their debug logs, judging the result."""

@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Parse time of large podman debug logs (the fixtures repeated up to ~50 MB).
+
+Usage: bench/log_parse.py [--megabytes N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+from agent.pull.log import parse_pull_log  # noqa: E402
+
+FIXTURES = PROJECT.parent / "shared" / "fixtures" / "podman-4.3"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--megabytes", type=int, default=50)
+    size = parser.parse_args().megabytes * 1_000_000
+    one_round = (FIXTURES / "all-fail-source-unreachable.log").read_text()
+    noise = (FIXTURES / "mirror-401.log").read_text()
+    text = noise * (size // 2 // len(noise)) + one_round * (size // 2 // len(one_round))
+    for label, sample in (
+        ("realistic log", text),
+        ("one huge line", "Trying to access " * (size // 17)),
+    ):
+        start = time.perf_counter()
+        result = parse_pull_log(sample, exit_code=125)
+        elapsed = time.perf_counter() - start
+        print(
+            f"{label:<14} {len(sample) / 1e6:6.1f} MB  {elapsed:6.2f} s  "
+            f"({len(sample) / 1e6 / elapsed:.0f} MB/s, {len(result.attempts)} attempts)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
