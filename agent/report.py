@@ -1,0 +1,265 @@
+"""The versioned check report: typed data, to and from JSON (documented in the README).
+
+Schema version 1. Keys may be added without a version change; removing a key or changing
+its meaning bumps ``SCHEMA_VERSION``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+SCHEMA_VERSION = 1
+VERDICTS = ("pass", "warn", "fail", "error")
+_RANK = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
+
+
+def worst(verdicts: list[str]) -> str:
+    """The most severe verdict; ``pass`` for an empty list."""
+    return max(verdicts, key=lambda verdict: _RANK[verdict], default="pass")
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str  # stable identifier, listed in the README
+    severity: str  # "info" | "warn" | "fail" | "error"
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "severity": self.severity, "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Finding:
+        return cls(data["code"], data["severity"], data["message"])
+
+
+@dataclass(frozen=True)
+class Expected:
+    location: str
+    kind: str  # "mirror" | "source"
+    insecure: bool = False
+    blocked: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "kind": self.kind,
+            "insecure": self.insecure,
+            "blocked": self.blocked,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Expected:
+        return cls(data["location"], data["kind"], data["insecure"], data["blocked"])
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    location: str
+    outcome: str  # "failed" | "served" | "hung" | "unfinished"
+    kind: Optional[str] = None  # "mirror" | "source" | None when the configuration names it not
+    reason: Optional[str] = None
+    message: Optional[str] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "kind": self.kind,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AttemptRecord:
+        return cls(
+            data["location"],
+            data["outcome"],
+            data.get("kind"),
+            data.get("reason"),
+            data.get("message"),
+        )
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A mirror asked directly (no mirror rules) whether it holds the image."""
+
+    location: str
+    available: bool
+    reason: Optional[str] = None
+    message: Optional[str] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "available": self.available,
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Probe:
+        return cls(data["location"], data["available"], data.get("reason"), data.get("message"))
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    image: str  # as given
+    verdict: str
+    reference: Optional[str] = None  # as podman pulls it
+    expected: tuple[Expected, ...] = ()
+    skipped_mirrors: tuple[tuple[str, str], ...] = ()  # (location, reason)
+    attempts: tuple[AttemptRecord, ...] = ()
+    served_by: Optional[str] = None
+    served_by_kind: Optional[str] = None
+    findings: tuple[Finding, ...] = ()
+    probes: tuple[Probe, ...] = ()
+    rounds: int = 0
+    exit_code: Optional[int] = None
+    duration_seconds: Optional[float] = None
+    final_error: Optional[str] = None
+    log: Optional[str] = None  # the redacted debug log; trimmed first when space is short
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "reference": self.reference,
+            "verdict": self.verdict,
+            "expected": [item.to_json() for item in self.expected],
+            "skippedMirrors": [
+                {"location": location, "reason": reason}
+                for location, reason in self.skipped_mirrors
+            ],
+            "attempts": [attempt.to_json() for attempt in self.attempts],
+            "servedBy": self.served_by,
+            "servedByKind": self.served_by_kind,
+            "findings": [finding.to_json() for finding in self.findings],
+            "probes": [probe.to_json() for probe in self.probes],
+            "rounds": self.rounds,
+            "exitCode": self.exit_code,
+            "durationSeconds": self.duration_seconds,
+            "finalError": self.final_error,
+            "log": self.log,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImageResult:
+        return cls(
+            image=data["image"],
+            verdict=data["verdict"],
+            reference=data.get("reference"),
+            expected=tuple(Expected.from_json(item) for item in data.get("expected", [])),
+            skipped_mirrors=tuple(
+                (item["location"], item["reason"]) for item in data.get("skippedMirrors", [])
+            ),
+            attempts=tuple(AttemptRecord.from_json(item) for item in data.get("attempts", [])),
+            served_by=data.get("servedBy"),
+            served_by_kind=data.get("servedByKind"),
+            findings=tuple(Finding.from_json(item) for item in data.get("findings", [])),
+            probes=tuple(Probe.from_json(item) for item in data.get("probes", [])),
+            rounds=data.get("rounds", 0),
+            exit_code=data.get("exitCode"),
+            duration_seconds=data.get("durationSeconds"),
+            final_error=data.get("finalError"),
+            log=data.get("log"),
+        )
+
+
+@dataclass(frozen=True)
+class NotVerified:
+    """A mirrored entry that ``--auto`` found no local image for."""
+
+    prefix: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"prefix": self.prefix, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    node: str
+    checked_at: str  # RFC 3339, UTC
+    verdict: str
+    images: tuple[ImageResult, ...] = ()
+    podman_version: Optional[str] = None
+    method: str = "pull"
+    storage: str = "scratch"
+    registries_files: tuple[str, ...] = ()
+    fingerprint: Optional[str] = None
+    behaviour: Optional[str] = None
+    config_error: Optional[dict[str, Any]] = None
+    not_verified: tuple[NotVerified, ...] = ()
+    findings: tuple[Finding, ...] = ()  # node-level findings (configuration, environment)
+    agent_version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the node's MCO state (DaemonSet)
+
+    def to_json(self) -> dict[str, Any]:
+        counts = {verdict: 0 for verdict in VERDICTS}
+        for image in self.images:
+            counts[image.verdict] += 1
+        document: dict[str, Any] = {
+            "schemaVersion": SCHEMA_VERSION,
+            "node": self.node,
+            "checkedAt": self.checked_at,
+            "agentVersion": self.agent_version,
+            "podmanVersion": self.podman_version,
+            "method": self.method,
+            "storage": self.storage,
+            "registriesConf": {
+                "files": list(self.registries_files),
+                "fingerprint": self.fingerprint,
+                "behaviour": self.behaviour,
+                "error": self.config_error,
+            },
+            "verdict": self.verdict,
+            "summary": counts,
+            "findings": [finding.to_json() for finding in self.findings],
+            "images": [image.to_json() for image in self.images],
+            "notVerified": [item.to_json() for item in self.not_verified],
+        }
+        document.update(self.extra)
+        return document
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CheckReport:
+        if data.get("schemaVersion") != SCHEMA_VERSION:
+            raise ValueError(
+                f"report schemaVersion {data.get('schemaVersion')!r} is not {SCHEMA_VERSION}"
+            )
+        conf = data.get("registriesConf") or {}
+        known = {
+            "schemaVersion",
+            "node",
+            "checkedAt",
+            "agentVersion",
+            "podmanVersion",
+            "method",
+            "storage",
+            "registriesConf",
+            "verdict",
+            "summary",
+            "findings",
+            "images",
+            "notVerified",
+        }
+        return cls(
+            node=data["node"],
+            checked_at=data["checkedAt"],
+            verdict=data["verdict"],
+            images=tuple(ImageResult.from_json(item) for item in data.get("images", [])),
+            podman_version=data.get("podmanVersion"),
+            method=data.get("method", "pull"),
+            storage=data.get("storage", "scratch"),
+            registries_files=tuple(conf.get("files", [])),
+            fingerprint=conf.get("fingerprint"),
+            behaviour=conf.get("behaviour"),
+            config_error=conf.get("error"),
+            not_verified=tuple(
+                NotVerified(item["prefix"], item["reason"]) for item in data.get("notVerified", [])
+            ),
+            findings=tuple(Finding.from_json(item) for item in data.get("findings", [])),
+            agent_version=data.get("agentVersion", ""),
+            extra={key: value for key, value in data.items() if key not in known},
+        )

@@ -1,0 +1,278 @@
+"""The judge on every real fixture log, against the registries file it was captured with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from agent import registries
+from agent.pull.judge import judge, judge_probes
+from agent.pull.log import Attempt, PullLog, parse_pull_log
+from agent.registries.model import LEGACY_PODMAN_4_3, Resolution
+from agent.report import Probe
+from tests.shared import FIXTURES, require
+
+D = "sha256:6d9d24274a885ae757f53f7950337d94ebd4b3dfce1a3ba48b218624fa5e72aa"
+LOGS = require(FIXTURES) / "podman-4.3"
+SRC = "127.0.0.1:5101/src/hello"
+
+# fixture: (reference, registries file, exit code (None: killed), verdict, finding codes)
+CASES: dict[str, tuple[str, str, Optional[int], str, list[str]]] = {
+    "first-mirror-down": (
+        f"{SRC}@{D}",
+        "first-mirror-down",
+        0,
+        "warn",
+        ["fallback-to-later-mirror"],
+    ),
+    "mirror-missing-digest": (
+        f"{SRC}@{D}",
+        "mirror-missing-digest",
+        0,
+        "warn",
+        ["fallback-to-later-mirror"],
+    ),
+    "mirrors-fail-source-serves": (
+        f"{SRC}@{D}",
+        "mirrors-fail-source-serves",
+        0,
+        "warn",
+        ["served-by-source"],
+    ),
+    "all-fail": (f"127.0.0.1:5101/src/gone@{D}", "all-fail", 125, "fail", ["not-served"]),
+    "all-fail-source-unreachable": (
+        f"127.0.0.1:5108/src/hello@{D}",
+        "all-fail-source-unreachable",
+        125,
+        "fail",
+        ["not-served"],
+    ),
+    "tag-digest-only-mirror-skipped": (
+        f"{SRC}:v1",
+        "tag-digest-only-mirror-skipped",
+        0,
+        "warn",
+        ["mirrors-skipped"],
+    ),
+    "tag-digest-only-source-down": (
+        "127.0.0.1:5108/src/hello:v1",
+        "tag-digest-only-source-down",
+        125,
+        "fail",
+        ["not-served"],
+    ),
+    "mirror-401": (f"{SRC}@{D}", "mirror-401", 0, "warn", ["fallback-to-later-mirror"]),
+    "mirror-403": (f"{SRC}@{D}", "mirror-403", 0, "warn", ["fallback-to-later-mirror"]),
+    "mirror-403-ping": (f"{SRC}@{D}", "mirror-403-ping", 0, "warn", ["fallback-to-later-mirror"]),
+    "mirror-tls-errors": (
+        f"{SRC}@{D}",
+        "mirror-tls-errors",
+        0,
+        "warn",
+        ["fallback-to-later-mirror"],
+    ),
+    "mirror-dns-failure": (
+        f"{SRC}@{D}",
+        "mirror-dns-failure",
+        0,
+        "warn",
+        ["fallback-to-later-mirror"],
+    ),
+    "mirror-connect-timeout": (
+        f"{SRC}@{D}",
+        "mirror-connect-timeout",
+        0,
+        "warn",
+        ["fallback-to-later-mirror"],
+    ),
+    "mirror-hang": (f"{SRC}@{D}", "mirror-hang", None, "error", ["timeout"]),
+    "idms-digest-only-tag": (f"{SRC}:v1", "idms-digest-only", 0, "warn", ["mirrors-skipped"]),
+    "itms-tag-only-tag": (f"{SRC}:v1", "itms-tag-only", 0, "pass", ["served-by-mirror"]),
+    "itms-tag-only-digest": (f"{SRC}@{D}", "itms-tag-only", 0, "warn", ["mirrors-skipped"]),
+    "blocked-mirror-serves": (
+        f"{SRC}@{D}",
+        "blocked-mirror-serves",
+        0,
+        "pass",
+        ["served-by-mirror"],
+    ),
+    "blocked-mirrors-fail": (
+        f"{SRC}@{D}",
+        "blocked-mirrors-fail",
+        125,
+        "fail",
+        ["not-served", "blocked-source-needed"],
+    ),
+    "blocked-no-mirrors": (
+        f"{SRC}@{D}",
+        "blocked-no-mirrors",
+        125,
+        "fail",
+        ["not-served", "blocked-source-needed"],
+    ),
+    "blocked-tag": (
+        f"{SRC}:v1",
+        "blocked-mirror-serves",
+        125,
+        "fail",
+        ["not-served", "blocked-source-needed"],
+    ),
+    "longest-prefix": (f"{SRC}@{D}", "longest-prefix", 0, "warn", ["served-by-source"]),
+    "registry-scope-rewrite": (
+        f"127.0.0.1:5101/src/other@{D}",
+        "longest-prefix",
+        125,
+        "fail",
+        ["not-served"],
+    ),
+    "already-present": (f"{SRC}@{D}", "already-present", 0, "pass", ["served-by-mirror"]),
+    "skopeo-inspect-raw-mirror-missing-digest": (
+        f"{SRC}@{D}",
+        "mirror-missing-digest",
+        0,
+        "warn",
+        ["fallback-to-later-mirror"],
+    ),
+    "skopeo-inspect-raw-all-fail": (
+        f"127.0.0.1:5101/src/gone@{D}",
+        "all-fail",
+        1,
+        "fail",
+        ["not-served"],
+    ),
+    "skopeo-inspect-raw-blocked-mirrors-fail": (
+        f"{SRC}@{D}",
+        "blocked-mirrors-fail",
+        1,
+        "fail",
+        ["not-served", "blocked-source-needed"],
+    ),
+    "skopeo-inspect-tags-source-down": (
+        f"127.0.0.1:5108/src/hello@{D}",
+        "source-down-mirror-serves",
+        1,
+        "pass",
+        ["served-by-mirror"],
+    ),
+    "skopeo-inspect-notags-source-down": (
+        f"127.0.0.1:5108/src/hello@{D}",
+        "source-down-mirror-serves",
+        0,
+        "pass",
+        ["served-by-mirror"],
+    ),
+}
+
+
+def test_every_fixture_has_an_expectation() -> None:
+    assert sorted(path.stem for path in LOGS.glob("*.log")) == sorted(CASES)
+
+
+def resolution_for(reference: str, conf_name: str, tmp_path: Path) -> Resolution:
+    loaded = registries.load(
+        tmp_path, main_override=LOGS / "registries" / f"{conf_name}.conf", compat=LEGACY_PODMAN_4_3
+    )
+    explanation = loaded.explain(reference)
+    assert explanation.problem is None
+    (resolution,) = explanation.resolutions
+    return resolution
+
+
+@pytest.mark.parametrize("fixture", sorted(CASES))
+def test_judge_on_fixture(fixture: str, tmp_path: Path) -> None:
+    reference, conf_name, exit_code, verdict, codes = CASES[fixture]
+    resolution = resolution_for(reference, conf_name, tmp_path)
+    text = (LOGS / f"{fixture}.log").read_text()
+    log = parse_pull_log(text, exit_code=exit_code, killed=exit_code is None)
+    judgement = judge(resolution, log, exit_code=exit_code, timed_out=exit_code is None)
+    assert [finding.code for finding in judgement.findings] == codes
+    assert judgement.verdict == verdict
+    # Every attempt is one the configuration names, with its kind.
+    assert all(record.kind in ("mirror", "source") for record in judgement.attempts)
+    if judgement.served_by:
+        assert judgement.served_by == resolution.pull_sources[len(log.attempts) - 1].location
+
+
+def test_fallback_message_names_failed_mirror_and_reason(tmp_path: Path) -> None:
+    resolution = resolution_for(f"{SRC}@{D}", "first-mirror-down", tmp_path)
+    text = (LOGS / "first-mirror-down.log").read_text()
+    judgement = judge(resolution, parse_pull_log(text, exit_code=0), exit_code=0)
+    (finding,) = judgement.findings
+    assert "127.0.0.1:5109" in finding.message and "connection-refused" in finding.message
+    assert judgement.served_by_kind == "mirror"
+
+
+def test_hang_names_the_attempt(tmp_path: Path) -> None:
+    resolution = resolution_for(f"{SRC}@{D}", "mirror-hang", tmp_path)
+    text = (LOGS / "mirror-hang.log").read_text()
+    judgement = judge(
+        resolution,
+        parse_pull_log(text, exit_code=None, killed=True),
+        exit_code=None,
+        timed_out=True,
+    )
+    assert "hung at 127.0.0.1:5107" in judgement.findings[0].message
+
+
+# --- synthetic logs: what real podman should never do, but the judge must catch ---------
+
+
+def _log(*attempts: Attempt) -> PullLog:
+    served = next((a.location for a in attempts if a.outcome == "served"), None)
+    return PullLog(
+        tool="podman",
+        attempts=attempts,
+        rounds=1,
+        earlier_rounds=(),
+        config_files=(),
+        final_error=None,
+        final_error_sources=(),
+        shutdown=False,
+        served_by=served,
+    )
+
+
+@pytest.fixture
+def two_mirrors(tmp_path: Path) -> Resolution:
+    return resolution_for(f"{SRC}@{D}", "first-mirror-down", tmp_path)
+
+
+def test_wrong_order_fails(two_mirrors: Resolution) -> None:
+    first, second, _ = (s.location for s in two_mirrors.pull_sources)
+    log = _log(Attempt(second, "failed", "connection-refused", "x"), Attempt(first, "served"))
+    judgement = judge(two_mirrors, log, exit_code=0)
+    assert judgement.verdict == "fail"
+    assert judgement.findings[0].code == "order-mismatch"
+
+
+def test_unconfigured_source_fails(two_mirrors: Resolution) -> None:
+    log = _log(Attempt(f"elsewhere.example.com/src/hello@{D}", "served"))
+    judgement = judge(two_mirrors, log, exit_code=0)
+    assert judgement.verdict == "fail"
+    assert [f.code for f in judgement.findings] == ["unexpected-source"]
+    assert judgement.attempts[0].kind is None
+
+
+def test_failure_before_any_attempt_is_an_error(two_mirrors: Resolution) -> None:
+    log = PullLog("podman", (), 1, (), (), "Error: short-name resolution enforced", (), False, None)
+    judgement = judge(two_mirrors, log, exit_code=125)
+    assert (judgement.verdict, judgement.findings[0].code) == ("error", "check-failed")
+    assert "short-name resolution" in judgement.findings[0].message
+
+
+def test_timeout_before_any_attempt(two_mirrors: Resolution) -> None:
+    judgement = judge(two_mirrors, _log(), exit_code=None, timed_out=True)
+    assert judgement.findings[0].code == "timeout"
+    assert "before any source" in judgement.findings[0].message
+
+
+def test_probe_findings() -> None:
+    probes = [
+        Probe("m1.example.net/a@" + D, True),
+        Probe("m2.example.net/a@" + D, False, "manifest-unknown", "manifest unknown"),
+        Probe("m3.example.net/a@" + D, False, "connection-refused", "refused"),
+    ]
+    assert [f.code for f in judge_probes(probes)] == ["probe-mirror-missing", "probe-mirror-failed"]
+    assert all(f.severity == "warn" for f in judge_probes(probes))
