@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from agent import render
+from agent import __version__, render
 from agent.errors import AgentError, ConfigError, ExitCode, UsageError
 
 app = typer.Typer(
@@ -147,6 +147,461 @@ def config(
         _print_json(render.config_json(loaded.config))
     else:
         sys.stdout.write(render.config_table(loaded.config))
+
+
+class CheckOutput(str, Enum):
+    table = "table"
+    wide = "wide"
+    json = "json"
+
+
+class Method(str, Enum):
+    pull = "pull"
+    manifest = "manifest"
+
+
+class Storage(str, Enum):
+    scratch = "scratch"
+    node = "node"
+
+
+def _utc_now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _node_name(root: Path) -> str:
+    import os
+    import socket
+
+    if os.environ.get("NODE_NAME"):
+        return os.environ["NODE_NAME"]
+    try:
+        name = (root / "etc" / "hostname").read_text().strip()
+    except OSError:
+        name = ""
+    return name or socket.gethostname()
+
+
+class _Progress:
+    """One line on stderr, rewritten in place, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.active = sys.stderr.isatty()
+        self.width = 0
+
+    def __call__(self, image: str, state: str) -> None:
+        if not self.active:
+            return
+        text = f"{image}: {state}"[:160]
+        sys.stderr.write("\r" + text.ljust(self.width))
+        sys.stderr.flush()
+        self.width = len(text)
+
+    def clear(self) -> None:
+        if self.active and self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+
+
+def _exit_code(verdict: str, strict: bool) -> int:
+    if verdict in ("fail", "error") or (strict and verdict == "warn"):
+        return int(ExitCode.VERIFICATION_FAILED)
+    return int(ExitCode.OK)
+
+
+@app.command()
+def check(
+    image: Annotated[
+        Optional[list[str]],
+        typer.Option("--image", "-i", help="Image to check (repeatable); pull by digest."),
+    ] = None,
+    images_file: Annotated[
+        Optional[Path],
+        typer.Option("--images-file", help="File with one image reference per line (# comments)."),
+    ] = None,
+    auto: Annotated[
+        bool,
+        typer.Option("--auto", help="Pick, per mirrored entry, an image the node holds by digest."),
+    ] = False,
+    host_root: HostRootOption = None,
+    method: Annotated[
+        Method,
+        typer.Option("--method", help="pull: real podman pull; manifest: skopeo inspect --raw."),
+    ] = Method.pull,
+    storage: Annotated[
+        Storage,
+        typer.Option("--storage", help="scratch: throwaway store; node: the node's own store."),
+    ] = Storage.scratch,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, help="Seconds allowed per pull.")
+    ] = 300.0,
+    probe_mirrors: Annotated[
+        bool,
+        typer.Option("--probe-mirrors", help="Also ask every mirror directly for each image."),
+    ] = False,
+    history: Annotated[
+        bool,
+        typer.Option("--history", help="Summarise CRI-O's recent pulls instead of pulling."),
+    ] = False,
+    since: Annotated[str, typer.Option("--since", help="With --history: journal window.")] = "-24h",
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit 1).")] = False,
+    min_free: Annotated[
+        float, typer.Option("--min-free-gib", help="Refuse to pull below this free space.")
+    ] = 2.0,
+    storage_driver: Annotated[
+        Optional[str],
+        typer.Option(
+            "--storage-driver", help="Storage driver of the scratch store (default: podman's)."
+        ),
+    ] = None,
+    output: Annotated[
+        CheckOutput, typer.Option("--output", "-o", help="table, wide or json.")
+    ] = CheckOutput.table,
+) -> None:
+    """Pull images as the node's container runtime would; judge mirror order and fallback."""
+    from agent import registries
+    from agent.check import CheckOptions, read_images_file, run_check
+    from agent.pull.runner import NodeRunner, NodeSettings
+    from agent.registries.hostfiles import default_host_root
+
+    root = host_root if host_root is not None else default_host_root()
+    if not root.is_dir():
+        raise UsageError(f"--host-root {root}: not a directory")
+    wanted = list(image or [])
+    if images_file is not None:
+        try:
+            text = sys.stdin.read() if str(images_file) == "-" else images_file.read_text()
+        except OSError as exc:
+            raise UsageError(f"--images-file {images_file}: {exc.strerror or exc}") from None
+        wanted += read_images_file(text, str(images_file))
+    settings = NodeSettings.detect(root)
+    runner = NodeRunner(
+        settings,
+        storage=storage.value,
+        timeout=timeout,
+        min_free_bytes=int(min_free * 1024**3),
+        storage_driver=storage_driver,
+    )
+    if history:
+        _history(runner, root, since, output)
+        return
+    if not wanted and not auto:
+        raise UsageError("give --image REF, --images-file FILE or --auto")
+    progress = _Progress()
+    try:
+        report = run_check(
+            runner,
+            lambda compat: registries.load(root, compat=compat),
+            CheckOptions(tuple(wanted), auto, method.value, probe_mirrors),
+            node=_node_name(root),
+            checked_at=_utc_now(),
+            agent_version=__version__,
+            storage=storage.value,
+            progress=progress,
+        )
+    finally:
+        progress.clear()
+    if output is CheckOutput.json:
+        _print_json(report.to_json())
+    else:
+        sys.stdout.write(render.check_table(report, wide=output is CheckOutput.wide))
+    interrupted = report.extra.get("interrupted")
+    if interrupted:
+        raise typer.Exit(143 if interrupted == "SIGTERM" else 130)
+    raise typer.Exit(_exit_code(report.verdict, strict))
+
+
+def _history(runner: Any, root: Path, since: str, output: CheckOutput) -> None:
+    from agent import registries
+    from agent.check import summarise_history
+
+    result = runner.crio_journal(since)
+    if result.exit_code != 0:
+        raise AgentError(
+            f"cannot read CRI-O's journal: {result.stderr.strip() or result.exit_code}",
+            hint="--history needs journalctl on the node (run inside oc debug node/X)",
+        )
+    loaded = registries.load(root)
+    entries = summarise_history(loaded, result.stdout)
+    if output is CheckOutput.json:
+        _print_json({"schemaVersion": 1, "node": _node_name(root), "history": entries})
+        return
+    sys.stdout.write(render.history_table(entries))
+
+
+@app.command()
+def analyze(
+    log_file: Annotated[
+        Path, typer.Argument(metavar="LOG", help="Debug log file, or - for stdin.")
+    ],
+    host_root: HostRootOption = None,
+    registries_conf: RegistriesConfOption = None,
+    image: Annotated[
+        Optional[str], typer.Option("--image", help="The image pulled, when the log omits it.")
+    ] = None,
+    podman_version: PodmanVersionOption = None,
+    exit_code: Annotated[
+        Optional[int], typer.Option("--exit-code", help="The pull's exit status, if known.")
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit 1).")] = False,
+    output: Annotated[
+        CheckOutput, typer.Option("--output", "-o", help="table, wide or json.")
+    ] = CheckOutput.table,
+) -> None:
+    """Judge a debug log captured elsewhere (podman, skopeo, or a CRI-O journal excerpt)."""
+    from agent.check import analyze_log
+
+    try:
+        text = sys.stdin.read() if str(log_file) == "-" else log_file.read_text(errors="replace")
+    except OSError as exc:
+        raise UsageError(f"{log_file}: {exc.strerror or exc}") from None
+    loaded = _load_or_report(
+        Output.json if output is CheckOutput.json else Output.table,
+        host_root=host_root,
+        registries_conf=registries_conf,
+        home="/root",
+        podman_version=podman_version,
+    )
+    report = analyze_log(
+        loaded,
+        text,
+        source=str(log_file),
+        image=image,
+        exit_code=exit_code,
+        checked_at=_utc_now(),
+        agent_version=__version__,
+    )
+    if output is CheckOutput.json:
+        _print_json(report.to_json())
+    else:
+        sys.stdout.write(render.check_table(report, wide=output is CheckOutput.wide))
+    raise typer.Exit(_exit_code(report.verdict, strict))
+
+
+class CollectOutput(str, Enum):
+    table = "table"
+    wide = "wide"
+    json = "json"
+    markdown = "markdown"
+    junit = "junit"
+
+
+KubeconfigOption = Annotated[
+    Optional[str], typer.Option("--kubeconfig", help="kubeconfig file (default: KUBECONFIG).")
+]
+ContextOption = Annotated[Optional[str], typer.Option("--context", help="kubeconfig context.")]
+NamespaceOption = Annotated[
+    Optional[str], typer.Option("--namespace", "-n", help="Namespace of the reports.")
+]
+
+
+def _duration(option: str, text: str) -> float:
+    from agent.collect import parse_duration
+
+    try:
+        return parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def _read_json_list(path: str, what: str) -> list[dict[str, Any]]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        document = json.loads(text)
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: not JSON ({exc})") from None
+    if isinstance(document, dict) and isinstance(document.get("items"), list):
+        return [item for item in document["items"] if isinstance(item, dict)]
+    if isinstance(document, dict) and document.get("kind") in ("ConfigMap", "Node"):
+        return [document]
+    raise UsageError(f"{path}: expected a {what} (as oc get ... -o json prints it)")
+
+
+@app.command()
+def collect(
+    namespace: NamespaceOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    from_file: Annotated[
+        Optional[str],
+        typer.Option("--from-file", help="A ConfigMapList JSON file (or - for stdin)."),
+    ] = None,
+    nodes_file: Annotated[
+        Optional[str],
+        typer.Option("--nodes-file", help="With --from-file: a NodeList JSON file."),
+    ] = None,
+    max_age: Annotated[
+        Optional[str], typer.Option("--max-age", help="Reports older than this are stale (6h, 2d).")
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit 1).")] = False,
+    output: Annotated[
+        CollectOutput, typer.Option("--output", "-o", help="table, wide, json, markdown or junit.")
+    ] = CollectOutput.table,
+) -> None:
+    """Summarise every node's report: pass, fail, missing, stale, orphaned, drift."""
+    from datetime import datetime, timedelta, timezone
+
+    from agent.collect import REPORT_LABELS, summarise
+
+    age = timedelta(seconds=_duration("--max-age", max_age)) if max_age else None
+    if from_file is not None:
+        reports: Any = _read_json_list(from_file, "ConfigMapList")
+        nodes: Any = _read_json_list(nodes_file, "NodeList") if nodes_file else None
+        daemonset = None
+    else:
+        from agent.kube.client import ApiError, KubeClient, configmap_path, node_path
+        from agent.kube.config import from_kubeconfig
+
+        config = from_kubeconfig(kubeconfig, context)
+        client = KubeClient(config)
+        ns = namespace or "mirror-agent"
+        reports = client.list(configmap_path(ns), label_selector=REPORT_LABELS)
+        nodes = list(client.list(node_path()))
+        try:
+            daemonset = client.get(f"/apis/apps/v1/namespaces/{ns}/daemonsets/mirror-agent")
+        except ApiError:
+            daemonset = None  # not readable: every node is expected
+    summary = summarise(
+        reports, nodes, daemonset=daemonset, now=datetime.now(timezone.utc), max_age=age
+    )
+    if output is CollectOutput.json:
+        _print_json(summary.to_json())
+    elif output is CollectOutput.markdown:
+        sys.stdout.write(render.collect_markdown(summary))
+    elif output is CollectOutput.junit:
+        sys.stdout.write(render.collect_junit(summary))
+    else:
+        sys.stdout.write(render.collect_table(summary, wide=output is CollectOutput.wide))
+    failed = not summary.ok or (strict and summary.counts["warn"] > 0)
+    raise typer.Exit(int(ExitCode.VERIFICATION_FAILED if failed else ExitCode.OK))
+
+
+@app.command()
+def run(
+    image: Annotated[
+        Optional[list[str]], typer.Option("--image", "-i", help="Image to check (repeatable).")
+    ] = None,
+    images_file: Annotated[
+        Optional[Path],
+        typer.Option("--images-file", help="Mounted checks file: one reference per line."),
+    ] = None,
+    auto: Annotated[
+        bool, typer.Option("--auto", help="Also pick images per mirrored entry.")
+    ] = False,
+    host_root: HostRootOption = None,
+    method: Annotated[Method, typer.Option("--method")] = Method.pull,
+    storage: Annotated[Storage, typer.Option("--storage")] = Storage.scratch,
+    timeout: Annotated[float, typer.Option("--timeout", min=1)] = 300.0,
+    interval: Annotated[str, typer.Option("--interval", help="Re-check period.")] = "6h",
+    jitter: Annotated[str, typer.Option("--jitter", help="Random delay before a check.")] = "60s",
+    poll: Annotated[str, typer.Option("--poll", help="How often to look for changes.")] = "30s",
+    namespace: NamespaceOption = None,
+    node: Annotated[
+        Optional[str], typer.Option("--node", help="Node name (default: NODE_NAME).")
+    ] = None,
+    kubeconfig: KubeconfigOption = None,
+    heartbeat_file: Annotated[
+        Optional[Path], typer.Option("--heartbeat-file", help="Touched every poll (liveness).")
+    ] = None,
+    log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
+    cycles: Annotated[
+        Optional[int], typer.Option("--cycles", help="Stop after N checks (tests, one-shot jobs).")
+    ] = None,
+    storage_driver: Annotated[Optional[str], typer.Option("--storage-driver")] = None,
+) -> None:
+    """DaemonSet mode: check at start, on changes and periodically; publish ConfigMaps."""
+    import os
+    import signal
+    import time
+
+    from agent import registries
+    from agent.daemon import Agent, Publisher, RunSettings, service_namespace
+    from agent.kube.client import ApiError, KubeClient, node_path
+    from agent.kube.config import SERVICE_ACCOUNT, from_kubeconfig, in_cluster
+    from agent.kube.publish import publish, report_configmap
+    from agent.pull.runner import NodeRunner, NodeSettings, Terminated
+    from agent.registries.hostfiles import default_host_root
+
+    if log_format not in ("text", "json"):
+        raise UsageError("--log-format: text or json")
+    root = host_root if host_root is not None else default_host_root()
+    node_name = node or os.environ.get("NODE_NAME")
+    if not node_name:
+        raise UsageError("no node name: set NODE_NAME (downward API) or --node")
+    config = from_kubeconfig(kubeconfig) if kubeconfig else in_cluster()
+    ns = namespace or config.namespace or service_namespace(dict(os.environ), SERVICE_ACCOUNT)
+    if not ns:
+        raise UsageError("no namespace: --namespace, the service account or POD_NAMESPACE")
+    client = KubeClient(config)
+
+    def send(report: Any) -> None:
+        try:
+            node_object: Optional[dict[str, Any]] = client.get(node_path(node_name))
+        except ApiError:
+            node_object = None  # published without owner and MCO state rather than not at all
+        publish(client, report_configmap(report, namespace=ns, node=node_object))
+
+    settings = RunSettings(
+        node=node_name,
+        namespace=ns,
+        host_root=root,
+        images=tuple(image or []),
+        images_file=images_file,
+        auto=auto,
+        method=method.value,
+        storage=storage.value,
+        interval=_duration("--interval", interval),
+        jitter=_duration("--jitter", jitter) if jitter not in ("0", "0s") else 0.0,
+        poll=_duration("--poll", poll),
+        heartbeat_file=heartbeat_file,
+        log_format=log_format,
+    )
+    runner = NodeRunner(
+        NodeSettings.detect(root),
+        storage=storage.value,
+        timeout=timeout,
+        storage_driver=storage_driver,
+    )
+    agent = Agent(
+        settings,
+        runner=runner,
+        load=lambda compat: registries.load(root, compat=compat),
+        publisher=Publisher(send, clock=time.monotonic),
+        agent_version=__version__,
+    )
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        agent.run_forever(max_cycles=cycles)
+    except Terminated:
+        agent.log_line({"event": "terminated", "node": node_name})
+    except KeyboardInterrupt:
+        agent.log_line({"event": "interrupted", "node": node_name})
+    if agent.publisher.pending is not None:
+        agent.log_line({"event": "unpublished", "error": agent.publisher.last_error})
+
+
+@app.command()
+def health(
+    heartbeat_file: Annotated[Path, typer.Option("--heartbeat-file")],
+    max_age: Annotated[str, typer.Option("--max-age")] = "15m",
+) -> None:
+    """Liveness: exit 0 when ``agent run`` touched its heartbeat file recently."""
+    from agent.daemon import heartbeat_age
+
+    limit = _duration("--max-age", max_age)
+    age = heartbeat_age(heartbeat_file)
+    if age is None or age > limit:
+        state = "missing" if age is None else f"{age:.0f}s old"
+        sys.stderr.write(f"unhealthy: heartbeat {heartbeat_file} is {state}\n")
+        raise typer.Exit(1)
 
 
 @app.callback()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional
 
+from agent.collect import NodeRow, Summary
 from agent.errors import ConfigError
 from agent.registries.model import Configuration, Explanation, PullSource, Resolution
+from agent.report import CheckReport
 
 SCHEMA_VERSION = 1
 
@@ -224,3 +227,215 @@ def error_text(error: Exception, hint: Optional[str]) -> str:
     if hint:
         text += f"\nhint: {hint}"
     return text
+
+
+def _short_digest(text: str) -> str:
+    """Shorten sha256 digests for tables: people compare the first characters."""
+    return re.sub(r"sha256:([0-9a-f]{12})[0-9a-f]{52}", r"sha256:\1…", text)
+
+
+def check_table(report: CheckReport, *, wide: bool = False) -> str:
+    """``agent check`` for people: per image the verdict, who served it, the attempts."""
+    shorten = (lambda text: text) if wide else _short_digest
+    lines = [
+        f"node: {report.node}   checked: {report.checked_at}   "
+        f"podman: {report.podman_version or 'unknown'}   method: {report.method} "
+        f"({report.storage} storage)",
+        f"registries.conf: {report.fingerprint or 'not loaded'}"
+        + (f"  ({', '.join(report.registries_files)})" if report.registries_files else ""),
+    ]
+    for finding in report.findings:
+        lines.append(f"{finding.severity.upper()} {finding.code}: {finding.message}")
+    for image in report.images:
+        lines.append("")
+        served = image.served_by and f"{shorten(image.served_by)} ({image.served_by_kind})"
+        lines.append(f"{image.verdict.upper():<5}  {shorten(image.image)}")
+        lines.append(f"       served by: {served or 'nothing'}")
+        for number, attempt in enumerate(image.attempts, 1):
+            detail = attempt.outcome if attempt.outcome != "failed" else f"failed: {attempt.reason}"
+            kind = attempt.kind or "NOT CONFIGURED"
+            lines.append(f"       {number}. {kind:<6} {shorten(attempt.location)}  {detail}")
+            if wide and attempt.message:
+                lines.append(f"            {attempt.message}")
+        for location, reason in image.skipped_mirrors:
+            lines.append(f"       skipped {shorten(location)}  ({reason})")
+        for probe in image.probes:
+            state = "holds it" if probe.available else f"cannot serve it: {probe.reason}"
+            lines.append(f"       probe   {shorten(probe.location)}  {state}")
+        for finding in image.findings:
+            lines.append(f"       {finding.code}: {shorten(finding.message)}")
+        if wide and image.final_error:
+            lines.append("       final error: " + image.final_error.replace("\n", "\n         "))
+    for item in report.not_verified:
+        lines.append("")
+        lines.append(f"NOT VERIFIED  {item.prefix}: {item.reason}")
+    counts = {
+        verdict: sum(1 for i in report.images if i.verdict == verdict)
+        for verdict in ("pass", "warn", "fail", "error")
+    }
+    lines.append("")
+    lines.append(
+        f"overall: {report.verdict.upper()} ("
+        + ", ".join(f"{count} {verdict}" for verdict, count in counts.items())
+        + (f", {len(report.not_verified)} not verified" if report.not_verified else "")
+        + ")"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def history_table(entries: list[dict[str, Any]]) -> str:
+    """``agent check --history``: one line per pull CRI-O made."""
+    if not entries:
+        return "no pulls in CRI-O's journal for this window\n"
+    rows = [["TIME", "VERDICT", "IMAGE", "SERVED BY"]]
+    for entry in entries:
+        served = (
+            entry["servedBy"] and f"{_short_digest(entry['servedBy'])} ({entry['servedByKind']})"
+        )
+        rows.append(
+            [
+                str(entry["time"] or "-"),
+                str(entry["verdict"]),
+                _short_digest(str(entry["image"])),
+                served or "nothing",
+            ]
+        )
+    return "\n".join(_table(rows, indent="")) + "\n"
+
+
+# --- agent collect -------------------------------------------------------------------------
+
+
+def _node_state(row: NodeRow) -> str:
+    if row.status in ("missing", "orphaned"):
+        return row.status.upper()
+    state = (row.verdict or "?").upper()
+    if row.status == "stale":
+        state += " (stale)"
+    if row.drift:
+        state += " (drift)"
+    return state
+
+
+def _served_text(row: NodeRow) -> str:
+    served = [f"{shorten}" for shorten in (_short_digest(s or "nothing") for _, s, _ in row.served)]
+    return ", ".join(served) or "-"
+
+
+def collect_table(summary: Summary, *, wide: bool = False) -> str:
+    counts = summary.counts
+    lines = [
+        f"nodes: {counts['expected']} expected, {counts['reported']} reported — "
+        f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail, "
+        f"{counts['error']} error, {counts['missing']} missing, {counts['stale']} stale, "
+        f"{counts['orphaned']} orphaned, {counts['drift']} drift",
+        "",
+    ]
+    rows = [["NODE", "STATE", "POOL", "CHECKED", "SERVED BY"]]
+    for row in summary.nodes:
+        rows.append(
+            [row.node, _node_state(row), row.pool or "-", row.checked_at or "-", _served_text(row)]
+        )
+    lines += _table(rows, indent="")
+    for row in summary.nodes:
+        notes = list(row.findings if wide else row.findings[:3])
+        if row.stale_reason:
+            notes.insert(0, f"stale: {row.stale_reason}")
+        if row.drift:
+            notes.insert(
+                0,
+                f"drift: registries.conf fingerprint {row.fingerprint} differs in pool {row.pool}",
+            )
+        if notes:
+            lines.append("")
+            lines.append(f"{row.node}:")
+            lines += [f"  {_short_digest(note)}" for note in notes]
+    if summary.images:
+        lines.append("")
+        image_rows = [["IMAGE", "NODES", "SERVED BY"]]
+        for image in summary.images:
+            served = ", ".join(
+                f"{_short_digest(location)} x{count}"
+                for location, count in image["servedBy"].items()
+            )
+            image_rows.append([_short_digest(image["image"]), str(image["nodes"]), served])
+        lines += _table(image_rows, indent="")
+    lines.append("")
+    lines.append("overall: " + ("OK" if summary.ok else "NOT OK"))
+    return "\n".join(lines) + "\n"
+
+
+def collect_markdown(summary: Summary) -> str:
+    counts = summary.counts
+    lines = [
+        "### mirror-agent: registry mirror verification",
+        "",
+        "| expected | reported | pass | warn | fail | error | missing | stale | orphaned | drift |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        "| "
+        + " | ".join(
+            str(counts[key])
+            for key in (
+                "expected",
+                "reported",
+                "pass",
+                "warn",
+                "fail",
+                "error",
+                "missing",
+                "stale",
+                "orphaned",
+                "drift",
+            )
+        )
+        + " |",
+        "",
+        "| node | state | pool | checked | served by |",
+        "|---|---|---|---|---|",
+    ]
+    for row in summary.nodes:
+        cells = [
+            row.node,
+            _node_state(row),
+            row.pool or "-",
+            row.checked_at or "-",
+            _served_text(row),
+        ]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    lines.append("")
+    lines.append("**Overall: " + ("OK" if summary.ok else "NOT OK") + "**")
+    return "\n".join(lines) + "\n"
+
+
+def collect_junit(summary: Summary) -> str:
+    """One test case per node: failures for fail/error/missing/stale/orphaned/drift."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    cases = []
+    failures = 0
+    for row in summary.nodes:
+        problem = None
+        if row.status in ("missing", "orphaned", "stale"):
+            problem = f"{row.status}" + (f": {row.stale_reason}" if row.stale_reason else "")
+        elif row.verdict in ("fail", "error"):
+            problem = f"verdict {row.verdict}"
+        elif row.drift:
+            problem = f"registries.conf differs from its pool ({row.fingerprint})"
+        body = ""
+        if problem:
+            failures += 1
+            detail = escape("\n".join(row.findings))
+            body = f"<failure message={quoteattr(problem)}>{detail}</failure>"
+        elif row.verdict == "warn":
+            body = f"<system-out>{escape(chr(10).join(row.findings))}</system-out>"
+        name = quoteattr(row.node)
+        cases.append(f'  <testcase classname="mirror-agent.nodes" name={name}>{body}</testcase>')
+    header = (
+        f'<testsuite name="mirror-agent" tests="{len(summary.nodes)}" failures="{failures}" '
+        'errors="0">'
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        + "\n".join([header, *cases, "</testsuite>"])
+        + "\n"
+    )

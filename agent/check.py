@@ -1,0 +1,565 @@
+"""``agent check``: run real pulls on the node and judge them against the configuration.
+
+The orchestration between the edges (registries.conf files, the node runner) and the pure
+core (resolution, log parsing, judging). Side effects happen only through the runner and
+the configuration loader passed in, so the whole flow is testable with fakes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from agent import reference as references
+from agent.errors import AgentError, ConfigError
+from agent.pull.judge import judge, judge_probes, verdict_of
+from agent.pull.log import JournalPull, PullLog, parse_crio_journal, parse_pull_log, redact
+from agent.pull.runner import (
+    CheckEnvironmentError,
+    CommandNotFound,
+    CommandResult,
+    NodeRunner,
+    Terminated,
+)
+from agent.registries import LoadedHost
+from agent.registries.model import CURRENT, Compat, Configuration, Resolution, compat_for_podman
+from agent.registries.resolve import find_entry
+from agent.report import (
+    CheckReport,
+    Expected,
+    Finding,
+    ImageResult,
+    NotVerified,
+    Probe,
+    worst,
+)
+
+_TRYING = re.compile(r'Trying to access \\?"([^"\\]+)')
+
+Progress = Callable[[str, str], None]  # (image, what is happening)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    images: tuple[str, ...] = ()
+    auto: bool = False
+    method: str = "pull"  # "pull" | "manifest"
+    probe_mirrors: bool = False
+
+
+def compat_of(podman_version: Optional[str]) -> Compat:
+    if not podman_version:
+        return CURRENT
+    try:
+        return compat_for_podman(podman_version)
+    except ValueError:
+        return CURRENT
+
+
+def _error_result(image: str, code: str, message: str, **extra: object) -> ImageResult:
+    severity = "fail" if code == "rewrite-invalid-reference" else "error"
+    finding = Finding(code, severity, message)
+    return ImageResult(image=image, verdict=verdict_of([finding]), findings=(finding,), **extra)  # type: ignore[arg-type]
+
+
+def _expected(resolution: Resolution) -> tuple[Expected, ...]:
+    return tuple(
+        Expected(source.location, source.kind, source.insecure, source.blocked)
+        for source in resolution.pull_sources
+    )
+
+
+def _progress_reader(image: str, progress: Optional[Progress]) -> Optional[Callable[[str], None]]:
+    if progress is None:
+        return None
+
+    def on_line(line: str) -> None:
+        match = _TRYING.search(line)
+        if match:
+            progress(image, f"trying {match.group(1)}")
+
+    return on_line
+
+
+def _probe_registries_conf(resolution: Resolution) -> str:
+    """No mirror rules, only the insecure flags the mirrors have on the node."""
+    lines = ["# mirror-agent probe: ask each mirror directly", "unqualified-search-registries = []"]
+    hosts = sorted(
+        {
+            source.location.split("/", 1)[0]
+            for source in resolution.pull_sources
+            if source.kind == "mirror" and source.insecure
+        }
+    )
+    for host in hosts:
+        lines += ["", "[[registry]]", f'location = "{host}"', "insecure = true"]
+    return "\n".join(lines) + "\n"
+
+
+def probe_mirrors(runner: NodeRunner, resolution: Resolution) -> tuple[Probe, ...]:
+    """Ask every eligible mirror, one at a time, for the manifest with no mirror rule applying."""
+    mirrors = [source for source in resolution.pull_sources if source.kind == "mirror"]
+    if not mirrors:
+        return ()
+    probes = []
+    with runner.node_temp_file(_probe_registries_conf(resolution)) as conf:
+        for mirror in mirrors:
+            result = runner.inspect_manifest(mirror.location, registries_conf=conf)
+            log = parse_pull_log(result.stderr, exit_code=result.exit_code, killed=result.timed_out)
+            attempt = log.attempts[-1] if log.attempts else None
+            if result.exit_code == 0:
+                probes.append(Probe(mirror.location, True))
+            elif result.timed_out:
+                probes.append(Probe(mirror.location, False, "timeout", "no answer in time"))
+            else:
+                probes.append(
+                    Probe(
+                        mirror.location,
+                        False,
+                        attempt.reason if attempt and attempt.reason else "other",
+                        (attempt.message if attempt else None) or log.final_error,
+                    )
+                )
+    return tuple(probes)
+
+
+def check_image(
+    runner: NodeRunner,
+    config: Configuration,
+    loaded: LoadedHost,
+    image: str,
+    options: CheckOptions,
+    progress: Optional[Progress] = None,
+) -> ImageResult:
+    """One image: resolve, pull (or fetch the manifest), parse, judge. Never raises."""
+    del config  # the loaded host carries it; kept for symmetry with auto selection
+    try:
+        if references.is_short_name(image):
+            return _error_result(
+                image,
+                "short-name",
+                "use a fully qualified reference (host/repository@sha256:...): CRI-O and "
+                "podman resolve short names differently",
+            )
+    except references.ReferenceError as exc:
+        return _error_result(image, "invalid-reference", exc.message)
+    explanation = loaded.explain(image)
+    if explanation.problem:
+        return _error_result(
+            image,
+            explanation.problem.kind,
+            explanation.problem.message,
+            reference=explanation.normalized,
+        )
+    (resolution,) = explanation.resolutions
+    target = resolution.reference
+    if progress:
+        progress(image, "starting")
+    try:
+        if options.method == "manifest":
+            result = runner.inspect_manifest(
+                target, on_stderr_line=_progress_reader(image, progress)
+            )
+        else:
+            result = runner.pull(target, on_stderr_line=_progress_reader(image, progress))
+    except CommandNotFound as exc:
+        return _error_result(
+            image, "tool-missing", exc.message, reference=target, expected=_expected(resolution)
+        )
+    except CheckEnvironmentError as exc:
+        return _error_result(
+            image, "environment", exc.message, reference=target, expected=_expected(resolution)
+        )
+    return _judge_result(image, resolution, result, runner if options.probe_mirrors else None)
+
+
+def _judge_result(
+    image: str, resolution: Resolution, result: CommandResult, prober: Optional[NodeRunner]
+) -> ImageResult:
+    log = parse_pull_log(result.stderr, exit_code=result.exit_code, killed=result.timed_out)
+    probes = probe_mirrors(prober, resolution) if prober is not None else ()
+    return _result_from_log(
+        image,
+        resolution,
+        log,
+        exit_code=result.exit_code,
+        timed_out=result.timed_out,
+        duration=result.duration,
+        raw=result.stderr,
+        probes=probes,
+    )
+
+
+def _result_from_log(
+    image: str,
+    resolution: Resolution,
+    log: PullLog,
+    *,
+    exit_code: Optional[int],
+    timed_out: bool,
+    duration: Optional[float],
+    raw: str,
+    probes: tuple[Probe, ...] = (),
+) -> ImageResult:
+    judgement = judge(resolution, log, exit_code=exit_code, timed_out=timed_out)
+    findings = list(judgement.findings) + judge_probes(probes)
+    return ImageResult(
+        image=image,
+        verdict=verdict_of(findings),
+        reference=resolution.reference,
+        expected=_expected(resolution),
+        skipped_mirrors=tuple((s.location, s.reason) for s in resolution.skipped_mirrors),
+        attempts=judgement.attempts,
+        served_by=judgement.served_by,
+        served_by_kind=judgement.served_by_kind,
+        findings=tuple(findings),
+        probes=probes,
+        rounds=log.rounds,
+        exit_code=exit_code,
+        duration_seconds=None if duration is None else round(duration, 3),
+        final_error=log.final_error,
+        log=redact(raw),
+    )
+
+
+def _repo_digests(listing: str) -> list[str]:
+    """``name@sha256:...`` of every image in ``podman images --format json`` output."""
+    try:
+        images = json.loads(listing or "[]")
+    except json.JSONDecodeError:
+        return []
+    found: list[str] = []
+    for image in images if isinstance(images, list) else []:
+        for name in image.get("RepoDigests") or []:
+            if isinstance(name, str) and "@sha256:" in name and name not in found:
+                found.append(name)
+    return found
+
+
+def auto_images(config: Configuration, held: Iterable[str]) -> tuple[list[str], list[NotVerified]]:
+    """One image per mirrored entry that the node holds by digest and that entry resolves."""
+    chosen: dict[str, str] = {}
+    for name in sorted(held):
+        try:
+            parsed = references.parse_normalized(name)
+        except references.ReferenceError:
+            continue
+        entry = find_entry(config, parsed.name)
+        if entry is not None and entry.mirrors and entry.prefix not in chosen:
+            chosen[entry.prefix] = str(parsed.for_pull())
+    images, missing = [], []
+    for entry in config.registries:
+        if not entry.mirrors:
+            continue
+        if entry.prefix in chosen:
+            images.append(chosen[entry.prefix])
+        else:
+            missing.append(
+                NotVerified(
+                    entry.prefix, "the node holds no image by digest that this entry resolves"
+                )
+            )
+    return images, missing
+
+
+def run_check(
+    runner: NodeRunner,
+    load: Callable[[Compat], LoadedHost],
+    options: CheckOptions,
+    *,
+    node: str,
+    checked_at: str,
+    agent_version: str,
+    storage: str,
+    progress: Optional[Progress] = None,
+) -> CheckReport:
+    """The whole check; every problem ends up in the report rather than as an exception."""
+    findings: list[Finding] = []
+    podman_version = runner.podman_version()
+    tool = "skopeo" if options.method == "manifest" else "podman"
+    if podman_version is None:
+        findings.append(
+            Finding(
+                "podman-version-unknown",
+                "info",
+                "could not read the node's podman version; assuming current releases",
+            )
+        )
+    compat = compat_of(podman_version)
+    report = CheckReport(
+        node=node,
+        checked_at=checked_at,
+        verdict="error",
+        podman_version=podman_version,
+        method=options.method,
+        storage=storage,
+        agent_version=agent_version,
+    )
+    try:
+        loaded = load(compat)
+    except ConfigError as error:
+        finding = Finding(
+            "registries-conf-invalid",
+            "fail",
+            f"{error} — every pull on this node fails until it is fixed",
+        )
+        unchecked = tuple(
+            ImageResult(image=image, verdict="fail", findings=(finding,))
+            for image in options.images
+        )
+        return _replace(
+            report,
+            verdict="fail",
+            images=unchecked,
+            findings=(*findings, finding),
+            config_error=_config_error_json(error),
+        )
+    config = loaded.config
+    images = list(options.images)
+    not_verified: list[NotVerified] = []
+    if options.auto:
+        listing = _node_images(runner)
+        if isinstance(listing, Finding):
+            findings.append(listing)
+        else:
+            chosen, not_verified = auto_images(config, listing)
+            images += [image for image in chosen if image not in images]
+    if not images and not not_verified:
+        findings.append(
+            Finding(
+                "nothing-to-check",
+                "error",
+                "no image to check: give --image/--images-file or use --auto on a node "
+                "whose registries.conf has mirrors",
+            )
+        )
+    results_list: list[ImageResult] = []
+    interrupted: Optional[str] = None
+    for image in images:
+        try:
+            results_list.append(check_image(runner, config, loaded, image, options, progress))
+        except (KeyboardInterrupt, Terminated) as stop:
+            # Ctrl-C or SIGTERM: the runner has killed podman and removed scratch storage;
+            # what was checked is still reported.
+            interrupted = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
+            done = {result.image for result in results_list}
+            results_list += [
+                _error_result(rest, "interrupted", "the check was interrupted before this image")
+                for rest in images
+                if rest not in done
+            ]
+            findings.append(Finding("interrupted", "error", "the check was interrupted"))
+            break
+    results = tuple(results_list)
+    node_findings = tuple(findings)
+    verdicts = [result.verdict for result in results] + [verdict_of(node_findings)]
+    if not_verified:
+        verdicts.append("warn")
+    del tool
+    return _replace(
+        report,
+        verdict=worst(verdicts),
+        images=results,
+        findings=node_findings,
+        not_verified=tuple(not_verified),
+        registries_files=config.files,
+        fingerprint=config.fingerprint,
+        behaviour=config.compat.label,
+        extra={"interrupted": interrupted} if interrupted else {},
+    )
+
+
+def _node_images(runner: NodeRunner) -> list[str] | Finding:
+    try:
+        result = runner.node_images()
+    except (CommandNotFound, CheckEnvironmentError) as exc:
+        return Finding("auto-unavailable", "error", f"cannot list the node's images: {exc.message}")
+    if result.exit_code != 0:
+        detail = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_code}"]
+        return Finding("auto-unavailable", "error", f"cannot list the node's images: {detail[0]}")
+    return _repo_digests(result.stdout)
+
+
+def _config_error_json(error: ConfigError) -> dict[str, object]:
+    return {"kind": error.kind, "message": error.message, "file": error.file, "line": error.line}
+
+
+def _replace(report: CheckReport, **changes: object) -> CheckReport:
+    from dataclasses import replace
+
+    return replace(report, **changes)  # type: ignore[arg-type]
+
+
+def read_images_file(text: str, name: str) -> list[str]:
+    """One reference per line; blank lines and ``#`` comments ignored."""
+    images = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.split("#", 1)[0].strip()
+        if not stripped:
+            continue
+        if " " in stripped or "\t" in stripped:
+            raise AgentError(f"{name}:{number}: one image reference per line, got {stripped!r}")
+        images.append(stripped)
+    return images
+
+
+_LOGICAL_REFERENCE = (
+    re.compile(r"Pulling image (\S+) \(policy"),
+    re.compile(r"Attempting to pull candidate (\S+) for"),
+    re.compile(r'Error parsing image name \\?"docker://([^"\\]+)'),
+    re.compile(r"initializing source docker://(\S+?): "),
+    re.compile(r"Pulling image: (\S+)"),
+)
+_IMAGE_ID_LINE = re.compile(r"^[0-9a-f]{64}$", re.MULTILINE)
+
+
+def source_reference(tried: str, config: Configuration) -> str:
+    """Map a physical location (often a mirror) back to the source reference it stands for."""
+    for entry in config.registries:
+        for location in [mirror.location for mirror in entry.mirrors]:
+            rest = tried[len(location) :]
+            if location and tried.startswith(location) and rest[:1] in ("/", ":", "@"):
+                return (entry.location or entry.prefix) + rest
+    return tried
+
+
+def logical_reference(text: str, config: Configuration) -> Optional[str]:
+    """The image a captured log pulled: named by podman, or mapped back from its first attempt."""
+    for pattern in _LOGICAL_REFERENCE:
+        match = pattern.search(text)
+        if match:
+            return match.group(1).strip('"')
+    first = _TRYING.search(text)
+    return source_reference(first.group(1), config) if first else None
+
+
+def _inferred_exit_code(log: PullLog, text: str) -> Optional[int]:
+    if log.final_error:
+        return 1 if log.tool == "skopeo" else 125
+    if log.shutdown:
+        return None
+    if log.tool == "skopeo" or _IMAGE_ID_LINE.search(text) or "Writing manifest" in text:
+        return 0
+    return None
+
+
+def analyze_log(
+    loaded: LoadedHost,
+    text: str,
+    *,
+    source: str,
+    image: Optional[str],
+    exit_code: Optional[int],
+    checked_at: str,
+    agent_version: str,
+) -> CheckReport:
+    """``agent analyze``: the parser and the judge over a log captured elsewhere."""
+    config = loaded.config
+    report = CheckReport(
+        node=f"(log {source})",
+        checked_at=checked_at,
+        verdict="error",
+        method="log",
+        storage="-",
+        registries_files=config.files,
+        fingerprint=config.fingerprint,
+        behaviour=config.compat.label,
+        agent_version=agent_version,
+    )
+    probe = parse_pull_log(text, exit_code=exit_code)
+    if probe.tool == "crio" and image is None:
+        results = tuple(_journal_result(loaded, pull) for pull in parse_crio_journal(text))
+    else:
+        name = image or logical_reference(text, config)
+        if name is None:
+            finding = Finding(
+                "no-pull-in-log",
+                "error",
+                "the log shows no pull attempt; pass --image if it is truncated",
+            )
+            return _replace(report, findings=(finding,))
+        code = exit_code if exit_code is not None else _inferred_exit_code(probe, text)
+        log = parse_pull_log(text, exit_code=code)
+        explanation = loaded.explain(name)
+        if explanation.problem:
+            results = (_error_result(name, explanation.problem.kind, explanation.problem.message),)
+        else:
+            results = (
+                _result_from_log(
+                    name,
+                    explanation.resolutions[0],
+                    log,
+                    exit_code=code,
+                    timed_out=False,
+                    duration=None,
+                    raw=text,
+                ),
+            )
+    if not results:
+        finding = Finding("no-pull-in-log", "error", "the journal excerpt shows no pull")
+        return _replace(report, findings=(finding,))
+    return _replace(report, images=results, verdict=worst([r.verdict for r in results]))
+
+
+def _journal_result(loaded: LoadedHost, pull: JournalPull) -> ImageResult:
+    # Without a "Pulling image" line the journal only names the first source tried.
+    image = source_reference(pull.image, loaded.config)
+    explanation = loaded.explain(image)
+    if explanation.problem or len(explanation.resolutions) != 1:
+        message = explanation.problem.message if explanation.problem else "short name"
+        return _error_result(image, "unresolvable", message)
+    log = PullLog(
+        tool="crio",
+        attempts=pull.attempts,
+        rounds=1,
+        earlier_rounds=(),
+        config_files=(),
+        final_error=None,
+        final_error_sources=(),
+        shutdown=False,
+        served_by=next((a.location for a in pull.attempts if a.outcome == "served"), None),
+    )
+    exit_code = 0 if log.served_by else None
+    return _result_from_log(
+        image,
+        explanation.resolutions[0],
+        log,
+        exit_code=exit_code,
+        timed_out=False,
+        duration=None,
+        raw="",
+    )
+
+
+def summarise_history(loaded: LoadedHost, journal: str) -> list[dict[str, object]]:
+    """``--history``: which source served each pull CRI-O really made recently."""
+    entries: list[dict[str, object]] = []
+    for pull in parse_crio_journal(journal):
+        result = _journal_result(loaded, pull)
+        entries.append(
+            {
+                "time": pull.time,
+                "image": pull.image,
+                "pulled": pull.pulled,
+                "servedBy": result.served_by,
+                "servedByKind": result.served_by_kind,
+                "verdict": result.verdict,
+                "attempts": [attempt.to_json() for attempt in result.attempts],
+                "findings": [finding.to_json() for finding in result.findings],
+            }
+        )
+    return entries
+
+
+__all__: Sequence[str] = (
+    "CheckOptions",
+    "analyze_log",
+    "auto_images",
+    "check_image",
+    "read_images_file",
+    "run_check",
+    "summarise_history",
+)
