@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from agent import __version__, render
+from agent import __version__
 from agent.errors import AgentError, ConfigError, ExitCode, UsageError
 
 app = typer.Typer(
@@ -62,6 +62,12 @@ OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table or j
 _verbose = False
 
 
+def _render() -> Any:
+    from agent import render  # imported when output is produced, not at start-up
+
+    return render
+
+
 def _print_json(document: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
@@ -94,7 +100,7 @@ def _load_or_report(output: Output, **options: Any) -> Any:
         return _load(**options)
     except ConfigError as error:
         if output is Output.json:
-            _print_json(render.load_error_json(error))
+            _print_json(_render().load_error_json(error))
         raise
 
 
@@ -117,9 +123,9 @@ def explain(
     )
     explanations = [loaded.explain(given) for given in references]
     if output is Output.json:
-        _print_json(render.explain_json(loaded.config, explanations))
+        _print_json(_render().explain_json(loaded.config, explanations))
     else:
-        sys.stdout.write(render.explain_table(loaded.config, explanations))
+        sys.stdout.write(_render().explain_table(loaded.config, explanations))
     for explanation in explanations:
         if explanation.problem:
             sys.stderr.write(f"error: {explanation.given}: {explanation.problem.message}\n")
@@ -144,9 +150,9 @@ def config(
         podman_version=podman_version,
     )
     if output is Output.json:
-        _print_json(render.config_json(loaded.config))
+        _print_json(_render().config_json(loaded.config))
     else:
-        sys.stdout.write(render.config_table(loaded.config))
+        sys.stdout.write(_render().config_table(loaded.config))
 
 
 class CheckOutput(str, Enum):
@@ -306,7 +312,7 @@ def check(
     if output is CheckOutput.json:
         _print_json(report.to_json())
     else:
-        sys.stdout.write(render.check_table(report, wide=output is CheckOutput.wide))
+        sys.stdout.write(_render().check_table(report, wide=output is CheckOutput.wide))
     interrupted = report.extra.get("interrupted")
     if interrupted:
         raise typer.Exit(143 if interrupted == "SIGTERM" else 130)
@@ -328,7 +334,7 @@ def _history(runner: Any, root: Path, since: str, output: CheckOutput) -> None:
     if output is CheckOutput.json:
         _print_json({"schemaVersion": 1, "node": _node_name(root), "history": entries})
         return
-    sys.stdout.write(render.history_table(entries))
+    sys.stdout.write(_render().history_table(entries))
 
 
 @app.command()
@@ -376,7 +382,7 @@ def analyze(
     if output is CheckOutput.json:
         _print_json(report.to_json())
     else:
-        sys.stdout.write(render.check_table(report, wide=output is CheckOutput.wide))
+        sys.stdout.write(_render().check_table(report, wide=output is CheckOutput.wide))
     raise typer.Exit(_exit_code(report.verdict, strict))
 
 
@@ -471,11 +477,11 @@ def collect(
     if output is CollectOutput.json:
         _print_json(summary.to_json())
     elif output is CollectOutput.markdown:
-        sys.stdout.write(render.collect_markdown(summary))
+        sys.stdout.write(_render().collect_markdown(summary))
     elif output is CollectOutput.junit:
-        sys.stdout.write(render.collect_junit(summary))
+        sys.stdout.write(_render().collect_junit(summary))
     else:
-        sys.stdout.write(render.collect_table(summary, wide=output is CollectOutput.wide))
+        sys.stdout.write(_render().collect_table(summary, wide=output is CollectOutput.wide))
     failed = not summary.ok or (strict and summary.counts["warn"] > 0)
     raise typer.Exit(int(ExitCode.VERIFICATION_FAILED if failed else ExitCode.OK))
 
@@ -623,7 +629,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else int(ExitCode.BAD_INPUT))
     except AgentError as error:
-        sys.stderr.write(render.error_text(error, error.hint) + "\n")
+        sys.stderr.write(_render().error_text(error, error.hint) + "\n")
         return int(error.exit_code)
     except Exception as error:  # a clear message beats a traceback on a node
         sys.stderr.write(f"internal error: {error!r}\n")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from agent.collect import NodeRow, Summary
-from agent.errors import ConfigError
-from agent.registries.model import Configuration, Explanation, PullSource, Resolution
-from agent.report import CheckReport
+if TYPE_CHECKING:  # annotations only: renderers are imported on every command's path
+    from agent.collect import NodeRow, Summary
+    from agent.errors import ConfigError
+    from agent.registries.model import Configuration, Explanation, PullSource, Resolution
+    from agent.report import CheckReport
 
 SCHEMA_VERSION = 1
 

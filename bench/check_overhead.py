@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""What `agent check` costs on top of the pull it runs, and what --method manifest saves.
+
+For the same digest served by a local registry through a mirror rule, times whole
+processes, alternating runs, inside one chroot-able host root (tests/hostroot.py):
+
+  agent check --host-root H --image REF -o json        (scratch storage, removed after)
+  chroot H podman --root <fresh> --runroot <fresh> pull --log-level=debug REF
+
+for a tiny image and a ~50 MB one (targets: ratio <= 1.5 and <= 1.05), then
+`agent check --method manifest` vs `--method pull` for a ~200 MB image (target: at
+least 20x faster). Needs root (mount namespaces). Prints the figures.
+
+Usage: bench/check_overhead.py [--runs N] [--driver overlay|vfs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+from tests.hostroot import build_host_root, host_root_argv  # noqa: E402
+from tests.lab import Lab  # noqa: E402
+
+AGENT = str(PROJECT / ".venv" / "bin" / "agent")
+SOURCE = "registry.example.com/team"
+
+
+def timed(argv: list[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode not in (0,):
+        raise SystemExit(f"failed ({done.returncode}): {argv}\n{done.stderr[-2000:]}")
+    return elapsed
+
+
+def inner(spec: dict[str, object]) -> None:
+    """Runs inside the host root's mount namespace: the timing loops."""
+    root = str(spec["root"])
+    driver = str(spec["driver"])
+    runs = int(str(spec["runs"]))
+    results: dict[str, list[float]] = {}
+
+    def agent(ref: str, method: str) -> float:
+        argv = [AGENT, "check", "--host-root", root, "--image", ref, "-o", "json"]
+        argv += ["--method", method, "--storage-driver", driver]
+        return timed(argv)
+
+    def bare(ref: str, number: int) -> float:
+        store = f"/var/tmp/bench-{number}"
+        argv = ["chroot", root, "podman", "--root", f"{store}/root", "--runroot", f"{store}/run"]
+        argv += ["--storage-driver", driver, "pull", "--log-level=debug", ref]
+        try:
+            return timed(argv)
+        finally:
+            subprocess.run(["chroot", root, "rm", "-rf", store], check=True)
+
+    for label, ref_key, count in (("tiny", "tiny", runs), ("50MB", "medium", max(3, runs // 3))):
+        ref = str(spec[ref_key])
+        agent(ref, "pull")  # warm-up: page cache, registry
+        for number in range(count):
+            results.setdefault(f"{label}:agent", []).append(agent(ref, "pull"))
+            results.setdefault(f"{label}:podman", []).append(bare(ref, number))
+    ref = str(spec["large"])
+    for _ in range(3):
+        results.setdefault("200MB:pull", []).append(agent(ref, "pull"))
+        results.setdefault("200MB:manifest", []).append(agent(ref, "manifest"))
+    print(json.dumps(results))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--driver", default="overlay", choices=["overlay", "vfs"])
+    parser.add_argument("--inner", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.inner:
+        inner(json.loads(options.inner))
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="mab-") as scratch, Lab(Path(scratch)) as lab:
+        registry = lab.start_registry("mirror")
+        refs = {}
+        for key, size in (("tiny", 1024), ("medium", 50 * 10**6), ("large", 200 * 10**6)):
+            image = lab.build_image(f"bench/{key}:1", size_bytes=size)
+            digest = lab.push(image, registry, f"mirror/team/{key}")
+            refs[key] = f"{SOURCE}/{key}@{digest}"
+        conf = (
+            f'[[registry]]\nlocation = "{SOURCE}"\n\n'
+            f'[[registry.mirror]]\nlocation = "{registry.host}/mirror/team"\ninsecure = true\n'
+        )
+        root = build_host_root(lab, conf, storage_driver=options.driver)
+        spec = {"root": str(root), "driver": options.driver, "runs": options.runs, **refs}
+        argv = [sys.executable, str(Path(__file__).resolve()), "--inner", json.dumps(spec)]
+        done = subprocess.run(host_root_argv(root, argv), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"benchmark failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        results = json.loads(done.stdout.strip().splitlines()[-1])
+
+    def median(key: str) -> float:
+        return statistics.median(results[key])
+
+    print(f"storage driver {options.driver}; medians of alternating whole-process runs")
+    for label, target in (("tiny", 1.5), ("50MB", 1.05)):
+        agent, podman = median(f"{label}:agent"), median(f"{label}:podman")
+        ratio = agent / podman
+        verdict = "met" if ratio <= target else "NOT met"
+        print(
+            f"{label:<5} agent check {agent * 1000:7.0f} ms   podman pull {podman * 1000:7.0f} ms"
+            f"   ratio {ratio:.2f} (target <= {target}: {verdict})"
+        )
+    pull, manifest = median("200MB:pull"), median("200MB:manifest")
+    speedup = pull / manifest
+    verdict = "met" if speedup >= 20 else "NOT met"
+    print(
+        f"200MB --method pull {pull * 1000:7.0f} ms   --method manifest {manifest * 1000:7.0f} ms"
+        f"   {speedup:.1f}x faster (target >= 20x: {verdict})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
