@@ -1,0 +1,327 @@
+"""``agent collect``: one summary of every node's report (pure functions over fetched objects).
+
+Reports are consumed one at a time and reduced to a small per-node summary, so memory
+grows with the number of nodes, not with the size of their reports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Optional
+
+from agent.report import VERDICTS
+
+SCHEMA_VERSION = 1
+NODE_ANNOTATION = "mirror-agent.io/node"
+REPORT_KEY = "report.json"
+CURRENT_CONFIG = "machineconfiguration.openshift.io/currentConfig"
+DESIRED_CONFIG = "machineconfiguration.openshift.io/desiredConfig"
+MCD_STATE = "machineconfiguration.openshift.io/state"
+REPORT_LABELS = "app.kubernetes.io/name=mirror-agent,app.kubernetes.io/component=report"
+
+
+def parse_time(text: Optional[str]) -> Optional[datetime]:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``6h``, ``2d``, or combinations like ``1h30m``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    total, number = 0.0, ""
+    for char in text.strip():
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in units and number:
+            total += float(number) * units[char]
+            number = ""
+        else:
+            raise ValueError(f"invalid duration {text!r}: use e.g. 30m, 6h, 2d")
+    if number or total <= 0:
+        raise ValueError(f"invalid duration {text!r}: use e.g. 30m, 6h, 2d")
+    return timedelta(seconds=total)
+
+
+@dataclass
+class NodeRow:
+    node: str
+    status: str  # "reported" | "missing" | "stale" | "orphaned"
+    verdict: Optional[str] = None
+    checked_at: Optional[str] = None
+    fingerprint: Optional[str] = None
+    pool: Optional[str] = None
+    drift: bool = False
+    stale_reason: Optional[str] = None
+    served: list[tuple[str, Optional[str], Optional[str]]] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)  # "code: message" of non-info findings
+    image_verdicts: list[tuple[str, str]] = field(default_factory=list)
+    machine_config: dict[str, Any] = field(default_factory=dict)  # MCO state when checked
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "status": self.status,
+            "verdict": self.verdict,
+            "checkedAt": self.checked_at,
+            "fingerprint": self.fingerprint,
+            "pool": self.pool,
+            "drift": self.drift,
+            "staleReason": self.stale_reason,
+            "images": [
+                {"image": image, "servedBy": served, "servedByKind": kind}
+                for image, served, kind in self.served
+            ],
+            "findings": self.findings,
+        }
+
+
+@dataclass
+class Summary:
+    nodes: list[NodeRow]
+    images: list[dict[str, Any]]
+    counts: dict[str, int]
+    expected_from: str  # how the expected node list was derived
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": SCHEMA_VERSION,
+            "summary": self.counts,
+            "expectedFrom": self.expected_from,
+            "nodes": [row.to_json() for row in self.nodes],
+            "images": self.images,
+        }
+
+    @property
+    def ok(self) -> bool:
+        bad = ("fail", "error", "missing", "stale", "orphaned", "drift")
+        return all(self.counts[key] == 0 for key in bad)
+
+
+def _tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
+    for toleration in tolerations:
+        operator = toleration.get("operator", "Equal")
+        key = toleration.get("key")
+        effect = toleration.get("effect")
+        if effect and effect != taint.get("effect"):
+            continue
+        if operator == "Exists" and (not key or key == taint.get("key")):
+            return True
+        if (
+            operator == "Equal"
+            and key == taint.get("key")
+            and toleration.get("value", "") == taint.get("value", "")
+        ):
+            return True
+    return False
+
+
+def daemonset_schedules(daemonset: dict[str, Any], node: dict[str, Any]) -> bool:
+    """Whether the DaemonSet runs a pod there: nodeSelector, NoSchedule/NoExecute taints."""
+    spec = ((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    for key, value in (spec.get("nodeSelector") or {}).items():
+        if labels.get(key) != value:
+            return False
+    tolerations = spec.get("tolerations") or []
+    for taint in (node.get("spec") or {}).get("taints") or []:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerates(
+            tolerations, taint
+        ):
+            return False
+    return True
+
+
+def node_pool(node: dict[str, Any]) -> Optional[str]:
+    """The MachineConfigPool: from ``rendered-<pool>-<hash>``, else the node-role label."""
+    annotations = (node.get("metadata") or {}).get("annotations") or {}
+    rendered = str(annotations.get(CURRENT_CONFIG, ""))
+    if rendered.startswith("rendered-") and rendered.count("-") >= 2:
+        return rendered[len("rendered-") : rendered.rindex("-")]
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    roles = sorted(
+        key.split("/", 1)[1] for key in labels if key.startswith("node-role.kubernetes.io/")
+    )
+    return "master" if "master" in roles else (roles[0] if roles else None)
+
+
+def summarise(
+    reports: Iterable[dict[str, Any]],
+    nodes: Optional[Iterable[dict[str, Any]]],
+    *,
+    daemonset: Optional[dict[str, Any]],
+    now: datetime,
+    max_age: Optional[timedelta],
+) -> Summary:
+    """Reduce report ConfigMaps and Nodes to the cluster summary.
+
+    Without a node list (``nodes`` is None: reports read from a file), the reported nodes
+    are the expected ones: nothing can be missing or orphaned, and staleness is by age only.
+    """
+    node_objects: dict[str, dict[str, Any]] = {}
+    for node in nodes or []:
+        name = (node.get("metadata") or {}).get("name")
+        if isinstance(name, str):
+            node_objects[name] = node
+    if nodes is None:
+        expected = set()
+        expected_from = "reports"
+    elif daemonset is not None:
+        expected = {
+            name for name, node in node_objects.items() if daemonset_schedules(daemonset, node)
+        }
+        expected_from = "daemonset"
+    else:
+        expected = set(node_objects)
+        expected_from = "all-nodes"
+
+    rows: dict[str, NodeRow] = {}
+    image_served: dict[str, Counter[str]] = {}
+    image_verdicts: dict[str, Counter[str]] = {}
+    for configmap in reports:
+        row = _row_from_configmap(configmap)
+        if row is None:
+            continue
+        previous = rows.get(row.node)
+        if previous and (previous.checked_at or "") >= (row.checked_at or ""):
+            continue
+        rows[row.node] = row
+    if nodes is None:
+        expected = set(rows)
+        node_objects = {name: {"metadata": {"name": name}} for name in rows}
+    for row in rows.values():
+        found = node_objects.get(row.node)
+        if found is None:
+            row.status = "orphaned"
+            continue
+        row.pool = node_pool(found)
+        stale = _stale_reason(row, found, now, max_age)
+        if stale:
+            row.status, row.stale_reason = "stale", stale
+        for image, served, _kind in row.served:
+            image_served.setdefault(image, Counter())[served or "nothing"] += 1
+        for image, verdict in row.image_verdicts:
+            image_verdicts.setdefault(image, Counter())[verdict] += 1
+    for name in expected:
+        if name not in rows:
+            rows[name] = NodeRow(node=name, status="missing", pool=node_pool(node_objects[name]))
+    _mark_drift(rows.values())
+
+    ordered = sorted(rows.values(), key=lambda r: r.node)
+    counts = {
+        "expected": len(expected),
+        "reported": sum(1 for r in ordered if r.status in ("reported", "stale")),
+        **{
+            verdict: sum(1 for r in ordered if r.verdict == verdict and r.status != "orphaned")
+            for verdict in VERDICTS
+        },
+        "missing": sum(1 for r in ordered if r.status == "missing"),
+        "stale": sum(1 for r in ordered if r.status == "stale"),
+        "orphaned": sum(1 for r in ordered if r.status == "orphaned"),
+        "drift": sum(1 for r in ordered if r.drift),
+    }
+    images = [
+        {
+            "image": image,
+            "nodes": sum(image_served[image].values()),
+            "servedBy": dict(sorted(image_served[image].items())),
+            "verdicts": dict(sorted(image_verdicts.get(image, Counter()).items())),
+        }
+        for image in sorted(image_served)
+    ]
+    return Summary(ordered, images, counts, expected_from)
+
+
+def _row_from_configmap(configmap: dict[str, Any]) -> Optional[NodeRow]:
+    metadata = configmap.get("metadata") or {}
+    node = (metadata.get("annotations") or {}).get(NODE_ANNOTATION)
+    text = (configmap.get("data") or {}).get(REPORT_KEY)
+    if not text:
+        return None
+    try:
+        report = json.loads(text)
+    except ValueError:
+        return NodeRow(
+            node=node or metadata.get("name", "?"),
+            status="reported",
+            verdict="error",
+            findings=["report-unreadable: report.json is not valid JSON"],
+        )
+    name = node or report.get("node") or metadata.get("name", "?")
+    row = NodeRow(
+        node=name,
+        status="reported",
+        verdict=report.get("verdict"),
+        checked_at=report.get("checkedAt"),
+        fingerprint=(report.get("registriesConf") or {}).get("fingerprint"),
+    )
+    row.served = [
+        (image.get("image", "?"), image.get("servedBy"), image.get("servedByKind"))
+        for image in report.get("images") or []
+    ]
+    row.findings = [
+        f"{finding.get('code')}: {finding.get('message')}"
+        for image in report.get("images") or []
+        for finding in image.get("findings") or []
+        if finding.get("severity") != "info"
+    ] + [
+        f"{finding.get('code')}: {finding.get('message')}"
+        for finding in report.get("findings") or []
+        if finding.get("severity") != "info"
+    ]
+    row.image_verdicts = [
+        (image.get("image", "?"), image.get("verdict", "error"))
+        for image in report.get("images") or []
+    ]
+    row.machine_config = report.get("machineConfig") or {}
+    return row
+
+
+def _stale_reason(
+    row: NodeRow, node: dict[str, Any], now: datetime, max_age: Optional[timedelta]
+) -> Optional[str]:
+    checked = parse_time(row.checked_at)
+    if checked is None:
+        return "the report has no valid checkedAt"
+    if max_age is not None and now - checked > max_age:
+        return f"checked {_age(now - checked)} ago (older than --max-age)"
+    annotations = (node.get("metadata") or {}).get("annotations") or {}
+    recorded = row.machine_config
+    current = annotations.get(CURRENT_CONFIG)
+    if current and recorded.get("currentConfig") and recorded["currentConfig"] != current:
+        return f"checked under {recorded['currentConfig']}; the node has rolled out {current} since"
+    if annotations.get(DESIRED_CONFIG) and annotations.get(DESIRED_CONFIG) != current:
+        return f"a Machine Config rollout to {annotations[DESIRED_CONFIG]} is in progress"
+    return None
+
+
+def _age(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 86400:
+        return f"{seconds // 86400}d{(seconds % 86400) // 3600}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60}m"
+    return f"{seconds // 60}m"
+
+
+def _mark_drift(rows: Iterable[NodeRow]) -> None:
+    """Within a pool, a fingerprint that differs from the majority is drift."""
+    pools: dict[Optional[str], list[NodeRow]] = {}
+    for row in rows:
+        if row.fingerprint and row.status in ("reported", "stale"):
+            pools.setdefault(row.pool, []).append(row)
+    for members in pools.values():
+        counts = Counter(row.fingerprint for row in members)
+        if len(counts) < 2:
+            continue
+        (majority, top), *rest = counts.most_common()
+        tie = bool(rest) and rest[0][1] == top  # no majority: every node of the pool is suspect
+        for row in members:
+            row.drift = tie or row.fingerprint != majority

@@ -1,0 +1,292 @@
+"""``agent run``: the DaemonSet loop — check, publish the report, watch for changes.
+
+A check runs at start, whenever the node's effective registries.conf changes (the Machine
+Config Operator rewrites it during rollouts), whenever the mounted checks file changes
+(the kubelet refreshes mounted ConfigMaps), and every ``interval``; each after a random
+delay of up to ``jitter`` so that hundreds of nodes do not hit the mirrors together.
+A report that cannot be published is kept and retried with backoff; API errors never
+end the loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional, TextIO
+
+from agent.check import CheckOptions, read_images_file, run_check
+from agent.errors import AgentError
+from agent.registries import LoadedHost
+from agent.registries.hostfiles import SYSTEM_DROP_INS, SYSTEM_MAIN, HostRoot
+from agent.registries.model import Compat
+from agent.report import CheckReport
+
+PUBLISH_BACKOFF_MAX = 300.0
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    node: str
+    namespace: str
+    host_root: Path
+    images: tuple[str, ...] = ()
+    images_file: Optional[Path] = None
+    auto: bool = False
+    method: str = "pull"
+    storage: str = "scratch"
+    interval: float = 6 * 3600.0
+    jitter: float = 60.0
+    poll: float = 30.0
+    heartbeat_file: Optional[Path] = None
+    log_format: str = "text"
+
+
+def config_signature(host_root: Path) -> tuple[tuple[str, int, int], ...]:
+    """(path, mtime, size) of the node's main file and drop-ins: cheap to poll."""
+    host = HostRoot(host_root)
+    paths = [host.resolve(SYSTEM_MAIN)]
+    drop_ins = host.resolve(SYSTEM_DROP_INS)
+    with contextlib.suppress(OSError):  # no drop-in folder: nothing to add
+        paths += sorted(p for p in drop_ins.iterdir() if p.name.endswith(".conf"))
+    signature = []
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        signature.append((str(path), info.st_mtime_ns, info.st_size))
+    return tuple(signature)
+
+
+class Publisher:
+    """Publishes reports; keeps the latest unpublished one and retries it with backoff."""
+
+    def __init__(self, publish: Callable[[CheckReport], None], *, clock: Callable[[], float]):
+        self._publish = publish
+        self._clock = clock
+        self.pending: Optional[CheckReport] = None
+        self.failures = 0
+        self.next_try = 0.0
+        self.last_error: Optional[str] = None
+
+    def submit(self, report: CheckReport) -> bool:
+        self.pending = report  # a newer report replaces an unpublished older one
+        self.failures = 0
+        self.next_try = 0.0
+        return self.retry()
+
+    def retry(self) -> bool:
+        if self.pending is None or self._clock() < self.next_try:
+            return self.pending is None
+        try:
+            self._publish(self.pending)
+        except AgentError as error:
+            self.failures += 1
+            self.last_error = str(error)
+            delay = min(PUBLISH_BACKOFF_MAX, 2.0 ** min(self.failures, 10))
+            self.next_try = self._clock() + delay * random.uniform(0.5, 1.0)
+            return False
+        self.pending, self.failures, self.last_error = None, 0, None
+        return True
+
+
+class Agent:
+    def __init__(
+        self,
+        settings: RunSettings,
+        *,
+        runner: Any,
+        load: Callable[[Compat], LoadedHost],
+        publisher: Publisher,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], str] = lambda: (
+            datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        ),
+        out: TextIO = sys.stdout,
+        agent_version: str = "",
+        rng: Optional[random.Random] = None,
+    ) -> None:
+        self.settings = settings
+        self.runner = runner
+        self.load = load
+        self.publisher = publisher
+        self.clock = clock
+        self.sleep = sleep
+        self.now = now
+        self.out = out
+        self.agent_version = agent_version
+        self.rng = rng or random.Random()
+        self._fingerprint: Optional[str] = None
+        self._signature: Optional[tuple[tuple[str, int, int], ...]] = None
+        self._images_hash: Optional[str] = None
+        self._last_check = 0.0
+        self._compat: Optional[Compat] = None
+
+    # -- triggers ----------------------------------------------------------------------
+
+    def images(self) -> tuple[list[str], Optional[str]]:
+        images = list(self.settings.images)
+        digest = None
+        path = self.settings.images_file
+        if path is not None:
+            try:
+                text = path.read_text()
+            except OSError:
+                text = ""  # not mounted yet, or the ConfigMap lacks the key
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            try:
+                images += [i for i in read_images_file(text, str(path)) if i not in images]
+            except AgentError as error:
+                self.log_line({"event": "images-file-invalid", "error": str(error)})
+        return images, digest
+
+    def fingerprint(self) -> Optional[str]:
+        """The effective registries.conf fingerprint, recomputed only when files changed."""
+        signature = config_signature(self.settings.host_root)
+        if signature == self._signature and self._fingerprint is not None:
+            return self._fingerprint
+        self._signature = signature
+        try:
+            from agent.registries.model import CURRENT
+
+            self._fingerprint = self.load(self._compat or CURRENT).config.fingerprint
+        except AgentError as error:
+            self._fingerprint = f"invalid:{error}"
+        return self._fingerprint
+
+    def due(self) -> Optional[str]:
+        """Why a check is due now, or None."""
+        if self._last_check == 0.0:
+            return "start"
+        fingerprint = self.fingerprint()
+        if fingerprint != self._checked_fingerprint:
+            return "registries.conf changed"
+        _, images_hash = self.images()
+        if images_hash != self._images_hash:
+            return "checks file changed"
+        if self.clock() - self._last_check >= self.settings.interval:
+            return "interval"
+        return None
+
+    _checked_fingerprint: Optional[str] = None
+
+    # -- one cycle -----------------------------------------------------------------------
+
+    def cycle(self, reason: str) -> CheckReport:
+        images, images_hash = self.images()
+        self._images_hash = images_hash
+        self._checked_fingerprint = self.fingerprint()
+        started = self.clock()
+        report = run_check(
+            self.runner,
+            self.load,
+            CheckOptions(tuple(images), self.settings.auto, self.settings.method),
+            node=self.settings.node,
+            checked_at=self.now(),
+            agent_version=self.agent_version,
+            storage=self.settings.storage,
+        )
+        self._last_check = self.clock()
+        if report.podman_version:
+            from agent.check import compat_of
+
+            self._compat = compat_of(report.podman_version)
+        published = self.publisher.submit(report)
+        counts = {
+            v: sum(1 for i in report.images if i.verdict == v)
+            for v in ("pass", "warn", "fail", "error")
+        }
+        self.log_line(
+            {
+                "event": "check",
+                "reason": reason,
+                "node": report.node,
+                "verdict": report.verdict,
+                "images": len(report.images),
+                **counts,
+                "fingerprint": report.fingerprint,
+                "published": published,
+                "publishError": None if published else self.publisher.last_error,
+                "seconds": round(self._last_check - started, 1),
+            }
+        )
+        return report
+
+    def log_line(self, fields: dict[str, Any]) -> None:
+        fields = {"time": self.now(), **fields}
+        if self.settings.log_format == "json":
+            line = json.dumps(fields, separators=(",", ":"))
+        else:
+            line = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def heartbeat(self) -> None:
+        path = self.settings.heartbeat_file
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.now() + "\n")
+        except OSError:
+            pass  # a read-only or missing folder must not stop the checks
+
+    def step(self) -> Optional[CheckReport]:
+        """One turn of the loop: publish what is pending, check when due."""
+        self.heartbeat()
+        if self.publisher.pending is not None and self.publisher.retry():
+            self.log_line({"event": "published", "node": self.settings.node})
+        reason = self.due()
+        if reason is None:
+            return None
+        delay = self.rng.uniform(0, self.settings.jitter) if self.settings.jitter > 0 else 0.0
+        if delay:
+            self.log_line({"event": "waiting", "reason": reason, "seconds": round(delay, 1)})
+            self._sleep_with_heartbeat(delay)
+        return self.cycle(reason)
+
+    def _sleep_with_heartbeat(self, seconds: float) -> None:
+        end = self.clock() + seconds
+        while True:
+            left = end - self.clock()
+            if left <= 0:
+                return
+            self.sleep(min(left, max(self.settings.poll, 1.0)))
+            self.heartbeat()
+
+    def run_forever(self, *, max_cycles: Optional[int] = None) -> None:
+        cycles = 0
+        while max_cycles is None or cycles < max_cycles:
+            if self.step() is not None:
+                cycles += 1
+                if max_cycles is not None and cycles >= max_cycles:
+                    return
+            self.sleep(self.settings.poll)
+
+
+def heartbeat_age(path: Path, now: Optional[float] = None) -> Optional[float]:
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None
+    return (now if now is not None else time.time()) - mtime
+
+
+def service_namespace(env: dict[str, str], account_dir: Path) -> Optional[str]:
+    namespace_file = account_dir / "namespace"
+    try:
+        return namespace_file.read_text().strip() or env.get("POD_NAMESPACE")
+    except OSError:
+        return env.get("POD_NAMESPACE")
+
+
+__all__: Sequence[str] = ("Agent", "Publisher", "RunSettings", "config_signature", "heartbeat_age")

@@ -1,0 +1,1 @@
+"""Kubernetes access: configuration, the HTTP client, publishing reports."""

@@ -1,0 +1,114 @@
+"""A node's report as a ConfigMap: its name, labels, owner, and the 1 MiB limit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import replace
+from typing import Any, Optional
+
+from agent.collect import CURRENT_CONFIG, DESIRED_CONFIG, MCD_STATE, NODE_ANNOTATION, REPORT_KEY
+from agent.errors import AgentError
+from agent.kube.client import KubeClient, configmap_path
+from agent.report import CheckReport, ImageResult
+
+FIELD_MANAGER = "mirror-agent"
+NAME_PREFIX = "mirror-agent-report-"
+CONFIGMAP_LIMIT = 1024 * 1024  # bytes of data, as the API server counts them
+_HEADROOM = 4096  # keys, JSON framing of the ConfigMap itself
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_NAME_MAX = 253
+_LABEL_VALUE_MAX = 63
+
+
+class ReportTooLarge(AgentError):
+    pass
+
+
+def configmap_name(node: str) -> str:
+    """``mirror-agent-report-<node>``, hashed when the node name does not fit a DNS-1123 name."""
+    candidate = NAME_PREFIX + node
+    if len(candidate) <= _NAME_MAX and _DNS1123.match(candidate):
+        return candidate
+    digest = hashlib.sha256(node.encode()).hexdigest()[:12]
+    readable = re.sub(r"[^a-z0-9-]+", "-", node.lower()).strip("-")[:60].strip("-")
+    return f"{NAME_PREFIX}{readable}-{digest}" if readable else f"{NAME_PREFIX}{digest}"
+
+
+def machine_config_state(node: dict[str, Any]) -> dict[str, Optional[str]]:
+    annotations = (node.get("metadata") or {}).get("annotations") or {}
+    return {
+        "currentConfig": annotations.get(CURRENT_CONFIG),
+        "desiredConfig": annotations.get(DESIRED_CONFIG),
+        "state": annotations.get(MCD_STATE),
+    }
+
+
+def _without_logs(image: ImageResult, keep: int) -> ImageResult:
+    if image.log is None or len(image.log) <= keep:
+        return image
+    trimmed = f"[trimmed to the last {keep} characters]\n" + image.log[-keep:] if keep else None
+    return replace(image, log=trimmed)
+
+
+def fit_report(document: dict[str, Any], report: CheckReport) -> str:
+    """The report JSON under the ConfigMap limit: raw logs are trimmed first, never verdicts."""
+    text = json.dumps(document, separators=(",", ":"))
+    keep = 64 * 1024
+    while len(text.encode()) > CONFIGMAP_LIMIT - _HEADROOM:
+        if keep < 0:
+            raise ReportTooLarge(
+                f"the report is {len(text.encode())} bytes even without logs; the ConfigMap "
+                f"limit is {CONFIGMAP_LIMIT}",
+                hint="check fewer images per node",
+            )
+        smaller = replace(report, images=tuple(_without_logs(i, keep) for i in report.images))
+        document = {**document, **smaller.to_json()}
+        text = json.dumps(document, separators=(",", ":"))
+        keep = keep // 4 if keep > 256 else -1 if keep == 0 else 0
+    return text
+
+
+def report_configmap(
+    report: CheckReport, *, namespace: str, node: Optional[dict[str, Any]]
+) -> dict[str, Any]:
+    """The ConfigMap to apply: report.json plus the node's Machine Config state."""
+    document = report.to_json()
+    if node is not None:
+        document["machineConfig"] = machine_config_state(node)
+    metadata: dict[str, Any] = {
+        "name": configmap_name(report.node),
+        "namespace": namespace,
+        "labels": {
+            "app.kubernetes.io/name": "mirror-agent",
+            "app.kubernetes.io/component": "report",
+            "mirror-agent.io/verdict": report.verdict,
+        },
+        "annotations": {NODE_ANNOTATION: report.node},
+    }
+    uid = (node or {}).get("metadata", {}).get("uid")
+    if uid:
+        # No blockOwnerDeletion: OpenShift would then require finalizer rights on nodes.
+        metadata["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": "Node", "name": report.node, "uid": uid}
+        ]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata,
+        "data": {REPORT_KEY: fit_report(document, report)},
+    }
+
+
+def publish(client: KubeClient, configmap: dict[str, Any]) -> dict[str, Any]:
+    metadata = configmap["metadata"]
+    return client.apply(
+        configmap_path(metadata["namespace"], metadata["name"]),
+        configmap,
+        field_manager=FIELD_MANAGER,
+    )
+
+
+def label_value(value: str) -> str:
+    return value[:_LABEL_VALUE_MAX]
