@@ -1,0 +1,583 @@
+"""The Kubernetes client, agent run and agent collect against the fake API server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent.cli import main
+from agent.collect import REPORT_LABELS
+from agent.daemon import Agent, Publisher, RunSettings
+from agent.kube.client import (
+    ApiError,
+    Forbidden,
+    Invalid,
+    KubeClient,
+    NotFound,
+    Unreachable,
+    configmap_path,
+    node_path,
+)
+from agent.kube.config import ClusterConfig, KubeConfigError, from_kubeconfig, in_cluster
+from agent.kube.publish import publish, report_configmap
+from agent.report import CheckReport, ImageResult
+from tests.fake_apiserver import FakeApiServer
+from tests.shared import PROJECT_ROOT
+from tests.unit.test_check import LOGS, SRC, FakeRunner, result
+
+NS = "mirror-agent"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeApiServer]:
+    with FakeApiServer(token="first-token") as fake:
+        fake.add_namespace(NS)
+        yield fake
+
+
+def client_for(server: FakeApiServer, **kwargs: Any) -> KubeClient:
+    config = ClusterConfig(server=server.url, verify=server.ca_file, token=server.token)
+    kwargs.setdefault("sleep", lambda seconds: None)
+    return KubeClient(config, **kwargs)
+
+
+def seed_report(server: FakeApiServer, node: str, **fields: Any) -> None:
+    report = CheckReport(
+        node=node,
+        checked_at=fields.get("checked_at", "2099-01-01T00:00:00Z"),
+        verdict=fields.get("verdict", "pass"),
+        fingerprint=fields.get("fingerprint", "sha256:same"),
+        images=(
+            ImageResult(
+                image="q.io/a@sha256:" + "a" * 64,
+                verdict=fields.get("verdict", "pass"),
+                served_by="m.example.net/a",
+                served_by_kind="mirror",
+            ),
+        ),
+        extra={"machineConfig": {"currentConfig": fields.get("config", "rendered-worker-1")}},
+    )
+    server.put(report_configmap(report, namespace=NS, node=None))
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+def test_in_cluster_configuration_and_token_rotation(server: FakeApiServer, tmp_path: Path) -> None:
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text(server.token)
+    (account / "ca.crt").write_text(Path(server.ca_file).read_text())
+    (account / "namespace").write_text(NS)
+    host, port = server.url.removeprefix("https://").rsplit(":", 1)
+    env = {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port}
+    config = in_cluster(env, account)
+    assert (config.namespace, config.token_file) == (NS, str(account / "token"))
+    client = KubeClient(config, sleep=lambda s: None)
+    assert client.get(f"/api/v1/namespaces/{NS}")["metadata"]["name"] == NS
+    # Tokens rotate: the file changes, the old token stops working.
+    server.rotate_token("second-token")
+    (account / "token").write_text("second-token")
+    assert client.get(f"/api/v1/namespaces/{NS}")["metadata"]["name"] == NS
+    unauthorized = [r for r in server.requests if r.path == f"/api/v1/namespaces/{NS}"]
+    assert len(unauthorized) == 2  # re-read on change, before any 401
+
+
+def test_token_reread_once_after_401(server: FakeApiServer, tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text(server.token)
+    config = ClusterConfig(server=server.url, verify=server.ca_file, token_file=str(token))
+    client = KubeClient(config, sleep=lambda s: None)
+    client.get("/api/v1/nodes")
+    mtime = token.stat().st_mtime_ns
+    server.rotate_token("rotated")
+    token.write_text("rotated")
+    os.utime(token, ns=(mtime, mtime))  # same mtime: only the 401 reveals the rotation
+    assert client.get("/api/v1/nodes")["kind"] == "NodeList"
+    server.rotate_token("again")
+    with pytest.raises(ApiError) as caught:
+        client.get("/api/v1/nodes")
+    assert caught.value.status == 401
+
+
+def test_not_in_a_pod() -> None:
+    with pytest.raises(KubeConfigError, match="KUBERNETES_SERVICE_HOST"):
+        in_cluster({}, Path("/nonexistent"))
+
+
+def test_kubeconfig_merges_files_and_resolves_relative_paths(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a" / "config", tmp_path / "b" / "config"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    (second.parent / "ca.crt").write_text(Path(server.ca_file).read_text())
+    first.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "lab",
+                "contexts": [
+                    {"name": "lab", "context": {"cluster": "c", "user": "u", "namespace": NS}}
+                ],
+            }
+        )
+    )
+    second.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "ignored",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {"server": server.url, "certificate-authority": "ca.crt"},
+                    }
+                ],
+                "users": [{"name": "u", "user": {"token": server.token}}],
+                "contexts": [{"name": "lab", "context": {"cluster": "other", "user": "other"}}],
+            }
+        )
+    )
+    config = from_kubeconfig(env={"KUBECONFIG": f"{first}:{second}"})
+    assert config.verify == str(second.parent / "ca.crt")
+    assert config.namespace == NS
+    assert KubeClient(config).get("/api/v1/nodes")["kind"] == "NodeList"
+
+
+def test_kubeconfig_ca_data_and_insecure(server: FakeApiServer, tmp_path: Path) -> None:
+    data = base64.b64encode(Path(server.ca_file).read_bytes()).decode()
+    path = tmp_path / "config"
+    for cluster in ({"certificate-authority-data": data}, {"insecure-skip-tls-verify": True}):
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "current-context": "x",
+                    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                    "clusters": [{"name": "c", "cluster": {"server": server.url, **cluster}}],
+                    "users": [{"name": "u", "user": {"token": server.token}}],
+                }
+            )
+        )
+        assert KubeClient(from_kubeconfig(str(path))).get("/api/v1/nodes")["kind"] == "NodeList"
+
+
+def test_kubeconfig_client_certificate_paths(tmp_path: Path) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "admin",
+                "contexts": [{"name": "admin", "context": {"cluster": "c", "user": "admin"}}],
+                "clusters": [{"name": "c", "cluster": {"server": "https://api.example:6443"}}],
+                "users": [
+                    {
+                        "name": "admin",
+                        "user": {
+                            "client-certificate": "tls.crt",
+                            "client-key-data": base64.b64encode(b"k").decode(),
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    config = from_kubeconfig(str(path))
+    assert config.client_cert is not None
+    assert config.client_cert[0] == str(tmp_path / "tls.crt")
+    assert Path(config.client_cert[1]).read_bytes() == b"k"
+
+
+def test_unsupported_kubeconfig_suggests_from_file(tmp_path: Path) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "x",
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "clusters": [{"name": "c", "cluster": {"server": "https://a:6443"}}],
+                "users": [{"name": "u", "user": {"exec": {"command": "aws"}}}],
+            }
+        )
+    )
+    with pytest.raises(KubeConfigError) as caught:
+        from_kubeconfig(str(path))
+    assert "exec" in caught.value.message
+    assert "agent collect --from-file -" in str(caught.value.hint)
+
+
+# --- errors and retries -----------------------------------------------------------------
+
+
+def test_typed_errors_from_status_bodies(server: FakeApiServer) -> None:
+    client = client_for(server)
+    with pytest.raises(NotFound) as missing:
+        client.get(configmap_path(NS, "nope"))
+    assert missing.value.reason == "NotFound" and "nope" in missing.value.api_message
+    server.deny("list", "configmaps", NS)
+    with pytest.raises(Forbidden) as forbidden:
+        client.get(configmap_path(NS))
+    assert "cannot list resource" in forbidden.value.api_message
+    big = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "big", "namespace": NS},
+        "data": {"x": "a" * (1024 * 1024 + 1)},
+    }
+    with pytest.raises(Invalid) as invalid:
+        client.apply(configmap_path(NS, "big"), big, field_manager="t")
+    assert "Too long" in invalid.value.api_message
+
+
+def test_retries_5xx_429_and_dropped_connections(server: FakeApiServer) -> None:
+    slept: list[float] = []
+    client = client_for(server, sleep=slept.append)
+    server.inject(503, count=2)
+    server.inject(429, count=1, retry_after=7)
+    server.drop_connections(1)
+    assert client.get("/api/v1/nodes")["kind"] == "NodeList"
+    assert 7.0 in slept and len(slept) == 4
+    server.inject(400, count=1)
+    with pytest.raises(ApiError) as caught:
+        client.get("/api/v1/nodes")
+    assert caught.value.status == 400 and len(slept) == 4  # 4xx: no retry
+
+
+def test_gives_up_after_retries(server: FakeApiServer) -> None:
+    client = client_for(server, retries=2)
+    server.drop_connections(5)
+    with pytest.raises(Unreachable, match="cannot reach the Kubernetes API"):
+        client.get("/api/v1/nodes")
+    server.inject(503, count=5)
+    with pytest.raises(ApiError) as caught:
+        client.get("/api/v1/nodes")
+    assert caught.value.status == 503
+
+
+def test_list_pages_and_restarts_after_expired_continue(server: FakeApiServer) -> None:
+    for number in range(1200):
+        server.put(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": f"cm-{number:04d}",
+                    "namespace": NS,
+                    "labels": {
+                        "app.kubernetes.io/name": "mirror-agent",
+                        "app.kubernetes.io/component": "report",
+                    },
+                },
+            }
+        )
+    client = client_for(server)
+    items = client.list(configmap_path(NS), label_selector=REPORT_LABELS, limit=500)
+    first = [next(items)["metadata"]["name"] for _ in range(600)]
+    server.expire_continue_tokens()
+    rest = [item["metadata"]["name"] for item in items]
+    names = first + rest
+    assert len(names) == 1200 and len(set(names)) == 1200
+    gone = [r for r in server.requests if r.query.get("continue")]
+    assert gone, "the list used continue tokens"
+
+
+# --- publishing and agent run -------------------------------------------------------------
+
+
+def run_agent(tmp_path: Path, server: FakeApiServer, **settings: Any) -> Agent:
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True, exist_ok=True)
+    (root / "etc/containers/registries.conf").write_text(
+        (LOGS / "registries" / "first-mirror-down.conf").read_text()
+    )
+    client = client_for(server)
+    from agent import registries
+
+    def send(report: CheckReport) -> None:
+        try:
+            node = client.get(node_path(report.node))
+        except ApiError:
+            node = None
+        publish(client, report_configmap(report, namespace=NS, node=node))
+
+    defaults: dict[str, Any] = {"images": (SRC,), "jitter": 0.0, "poll": 0.01}
+    defaults.update(settings)
+    return Agent(
+        RunSettings(node="worker-0", namespace=NS, host_root=root, **defaults),
+        runner=FakeRunner({SRC: result((LOGS / "first-mirror-down.log").read_text())}),
+        load=lambda compat: registries.load(root, compat=compat),
+        publisher=Publisher(send, clock=time.monotonic),
+        sleep=lambda s: None,
+        out=open(os.devnull, "w"),
+    )
+
+
+def test_one_cycle_publishes_the_report_configmap(server: FakeApiServer, tmp_path: Path) -> None:
+    node = server.add_node(
+        "worker-0",
+        annotations={
+            "machineconfiguration.openshift.io/currentConfig": "rendered-worker-1",
+            "machineconfiguration.openshift.io/desiredConfig": "rendered-worker-1",
+            "machineconfiguration.openshift.io/state": "Done",
+        },
+    )
+    agent = run_agent(tmp_path, server)
+    agent.step()
+    stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+    assert stored is not None
+    meta = stored["metadata"]
+    assert meta["labels"]["mirror-agent.io/verdict"] == "warn"
+    assert meta["annotations"]["mirror-agent.io/node"] == "worker-0"
+    assert meta["ownerReferences"][0]["uid"] == node["metadata"]["uid"]
+    assert "blockOwnerDeletion" not in meta["ownerReferences"][0]
+    assert any(entry["manager"] == "mirror-agent" for entry in meta["managedFields"])
+    document = json.loads(stored["data"]["report.json"])
+    assert document["machineConfig"] == {
+        "currentConfig": "rendered-worker-1",
+        "desiredConfig": "rendered-worker-1",
+        "state": "Done",
+    }
+    assert document["images"][0]["servedByKind"] == "mirror"
+    applies = [r for r in server.requests if r.method == "PATCH"]
+    assert applies[-1].query["fieldManager"] == "mirror-agent"
+    assert applies[-1].headers["content-type"] == "application/apply-patch+yaml"
+
+
+def test_fingerprint_change_republishes(server: FakeApiServer, tmp_path: Path) -> None:
+    server.add_node("worker-0")
+    agent = run_agent(tmp_path, server)
+    agent.step()
+    version = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+    conf = tmp_path / "host/etc/containers/registries.conf"
+    conf.write_text(conf.read_text().replace("5109", "5119"))
+    stat = conf.stat()
+    os.utime(conf, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert agent.step() is not None
+    again = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+    assert version and again
+    assert again["metadata"]["resourceVersion"] != version["metadata"]["resourceVersion"]
+    first = json.loads(version["data"]["report.json"])["registriesConf"]["fingerprint"]
+    second = json.loads(again["data"]["report.json"])["registriesConf"]["fingerprint"]
+    assert first != second
+
+
+def test_api_outage_then_recovery(server: FakeApiServer, tmp_path: Path) -> None:
+    server.add_node("worker-0")
+    agent = run_agent(tmp_path, server)
+    server.inject(503, count=100)
+    agent.step()
+    assert agent.publisher.pending is not None
+    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is None
+    server.clear_faults()
+    agent.publisher.next_try = 0.0  # the backoff has passed
+    agent.step()
+    assert agent.publisher.pending is None
+    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is not None
+
+
+def test_agent_run_process_publishes_and_stops_on_sigterm(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    server.add_node("worker-0")
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True)
+    (root / "etc/containers/registries.conf").write_text("")
+    env = {**os.environ, "NODE_NAME": "worker-0", "PYTHONPATH": str(PROJECT_ROOT)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "run",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--host-root",
+            str(root),
+            "--image",
+            "x.example.com/a@sha256:" + "b" * 64,
+            "--jitter",
+            "0s",
+            "--poll",
+            "1s",
+            "--log-format",
+            "json",
+            "--heartbeat-file",
+            str(tmp_path / "heartbeat"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS):
+                break
+            time.sleep(0.1)
+        stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+        assert stored is not None, process.stderr.read() if process.poll() is not None else ""
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+        assert time.monotonic() - started < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+    events = [json.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
+    assert events[0] == "check" and events[-1] == "terminated", (out, err)
+    assert process.returncode == 0
+    assert (tmp_path / "heartbeat").exists()
+    # No podman in this host root: the check could not run, and says so.
+    report = json.loads(stored["data"]["report.json"])
+    assert report["verdict"] == "error"
+
+
+# --- agent collect ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cluster(server: FakeApiServer, tmp_path: Path) -> Path:
+    for name in ("w1", "w2", "w3", "w4"):
+        server.add_node(
+            name,
+            labels={"node-role.kubernetes.io/worker": ""},
+            annotations={"machineconfiguration.openshift.io/currentConfig": "rendered-worker-1"},
+        )
+    seed_report(server, "w1")
+    seed_report(server, "w2", verdict="fail")
+    seed_report(server, "w3", fingerprint="sha256:different")
+    seed_report(server, "gone")
+    return server.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
+
+
+def collect(capsys: Any, *argv: str) -> tuple[int, str]:
+    code = main(["collect", *argv])
+    return code, capsys.readouterr().out
+
+
+def test_collect_json(cluster: Path, capsys: Any) -> None:
+    code, out = collect(capsys, "--kubeconfig", str(cluster), "-o", "json")
+    document = json.loads(out)
+    assert code == 1
+    assert document["summary"] == {
+        "expected": 4,
+        "reported": 3,
+        "pass": 2,
+        "warn": 0,
+        "fail": 1,
+        "error": 0,
+        "missing": 1,
+        "stale": 0,
+        "orphaned": 1,
+        "drift": 1,
+    }
+    statuses = {n["node"]: (n["status"], n["verdict"], n["drift"]) for n in document["nodes"]}
+    assert statuses == {
+        "w1": ("reported", "pass", False),
+        "w2": ("reported", "fail", False),
+        "w3": ("reported", "pass", True),
+        "w4": ("missing", None, False),
+        "gone": ("orphaned", "pass", False),
+    }
+    assert document["images"][0]["servedBy"] == {"m.example.net/a": 3}
+
+
+def test_collect_follows_the_daemonset_placement(
+    server: FakeApiServer, cluster: Path, capsys: Any
+) -> None:
+    server.add_node("win", labels={"kubernetes.io/os": "windows"})
+    server.put(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "mirror-agent", "namespace": NS},
+            "spec": {
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {
+                    "metadata": {"labels": {"a": "b"}},
+                    "spec": {
+                        "nodeSelector": {"kubernetes.io/os": "linux"},
+                        "containers": [{"name": "a", "image": "x"}],
+                    },
+                },
+            },
+        }
+    )
+    _, out = collect(capsys, "--kubeconfig", str(cluster), "-o", "json")
+    document = json.loads(out)
+    assert document["expectedFrom"] == "daemonset"
+    assert "win" not in {n["node"] for n in document["nodes"]}
+
+
+def test_collect_stale_by_max_age(server: FakeApiServer, cluster: Path, capsys: Any) -> None:
+    seed_report(server, "w4", checked_at="2020-01-01T00:00:00Z")
+    _, out = collect(capsys, "--kubeconfig", str(cluster), "-o", "json", "--max-age", "6h")
+    row = next(n for n in json.loads(out)["nodes"] if n["node"] == "w4")
+    assert row["status"] == "stale" and "max-age" in row["staleReason"]
+
+
+@pytest.mark.parametrize("output", ["table", "wide", "markdown", "junit"])
+def test_collect_every_output_format(cluster: Path, capsys: Any, output: str) -> None:
+    code, out = collect(capsys, "--kubeconfig", str(cluster), "-o", output)
+    assert code == 1
+    assert "w4" in out and "gone" in out
+    if output == "junit":
+        import xml.etree.ElementTree as ElementTree
+
+        suite = ElementTree.fromstring(out)
+        assert suite.get("tests") == "5" and suite.get("failures") == "4"
+    elif output == "markdown":
+        assert out.startswith("### mirror-agent") and "| w2 | FAIL |" in out
+    else:
+        assert "MISSING" in out and "ORPHANED" in out and "overall: NOT OK" in out
+
+
+def test_collect_from_file(cluster: Path, capsys: Any, tmp_path: Path) -> None:
+    listing = subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(cluster),
+            "get",
+            "configmaps",
+            "-n",
+            NS,
+            "-l",
+            REPORT_LABELS,
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    saved = tmp_path / "reports.json"
+    saved.write_text(listing)
+    code, out = collect(capsys, "--from-file", str(saved), "-o", "json")
+    document = json.loads(out)
+    assert document["expectedFrom"] == "reports"
+    assert {n["node"] for n in document["nodes"]} == {"w1", "w2", "w3", "gone"}
+    assert code == 1
+
+
+def test_collect_bad_input(capsys: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    assert main(["collect", "--from-file", str(bad)]) == 2
+    assert main(["collect", "--from-file", str(bad), "--max-age", "soon"]) == 2
+    assert "expected a ConfigMapList" in capsys.readouterr().err

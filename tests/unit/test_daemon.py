@@ -1,0 +1,132 @@
+"""The DaemonSet loop with a fake clock, runner and publisher."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+from agent import registries
+from agent.daemon import Agent, Publisher, RunSettings, heartbeat_age
+from agent.errors import AgentError
+from agent.report import CheckReport
+from tests.unit.test_check import LOGS, SRC, FakeRunner, result
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def make_agent(tmp_path: Path, publish: Any, **settings: Any) -> tuple[Agent, Clock, io.StringIO]:
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True, exist_ok=True)
+    conf = root / "etc/containers/registries.conf"
+    if not conf.exists():
+        conf.write_text((LOGS / "registries" / "first-mirror-down.conf").read_text())
+    clock = Clock()
+    out = io.StringIO()
+    runner = FakeRunner({SRC: result((LOGS / "first-mirror-down.log").read_text())})
+    defaults: dict[str, Any] = {"images": (SRC,), "jitter": 0.0, "poll": 30.0, "interval": 3600.0}
+    defaults.update(settings)
+    agent = Agent(
+        RunSettings(node="node-1", namespace="ns", host_root=root, **defaults),
+        runner=runner,
+        load=lambda compat: registries.load(root, compat=compat),
+        publisher=Publisher(publish, clock=clock),
+        clock=clock,
+        sleep=clock.sleep,
+        now=lambda: "2026-11-25T10:00:00Z",
+        out=out,
+        rng=random.Random(7),
+    )
+    return agent, clock, out
+
+
+def test_checks_at_start_then_only_when_something_changes(tmp_path: Path) -> None:
+    published: list[CheckReport] = []
+    checks_file = tmp_path / "images.txt"
+    checks_file.write_text("")
+    agent, clock, out = make_agent(tmp_path, published.append, images_file=checks_file)
+    assert agent.step() is not None  # start
+    assert agent.step() is None  # nothing changed
+    conf = tmp_path / "host/etc/containers/registries.conf"
+    conf.write_text(conf.read_text() + "\n# a comment changes nothing effective\n")
+    os.utime(conf, (clock.now + 5, clock.now + 5))
+    assert agent.step() is None  # same fingerprint
+    conf.write_text(conf.read_text().replace("5109", "5119"))
+    os.utime(conf, (clock.now + 10, clock.now + 10))
+    reports = [agent.step()]
+    checks_file.write_text(f"{SRC}\n")
+    reports.append(agent.step())
+    clock.now += 3600
+    reports.append(agent.step())
+    reasons = [
+        json.loads(line)["reason"] if line.startswith("{") else line.split("reason=")[1].split()[0]
+        for line in out.getvalue().splitlines()
+        if "event=check" in line
+    ]
+    assert reasons == ["start", "registries.conf", "checks", "interval"]
+    assert all(report is not None for report in reports)
+    assert len(published) == 4
+
+
+def test_jitter_delays_each_check_and_keeps_the_heartbeat(tmp_path: Path) -> None:
+    heartbeat = tmp_path / "run" / "heartbeat"
+    agent, clock, out = make_agent(
+        tmp_path, lambda report: None, jitter=120.0, heartbeat_file=heartbeat, log_format="json"
+    )
+    agent.step()
+    waited = sum(clock.slept)
+    assert 0 < waited <= 120
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == ["waiting", "check"]
+    assert lines[1]["verdict"] == "warn" and lines[1]["published"] is True
+    assert heartbeat.read_text().strip() == "2026-11-25T10:00:00Z"
+    assert heartbeat_age(heartbeat) is not None
+    assert heartbeat_age(tmp_path / "missing") is None
+
+
+def test_unpublished_report_is_kept_and_retried_with_backoff(tmp_path: Path) -> None:
+    outage = {"down": True}
+    published: list[CheckReport] = []
+
+    def publish(report: CheckReport) -> None:
+        if outage["down"]:
+            raise AgentError("cannot reach the Kubernetes API at https://10.0.0.1:443")
+        published.append(report)
+
+    agent, clock, out = make_agent(tmp_path, publish)
+    agent.step()
+    assert agent.publisher.pending is not None and not published
+    assert "publishError=cannot reach" in out.getvalue()
+    first_retry = agent.publisher.next_try
+    agent.step()  # too early: no new attempt, no crash
+    assert agent.publisher.failures == 1
+    clock.now = first_retry + 1
+    agent.step()
+    assert agent.publisher.failures == 2 and agent.publisher.next_try - clock.now >= 2
+    outage["down"] = False
+    clock.now = agent.publisher.next_try + 1
+    agent.step()
+    assert agent.publisher.pending is None and len(published) == 1
+    assert "event=published" in out.getvalue()
+
+
+def test_run_forever_stops_after_cycles(tmp_path: Path) -> None:
+    published: list[CheckReport] = []
+    agent, clock, _ = make_agent(tmp_path, published.append, interval=60.0)
+    agent.run_forever(max_cycles=3)
+    assert len(published) == 3
+    assert clock.now - 1000.0 >= 120  # two intervals passed between the three checks

@@ -1,0 +1,128 @@
+"""The DaemonSet manifests: what matters for a privileged node agent, and least privilege."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+DAEMONSET_DIR = Path(__file__).resolve().parents[2] / "daemonset"
+
+
+def documents() -> list[dict[str, Any]]:
+    found = []
+    for path in sorted(DAEMONSET_DIR.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        found += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return found
+
+
+def one(kind: str, name: str) -> dict[str, Any]:
+    (doc,) = [d for d in documents() if d["kind"] == kind and d["metadata"]["name"] == name]
+    return doc
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((DAEMONSET_DIR / "kustomization.yaml").read_text())
+    listed = set(kustomization["resources"])
+    present = {p.name for p in DAEMONSET_DIR.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == present
+    assert kustomization["namespace"] == "mirror-agent"
+
+
+def test_daemonset_is_privileged_on_every_node_with_the_host_mounted() -> None:
+    daemonset = one("DaemonSet", "mirror-agent")
+    pod = daemonset["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["securityContext"]["privileged"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["hostNetwork"] is True
+    assert pod.get("hostPID", False) is False
+    assert pod["tolerations"] == [{"operator": "Exists"}]
+    assert pod["serviceAccountName"] == "mirror-agent"
+    host = next(v for v in pod["volumes"] if v["name"] == "host")
+    assert host["hostPath"]["path"] == "/"
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "host")
+    assert mount["mountPath"] == "/host"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    assert container["command"][:2] == ["agent", "run"]
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    probe = container["livenessProbe"]["exec"]["command"]
+    assert probe[:2] == ["agent", "health"]
+    heartbeat = next(arg for arg in container["command"] if arg.startswith("--heartbeat-file="))
+    assert heartbeat.split("=", 1)[1] in " ".join(probe)
+
+
+def test_checks_configmap_is_mounted_where_the_agent_reads_it() -> None:
+    pod = one("DaemonSet", "mirror-agent")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    checks = next(v for v in pod["volumes"] if v["name"] == "checks")
+    assert checks["configMap"]["name"] == "mirror-agent-checks"
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "checks")
+    images_file = next(a for a in container["command"] if a.startswith("--images-file="))
+    assert images_file.split("=", 1)[1].startswith(mount["mountPath"] + "/")
+    assert "images.txt" in one("ConfigMap", "mirror-agent-checks")["data"]
+
+
+def rules(kind: str, name: str) -> list[tuple[str, str, str]]:
+    return sorted(
+        (group, resource, verb)
+        for rule in one(kind, name)["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    )
+
+
+def test_rbac_is_limited_to_what_the_agent_does() -> None:
+    assert rules("Role", "mirror-agent-reports") == [
+        ("", "configmaps", verb) for verb in ("create", "get", "list", "patch")
+    ]
+    assert rules("ClusterRole", "mirror-agent-node-reader") == [("", "nodes", "get")]
+    scc = one("Role", "mirror-agent-privileged-scc")["rules"]
+    assert scc == [
+        {
+            "apiGroups": ["security.openshift.io"],
+            "resources": ["securitycontextconstraints"],
+            "resourceNames": ["privileged"],
+            "verbs": ["use"],
+        }
+    ]
+    kinds = {d["kind"] for d in documents()}
+    assert kinds <= {
+        "Namespace",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "DaemonSet",
+    }
+    for binding in (d for d in documents() if d["kind"].endswith("Binding")):
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "mirror-agent", "namespace": "mirror-agent"}
+        ]
+
+
+def test_namespace_allows_privileged_pods() -> None:
+    labels = one("Namespace", "mirror-agent")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_kustomize_renders() -> None:
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(DAEMONSET_DIR)], capture_output=True, text=True, check=True
+    ).stdout
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    assert {d["metadata"].get("namespace", "mirror-agent") for d in docs} == {"mirror-agent"}
+    daemonset = next(d for d in docs if d["kind"] == "DaemonSet")
+    image = daemonset["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.endswith(":0.1.0") and "/" in image
