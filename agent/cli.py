@@ -465,17 +465,18 @@ def collect(
         config = from_kubeconfig(kubeconfig, context)
         client = KubeClient(config)
         ns = namespace or "mirror-agent"
-        reports = client.list(configmap_path(ns), label_selector=REPORT_LABELS)
-        nodes = list(client.list(node_path()))
         try:
             daemonset = client.get(f"/apis/apps/v1/namespaces/{ns}/daemonsets/mirror-agent")
         except ApiError:
             daemonset = None  # not readable: every node is expected
+        # Both stream page by page into the summary.
+        reports = client.list(configmap_path(ns), label_selector=REPORT_LABELS)
+        nodes = client.list(node_path())
     summary = summarise(
         reports, nodes, daemonset=daemonset, now=datetime.now(timezone.utc), max_age=age
     )
     if output is CollectOutput.json:
-        _print_json(summary.to_json())
+        _render().write_collect_json(summary, sys.stdout)
     elif output is CollectOutput.markdown:
         sys.stdout.write(_render().collect_markdown(summary))
     elif output is CollectOutput.junit:

@@ -7,6 +7,7 @@ grows with the number of nodes, not with the size of their reports.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -60,9 +61,9 @@ class NodeRow:
     pool: Optional[str] = None
     drift: bool = False
     stale_reason: Optional[str] = None
-    served: list[tuple[str, Optional[str], Optional[str]]] = field(default_factory=list)
+    # (image, served by, its kind, the image's verdict) per image checked
+    served: list[tuple[str, Optional[str], Optional[str], str]] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)  # "code: message" of non-info findings
-    image_verdicts: list[tuple[str, str]] = field(default_factory=list)
     machine_config: dict[str, Any] = field(default_factory=dict)  # MCO state when checked
 
     def to_json(self) -> dict[str, Any]:
@@ -76,8 +77,8 @@ class NodeRow:
             "drift": self.drift,
             "staleReason": self.stale_reason,
             "images": [
-                {"image": image, "servedBy": served, "servedByKind": kind}
-                for image, served, kind in self.served
+                {"image": image, "servedBy": served, "servedByKind": kind, "verdict": verdict}
+                for image, served, kind, verdict in self.served
             ],
             "findings": self.findings,
         }
@@ -90,14 +91,16 @@ class Summary:
     counts: dict[str, int]
     expected_from: str  # how the expected node list was derived
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, *, nodes: bool = True) -> dict[str, Any]:
+        document = {
             "schemaVersion": SCHEMA_VERSION,
             "summary": self.counts,
             "expectedFrom": self.expected_from,
-            "nodes": [row.to_json() for row in self.nodes],
             "images": self.images,
         }
+        if nodes:
+            document["nodes"] = [row.to_json() for row in self.nodes]
+        return document
 
     @property
     def ok(self) -> bool:
@@ -121,6 +124,43 @@ def _tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool
         ):
             return True
     return False
+
+
+class NodeInfo:
+    """What the summary needs of a Node; thousands of these stay small."""
+
+    __slots__ = ("current_config", "desired_config", "expected", "name", "pool")
+
+    def __init__(
+        self,
+        name: str,
+        expected: bool,
+        pool: Optional[str],
+        current_config: Optional[str],
+        desired_config: Optional[str],
+    ) -> None:
+        self.name = name
+        self.expected = expected
+        self.pool = pool
+        self.current_config = current_config
+        self.desired_config = desired_config
+
+    @classmethod
+    def of(cls, node: dict[str, Any], daemonset: Optional[dict[str, Any]]) -> Optional[NodeInfo]:
+        metadata = node.get("metadata") or {}
+        name = metadata.get("name")
+        if not isinstance(name, str):
+            return None
+        annotations = metadata.get("annotations") or {}
+        expected = daemonset is None or daemonset_schedules(daemonset, node)
+        pool = node_pool(node)
+        return cls(
+            name,
+            expected,
+            sys.intern(pool) if pool else None,
+            _shared(annotations.get(CURRENT_CONFIG)),
+            _shared(annotations.get(DESIRED_CONFIG)),
+        )
 
 
 def daemonset_schedules(daemonset: dict[str, Any], node: dict[str, Any]) -> bool:
@@ -165,22 +205,19 @@ def summarise(
     Without a node list (``nodes`` is None: reports read from a file), the reported nodes
     are the expected ones: nothing can be missing or orphaned, and staleness is by age only.
     """
-    node_objects: dict[str, dict[str, Any]] = {}
+    # Each Node is reduced to the few facts the summary needs as it streams in.
+    infos: dict[str, NodeInfo] = {}
     for node in nodes or []:
-        name = (node.get("metadata") or {}).get("name")
-        if isinstance(name, str):
-            node_objects[name] = node
+        info = NodeInfo.of(node, daemonset)
+        if info is not None:
+            infos[info.name] = info
     if nodes is None:
-        expected = set()
         expected_from = "reports"
     elif daemonset is not None:
-        expected = {
-            name for name, node in node_objects.items() if daemonset_schedules(daemonset, node)
-        }
         expected_from = "daemonset"
     else:
-        expected = set(node_objects)
         expected_from = "all-nodes"
+    expected = {name for name, info in infos.items() if info.expected}
 
     rows: dict[str, NodeRow] = {}
     image_served: dict[str, Counter[str]] = {}
@@ -195,23 +232,22 @@ def summarise(
         rows[row.node] = row
     if nodes is None:
         expected = set(rows)
-        node_objects = {name: {"metadata": {"name": name}} for name in rows}
+        infos = {name: NodeInfo(name, True, None, None, None) for name in rows}
     for row in rows.values():
-        found = node_objects.get(row.node)
+        found = infos.get(row.node)
         if found is None:
             row.status = "orphaned"
             continue
-        row.pool = node_pool(found)
+        row.pool = found.pool
         stale = _stale_reason(row, found, now, max_age)
         if stale:
             row.status, row.stale_reason = "stale", stale
-        for image, served, _kind in row.served:
+        for image, served, _kind, verdict in row.served:
             image_served.setdefault(image, Counter())[served or "nothing"] += 1
-        for image, verdict in row.image_verdicts:
             image_verdicts.setdefault(image, Counter())[verdict] += 1
     for name in expected:
         if name not in rows:
-            rows[name] = NodeRow(node=name, status="missing", pool=node_pool(node_objects[name]))
+            rows[name] = NodeRow(node=name, status="missing", pool=infos[name].pool)
     _mark_drift(rows.values())
 
     ordered = sorted(rows.values(), key=lambda r: r.node)
@@ -262,8 +298,15 @@ def _row_from_configmap(configmap: dict[str, Any]) -> Optional[NodeRow]:
         checked_at=report.get("checkedAt"),
         fingerprint=(report.get("registriesConf") or {}).get("fingerprint"),
     )
+    # Thousands of nodes report the same images, mirrors and fingerprints: share the strings.
+    row.fingerprint = _shared(row.fingerprint)
     row.served = [
-        (image.get("image", "?"), image.get("servedBy"), image.get("servedByKind"))
+        (
+            _shared(image.get("image", "?")) or "?",
+            _shared(image.get("servedBy")),
+            _shared(image.get("servedByKind")),
+            _shared(image.get("verdict", "error")) or "error",
+        )
         for image in report.get("images") or []
     ]
     row.findings = [
@@ -276,29 +319,28 @@ def _row_from_configmap(configmap: dict[str, Any]) -> Optional[NodeRow]:
         for finding in report.get("findings") or []
         if finding.get("severity") != "info"
     ]
-    row.image_verdicts = [
-        (image.get("image", "?"), image.get("verdict", "error"))
-        for image in report.get("images") or []
-    ]
     row.machine_config = report.get("machineConfig") or {}
     return row
 
 
+def _shared(text: Optional[str]) -> Optional[str]:
+    return sys.intern(text) if isinstance(text, str) else None
+
+
 def _stale_reason(
-    row: NodeRow, node: dict[str, Any], now: datetime, max_age: Optional[timedelta]
+    row: NodeRow, node: NodeInfo, now: datetime, max_age: Optional[timedelta]
 ) -> Optional[str]:
     checked = parse_time(row.checked_at)
     if checked is None:
         return "the report has no valid checkedAt"
     if max_age is not None and now - checked > max_age:
         return f"checked {_age(now - checked)} ago (older than --max-age)"
-    annotations = (node.get("metadata") or {}).get("annotations") or {}
     recorded = row.machine_config
-    current = annotations.get(CURRENT_CONFIG)
+    current = node.current_config
     if current and recorded.get("currentConfig") and recorded["currentConfig"] != current:
         return f"checked under {recorded['currentConfig']}; the node has rolled out {current} since"
-    if annotations.get(DESIRED_CONFIG) and annotations.get(DESIRED_CONFIG) != current:
-        return f"a Machine Config rollout to {annotations[DESIRED_CONFIG]} is in progress"
+    if node.desired_config and node.desired_config != current:
+        return f"a Machine Config rollout to {node.desired_config} is in progress"
     return None
 
 
