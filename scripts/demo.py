@@ -1,21 +1,22 @@
-"""The README demo: mirror-agent against a self-contained local lab, with a fallback.
+"""The README demo: `agent check` on a node-like host root against a local lab.
 
 Starts three real registries on loopback (two mirrors and the source), pushes a tiny
-image to the second mirror and the source only, takes the first mirror down, writes a
-node-like host root whose registries.conf lists both mirrors, then:
+image to the second mirror and the source only, takes the first mirror down, and
+assembles a chroot-able host root (what a node's / looks like at /host in a debug pod)
+whose registries.conf lists both mirrors as the Machine Config Operator writes an
+ImageDigestMirrorSet. Then, as an administrator would on a node:
 
-1. `agent config` and `agent explain` show the configuration and the order in which a
-   node must try the sources;
-2. a real `podman pull --log-level=debug` with that registries.conf shows what podman
-   actually tried, which must be exactly that order: first mirror refused, second serves.
+1. `agent explain` shows the order in which the node must try the sources;
+2. `agent check` really pulls the image by digest with the node's podman (in
+   `chroot <host root>`, throwaway storage) and judges it: the first mirror is down, the
+   second serves it — fallback works, which is a warning worth knowing about.
 
-Everything runs under a temporary folder and is stopped at the end.
+Everything runs under a temporary folder and is stopped at the end. Needs root.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import subprocess
 import sys
@@ -25,21 +26,18 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from tests.lab import Lab  # noqa: E402  (the project root must be importable first)
+from tests.hostroot import build_host_root, run_in_host_root  # noqa: E402
+from tests.lab import Lab  # noqa: E402
 
 AGENT = str(PROJECT / ".venv" / "bin" / "agent")
-TRYING = re.compile(r'msg="Trying to access \\"([^"\\]+)\\""')
-FAILED = re.compile(r'msg="Accessing \\"([^"\\]+)\\" failed: (.*)"$')
 
 
-def show(argv: list[str]) -> str:
-    print(f"$ {shlex.join(['agent', *argv[1:]] if argv[0] == AGENT else argv)}")
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+def show(lab: Lab, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    print(f"$ agent {shlex.join(args)}")
+    done = run_in_host_root(root, [AGENT, *args], lab=lab)
     print(done.stdout + done.stderr, end="")
-    print()
-    if done.returncode != 0:
-        raise SystemExit(f"demo: exit {done.returncode}")
-    return done.stdout
+    print(f"(exit {done.returncode})\n")
+    return done
 
 
 def main() -> int:
@@ -54,12 +52,16 @@ def main() -> int:
         digest = lab.push(image, mirror_b, "mirror-b/team/app")
         lab.push(image, source, "team/app")
         mirror_a.stop()
-        print(f"lab: mirror-a {mirror_a.host} (stopped), mirror-b {mirror_b.host}, ")
-        print(f"     source {source.host}; image {source.host}/team/app@{digest}")
-        print()
+        print(
+            f"lab: mirror-a {mirror_a.host} (stopped), mirror-b {mirror_b.host}, "
+            f"source {source.host}"
+        )
+        print(f"image: {source.host}/team/app@{digest} (on mirror-b and the source)\n")
 
-        host_root = lab.write_host_root(
-            f"""# As the Machine Config Operator renders an ImageDigestMirrorSet (plain-HTTP lab).
+        registries_conf = f"""\
+# As the Machine Config Operator renders an ImageDigestMirrorSet (plain-HTTP lab: insecure).
+unqualified-search-registries = []
+
 [[registry]]
 prefix = ""
 location = "{source.host}/team"
@@ -75,47 +77,42 @@ location = "{mirror_b.host}/mirror-b/team"
 insecure = true
 pull-from-mirror = "digest-only"
 """
-        )
+        root = build_host_root(lab, registries_conf)
+        print(f"node host root: {root}")
+        print(f"$ cat {root}/etc/containers/registries.conf\n{registries_conf}")
         reference = f"{source.host}/team/app@{digest}"
-        podman_version = subprocess.run(
-            ["podman", "version", "--format", "{{.Client.Version}}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        options = ["--host-root", str(host_root), "--podman-version", podman_version]
-        show([AGENT, "config", *options])
-        show([AGENT, "explain", reference, *options])
-        explained = subprocess.run(
-            [AGENT, "explain", reference, *options, "-o", "json"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        expected = [s["location"] for s in json.loads(explained)["results"][0]["pullSources"]]
-
-        conf = host_root / "etc" / "containers" / "registries.conf"
-        print(f"$ podman pull --log-level=debug {reference}   (CONTAINERS_REGISTRIES_CONF={conf})")
-        pulled = lab.run_sandboxed(
-            lab.podman_argv("pull", "--log-level=debug", reference),
-            env={"CONTAINERS_REGISTRIES_CONF": str(conf)},
-            check=False,
+        show(lab, root, "explain", reference, "--host-root", str(root))
+        show(
+            lab,
+            root,
+            "check",
+            "--host-root",
+            str(root),
+            "--image",
+            reference,
+            "--storage-driver",
+            "vfs",
         )
-        tried = []
-        for line in pulled.stderr.splitlines():
-            if trying := TRYING.search(line):
-                tried.append(trying.group(1))
-                print(f'  Trying to access "{trying.group(1)}"')
-            elif failed := FAILED.search(line):
-                print(f"    failed: {failed.group(2)[:110]}")
-        print(f"  exit {pulled.returncode}; served by {tried[-1] if tried else 'nothing'}")
-        print()
-        agrees = pulled.returncode == 0 and tried == expected[: len(tried)]
-        print(
-            "podman tried the sources in the order agent explain predicted: "
-            + ("yes" if agrees else "NO")
+        done = run_in_host_root(
+            root,
+            [
+                AGENT,
+                "check",
+                "--host-root",
+                str(root),
+                "--image",
+                reference,
+                "--storage-driver",
+                "vfs",
+                "-o",
+                "json",
+            ],
+            lab=lab,
         )
-        return 0 if agrees else 1
+        image_report = json.loads(done.stdout)["images"][0]
+        fell_back = [f["code"] for f in image_report["findings"]] == ["fallback-to-later-mirror"]
+        print("fallback shown:", "yes" if fell_back else "NO")
+        return 0 if fell_back and done.returncode == 0 else 1
 
 
 if __name__ == "__main__":
