@@ -282,6 +282,7 @@ def check(
         except OSError as exc:
             raise UsageError(f"--images-file {images_file}: {exc.strerror or exc}") from None
         wanted += read_images_file(text, str(images_file))
+    _refuse_option_like(wanted)
     settings = NodeSettings.detect(root)
     runner = NodeRunner(
         settings,
@@ -317,6 +318,16 @@ def check(
     if interrupted:
         raise typer.Exit(143 if interrupted == "SIGTERM" else 130)
     raise typer.Exit(_exit_code(report.verdict, strict))
+
+
+def _refuse_option_like(images: list[str]) -> None:
+    """``--image --strict`` would otherwise check an image named "--strict" and lose the flag."""
+    for value in images:
+        if value.startswith("-"):
+            raise UsageError(
+                f"--image {value!r}: an image reference cannot start with '-'; "
+                "it looks like an option given without an image before it"
+            )
 
 
 def _history(runner: Any, root: Path, since: str, output: CheckOutput) -> None:
@@ -535,6 +546,7 @@ def run(
 
     if log_format not in ("text", "json"):
         raise UsageError("--log-format: text or json")
+    _refuse_option_like(list(image or []))
     root = host_root if host_root is not None else default_host_root()
     node_name = node or os.environ.get("NODE_NAME")
     if not node_name:
