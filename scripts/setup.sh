@@ -54,6 +54,13 @@ elif [ -x /etc/init.d/docker-registry ]; then
     fi
 fi
 
+# kubectl: the fake API server's fidelity test and `kubectl kustomize daemonset/` use the
+# real one. The python machine image ships it; install it only where it is missing.
+if ! command -v kubectl >/dev/null 2>&1; then
+    "${SUDO[@]}" apt-get install -y -qq kubectl >/dev/null ||
+        echo "setup: kubectl is not available from apt; its tests will fail" >&2
+fi
+
 for tool in podman skopeo docker-registry htpasswd unshare; do
     command -v "$tool" >/dev/null 2>&1 || {
         echo "setup: $tool is still missing after apt-get install" >&2
