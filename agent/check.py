@@ -48,6 +48,9 @@ class CheckOptions:
     auto: bool = False
     method: str = "pull"  # "pull" | "manifest"
     probe_mirrors: bool = False
+    # Images checked with skopeo inspect --raw whatever ``method`` says (``# method=manifest``
+    # in a checks file: release images, whose payload is too large to pull on every node).
+    manifest_images: tuple[str, ...] = ()
 
 
 def compat_of(podman_version: Optional[str]) -> Compat:
@@ -158,8 +161,9 @@ def check_image(
     target = resolution.reference
     if progress:
         progress(image, "starting")
+    method = "manifest" if image in options.manifest_images else options.method
     try:
-        if options.method == "manifest":
+        if method == "manifest":
             result = runner.inspect_manifest(
                 target, on_stderr_line=_progress_reader(image, progress)
             )
@@ -369,6 +373,7 @@ def run_check(
         fingerprint=config.fingerprint,
         behaviour=config.compat.label,
         extra={"interrupted": interrupted} if interrupted else {},
+        effective_registries=config.canonical()["registries"],
     )
 
 
@@ -395,14 +400,36 @@ def _replace(report: CheckReport, **changes: object) -> CheckReport:
 
 def read_images_file(text: str, name: str) -> list[str]:
     """One reference per line; blank lines and ``#`` comments ignored."""
-    images = []
+    return [image for image, _method in read_image_lines(text, name)]
+
+
+_METHODS = ("pull", "manifest")
+
+
+def read_image_lines(text: str, name: str) -> list[tuple[str, Optional[str]]]:
+    """(reference, method) per line: ``REF  # method=manifest`` picks the method for REF.
+
+    The option lives in the comment, so agents that do not know it still read the
+    reference (and check it with their default method). Other comment text is ignored.
+    """
+    images: list[tuple[str, Optional[str]]] = []
     for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.split("#", 1)[0].strip()
+        code, _, comment = line.partition("#")
+        stripped = code.strip()
         if not stripped:
             continue
         if " " in stripped or "\t" in stripped:
             raise AgentError(f"{name}:{number}: one image reference per line, got {stripped!r}")
-        images.append(stripped)
+        method = None
+        for word in comment.split():
+            key, equals, value = word.partition("=")
+            if key == "method" and equals:
+                if value not in _METHODS:
+                    raise AgentError(
+                        f"{name}:{number}: method={value}: use method=pull or method=manifest"
+                    )
+                method = value
+        images.append((stripped, method))
     return images
 
 
@@ -559,6 +586,7 @@ __all__: Sequence[str] = (
     "analyze_log",
     "auto_images",
     "check_image",
+    "read_image_lines",
     "read_images_file",
     "run_check",
     "summarise_history",

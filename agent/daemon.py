@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
-from agent.check import CheckOptions, read_images_file, run_check
+from agent.check import CheckOptions, read_image_lines, run_check
 from agent.errors import AgentError
 from agent.registries import LoadedHost
 from agent.registries.hostfiles import SYSTEM_DROP_INS, SYSTEM_MAIN, HostRoot
@@ -30,6 +30,7 @@ from agent.registries.model import Compat
 from agent.report import CheckReport
 
 PUBLISH_BACKOFF_MAX = 300.0
+CHECKLIST_FILE = "checklist.txt"  # read beside --images-file (see Agent.images)
 
 
 @dataclass(frozen=True)
@@ -130,23 +131,43 @@ class Agent:
         self._images_hash: Optional[str] = None
         self._last_check = 0.0
         self._compat: Optional[Compat] = None
+        self.manifest_images: tuple[str, ...] = ()
 
     # -- triggers ----------------------------------------------------------------------
 
     def images(self) -> tuple[list[str], Optional[str]]:
+        """The images to check and a hash of the checks files (a change triggers a check).
+
+        Besides ``--images-file``, the agent reads ``checklist.txt`` in the same folder: the
+        key of the checks ConfigMap that ``agent checklist pre-upgrade`` owns. A line's
+        ``# method=manifest`` option is remembered in :attr:`manifest_images`.
+        """
         images = list(self.settings.images)
+        manifest: list[str] = []
         digest = None
         path = self.settings.images_file
         if path is not None:
-            try:
-                text = path.read_text()
-            except OSError:
-                text = ""  # not mounted yet, or the ConfigMap lacks the key
-            digest = hashlib.sha256(text.encode()).hexdigest()
-            try:
-                images += [i for i in read_images_file(text, str(path)) if i not in images]
-            except AgentError as error:
-                self.log_line({"event": "images-file-invalid", "error": str(error)})
+            texts = []
+            for one in (path, path.parent / CHECKLIST_FILE):
+                try:
+                    text = one.read_text()
+                except OSError:
+                    text = ""  # not mounted yet, or the ConfigMap lacks the key
+                texts.append(text)
+                try:
+                    lines = read_image_lines(text, str(one))
+                except AgentError as error:
+                    self.log_line({"event": "images-file-invalid", "error": str(error)})
+                    continue
+                for image, method in lines:
+                    if image not in images:
+                        images.append(image)
+                    if method == "manifest" and image not in manifest:
+                        manifest.append(image)
+            # The first file alone hashes as before, so an upgrade triggers no extra check.
+            joined = texts[0] if not texts[1] else "\0".join(texts)
+            digest = hashlib.sha256(joined.encode()).hexdigest()
+        self.manifest_images = tuple(manifest)
         return images, digest
 
     def fingerprint(self) -> Optional[str]:
@@ -189,7 +210,12 @@ class Agent:
         report = run_check(
             self.runner,
             self.load,
-            CheckOptions(tuple(images), self.settings.auto, self.settings.method),
+            CheckOptions(
+                tuple(images),
+                self.settings.auto,
+                self.settings.method,
+                manifest_images=self.manifest_images,
+            ),
             node=self.settings.node,
             checked_at=self.now(),
             agent_version=self.agent_version,

@@ -194,6 +194,9 @@ class CheckReport:
     findings: tuple[Finding, ...] = ()  # node-level findings (configuration, environment)
     agent_version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the node's MCO state (DaemonSet)
+    # The effective [[registry]] entries (Configuration.canonical()["registries"]), so that
+    # ``agent checklist`` can compare the node's mirror rules with the cluster's mirror sets.
+    effective_registries: Optional[list[dict[str, Any]]] = None
 
     def to_json(self) -> dict[str, Any]:
         counts = {verdict: 0 for verdict in VERDICTS}
@@ -212,6 +215,7 @@ class CheckReport:
                 "fingerprint": self.fingerprint,
                 "behaviour": self.behaviour,
                 "error": self.config_error,
+                "effective": self.effective_registries,
             },
             "verdict": self.verdict,
             "summary": counts,
@@ -262,4 +266,5 @@ class CheckReport:
             findings=tuple(Finding.from_json(item) for item in data.get("findings", [])),
             agent_version=data.get("agentVersion", ""),
             extra={key: value for key, value in data.items() if key not in known},
+            effective_registries=conf.get("effective"),
         )

@@ -1992,6 +1992,8 @@ class FakeApiServer:
         with self.store.lock:
             old = self.store.get(rtype, namespace, name)
             if old is None:
+                # An apply that creates the object is also authorized as a create.
+                self._authorize("create", rtype, namespace, name)
                 self._require_namespace(rtype, namespace)
                 obj = copy.deepcopy(config)
                 meta = obj["metadata"]

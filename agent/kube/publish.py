@@ -53,20 +53,34 @@ def _without_logs(image: ImageResult, keep: int) -> ImageResult:
 
 
 def fit_report(document: dict[str, Any], report: CheckReport) -> str:
-    """The report JSON under the ConfigMap limit: raw logs are trimmed first, never verdicts."""
+    """The report JSON under the ConfigMap limit: raw logs are trimmed first, then the
+    effective registries entries are left out (``registriesConf.effectiveOmitted``); never
+    verdicts."""
     text = json.dumps(document, separators=(",", ":"))
     keep = 64 * 1024
+    smaller = report
+    omit_effective = False
     while len(text.encode()) > CONFIGMAP_LIMIT - _HEADROOM:
         if keep < 0:
-            raise ReportTooLarge(
-                f"the report is {len(text.encode())} bytes even without logs; the ConfigMap "
-                f"limit is {CONFIGMAP_LIMIT}",
-                hint="check fewer images per node",
-            )
-        smaller = replace(report, images=tuple(_without_logs(i, keep) for i in report.images))
+            conf = document.get("registriesConf") or {}
+            if omit_effective or conf.get("effective") is None:
+                raise ReportTooLarge(
+                    f"the report is {len(text.encode())} bytes even without logs; the "
+                    f"ConfigMap limit is {CONFIGMAP_LIMIT}",
+                    hint="check fewer images per node",
+                )
+            omit_effective = True
+        else:
+            smaller = replace(report, images=tuple(_without_logs(i, keep) for i in report.images))
+            keep = keep // 4 if keep > 256 else -1 if keep == 0 else 0
         document = {**document, **smaller.to_json()}
+        if omit_effective:
+            document["registriesConf"] = {
+                **document["registriesConf"],
+                "effective": None,
+                "effectiveOmitted": True,
+            }
         text = json.dumps(document, separators=(",", ":"))
-        keep = keep // 4 if keep > 256 else -1 if keep == 0 else 0
     return text
 
 

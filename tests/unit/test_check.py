@@ -317,3 +317,14 @@ def test_images_file() -> None:
     assert read_images_file("# c\n a.b/c@x \n\nd.e/f:1  # tag\n", "f") == ["a.b/c@x", "d.e/f:1"]
     with pytest.raises(AgentError, match="f:2: one image reference per line"):
         read_images_file("ok.b/c\na.b/c d.e/f\n", "f")
+
+
+def test_manifest_images_use_skopeo_whatever_the_method(tmp_path: Path) -> None:
+    runner = FakeRunner({SRC: result(fixture("skopeo-inspect-raw-mirror-missing-digest"))})
+    report = check(
+        runner,
+        host_with(tmp_path, "mirror-missing-digest"),
+        CheckOptions((SRC,), method="pull", manifest_images=(SRC,)),
+    )
+    assert runner.calls == [("manifest", SRC, None)]
+    assert report.images[0].verdict == "warn"
