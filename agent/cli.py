@@ -268,7 +268,7 @@ def check(
 ) -> None:
     """Pull images as the node's container runtime would; judge mirror order and fallback."""
     from agent import registries
-    from agent.check import CheckOptions, read_images_file, run_check
+    from agent.check import CheckOptions, read_image_lines, run_check
     from agent.pull.runner import NodeRunner, NodeSettings
     from agent.registries.hostfiles import default_host_root
 
@@ -276,12 +276,15 @@ def check(
     if not root.is_dir():
         raise UsageError(f"--host-root {root}: not a directory")
     wanted = list(image or [])
+    manifest_images: tuple[str, ...] = ()  # "# method=manifest" lines of --images-file
     if images_file is not None:
         try:
             text = sys.stdin.read() if str(images_file) == "-" else images_file.read_text()
         except OSError as exc:
             raise UsageError(f"--images-file {images_file}: {exc.strerror or exc}") from None
-        wanted += read_images_file(text, str(images_file))
+        lines = read_image_lines(text, str(images_file))
+        wanted += [name for name, _ in lines if name not in wanted]
+        manifest_images = tuple(name for name, line_method in lines if line_method == "manifest")
     _refuse_option_like(wanted)
     settings = NodeSettings.detect(root)
     runner = NodeRunner(
@@ -301,7 +304,9 @@ def check(
         report = run_check(
             runner,
             lambda compat: registries.load(root, compat=compat),
-            CheckOptions(tuple(wanted), auto, method.value, probe_mirrors),
+            CheckOptions(
+                tuple(wanted), auto, method.value, probe_mirrors, manifest_images=manifest_images
+            ),
             node=_node_name(root),
             checked_at=_utc_now(),
             agent_version=__version__,
@@ -652,6 +657,248 @@ def main(argv: Optional[list[str]] = None) -> int:
             sys.stderr.write("run with --verbose for the traceback\n")
         return 70
     return 0
+
+
+# --- agent checklist: before and after oc adm upgrade --to-image -----------------------------
+
+checklist_app = typer.Typer(
+    no_args_is_help=True,
+    help="The disconnected-update checklist, before and after oc adm upgrade --to-image.",
+)
+app.add_typer(checklist_app, name="checklist")
+
+
+class ChecklistOutput(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+    junit = "junit"
+
+
+ChecklistOutputOption = Annotated[
+    ChecklistOutput,
+    typer.Option("--output", "-o", help="table, markdown (change tickets), json or junit."),
+]
+ChecklistNamespaceOption = Annotated[
+    Optional[str],
+    typer.Option("--namespace", "-n", help="mirror-agent's namespace (default mirror-agent)."),
+]
+OcpVersionOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--ocp-version",
+        help="Render mirror rules as the MCO of this OpenShift version does (default: from "
+        "ClusterVersion).",
+    ),
+]
+ChecklistStrictOption = Annotated[
+    bool, typer.Option("--strict", help="Warnings fail too (exit 1).")
+]
+
+
+class _Waiting:
+    """The clock and sleep of pre-upgrade's wait for node reports (tests replace them)."""
+
+    @staticmethod
+    def clock() -> float:
+        import time
+
+        return time.monotonic()
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        import time
+
+        time.sleep(seconds)
+
+
+class _ReportsBar:
+    """``n of N nodes reported`` on stderr, redrawn in place, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.active = sys.stderr.isatty()
+        self.drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.active:
+            return
+        width = 30
+        filled = width * done // total if total else width
+        bar = "#" * filled + "." * (width - filled)
+        sys.stderr.write(f"\rwaiting for node reports [{bar}] {done} of {total} nodes reported")
+        sys.stderr.flush()
+        self.drawn = True
+
+    def clear(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\r" + " " * 90 + "\r")
+            sys.stderr.flush()
+
+
+def _checklist_cluster(
+    kubeconfig: Optional[str], context: Optional[str], namespace: Optional[str]
+) -> Any:
+    from agent.checklist.fetch import KubeCluster
+    from agent.kube.client import KubeClient
+    from agent.kube.config import from_kubeconfig
+
+    return KubeCluster(
+        KubeClient(from_kubeconfig(kubeconfig, context)), namespace or "mirror-agent"
+    )
+
+
+def _checklist_version(text: Optional[str]) -> None:
+    from agent.checklist.mirrors import parse_ocp_version
+
+    if text:
+        try:
+            parse_ocp_version(text)
+        except ValueError as exc:
+            raise UsageError(f"--ocp-version: {exc}") from None
+
+
+def _checklist_duration(option: str, text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0s") else _duration(option, text)
+
+
+def _checklist_done(checklist: Any, output: ChecklistOutput, strict: bool) -> None:
+    from agent.checklist.render import render
+
+    sys.stdout.write(render(checklist, output.value, strict=strict))
+    raise typer.Exit(int(ExitCode.VERIFICATION_FAILED if checklist.failed(strict) else ExitCode.OK))
+
+
+def _now() -> Any:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+@checklist_app.command("pre-upgrade")
+def checklist_pre_upgrade(
+    to_image: Annotated[
+        str,
+        typer.Option("--to-image", help="The release to update to, by digest (REF@sha256:...)."),
+    ],
+    namespace: ChecklistNamespaceOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    wait: Annotated[
+        str,
+        typer.Option(
+            "--wait", help="How long to wait for every node's check of the release (0: look once)."
+        ),
+    ] = "10m",
+    poll: Annotated[str, typer.Option("--poll", help="How often to look for new reports.")] = "15s",
+    max_age: Annotated[
+        str,
+        typer.Option(
+            "--max-age",
+            help="When the release check cannot be requested: reports this recent count.",
+        ),
+    ] = "6h",
+    ocp_version: OcpVersionOption = None,
+    payload_repository: Annotated[
+        Optional[str],
+        typer.Option(
+            "--payload-repository",
+            help="Where the release's component images live (default: known for "
+            "quay.io/openshift-release-dev/ocp-release and quay.io/openshift/okd).",
+        ),
+    ] = None,
+    strict: ChecklistStrictOption = False,
+    output: ChecklistOutputOption = ChecklistOutput.table,
+) -> None:
+    """Before the update: item by item, pass/warn/fail with evidence and the fixing command.
+
+    Read-only except for one write: the data key checklist.txt of the checks ConfigMap
+    (server-side apply, field manager mirror-agent-checklist), which asks every node to
+    check the release image now.
+    """
+    from agent.checklist import PreUpgradeOptions, pre_upgrade
+    from agent.checklist.snapshot import CHECKLIST_KEY, CHECKS_CONFIGMAP
+    from agent.checklist.target import parse_target
+
+    parse_target(to_image, payload_repository)  # bad input: exit 2 before any request
+    _checklist_version(ocp_version)
+    options = PreUpgradeOptions(
+        to_image=to_image,
+        payload_repository=payload_repository,
+        ocp_version=ocp_version,
+        wait=_checklist_duration("--wait", wait),
+        poll=_duration("--poll", poll),
+        max_age=_duration("--max-age", max_age),
+    )
+    cluster = _checklist_cluster(kubeconfig, context, namespace)
+    sys.stderr.write(
+        f"note: writing data key {CHECKLIST_KEY} of configmap {cluster.namespace}/"
+        f"{CHECKS_CONFIGMAP} (the only change this command makes)\n"
+    )
+    bar = _ReportsBar()
+    try:
+        checklist = pre_upgrade(
+            cluster,
+            options,
+            now=_now,
+            clock=_Waiting.clock,
+            sleep=_Waiting.sleep,
+            progress=bar,
+            agent_version=__version__,
+        )
+    finally:
+        bar.clear()
+    _checklist_done(checklist, output, strict)
+
+
+@checklist_app.command("post-upgrade")
+def checklist_post_upgrade(
+    to_image: Annotated[
+        Optional[str],
+        typer.Option("--to-image", help="The release updated to; ClusterVersion must desire it."),
+    ] = None,
+    namespace: ChecklistNamespaceOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    ocp_version: OcpVersionOption = None,
+    strict: ChecklistStrictOption = False,
+    output: ChecklistOutputOption = ChecklistOutput.table,
+) -> None:
+    """After the update: the release completed, pools and nodes, fresh passing reports,
+    health checks resumed, release checks removed. Read-only."""
+    from agent.checklist import PostUpgradeOptions, post_upgrade
+    from agent.checklist.target import parse_target
+
+    if to_image:
+        parse_target(to_image)
+    _checklist_version(ocp_version)
+    cluster = _checklist_cluster(kubeconfig, context, namespace)
+    checklist = post_upgrade(
+        cluster,
+        PostUpgradeOptions(to_image=to_image, ocp_version=ocp_version),
+        now=_now,
+        agent_version=__version__,
+    )
+    _checklist_done(checklist, output, strict)
+
+
+@checklist_app.command("cleanup")
+def checklist_cleanup(
+    namespace: ChecklistNamespaceOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+) -> None:
+    """Remove the release checks pre-upgrade added (the checks ConfigMap's checklist.txt)."""
+    from agent.checklist import cleanup
+
+    change = cleanup(_checklist_cluster(kubeconfig, context, namespace))
+    if change is None:
+        sys.stdout.write("nothing to remove: no release checks from agent checklist\n")
+        return
+    sys.stdout.write(change.text() + "\n")
+    for line in change.lines:
+        sys.stdout.write(f"  {line}\n")
+    if change.error:
+        raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,161 @@
+"""The checklist's typed results and its versioned JSON (pure).
+
+Schema version 1 (documented in the README). Keys may be added without a
+version change; removing a key or changing its meaning bumps ``SCHEMA_VERSION``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+SCHEMA_VERSION = 1
+PASS, WARN, FAIL = "pass", "warn", "fail"
+VERDICTS = (PASS, WARN, FAIL)
+_RANK = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
+
+
+def worst(verdicts: list[str]) -> str:
+    """The most severe of pass < warn < fail; ``pass`` for an empty list."""
+    return max(verdicts, key=lambda verdict: _RANK[verdict], default=PASS)
+
+
+@dataclass(frozen=True)
+class Permission:
+    """An API permission the checklist lacked: what RBAC must grant."""
+
+    verb: str
+    resource: str  # plural, or plural.group as RBAC and kubectl name it
+    namespace: Optional[str] = None  # None: cluster scope (or all namespaces for a list)
+
+    def text(self) -> str:
+        where = f" (in {self.namespace})" if self.namespace else ""
+        return f"missing permission: {self.verb} {self.resource}{where}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verb": self.verb, "resource": self.resource, "namespace": self.namespace}
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """What the API did not give us instead of an object or list."""
+
+    message: str
+    permission: Optional[Permission] = None  # set for a 403
+
+    def text(self) -> str:
+        return self.permission.text() if self.permission else self.message
+
+
+Json = dict[str, Any]
+# A fetched object (None: it does not exist) or list, or why it could not be read.
+FetchedObject = Union[Optional[Json], Unavailable]
+FetchedList = Union[list[Json], Unavailable]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One line of the checklist: a verdict, the evidence, and the commands that fix it."""
+
+    id: str  # stable identifier, documented
+    number: int
+    title: str
+    verdict: str
+    summary: str
+    evidence: tuple[str, ...] = ()
+    remediation: tuple[str, ...] = ()  # commands, each ready to paste (may span lines)
+    missing_permissions: tuple[Permission, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)  # item-specific, JSON-ready
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "number": self.number,
+            "title": self.title,
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "evidence": list(self.evidence),
+            "remediation": list(self.remediation),
+            "missingPermissions": [p.to_json() for p in self.missing_permissions],
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True)
+class Change:
+    """A write the checklist made (only the checks ConfigMap entry of pre-upgrade)."""
+
+    action: str  # "applied" | "removed"
+    namespace: str
+    name: str
+    key: str
+    field_manager: str
+    lines: tuple[str, ...] = ()
+    error: Optional[str] = None  # the write was refused or failed
+
+    def text(self) -> str:
+        what = f"data key {self.key} of configmap {self.namespace}/{self.name}"
+        if self.error:
+            return f"could not change {what}: {self.error}"
+        return f"{self.action} {what} (field manager {self.field_manager})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "resource": "configmaps",
+            "namespace": self.namespace,
+            "name": self.name,
+            "key": self.key,
+            "fieldManager": self.field_manager,
+            "lines": list(self.lines),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Checklist:
+    kind: str  # "pre-upgrade" | "post-upgrade"
+    generated_at: str  # RFC 3339, UTC
+    items: tuple[Item, ...]
+    cluster: Mapping[str, Any] = field(default_factory=dict)
+    target: Optional[Mapping[str, Any]] = None
+    changes: tuple[Change, ...] = ()
+    notes: tuple[str, ...] = ()
+    agent_version: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return worst([item.verdict for item in self.items])
+
+    def counts(self) -> dict[str, int]:
+        return {verdict: sum(1 for i in self.items if i.verdict == verdict) for verdict in VERDICTS}
+
+    def failed(self, strict: bool) -> bool:
+        return self.verdict == FAIL or (strict and self.verdict == WARN)
+
+    @property
+    def read_only(self) -> bool:
+        return not any(change.error is None for change in self.changes)
+
+    def changes_text(self) -> str:
+        if not self.changes:
+            return "none: this checklist only reads from the cluster"
+        done = [c.text() for c in self.changes]
+        return "; ".join(done) + "; nothing else was changed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": SCHEMA_VERSION,
+            "checklist": self.kind,
+            "generatedAt": self.generated_at,
+            "agentVersion": self.agent_version,
+            "cluster": dict(self.cluster),
+            "target": dict(self.target) if self.target is not None else None,
+            "verdict": self.verdict,
+            "summary": self.counts(),
+            "readOnly": self.read_only,
+            "changes": [change.to_json() for change in self.changes],
+            "notes": list(self.notes),
+            "items": [item.to_json() for item in self.items],
+        }

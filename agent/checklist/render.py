@@ -1,0 +1,147 @@
+"""The checklist for people (table), for change tickets (markdown), for CI (JUnit) and for
+scripts (JSON). Pure: strings in, strings out."""
+
+from __future__ import annotations
+
+import json
+from xml.sax.saxutils import escape, quoteattr
+
+from agent.checklist.model import FAIL, PASS, WARN, Checklist
+
+EVIDENCE_LINES = 12  # per item in the table; markdown and JSON show every line
+_LABEL = {PASS: "PASS", WARN: "WARN", FAIL: "FAIL"}
+
+
+def _header(checklist: Checklist) -> list[tuple[str, str]]:
+    cluster = checklist.cluster
+    rows = [
+        (
+            "cluster",
+            f"{cluster.get('server', '?')} (OpenShift {cluster.get('ocpVersion')}"
+            f", from {cluster.get('ocpVersionFrom')})",
+        )
+    ]
+    if checklist.target:
+        rows.append(("target", str(checklist.target.get("image"))))
+        source = checklist.target.get("sourceRepository")
+        payload = checklist.target.get("payloadRepository") or "unknown"
+        rows.append(("repositories", f"release {source}, payload {payload}"))
+    rows.append(("changes", checklist.changes_text()))
+    rows += [("note", note) for note in checklist.notes]
+    return rows
+
+
+def _overall(checklist: Checklist, strict: bool) -> str:
+    counts = checklist.counts()
+    state = "FAIL" if checklist.failed(strict) else _LABEL[checklist.verdict]
+    return f"{state} ({counts[PASS]} pass, {counts[WARN]} warn, {counts[FAIL]} fail)"
+
+
+def to_json(checklist: Checklist) -> str:
+    return json.dumps(checklist.to_json(), indent=2) + "\n"
+
+
+def table(checklist: Checklist, *, strict: bool = False) -> str:
+    lines = [f"mirror-agent checklist {checklist.kind}", ""]
+    width = max(len(key) for key, _ in _header(checklist))
+    lines += [f"{key + ':':<{width + 1}} {value}" for key, value in _header(checklist)]
+    lines.append("")
+    title_width = max(len(item.title) for item in checklist.items)
+    lines.append(f"#  {'ITEM':<{title_width}}  VERDICT")
+    for item in checklist.items:
+        lines.append(f"{item.number:<2} {item.title:<{title_width}}  {_LABEL[item.verdict]}")
+    for item in checklist.items:
+        lines.append("")
+        lines.append(f"{item.number}. {item.title}: {_LABEL[item.verdict]}")
+        lines.append(f"   {item.summary}")
+        shown = list(item.evidence[:EVIDENCE_LINES])
+        lines += [f"   - {line}" for line in shown]
+        if len(item.evidence) > EVIDENCE_LINES:
+            lines.append(f"   - … {len(item.evidence) - EVIDENCE_LINES} more (-o json lists all)")
+        for permission in item.missing_permissions:
+            lines.append(f"   ! {permission.text()}")
+        if item.remediation:
+            # Item 7's command is the update itself, not a fix.
+            fixes = item.verdict != PASS and item.id != "upgrade-command"
+            lines.append("   fix:" if fixes else "   run:")
+            for command in item.remediation:
+                first, *rest = command.split("\n")
+                lines.append(f"     $ {first}")
+                lines += [f"       {line}" for line in rest]
+    lines += ["", f"overall: {_overall(checklist, strict)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(checklist: Checklist, *, strict: bool = False) -> str:
+    lines = [f"### mirror-agent checklist: {checklist.kind}", ""]
+    lines += [f"- **{key}:** {_cell(value)}" for key, value in _header(checklist)]
+    lines += ["", "| # | item | verdict | summary |", "|---|---|---|---|"]
+    for item in checklist.items:
+        lines.append(
+            f"| {item.number} | {_cell(item.title)} | **{_LABEL[item.verdict]}** | "
+            f"{_cell(item.summary)} |"
+        )
+    for item in checklist.items:
+        lines += ["", f"#### {item.number}. {item.title}: {_LABEL[item.verdict]}", ""]
+        lines.append(item.summary)
+        if item.evidence:
+            lines.append("")
+            lines += [f"- {_md_line(line)}" for line in item.evidence]
+        for permission in item.missing_permissions:
+            lines.append(f"- :warning: {permission.text()}")
+        if item.remediation:
+            lines += ["", "```sh", *item.remediation, "```"]
+    lines += [
+        "",
+        f"**Overall: {_overall(checklist, strict)}** — generated {checklist.generated_at}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _md_line(text: str) -> str:
+    return text.replace("\n", " ")
+
+
+def junit(checklist: Checklist, *, strict: bool = False) -> str:
+    """One test case per item; failures for fail (and warn with --strict)."""
+    cases = []
+    failures = 0
+    for item in checklist.items:
+        name = quoteattr(f"{item.number}. {item.title}")
+        detail = "\n".join(
+            [*item.evidence, *(p.text() for p in item.missing_permissions)]
+            + [f"fix: {command}" for command in item.remediation]
+        )
+        if item.verdict == FAIL or (strict and item.verdict == WARN):
+            failures += 1
+            body = f"<failure message={quoteattr(item.summary)}>{escape(detail)}</failure>"
+        else:
+            body = f"<system-out>{escape(item.summary + chr(10) + detail)}</system-out>"
+        cases.append(
+            f'  <testcase classname="mirror-agent.checklist.{checklist.kind}" name={name}>'
+            f"{body}</testcase>"
+        )
+    header = (
+        f"<testsuite name={quoteattr('mirror-agent checklist ' + checklist.kind)} "
+        f'tests="{len(checklist.items)}" failures="{failures}" errors="0" '
+        f"timestamp={quoteattr(checklist.generated_at)}>"
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        + "\n".join([header, *cases, "</testsuite>"])
+        + "\n"
+    )
+
+
+def render(checklist: Checklist, output: str, *, strict: bool = False) -> str:
+    if output == "json":
+        return to_json(checklist)
+    if output == "markdown":
+        return markdown(checklist, strict=strict)
+    if output == "junit":
+        return junit(checklist, strict=strict)
+    return table(checklist, strict=strict)

@@ -1,0 +1,632 @@
+"""``agent checklist`` end to end against the fake API server: a healthy cluster and broken
+ones, every item's verdict and remediation command.
+
+The DaemonSet is simulated: whenever the checklist sleeps while waiting for reports, every
+node that is not silent reads the checks ConfigMap (as the kubelet would mount it) and
+publishes a report for each release line, with its own registries.conf's effective entries
+(parsed by the agent's registries.conf engine from a file written as the MCO writes it).
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+import agent.cli as cli
+from agent import registries
+from agent.check import read_image_lines
+from agent.cli import main
+from agent.kube.publish import report_configmap
+from agent.registries.model import CURRENT
+from agent.report import AttemptRecord, CheckReport, Finding, ImageResult
+from tests.fake_apiserver import FakeApiServer
+from tests.unit.test_checklist_items import (
+    BACKUP,
+    CURRENT_IMAGE,
+    DIGEST,
+    MIRROR,
+    PAYLOAD,
+    RELEASE,
+    TARGET,
+    budget,
+    cluster_version,
+    daemonset,
+    health_check,
+    idms,
+    node,
+    pool,
+    signature_configmap,
+)
+
+NS = "mirror-agent"
+HEX = DIGEST.split(":", 1)[1]
+
+
+def mco_file(*sources: tuple[str, list[str]]) -> str:
+    """/etc/containers/registries.conf as the MCO (4.13+) writes it for IDMS sources."""
+    lines = [
+        "unqualified-search-registries = ['registry.access.redhat.com', 'docker.io']",
+        'short-name-mode = ""',
+    ]
+    for source, mirrors in sources:
+        lines += [
+            "",
+            "[[registry]]",
+            '  prefix = ""',
+            f'  location = "{source}"',
+            "  blocked = false",
+            "  insecure = false",
+            "  mirror-by-digest-only = false",
+        ]
+        for mirror in mirrors:
+            lines += [
+                "",
+                "  [[registry.mirror]]",
+                f'    location = "{mirror}"',
+                "    insecure = false",
+                '    pull-from-mirror = "digest-only"',
+            ]
+    return "\n".join(lines) + "\n"
+
+
+HEALTHY_CONF = mco_file((PAYLOAD, [MIRROR]), (RELEASE, [MIRROR]))
+
+
+def effective(conf: str) -> list[dict[str, Any]]:
+    decoded = registries.decode_file(
+        conf, "/etc/containers/registries.conf", drop_in=False, compat=CURRENT
+    )
+    entries: list[dict[str, Any]] = registries.merge([decoded]).canonical()["registries"]
+    return entries
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class Cluster:
+    """The fake cluster and its simulated mirror-agent DaemonSet."""
+
+    NODES = ("master-0", "worker-0", "worker-1")
+
+    def __init__(self, server: FakeApiServer, tmp_path: Path) -> None:
+        self.server = server
+        for args in (
+            ("config.openshift.io", "v1", "clusterversions", "ClusterVersion", False),
+            ("config.openshift.io", "v1", "imagedigestmirrorsets", "ImageDigestMirrorSet", False),
+            ("config.openshift.io", "v1", "imagetagmirrorsets", "ImageTagMirrorSet", False),
+            ("config.openshift.io", "v1", "images", "Image", False),
+            (
+                "operator.openshift.io",
+                "v1alpha1",
+                "imagecontentsourcepolicies",
+                "ImageContentSourcePolicy",
+                False,
+            ),
+            ("machine.openshift.io", "v1beta1", "machinehealthchecks", "MachineHealthCheck", True),
+            (
+                "machineconfiguration.openshift.io",
+                "v1",
+                "machineconfigpools",
+                "MachineConfigPool",
+                False,
+            ),
+            ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True),
+        ):
+            server.register_kind(*args)
+        for namespace in (NS, "openshift-machine-api", "openshift-config-managed", "app"):
+            server.add_namespace(namespace)
+        for name in self.NODES:
+            role = "master" if name.startswith("master") else "worker"
+            self.put_node(name, role=role)
+        server.put(cluster_version())
+        server.put(idms("release", (RELEASE, [MIRROR]), (PAYLOAD, [MIRROR])))
+        server.put(pool("master", machines=1))
+        server.put(pool("worker"))
+        server.put(health_check("workers", paused=True))
+        server.put(budget("app", "web", allowed=1))
+        server.put(signature_configmap())
+        server.put(daemonset())
+        server.put(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "mirror-agent-checks", "namespace": NS},
+                "data": {"images.txt": "# the administrator's own checks\n"},
+            }
+        )
+        self.kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+        self.silent: set[str] = set()
+        self.confs: dict[str, str] = {}
+        self.served: dict[str, str] = {}  # node -> "source" | "missing-digest"
+        self.clock = 0.0
+        self.sleeps = 0
+
+    def put_node(self, name: str, **fields: Any) -> None:
+        self.server.put(node(name, **fields))
+
+    # -- the simulated DaemonSet -----------------------------------------------------------
+
+    def release_lines(self) -> list[str]:
+        checks = self.server.get_object("ConfigMap", "mirror-agent-checks", NS) or {}
+        text = (checks.get("data") or {}).get("checklist.txt", "")
+        return [
+            image
+            for image, method in read_image_lines(text, "checklist.txt")
+            if method == "manifest"
+        ]
+
+    def report(self, name: str, images: list[str], *, checked_at: Optional[str] = None) -> None:
+        results = tuple(self.image_result(name, image) for image in images)
+        verdicts = [r.verdict for r in results]
+        report = CheckReport(
+            node=name,
+            checked_at=checked_at or now(),
+            verdict="fail" if "fail" in verdicts else "warn" if "warn" in verdicts else "pass",
+            images=results,
+            method="pull",
+            fingerprint="sha256:" + str(abs(hash(self.confs.get(name, HEALTHY_CONF)))),
+            effective_registries=effective(self.confs.get(name, HEALTHY_CONF)),
+        )
+        node_object = self.server.get_object("Node", name)
+        self.server.put(report_configmap(report, namespace=NS, node=node_object))
+
+    def image_result(self, name: str, image: str) -> ImageResult:
+        digest = image.split("@", 1)[1]
+        mirror = f"{MIRROR}@{digest}"
+        source = image.split("  ")[0]
+        how = self.served.get(name)
+        if how == "source":
+            return ImageResult(
+                image=image,
+                verdict="warn",
+                served_by=source,
+                served_by_kind="source",
+                attempts=(AttemptRecord(source, "served", "source"),),
+                findings=(Finding("no-mirror-configured", "warn", "pulled from the source"),),
+            )
+        if how == "missing-digest":
+            return ImageResult(
+                image=image,
+                verdict="fail",
+                attempts=(
+                    AttemptRecord(mirror, "failed", "mirror", "manifest-unknown"),
+                    AttemptRecord(source, "failed", "source", "dns"),
+                ),
+                findings=(Finding("not-served", "fail", "no source served the image"),),
+            )
+        return ImageResult(
+            image=image,
+            verdict="pass",
+            served_by=mirror,
+            served_by_kind="mirror",
+            attempts=(AttemptRecord(mirror, "served", "mirror"),),
+            findings=(Finding("served-by-mirror", "info", "served by the first mirror"),),
+        )
+
+    def agents_react(self) -> None:
+        lines = self.release_lines()
+        for name in self.NODES:
+            if name not in self.silent:
+                self.report(name, lines)
+
+    # -- running the command ---------------------------------------------------------------
+
+    def install_timing(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def clock() -> float:
+            return self.clock
+
+        def sleep(seconds: float) -> None:
+            self.sleeps += 1
+            self.clock += seconds
+            self.agents_react()
+
+        monkeypatch.setattr(cli._Waiting, "clock", staticmethod(clock))
+        monkeypatch.setattr(cli._Waiting, "sleep", staticmethod(sleep))
+
+    def run(self, capsys: Any, *argv: str) -> tuple[int, str]:
+        code = main([*argv, "--kubeconfig", str(self.kubeconfig)])
+        return code, capsys.readouterr().out
+
+    def pre(self, capsys: Any, *extra: str, to_image: str = TARGET) -> tuple[int, dict[str, Any]]:
+        code, out = self.run(
+            capsys,
+            "checklist",
+            "pre-upgrade",
+            "--to-image",
+            to_image,
+            "--wait",
+            "2m",
+            "--poll",
+            "15s",
+            "-o",
+            "json",
+            *extra,
+        )
+        return code, json.loads(out)
+
+    def post(self, capsys: Any, *extra: str) -> tuple[int, dict[str, Any]]:
+        code, out = self.run(capsys, "checklist", "post-upgrade", "-o", "json", *extra)
+        return code, json.loads(out)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
+    with FakeApiServer(token="checklist-token") as server:
+        lab = Cluster(server, tmp_path)
+        lab.install_timing(monkeypatch)
+        yield lab
+
+
+def items(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["id"]: item for item in document["items"]}
+
+
+def verdicts(document: dict[str, Any]) -> dict[str, str]:
+    return {item["id"]: item["verdict"] for item in document["items"]}
+
+
+ALL_PASS_PRE = {
+    "release-resolves-through-mirror": "pass",
+    "mirror-rules": "pass",
+    "release-signature": "pass",
+    "machine-health-checks-paused": "pass",
+    "pools-and-nodes": "pass",
+    "drain-blockers": "pass",
+    "upgrade-command": "pass",
+}
+
+
+# --- pre-upgrade ---------------------------------------------------------------------------
+
+
+def test_pre_upgrade_on_a_healthy_cluster(cluster: Cluster, capsys: Any) -> None:
+    code, document = cluster.pre(capsys)
+    assert verdicts(document) == ALL_PASS_PRE, json.dumps(document, indent=1)[:3000]
+    assert code == 0 and document["verdict"] == "pass"
+    assert document["cluster"]["ocpVersion"] == "4.14.8"
+    assert document["target"]["payloadRepository"] == PAYLOAD
+    command = items(document)["upgrade-command"]["remediation"]
+    assert command == [f"oc adm upgrade --allow-explicit-upgrade --to-image {MIRROR}@{DIGEST}"]
+    first = items(document)["release-resolves-through-mirror"]
+    assert first["summary"] == "all 3 expected nodes resolved it through a mirror"
+    assert cluster.sleeps == 1  # one poll: every node reported after the first wait
+
+    # The one write: a key of our own, by server-side apply, next to the admin's key.
+    assert document["readOnly"] is False
+    (change,) = document["changes"]
+    assert (change["name"], change["key"], change["fieldManager"], change["error"]) == (
+        "mirror-agent-checks",
+        "checklist.txt",
+        "mirror-agent-checklist",
+        None,
+    )
+    stored = cluster.server.get_object("ConfigMap", "mirror-agent-checks", NS)
+    assert stored is not None
+    assert stored["data"]["images.txt"] == "# the administrator's own checks\n"
+    (line,) = stored["data"]["checklist.txt"].splitlines()
+    assert line.startswith(f"{TARGET}  # method=manifest requested=")
+    managers = {entry["manager"]: entry for entry in stored["metadata"]["managedFields"]}
+    assert managers["mirror-agent-checklist"]["fieldsV1"] == {
+        "f:data": {".": {}, "f:checklist.txt": {}}
+    }
+    applies = [r for r in cluster.server.requests if r.method == "PATCH"]
+    assert len(applies) == 1 and applies[0].query["fieldManager"] == "mirror-agent-checklist"
+    assert applies[0].headers["content-type"] == "application/apply-patch+yaml"
+    # Nothing else was written.
+    assert {r.method for r in cluster.server.requests} == {"GET", "PATCH"}
+
+
+def test_pre_upgrade_twice_keeps_one_line_per_release(cluster: Cluster, capsys: Any) -> None:
+    cluster.pre(capsys)
+    other = f"{RELEASE}@sha256:" + "77" * 32
+    code, document = cluster.pre(capsys, to_image=other)
+    assert code == 1 and verdicts(document)["release-signature"] == "fail"  # none for it
+    code, _ = cluster.pre(capsys)
+    assert code == 0
+    stored = cluster.server.get_object("ConfigMap", "mirror-agent-checks", NS) or {}
+    lines = stored["data"]["checklist.txt"].splitlines()
+    assert [line.split()[0] for line in lines] == [other, TARGET]  # re-requested: moved last
+
+
+def test_pre_upgrade_on_a_broken_cluster(cluster: Cluster, capsys: Any) -> None:
+    server = cluster.server
+    # Unpaused health check, degraded pool, no signature, uncovered payload repository,
+    # a node whose registries.conf disagrees, a node that never reports, a drain blocker.
+    server.put(health_check("infra", paused=False))
+    server.put(pool("worker", degraded=True))
+    server.delete_object("ConfigMap", "mirrored-release-signatures", "openshift-config-managed")
+    server.put(idms("release", (RELEASE, [MIRROR])))
+    server.put(budget("app", "db", allowed=0))
+    cluster.confs["worker-0"] = mco_file((PAYLOAD, [MIRROR]), (RELEASE, [BACKUP, MIRROR]))
+    cluster.silent.add("worker-1")
+
+    code, document = cluster.pre(capsys)
+    assert code == 1
+    assert verdicts(document) == {
+        "release-resolves-through-mirror": "fail",
+        "mirror-rules": "fail",
+        "release-signature": "fail",
+        "machine-health-checks-paused": "fail",
+        "pools-and-nodes": "fail",
+        "drain-blockers": "warn",
+        "upgrade-command": "warn",
+    }
+    found = items(document)
+
+    first = found["release-resolves-through-mirror"]
+    assert "1 of 3 expected nodes did not resolve the release through a mirror" in first["summary"]
+    assert "worker-1: no report from this node" in first["evidence"]
+    assert any(e.startswith("waited 120s (--wait): 2 of 3") for e in first["evidence"])
+    assert first["remediation"] == [
+        f"oc get pods -n {NS} -o wide --field-selector spec.nodeName=worker-1"
+    ]
+    assert cluster.sleeps == 8  # 120 s at one poll every 15 s
+
+    rules = found["mirror-rules"]
+    evidence = "\n".join(rules["evidence"])
+    assert f"payload repository {PAYLOAD}: NOT covered" in evidence
+    assert f"release repository {RELEASE}: covered by {RELEASE} → {MIRROR}" in evidence
+    assert (
+        f"1 node(s) worker-0: {RELEASE}: mirrors: expected {MIRROR} (digest-only); the node "
+        f"has {BACKUP} (digest-only), {MIRROR} (digest-only)"
+    ) in evidence
+    assert f"{PAYLOAD}: the node has mirrors no mirror set defines" in evidence
+    assert "not compared (no report): worker-1" in evidence
+    assert rules["remediation"][0] == (
+        "oc apply -f - <<'EOF'\napiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\n"
+        "metadata:\n  name: release-mirrors\nspec:\n  imageDigestMirrors:\n"
+        f"  - source: {PAYLOAD}\n    mirrors:\n    - {MIRROR}\nEOF"
+    )
+    assert (
+        "oc debug node/worker-0 -- chroot /host touch /run/machine-config-daemon-force"
+        "   # the MCD rewrites the rendered registries.conf"
+    ) in rules["remediation"]
+
+    signature = found["release-signature"]
+    assert signature["remediation"][1].startswith(
+        f"curl -sSfo signature-1 https://mirror.openshift.com/pub/openshift-v4/signatures/"
+        f"openshift/release/sha256={HEX}/signature-1 && oc create configmap sha256-{HEX}"
+    )
+    assert found["machine-health-checks-paused"]["remediation"] == [
+        'oc annotate machinehealthcheck infra -n openshift-machine-api cluster.x-k8s.io/paused=""'
+    ]
+    pools = found["pools-and-nodes"]
+    assert pools["summary"] == "pool worker DEGRADED"
+    assert pools["remediation"] == ["oc describe mcp/worker   # see the Degraded reason"]
+    assert found["drain-blockers"]["evidence"] == [
+        "app/db: minAvailable 2; 2 healthy of 2 expected; 0 disruptions allowed"
+    ]
+    upgrade = found["upgrade-command"]
+    assert upgrade["remediation"] == [
+        f"oc adm upgrade --allow-explicit-upgrade --to-image {MIRROR}@{DIGEST}"
+    ]
+    assert "not through a mirror yet: worker-1 (item 1)" in upgrade["evidence"]
+
+
+def test_a_missing_permission_affects_only_its_items(cluster: Cluster, capsys: Any) -> None:
+    cluster.server.deny("list", "machinehealthchecks", "openshift-machine-api")
+    code, document = cluster.pre(capsys)
+    assert code == 1
+    assert verdicts(document) == {**ALL_PASS_PRE, "machine-health-checks-paused": "fail"}
+    health = items(document)["machine-health-checks-paused"]
+    assert health["summary"] == (
+        "not checked: missing permission: list machinehealthchecks.machine.openshift.io "
+        "(in openshift-machine-api)"
+    )
+    assert health["missingPermissions"] == [
+        {
+            "verb": "list",
+            "resource": "machinehealthchecks.machine.openshift.io",
+            "namespace": "openshift-machine-api",
+        }
+    ]
+
+
+def test_without_patch_permission_the_check_is_not_requested(cluster: Cluster, capsys: Any) -> None:
+    cluster.server.deny("patch", "configmaps", NS)
+    code, document = cluster.pre(capsys)
+    first = items(document)["release-resolves-through-mirror"]
+    assert code == 1 and first["verdict"] == "fail"
+    assert first["missingPermissions"] == [
+        {"verb": "patch", "resource": "configmaps", "namespace": NS}
+    ]
+    assert first["remediation"][0] == (
+        f"oc edit configmap mirror-agent-checks -n {NS}   # add to data.images.txt: "
+        f"{TARGET}  # method=manifest"
+    )
+    assert document["readOnly"] is True and document["changes"][0]["error"].startswith(
+        "missing permission: patch configmaps (in mirror-agent)"
+    )
+    assert cluster.sleeps == 0  # nothing was requested: no waiting
+    # Reports the administrator asked for (same release, by images.txt) still count.
+    for name in Cluster.NODES:
+        cluster.report(name, [TARGET])
+    code, document = cluster.pre(capsys)
+    assert items(document)["release-resolves-through-mirror"]["verdict"] == "pass"
+
+
+def test_creating_the_checks_configmap_needs_create(cluster: Cluster, capsys: Any) -> None:
+    # Server-side apply of an object that does not exist yet is authorized as a create.
+    cluster.server.delete_object("ConfigMap", "mirror-agent-checks", NS)
+    cluster.server.deny("create", "configmaps", NS)
+    code, document = cluster.pre(capsys, "--wait", "0")
+    first = items(document)["release-resolves-through-mirror"]
+    assert code == 1 and first["missingPermissions"] == [
+        {"verb": "create", "resource": "configmaps", "namespace": NS}
+    ]
+    cluster.server.allow_all()
+    code, document = cluster.pre(capsys)
+    assert code == 0 and verdicts(document) == ALL_PASS_PRE
+    stored = cluster.server.get_object("ConfigMap", "mirror-agent-checks", NS) or {}
+    assert list(stored["data"]) == ["checklist.txt"]
+
+
+def test_a_node_served_by_the_source_or_missing_the_digest(cluster: Cluster, capsys: Any) -> None:
+    cluster.served.update({"worker-0": "source", "worker-1": "missing-digest"})
+    code, document = cluster.pre(capsys)
+    first = items(document)["release-resolves-through-mirror"]
+    assert code == 1 and first["verdict"] == "fail"
+    assert (
+        f"worker-0: served by the source {TARGET}, not a mirror (no-mirror-configured: "
+        "pulled from the source)" in first["evidence"]
+    )
+    assert (
+        f"oc adm release mirror -a <pull-secret.json> --from={TARGET} --to={MIRROR}"
+        in first["remediation"]
+    )
+    assert items(document)["upgrade-command"]["verdict"] == "warn"
+
+
+def test_table_markdown_and_junit_output(cluster: Cluster, capsys: Any) -> None:
+    cluster.put_node("worker-1", ready=False)
+    code, text = cluster.run(
+        capsys, "checklist", "pre-upgrade", "--to-image", TARGET, "--wait", "1m"
+    )
+    assert code == 1
+    assert "changes:      applied data key checklist.txt of configmap mirror-agent/" in text
+    assert "5. MachineConfigPools updated and not degraded; nodes Ready: FAIL" in text
+    assert "     $ oc describe node/worker-1" in text
+    assert f"     $ oc adm upgrade --allow-explicit-upgrade --to-image {MIRROR}@{DIGEST}" in text
+    code, md = cluster.run(
+        capsys, "checklist", "pre-upgrade", "--to-image", TARGET, "-o", "markdown"
+    )
+    assert md.startswith("### mirror-agent checklist: pre-upgrade")
+    assert "| 5 | MachineConfigPools updated and not degraded; nodes Ready | **FAIL** |" in md
+    code, xml = cluster.run(capsys, "checklist", "pre-upgrade", "--to-image", TARGET, "-o", "junit")
+    suite = ElementTree.fromstring(xml)
+    assert (suite.get("tests"), suite.get("failures")) == ("7", "1")
+
+
+def test_strict_fails_on_warnings(cluster: Cluster, capsys: Any) -> None:
+    cluster.server.put(budget("app", "db", allowed=0))
+    assert cluster.pre(capsys)[0] == 0
+    assert cluster.pre(capsys, "--strict")[0] == 1
+
+
+def test_the_mirror_reference_and_an_older_cluster(cluster: Cluster, capsys: Any) -> None:
+    # On 4.12 only ICSPs count: the IDMS is ignored, so nothing covers the release, and the
+    # fix is an ImageContentSourcePolicy. The nodes (rendered from the IDMS) disagree.
+    code, document = cluster.pre(capsys, "--ocp-version", "4.12", to_image=f"{MIRROR}@{DIGEST}")
+    assert document["target"]["sourceRepository"] == MIRROR  # no rule maps it back on 4.12
+    rules = items(document)["mirror-rules"]
+    assert rules["verdict"] == "fail"
+    assert (
+        "the MCO renders ImageContentSourcePolicy only; ignored: ImageDigestMirrorSet/release"
+        in ("\n".join(rules["evidence"]))
+    )
+    assert "kind: ImageContentSourcePolicy" in rules["remediation"][0]
+    # 4.14: the mirror reference maps back to the release repository.
+    code, document = cluster.pre(capsys, to_image=f"{MIRROR}@{DIGEST}")
+    assert code == 0 and document["target"]["sourceRepository"] == RELEASE
+    assert items(document)["mirror-rules"]["verdict"] == "pass"
+
+
+# --- post-upgrade --------------------------------------------------------------------------
+
+
+def upgraded(cluster: Cluster) -> None:
+    """The update went through: new version, nodes rolled out, agents re-checked."""
+    server = cluster.server
+    server.put(cluster_version(version="4.15.3", image=TARGET))
+    for name in Cluster.NODES:
+        role = "master" if name.startswith("master") else "worker"
+        cluster.put_node(name, role=role, current=f"rendered-{role}-2")
+    server.put(health_check("workers", paused=False))
+    for name in Cluster.NODES:
+        cluster.report(name, [TARGET])
+
+
+def test_post_upgrade_on_a_healthy_cluster(cluster: Cluster, capsys: Any) -> None:
+    cluster.pre(capsys)
+    upgraded(cluster)
+    code, document = cluster.post(capsys, "--to-image", TARGET)
+    assert verdicts(document) == {
+        "cluster-version": "pass",
+        "pools-and-nodes": "pass",
+        "node-reports": "pass",
+        "machine-health-checks-resumed": "pass",
+        "checks-cleaned-up": "warn",  # the pre-upgrade line is still there
+    }
+    assert code == 0 and document["readOnly"] is True and document["changes"] == []
+    cleanup = items(document)["checks-cleaned-up"]
+    assert cleanup["remediation"][0] == f"agent checklist cleanup -n {NS}"
+    assert cluster.post(capsys, "--strict")[0] == 1
+
+    # agent checklist cleanup removes our key and nothing else.
+    code, out = cluster.run(capsys, "checklist", "cleanup")
+    assert code == 0 and out.startswith(
+        "removed data key checklist.txt of configmap mirror-agent/mirror-agent-checks"
+    )
+    stored = cluster.server.get_object("ConfigMap", "mirror-agent-checks", NS) or {}
+    assert stored["data"] == {"images.txt": "# the administrator's own checks\n"}
+    assert cluster.run(capsys, "checklist", "cleanup") == (
+        0,
+        "nothing to remove: no release checks from agent checklist\n",
+    )
+    code, document = cluster.post(capsys, "--to-image", TARGET, "--strict")
+    assert code == 0 and document["verdict"] == "pass"
+
+
+def test_post_upgrade_on_a_broken_cluster(cluster: Cluster, capsys: Any) -> None:
+    cluster.pre(capsys)
+    upgraded(cluster)
+    server = cluster.server
+    history = [
+        {"state": "Partial", "version": "4.15.3", "image": TARGET},
+        {"state": "Completed", "version": "4.14.8", "image": CURRENT_IMAGE},
+    ]
+    server.put(cluster_version(version="4.15.3", image=TARGET, progressing=True, history=history))
+    server.put(health_check("workers", paused=True))
+    server.put(pool("worker", updated=False))
+    cluster.put_node("worker-1", current="rendered-worker-2", desired="rendered-worker-3")
+    cluster.put_node("worker-0", current="rendered-worker-3")  # rolled out after its report
+    cluster.served["master-0"] = "source"
+    cluster.report("master-0", [TARGET])
+
+    code, document = cluster.post(capsys)
+    assert code == 1
+    assert verdicts(document) == {
+        "cluster-version": "fail",
+        "pools-and-nodes": "fail",
+        "node-reports": "fail",
+        "machine-health-checks-resumed": "fail",
+        "checks-cleaned-up": "warn",
+    }
+    found = items(document)
+    assert found["cluster-version"]["summary"] == "the latest update is Partial; still Progressing"
+    assert found["machine-health-checks-resumed"]["remediation"] == [
+        "oc annotate machinehealthcheck workers -n openshift-machine-api cluster.x-k8s.io/paused-"
+    ]
+    assert found["pools-and-nodes"]["remediation"] == [
+        "oc wait mcp/worker --for=condition=Updated=True --timeout=60m"
+    ]
+    rows = {row["node"]: row for row in found["node-reports"]["details"]["nodes"]}
+    assert rows["worker-0"]["problems"] == [
+        "checked under rendered-worker-2, before the rollout of rendered-worker-3"
+    ]
+    assert rows["worker-1"]["problems"] == [
+        "Machine Config rollout to rendered-worker-3 still in progress"
+    ]
+    assert rows["master-0"]["problems"][-1] == f"contacted a source registry for {TARGET}"
+    assert (
+        f"oc delete pod -n {NS} -l app.kubernetes.io/name=mirror-agent --field-selector "
+        "spec.nodeName=worker-0   # re-checks at start"
+    ) in found["node-reports"]["remediation"]
+
+
+def test_post_upgrade_with_a_forbidden_resource(cluster: Cluster, capsys: Any) -> None:
+    upgraded(cluster)
+    cluster.server.deny("get", "clusterversions")
+    code, document = cluster.post(capsys)
+    assert code == 1 and verdicts(document)["cluster-version"] == "fail"
+    assert items(document)["cluster-version"]["summary"] == (
+        "not checked: missing permission: get clusterversions.config.openshift.io"
+    )
+    assert verdicts(document)["node-reports"] == "pass"

@@ -1,0 +1,444 @@
+"""The checklist's JSON, renderers, wait loop and layering; the agent side of the release check
+(``# method=manifest`` lines, ``checklist.txt``); the report's effective entries."""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import random
+import xml.etree.ElementTree as ElementTree
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from agent import registries
+from agent.check import CheckOptions, read_image_lines, read_images_file
+from agent.checklist.model import (
+    FAIL,
+    PASS,
+    SCHEMA_VERSION,
+    WARN,
+    Change,
+    Checklist,
+    Item,
+    Permission,
+    Unavailable,
+)
+from agent.checklist.render import junit, markdown, render, table
+from agent.checklist.snapshot import Reports
+from agent.checklist.wait import wait_for_reports
+from agent.cli import main
+from agent.daemon import Agent, Publisher, RunSettings
+from agent.errors import AgentError
+from agent.kube.publish import CONFIGMAP_LIMIT, fit_report, report_configmap
+from agent.report import CheckReport, ImageResult
+from tests.unit.test_check import LOGS, SRC, FakeRunner, check, host_with, result
+from tests.unit.test_checklist_items import report_configmap as report_cm
+
+AGENT = Path(__file__).resolve().parents[2] / "agent"
+SKOPEO_LOG = LOGS / "skopeo-inspect-raw-mirror-missing-digest.log"
+
+
+def sample(verdicts: tuple[str, ...] = (PASS, WARN, FAIL)) -> Checklist:
+    items = tuple(
+        Item(
+            id=f"item-{number}",
+            number=number,
+            title=f"Item number {number}",
+            verdict=verdict,
+            summary=f"summary {number}",
+            evidence=(f"evidence {number}|a", f"more {number}"),
+            remediation=(f"oc fix {number}",) if verdict != PASS else (),
+            missing_permissions=(Permission("list", "nodes"),) if verdict == FAIL else (),
+            details={"n": number},
+        )
+        for number, verdict in enumerate(verdicts, 1)
+    )
+    return Checklist(
+        kind="pre-upgrade",
+        generated_at="2030-01-01T10:00:00Z",
+        items=items,
+        cluster={
+            "server": "https://api.example:6443",
+            "ocpVersion": "4.14.8",
+            "ocpVersionFrom": "ClusterVersion",
+        },
+        target={
+            "image": "quay.io/openshift-release-dev/ocp-release@sha256:" + "1" * 64,
+            "sourceRepository": "quay.io/openshift-release-dev/ocp-release",
+            "payloadRepository": "quay.io/openshift-release-dev/ocp-v4.0-art-dev",
+        },
+        changes=(
+            Change(
+                "applied",
+                "mirror-agent",
+                "mirror-agent-checks",
+                "checklist.txt",
+                "mirror-agent-checklist",
+                ("line",),
+            ),
+        ),
+        agent_version="0.1.0",
+    )
+
+
+# --- model and renderers -------------------------------------------------------------------
+
+
+def test_json_document() -> None:
+    document = sample().to_json()
+    assert document["schemaVersion"] == SCHEMA_VERSION == 1
+    assert (document["checklist"], document["verdict"]) == ("pre-upgrade", FAIL)
+    assert document["summary"] == {"pass": 1, "warn": 1, "fail": 1}
+    assert document["readOnly"] is False
+    assert document["changes"][0] == {
+        "action": "applied",
+        "resource": "configmaps",
+        "namespace": "mirror-agent",
+        "name": "mirror-agent-checks",
+        "key": "checklist.txt",
+        "fieldManager": "mirror-agent-checklist",
+        "lines": ["line"],
+        "error": None,
+    }
+    assert set(document["items"][2]) == {
+        "id",
+        "number",
+        "title",
+        "verdict",
+        "summary",
+        "evidence",
+        "remediation",
+        "missingPermissions",
+        "details",
+    }
+    assert document["items"][2]["missingPermissions"] == [
+        {"verb": "list", "resource": "nodes", "namespace": None}
+    ]
+    assert json.loads(render(sample(), "json")) == document
+
+
+def test_exit_semantics_and_strict() -> None:
+    assert sample((PASS, PASS)).failed(strict=True) is False
+    assert sample((PASS, WARN)).failed(strict=False) is False
+    assert sample((PASS, WARN)).failed(strict=True) is True
+    assert sample((FAIL,)).failed(strict=False) is True
+    assert Permission("get", "x", "ns").text() == "missing permission: get x (in ns)"
+
+
+def test_table_markdown_and_junit() -> None:
+    text = table(sample())
+    assert "changes:      applied data key checklist.txt of configmap mirror-agent/" in text
+    assert "3. Item number 3: FAIL" in text and "     $ oc fix 3" in text
+    assert "   ! missing permission: list nodes" in text
+    assert text.rstrip().endswith("overall: FAIL (1 pass, 1 warn, 1 fail)")
+    assert (
+        table(sample((PASS, WARN)), strict=True)
+        .rstrip()
+        .endswith("overall: FAIL (1 pass, 1 warn, 0 fail)")
+    )
+    md = markdown(sample())
+    assert md.startswith("### mirror-agent checklist: pre-upgrade")
+    assert "| 3 | Item number 3 | **FAIL** | summary 3 |" in md
+    assert "- evidence 1|a" in md and "```sh\noc fix 3\n```" in md
+    suite = ElementTree.fromstring(junit(sample()))
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "1")
+    assert ElementTree.fromstring(junit(sample(), strict=True)).get("failures") == "2"
+    cases = suite.findall("testcase")
+    assert cases[2].find("failure") is not None and cases[0].find("system-out") is not None
+
+
+def test_read_only_when_the_write_failed() -> None:
+    failed = replace(sample(), changes=(Change("applied", "ns", "cm", "k", "m", (), error="403"),))
+    assert failed.read_only is True
+    assert (
+        replace(sample(), changes=()).changes_text().startswith("none: this checklist only reads")
+    )
+
+
+# --- the wait --------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_wait_until_every_node_reported() -> None:
+    clock = Clock()
+    published: dict[str, dict[str, Any]] = {}
+    asked: list[Optional[set[str]]] = []
+    arrivals = {1: "a", 2: "b", 3: "c"}
+
+    def fetch(nodes: Any) -> Reports:
+        asked.append(None if nodes is None else set(nodes))
+        arrived = arrivals.get(len(asked) - 1)
+        if arrived:
+            published[arrived] = report_cm(arrived)
+        return Reports.of(cm for name, cm in published.items() if nodes is None or name in nodes)
+
+    progress: list[tuple[int, int]] = []
+    done = wait_for_reports(
+        fetch,
+        ["a", "b", "c"],
+        lambda report: True,
+        timeout=600,
+        poll=15,
+        clock=clock,
+        sleep=clock.sleep,
+        progress=lambda n, total: progress.append((n, total)),
+    )
+    assert (done.timed_out, done.fresh, done.expected, done.seconds) == (False, 3, 3, 45.0)
+    assert progress == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert asked == [None, {"a", "b", "c"}, {"b", "c"}, {"c"}]  # few left: read one by one
+    assert isinstance(done.reports, Reports) and set(done.reports.by_node) == {"a", "b", "c"}
+
+
+def test_wait_gives_up_and_a_node_that_never_reports_stays_missing() -> None:
+    clock = Clock()
+    done = wait_for_reports(
+        lambda nodes: Reports.of([report_cm("a")]),
+        ["a", "silent"],
+        lambda report: True,
+        timeout=60,
+        poll=25,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert (done.timed_out, done.fresh, done.seconds) == (True, 1, 60.0)
+    assert clock.slept == [25, 25, 10]
+    seen = Reports.of([report_cm("a")])
+    given = wait_for_reports(
+        lambda nodes: Reports(),
+        ["a"],
+        lambda r: True,
+        timeout=60,
+        poll=5,
+        clock=clock,
+        sleep=clock.sleep,
+        initial=seen,
+    )
+    assert given.reports is seen and not given.timed_out
+    once = wait_for_reports(
+        lambda nodes: Reports(),
+        ["a"],
+        lambda r: True,
+        timeout=0,
+        poll=5,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert once.timed_out and clock.slept == [25, 25, 10]
+    denied = Unavailable("forbidden", Permission("list", "configmaps", "mirror-agent"))
+    stopped = wait_for_reports(
+        lambda nodes: denied,
+        ["a"],
+        lambda r: True,
+        timeout=60,
+        poll=5,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert stopped.reports is denied
+
+
+# --- layering ---------------------------------------------------------------------------------
+
+PURE = ["model", "mirrors", "items", "snapshot", "target", "wait", "render", "run"]
+IO = {"os", "subprocess", "socket", "shutil", "pathlib", "requests", "psutil", "tempfile", "typer"}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_checklist_logic_does_no_io(module: str) -> None:
+    imports = _imports(AGENT / "checklist" / f"{module}.py")
+    assert not {name.split(".")[0] for name in imports} & IO
+    assert not any(name.startswith("agent.kube") for name in imports), "fetching stays in fetch.py"
+
+
+def test_fetching_is_in_its_own_module() -> None:
+    assert any(name.startswith("agent.kube") for name in _imports(AGENT / "checklist" / "fetch.py"))
+
+
+# --- the agent side: # method=manifest and checklist.txt ------------------------------------
+
+
+def test_image_lines_carry_a_method() -> None:
+    text = f"# header\n{SRC}  # method=manifest requested=2030-01-01T10:00:00Z\nq.io/a@x # tag\n"
+    assert read_image_lines(text, "f") == [(SRC, "manifest"), ("q.io/a@x", None)]
+    assert read_images_file(text, "f") == [SRC, "q.io/a@x"]
+    with pytest.raises(AgentError, match="f:1: method=fetch: use method=pull or method=manifest"):
+        read_image_lines(f"{SRC} # method=fetch\n", "f")
+
+
+def test_manifest_images_are_checked_with_skopeo(tmp_path: Path) -> None:
+    runner = FakeRunner({SRC: result(SKOPEO_LOG.read_text())})
+    report = check(
+        runner,
+        host_with(tmp_path, "mirror-missing-digest"),
+        CheckOptions((SRC,), manifest_images=(SRC,)),
+    )
+    assert [call[0] for call in runner.calls] == ["manifest"]
+    assert report.images[0].served_by_kind == "mirror"
+    # The report carries the node's effective entries, as Configuration.canonical() has them.
+    loaded = registries.load(tmp_path / "host")
+    assert (
+        report.to_json()["registriesConf"]["effective"] == loaded.config.canonical()["registries"]
+    )
+    assert (
+        CheckReport.from_json(report.to_json()).effective_registries == report.effective_registries
+    )
+
+
+def test_the_daemon_reads_checklist_txt_beside_the_images_file(tmp_path: Path) -> None:
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True)
+    (root / "etc/containers/registries.conf").write_text(
+        (LOGS / "registries" / "mirror-missing-digest.conf").read_text()
+    )
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "images.txt").write_text("")
+    published: list[CheckReport] = []
+    runner = FakeRunner({SRC: result(SKOPEO_LOG.read_text())})
+    agent = Agent(
+        RunSettings(
+            node="n",
+            namespace="ns",
+            host_root=root,
+            images_file=checks / "images.txt",
+            jitter=0.0,
+            poll=1.0,
+        ),
+        runner=runner,
+        load=lambda compat: registries.load(root, compat=compat),
+        publisher=Publisher(published.append, clock=lambda: 0.0),
+        sleep=lambda s: None,
+        now=lambda: "2030-01-01T10:00:00Z",
+        out=io.StringIO(),
+        rng=random.Random(1),
+    )
+    agent.step()
+    assert published[-1].images == () and runner.calls == []
+    (checks / "checklist.txt").write_text(f"{SRC}  # method=manifest requested=x\n")
+    assert agent.due() == "checks file changed"
+    agent.step()
+    assert runner.calls == [("manifest", SRC, None)]
+    assert [image.image for image in published[-1].images] == [SRC]
+
+
+def test_fit_report_leaves_out_effective_entries_before_giving_up() -> None:
+    big = [
+        {
+            "prefix": f"r{i}.example.com",
+            "location": f"r{i}.example.com",
+            "insecure": False,
+            "blocked": False,
+            "mirrorByDigestOnly": False,
+            "mirrors": [
+                {
+                    "location": f"m{i}.example.com/" + "x" * 200,
+                    "insecure": False,
+                    "pullFromMirror": "",
+                }
+            ],
+        }
+        for i in range(4000)
+    ]
+    report = CheckReport(
+        node="n",
+        checked_at="2030-01-01T10:00:00Z",
+        verdict="pass",
+        images=(ImageResult(image=SRC, verdict="pass", log="l" * 200_000),),
+        effective_registries=big,
+    )
+    configmap = report_configmap(report, namespace="mirror-agent", node=None)
+    text = configmap["data"]["report.json"]
+    assert len(text.encode()) < CONFIGMAP_LIMIT
+    document = json.loads(text)
+    assert document["registriesConf"]["effective"] is None
+    assert document["registriesConf"]["effectiveOmitted"] is True
+    assert document["verdict"] == "pass" and document["images"][0]["verdict"] == "pass"
+    small = replace(report, effective_registries=big[:3])
+    kept = json.loads(fit_report(small.to_json(), small))
+    assert len(kept["registriesConf"]["effective"]) == 3
+    assert "effectiveOmitted" not in kept["registriesConf"]
+
+
+# --- command line: bad input is exit 2 before any request ----------------------------------
+
+DIGESTED = "q.io/a@sha256:" + "1" * 64
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["pre-upgrade", "--to-image", "quay.io/openshift-release-dev/ocp-release:4.15.3"],
+            "a release is updated to by digest",
+        ),
+        (["pre-upgrade", "--to-image", "not a reference"], "--to-image: invalid image reference"),
+        (["pre-upgrade", "--to-image", "ocp-release@sha256:" + "1" * 64], "fully qualified"),
+        (["pre-upgrade"], "Missing option '--to-image'"),
+        (["pre-upgrade", "--to-image", DIGESTED, "--wait", "soon"], "--wait: invalid duration"),
+        (["pre-upgrade", "--to-image", DIGESTED, "--ocp-version", "4"], "--ocp-version: not an"),
+        (["pre-upgrade", "--to-image", DIGESTED, "-o", "yaml"], "Invalid value"),
+        (["post-upgrade", "--to-image", "q.io/a:latest"], "a release is updated to by digest"),
+        (["post-upgrade", "--ocp-version", "four"], "--ocp-version: not an OpenShift version"),
+    ],
+)
+def test_bad_input_exits_2_before_any_request(
+    argv: list[str], message: str, capsys: Any, tmp_path: Path
+) -> None:
+    # The kubeconfig does not exist: reaching it would be another error.
+    assert main(["checklist", *argv, "--kubeconfig", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "no kubeconfig found" not in err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_draws_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.cli as cli
+
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    bar = cli._ReportsBar()
+    bar(1, 4)
+    bar(4, 4)
+    bar.clear()
+    text = terminal.getvalue()
+    assert (
+        "\rwaiting for node reports [#######.......................] 1 of 4 nodes reported" in text
+    )
+    assert "[##############################] 4 of 4 nodes reported" in text
+    assert text.endswith("\r")
+    pipe = io.StringIO()
+    monkeypatch.setattr("sys.stderr", pipe)
+    quiet = cli._ReportsBar()
+    quiet(1, 4)
+    quiet.clear()
+    assert pipe.getvalue() == ""
