@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from agent import reference as references
@@ -131,14 +131,12 @@ def probe_mirrors(runner: NodeRunner, resolution: Resolution) -> tuple[Probe, ..
 
 def check_image(
     runner: NodeRunner,
-    config: Configuration,
     loaded: LoadedHost,
     image: str,
     options: CheckOptions,
     progress: Optional[Progress] = None,
 ) -> ImageResult:
     """One image: resolve, pull (or fetch the manifest), parse, judge. Never raises."""
-    del config  # the loaded host carries it; kept for symmetry with auto selection
     try:
         if references.is_short_name(image):
             return _error_result(
@@ -283,7 +281,6 @@ def run_check(
     """The whole check; every problem ends up in the report rather than as an exception."""
     findings: list[Finding] = []
     podman_version = runner.podman_version()
-    tool = "skopeo" if options.method == "manifest" else "podman"
     if podman_version is None:
         findings.append(
             Finding(
@@ -344,7 +341,7 @@ def run_check(
     interrupted: Optional[str] = None
     for image in images:
         try:
-            results_list.append(check_image(runner, config, loaded, image, options, progress))
+            results_list.append(check_image(runner, loaded, image, options, progress))
         except (KeyboardInterrupt, Terminated) as stop:
             # Ctrl-C or SIGTERM: the runner has killed podman and removed scratch storage;
             # what was checked is still reported.
@@ -362,7 +359,6 @@ def run_check(
     verdicts = [result.verdict for result in results] + [verdict_of(node_findings)]
     if not_verified:
         verdicts.append("warn")
-    del tool
     return _replace(
         report,
         verdict=worst(verdicts),
@@ -393,8 +389,6 @@ def _config_error_json(error: ConfigError) -> dict[str, object]:
 
 
 def _replace(report: CheckReport, **changes: object) -> CheckReport:
-    from dataclasses import replace
-
     return replace(report, **changes)  # type: ignore[arg-type]
 
 

@@ -231,22 +231,7 @@ class Rendering:
         return next((entry for entry in self.entries if entry.prefix == prefix), None)
 
     def to_json(self) -> list[dict[str, Any]]:
-        return [entry_json(entry) for entry in self.entries]
-
-
-def entry_json(entry: RegistryEntry) -> dict[str, Any]:
-    """An entry in the form of ``Configuration.canonical()["registries"]``."""
-    return {
-        "prefix": entry.prefix,
-        "location": entry.location,
-        "insecure": entry.insecure,
-        "blocked": entry.blocked,
-        "mirrorByDigestOnly": entry.mirror_by_digest_only,
-        "mirrors": [
-            {"location": m.location, "insecure": m.insecure, "pullFromMirror": m.pull_from_mirror}
-            for m in entry.mirrors
-        ],
-    }
+        return [entry.canonical() for entry in self.entries]
 
 
 def _policy_problems(sets: Sequence[MirrorSet]) -> list[str]:

@@ -84,6 +84,24 @@ class RegistryEntry:
     def is_wildcard(self) -> bool:
         return self.prefix.startswith("*.")
 
+    def canonical(self) -> dict[str, Any]:
+        """The entry's settings, as the fingerprint and the JSON outputs show them."""
+        return {
+            "prefix": self.prefix,
+            "location": self.location,
+            "insecure": self.insecure,
+            "blocked": self.blocked,
+            "mirrorByDigestOnly": self.mirror_by_digest_only,
+            "mirrors": [
+                {
+                    "location": mirror.location,
+                    "insecure": mirror.insecure,
+                    "pullFromMirror": mirror.pull_from_mirror,
+                }
+                for mirror in self.mirrors
+            ],
+        }
+
     @property
     def label(self) -> str:
         """How errors and tables name this entry."""
@@ -138,24 +156,7 @@ class Configuration:
     def canonical(self) -> dict[str, Any]:
         """The effective settings only: no file names, comments, formatting or key order."""
         return {
-            "registries": [
-                {
-                    "prefix": entry.prefix,
-                    "location": entry.location,
-                    "insecure": entry.insecure,
-                    "blocked": entry.blocked,
-                    "mirrorByDigestOnly": entry.mirror_by_digest_only,
-                    "mirrors": [
-                        {
-                            "location": mirror.location,
-                            "insecure": mirror.insecure,
-                            "pullFromMirror": mirror.pull_from_mirror,
-                        }
-                        for mirror in entry.mirrors
-                    ],
-                }
-                for entry in self.registries
-            ],
+            "registries": [entry.canonical() for entry in self.registries],
             "unqualifiedSearchRegistries": list(self.unqualified_search_registries),
             "shortNameMode": self.short_name_mode,
             "credentialHelpers": list(self.credential_helpers),
