@@ -419,9 +419,11 @@ NamespaceOption = Annotated[
 ]
 
 
-def _duration(option: str, text: str) -> float:
+def _duration(option: str, text: str, *, zero_ok: bool = False) -> float:
     from agent.collect import parse_duration
 
+    if zero_ok and text.strip() in ("0", "0s"):
+        return 0.0  # "no delay" / "look once"
     try:
         return parse_duration(text).total_seconds()
     except ValueError as exc:
@@ -579,7 +581,7 @@ def run(
         method=method.value,
         storage=storage.value,
         interval=_duration("--interval", interval),
-        jitter=_duration("--jitter", jitter) if jitter not in ("0", "0s") else 0.0,
+        jitter=_duration("--jitter", jitter, zero_ok=True),
         poll=_duration("--poll", poll),
         heartbeat_file=heartbeat_file,
         log_format=log_format,
@@ -757,10 +759,6 @@ def _checklist_version(text: Optional[str]) -> None:
             raise UsageError(f"--ocp-version: {exc}") from None
 
 
-def _checklist_duration(option: str, text: str) -> float:
-    return 0.0 if text.strip() in ("0", "0s") else _duration(option, text)
-
-
 def _checklist_done(checklist: Any, output: ChecklistOutput, strict: bool) -> None:
     from agent.checklist.render import render
 
@@ -825,9 +823,9 @@ def checklist_pre_upgrade(
         to_image=to_image,
         payload_repository=payload_repository,
         ocp_version=ocp_version,
-        wait=_checklist_duration("--wait", wait),
-        poll=_duration("--poll", poll),
-        max_age=_duration("--max-age", max_age),
+        wait=_duration("--wait", wait, zero_ok=True),
+        poll=_duration("--poll", poll, zero_ok=True),
+        max_age=_duration("--max-age", max_age, zero_ok=True),
     )
     cluster = _checklist_cluster(kubeconfig, context, namespace)
     sys.stderr.write(
