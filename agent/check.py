@@ -26,7 +26,7 @@ from agent.pull.runner import (
 )
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat, Configuration, Resolution, compat_for_podman
-from agent.registries.resolve import find_entry
+from agent.registries.resolve import find_entry, source_of
 from agent.report import (
     CheckReport,
     Expected,
@@ -437,16 +437,6 @@ _LOGICAL_REFERENCE = (
 _IMAGE_ID_LINE = re.compile(r"^[0-9a-f]{64}$", re.MULTILINE)
 
 
-def source_reference(tried: str, config: Configuration) -> str:
-    """Map a physical location (often a mirror) back to the source reference it stands for."""
-    for entry in config.registries:
-        for location in [mirror.location for mirror in entry.mirrors]:
-            rest = tried[len(location) :]
-            if location and tried.startswith(location) and rest[:1] in ("/", ":", "@"):
-                return (entry.location or entry.prefix) + rest
-    return tried
-
-
 def logical_reference(text: str, config: Configuration) -> Optional[str]:
     """The image a captured log pulled: named by podman, or mapped back from its first attempt."""
     for pattern in _LOGICAL_REFERENCE:
@@ -454,7 +444,7 @@ def logical_reference(text: str, config: Configuration) -> Optional[str]:
         if match:
             return match.group(1).strip('"')
     first = _TRYING.search(text)
-    return source_reference(first.group(1), config) if first else None
+    return source_of(config, first.group(1)) if first else None
 
 
 def _inferred_exit_code(log: PullLog, text: str) -> Optional[int]:
@@ -527,7 +517,7 @@ def analyze_log(
 
 def _journal_result(loaded: LoadedHost, pull: JournalPull) -> ImageResult:
     # Without a "Pulling image" line the journal only names the first source tried.
-    image = source_reference(pull.image, loaded.config)
+    image = source_of(loaded.config, pull.image)
     explanation = loaded.explain(image)
     if explanation.problem or len(explanation.resolutions) != 1:
         message = explanation.problem.message if explanation.problem else "short name"

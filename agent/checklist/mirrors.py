@@ -39,7 +39,7 @@ from agent import reference
 from agent.errors import AgentError
 from agent.reference import ReferenceError
 from agent.registries.model import Configuration, Mirror, RegistryEntry
-from agent.registries.resolve import find_entry, match_length, pull_sources
+from agent.registries.resolve import find_entry, pull_sources
 
 ICSP = "ImageContentSourcePolicy"
 IDMS = "ImageDigestMirrorSet"
@@ -487,17 +487,6 @@ def coverage(config: Configuration, repository: str, digest: str) -> Coverage:
     )
     source = resolution.pull_sources[-1]
     return Coverage(repository, resolution.matched_prefix, mirrors, source.blocked)
-
-
-def source_of(config: Configuration, repository: str) -> str:
-    """The source a mirror repository stands for (itself when no mirror location names it)."""
-    best: Optional[tuple[int, str]] = None
-    for entry in config.registries:
-        for mirror in entry.mirrors:
-            length = match_length(repository, mirror.location)
-            if length != -1 and (best is None or length > best[0]):
-                best = (length, (entry.location or entry.prefix) + repository[length:])
-    return best[1] if best else repository
 
 
 # --- comparison with a node ---------------------------------------------------------------

@@ -6,10 +6,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from agent import reference
-from agent.checklist.mirrors import source_of
 from agent.errors import UsageError
 from agent.reference import ReferenceError
 from agent.registries.model import Configuration
+from agent.registries.resolve import source_of
 
 # The repository holding a release's component images, for the well-known release repos;
 # anything else needs --payload-repository.

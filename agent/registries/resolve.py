@@ -60,6 +60,21 @@ def find_entry(config: Configuration, name: str) -> Optional[RegistryEntry]:
     return best
 
 
+def source_of(config: Configuration, repository: str) -> str:
+    """The source a mirror repository or reference stands for (itself when no mirror names it).
+
+    The longest matching mirror location wins; what follows it is kept, so a tag or digest
+    survives: ``mirror.example.net/ocp@sha256:…`` maps to ``quay.io/ocp@sha256:…``.
+    """
+    best: Optional[tuple[int, str]] = None
+    for entry in config.registries:
+        for mirror in entry.mirrors:
+            length = match_length(repository, mirror.location)
+            if length != -1 and (best is None or length > best[0]):
+                best = (length, (entry.location or entry.prefix) + repository[length:])
+    return best[1] if best else repository
+
+
 @dataclass(frozen=True)
 class _Endpoint:
     location: str

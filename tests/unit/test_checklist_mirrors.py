@@ -19,10 +19,10 @@ from agent.checklist.mirrors import (
     parse_ocp_version,
     render_registries,
     scope_nested,
-    source_of,
     topological_order,
 )
 from agent.registries.model import CURRENT
+from agent.registries.resolve import source_of
 
 RELEASE = "quay.io/openshift-release-dev/ocp-release"
 PAYLOAD = "quay.io/openshift-release-dev/ocp-v4.0-art-dev"
