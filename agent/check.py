@@ -493,7 +493,8 @@ def analyze_log(
             )
             return _replace(report, findings=(finding,))
         code = exit_code if exit_code is not None else _inferred_exit_code(probe, text)
-        log = parse_pull_log(text, exit_code=code)
+        # Outcomes depend on the exit code: parse again only when it had to be inferred.
+        log = probe if code == exit_code else parse_pull_log(text, exit_code=code)
         explanation = loaded.explain(name)
         if explanation.problem:
             results = (_error_result(name, explanation.problem.kind, explanation.problem.message),)
