@@ -16,7 +16,6 @@ Everything runs under a temporary folder and is stopped at the end. Needs root.
 
 from __future__ import annotations
 
-import json
 import shlex
 import subprocess
 import sys
@@ -82,7 +81,8 @@ pull-from-mirror = "digest-only"
         print(f"$ cat {root}/etc/containers/registries.conf\n{registries_conf}")
         reference = f"{source.host}/team/app@{digest}"
         show(lab, root, "explain", reference, "--host-root", str(root))
-        show(
+        # One real pull: the table shows the verdict and the finding that proves fallback.
+        done = show(
             lab,
             root,
             "check",
@@ -93,24 +93,7 @@ pull-from-mirror = "digest-only"
             "--storage-driver",
             "vfs",
         )
-        done = run_in_host_root(
-            root,
-            [
-                AGENT,
-                "check",
-                "--host-root",
-                str(root),
-                "--image",
-                reference,
-                "--storage-driver",
-                "vfs",
-                "-o",
-                "json",
-            ],
-            lab=lab,
-        )
-        image_report = json.loads(done.stdout)["images"][0]
-        fell_back = [f["code"] for f in image_report["findings"]] == ["fallback-to-later-mirror"]
+        fell_back = "fallback-to-later-mirror:" in done.stdout
         print("fallback shown:", "yes" if fell_back else "NO")
         return 0 if fell_back and done.returncode == 0 else 1
 
