@@ -172,9 +172,9 @@ class Storage(str, Enum):
 
 
 def _utc_now() -> str:
-    from datetime import datetime, timezone
+    from agent.report import timestamp
 
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return timestamp()
 
 
 def _node_name(root: Path) -> str:

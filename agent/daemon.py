@@ -18,7 +18,6 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
@@ -27,7 +26,7 @@ from agent.errors import AgentError
 from agent.registries import LoadedHost
 from agent.registries.hostfiles import SYSTEM_DROP_INS, SYSTEM_MAIN, HostRoot
 from agent.registries.model import Compat
-from agent.report import CheckReport
+from agent.report import CheckReport, timestamp
 
 PUBLISH_BACKOFF_MAX = 300.0
 CHECKLIST_FILE = "checklist.txt"  # read beside --images-file (see Agent.images)
@@ -109,9 +108,7 @@ class Agent:
         publisher: Publisher,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        now: Callable[[], str] = lambda: (
-            datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-        ),
+        now: Callable[[], str] = timestamp,
         out: TextIO = sys.stdout,
         agent_version: str = "",
         rng: Optional[random.Random] = None,

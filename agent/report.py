@@ -7,11 +7,18 @@ its meaning bumps ``SCHEMA_VERSION``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 SCHEMA_VERSION = 1
 VERDICTS = ("pass", "warn", "fail", "error")
 _RANK = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
+
+
+def timestamp(moment: Optional[datetime] = None) -> str:
+    """RFC 3339 in UTC to the second, as ``checkedAt`` is written (now by default)."""
+    moment = moment or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def worst(verdicts: list[str]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Optional, Protocol, Union
 
 from agent.checklist.items import (
@@ -39,6 +39,7 @@ from agent.checklist.snapshot import (
 from agent.checklist.target import Target, matches, parse_target, with_source
 from agent.checklist.wait import Progress, wait_for_reports
 from agent.errors import UsageError
+from agent.report import timestamp
 
 
 class Cluster(Protocol):
@@ -71,7 +72,7 @@ class PostUpgradeOptions:
 
 
 def _stamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return timestamp(moment)
 
 
 def _version(snapshot: Snapshot, override: Optional[str], *, post: bool) -> Version:
