@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
-from agent.check import CheckOptions, read_image_lines, run_check
+from agent.check import CheckOptions, compat_of, read_image_lines, run_check
 from agent.errors import AgentError
 from agent.registries import LoadedHost
 from agent.registries.hostfiles import SYSTEM_DROP_INS, SYSTEM_MAIN, HostRoot
-from agent.registries.model import Compat
+from agent.registries.model import CURRENT, Compat
 from agent.report import CheckReport, timestamp
 
 PUBLISH_BACKOFF_MAX = 300.0
@@ -124,6 +124,7 @@ class Agent:
         self.agent_version = agent_version
         self.rng = rng or random.Random()
         self._fingerprint: Optional[str] = None
+        self._checked_fingerprint: Optional[str] = None  # of the last check
         self._signature: Optional[tuple[tuple[str, int, int], ...]] = None
         self._images_hash: Optional[str] = None
         self._last_check = 0.0
@@ -174,8 +175,6 @@ class Agent:
             return self._fingerprint
         self._signature = signature
         try:
-            from agent.registries.model import CURRENT
-
             self._fingerprint = self.load(self._compat or CURRENT).config.fingerprint
         except AgentError as error:
             self._fingerprint = f"invalid:{error}"
@@ -194,8 +193,6 @@ class Agent:
         if self.clock() - self._last_check >= self.settings.interval:
             return "interval"
         return None
-
-    _checked_fingerprint: Optional[str] = None
 
     # -- one cycle -----------------------------------------------------------------------
 
@@ -220,8 +217,6 @@ class Agent:
         )
         self._last_check = self.clock()
         if report.podman_version:
-            from agent.check import compat_of
-
             self._compat = compat_of(report.podman_version)
         published = self.publisher.submit(report)
         counts = {
