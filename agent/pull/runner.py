@@ -24,6 +24,7 @@ import logging
 import os
 import queue
 import re
+import select
 import shutil
 import signal
 import stat
@@ -269,6 +270,7 @@ class _Child:
             ).start()
         self._exited_at: Optional[float] = None
         self._known: dict[int, psutil.Process] = {}
+        self._pidfd = _open_pidfd(popen.pid) if self.real else None
 
     # -- reading ---------------------------------------------------------------------
 
@@ -280,7 +282,7 @@ class _Child:
         """Take the output that arrives within ``timeout`` seconds (at least one chunk
         if any comes), then whatever else is already there."""
         if not self._open:
-            time.sleep(max(0.0, min(timeout, 0.02)))
+            self._idle(max(0.0, timeout))
             return
         try:
             item = self._chunks.get(timeout=max(0.0, timeout))
@@ -314,6 +316,14 @@ class _Child:
     def _emit(self, line: bytes) -> None:
         if self.on_stderr_line is not None:
             self.on_stderr_line(line.rstrip(b"\r").decode("utf-8", "replace"))
+
+    def _idle(self, timeout: float) -> None:
+        """Nothing left to read: wait for the child to exit (woken at once by its pidfd,
+        where the kernel has them) or, once it has, a short moment for its leftovers."""
+        if self._pidfd is not None and not self.exited():
+            select.select([self._pidfd], [], [], timeout)
+        else:
+            time.sleep(min(timeout, 0.005))
 
     def drain(self, timeout: float) -> None:
         """Read until both pipes are at end of file, for at most ``timeout`` seconds."""
@@ -407,6 +417,17 @@ class _Child:
             time.sleep(0.01)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(_REAP_TIMEOUT)
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+def _open_pidfd(pid: int) -> Optional[int]:
+    """A file descriptor that becomes readable when ``pid`` exits (Linux 5.3+), or None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _start(args: tuple[str, ...], env: Optional[Mapping[str, str]]) -> subprocess.Popen[bytes]:

@@ -7,6 +7,7 @@ a recording fake ``run`` and, end to end through run_command, with pytest-subpro
 from __future__ import annotations
 
 import _thread
+import contextlib
 import json
 import os
 import re
@@ -79,6 +80,39 @@ def test_exit_code_and_output_are_a_result() -> None:
     assert (result.exit_code, result.stdout, result.stderr) == (3, "out\n", "err\n")
     assert not result.timed_out and not result.ok
     assert 0 < result.duration < 10
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "no-pidfd"])
+def test_a_child_that_closes_its_pipes_before_exiting_is_waited_for(
+    pidfd: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not pidfd:  # kernels before 5.3, or other systems: the wait falls back to polling
+        monkeypatch.setattr(runner_module, "_open_pidfd", lambda pid: None)
+    script = "echo early; echo warn >&2; exec >&- 2>&-; sleep 0.3; exit 4"
+    result = run_command(["sh", "-c", script], timeout=10)
+    assert (result.exit_code, result.stdout, result.stderr) == (4, "early\n", "warn\n")
+    assert not result.timed_out and result.duration >= 0.3
+
+
+def _pidfds() -> int:
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{name}") == "anon_inode:[pidfd]"
+    return count
+
+
+def test_the_exit_watch_is_closed_after_every_command() -> None:
+    before = _pidfds()
+    run_command(["true"], timeout=10)
+    run_command(["sleep", "5"], timeout=0.2, grace=0.1)
+
+    def fail(line: str) -> None:
+        raise RuntimeError(line)
+
+    with pytest.raises(RuntimeError):
+        run_command(["sh", "-c", "echo go >&2; sleep 5"], timeout=10, on_stderr_line=fail)
+    assert _pidfds() == before
 
 
 def test_environment_is_exactly_the_one_given() -> None:
