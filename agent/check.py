@@ -277,10 +277,15 @@ def run_check(
     agent_version: str,
     storage: str,
     progress: Optional[Progress] = None,
+    podman_version_of: Optional[Callable[[], Optional[str]]] = None,
 ) -> CheckReport:
-    """The whole check; every problem ends up in the report rather than as an exception."""
+    """The whole check; every problem ends up in the report rather than as an exception.
+
+    ``podman_version_of`` gives the node's podman version when the caller already asked
+    for it (:meth:`NodeRunner.podman_version_soon`); by default the runner is asked now.
+    """
     findings: list[Finding] = []
-    podman_version = runner.podman_version()
+    podman_version = (podman_version_of or runner.podman_version)()
     if podman_version is None:
         findings.append(
             Finding(

@@ -266,6 +266,16 @@ def test_no_podman_version_assumes_current_releases(tmp_path: Path) -> None:
     assert report.behaviour and "5.35" in report.behaviour
 
 
+def test_a_version_asked_for_earlier_is_used_instead_of_asking_again(tmp_path: Path) -> None:
+    runner = FakeRunner({SRC: result(fixture("first-mirror-down"))}, version="5.5.0")
+    options = CheckOptions((SRC,))
+    report = check(
+        runner, host_with(tmp_path, "first-mirror-down"), options, podman_version_of=lambda: "4.3.1"
+    )
+    assert report.podman_version == "4.3.1"
+    assert report.behaviour and "5.23" in report.behaviour  # podman 4.3's containers/image
+
+
 def test_analyze_maps_a_skopeo_log_back_to_its_source(tmp_path: Path) -> None:
     loaded = registries.load(host_with(tmp_path, "mirror-missing-digest"))
     report = analyze_log(

@@ -806,6 +806,27 @@ def test_podman_version(host_root: Path) -> None:
     assert runner.podman_version() is None
 
 
+def test_podman_version_soon_answers_what_podman_version_would(host_root: Path) -> None:
+    fake = FakeRun(host_root)
+    fake.stdout = "podman version 4.3.1\n"
+    runner = NodeRunner(settings_for(host_root), run=fake)
+    answer = runner.podman_version_soon()
+    assert answer() == "4.3.1"
+    assert fake.calls[0]["argv"] == ["chroot", str(host_root), "podman", "--version"]
+    fake.exit_code = 125
+    assert runner.podman_version_soon()() is None
+
+
+def test_podman_version_soon_raises_what_the_thread_met(host_root: Path) -> None:
+    fake = FakeRun(host_root)
+    fake.exit_code = 125
+    fake.stderr = "chroot: cannot change root directory to '/x': Operation not permitted\n"
+    runner = NodeRunner(settings_for(host_root), run=fake)
+    answer = runner.podman_version_soon()
+    with pytest.raises(CheckEnvironmentError, match="cannot enter the node's filesystem"):
+        answer()
+
+
 def test_missing_tool_on_the_node_is_command_not_found(host_root: Path) -> None:
     fake = FakeRun(host_root)
     fake.exit_code = 127
