@@ -78,27 +78,24 @@ def inner(spec: dict[str, object]) -> None:
         finally:
             subprocess.run(["chroot", root, "rm", "-rf", store], check=True)
 
-    # What the issue asks the check to do before its pull, each as its own process:
-    # the disk-space check with psutil (interpreter + import + statvfs), and working out
-    # the expected sources (agent explain: interpreter, CLI, registries.conf, resolution).
-    disk_check = [
-        _interpreter(AGENT),
-        "-c",
-        f"import psutil; psutil.disk_usage({root + '/var/tmp'!r})",
-    ]
     for label, ref_key, count in (("tiny", "tiny", runs), ("50MB", "medium", max(5, runs // 2))):
         ref = str(spec[ref_key])
         agent(ref, "pull")  # warm-up: page cache, registry
         for number in range(count):
             results.setdefault(f"{label}:agent", []).append(agent(ref, "pull"))
             results.setdefault(f"{label}:podman", []).append(bare(ref, number))
-    ref = str(spec["tiny"])
-    typer_import = [_interpreter(AGENT), "-c", "import typer"]
+    # Fixed steps, each as a process of its own: checking free space with psutil (the
+    # issue asks for it before every pull), importing typer (the CLI), and working out
+    # the expected sources (agent explain: Python, CLI, registries.conf, resolution).
+    python = _interpreter(AGENT)
+    fixed = {
+        "pre:disk": [python, "-c", f"import psutil; psutil.disk_usage({root + '/var/tmp'!r})"],
+        "pre:typer": [python, "-c", "import typer"],
+        "pre:explain": [AGENT, "explain", "--host-root", root, str(spec["tiny"]), "-o", "json"],
+    }
     for _ in range(runs):
-        results.setdefault("pre:disk", []).append(timed(disk_check))
-        results.setdefault("pre:typer", []).append(timed(typer_import))
-        explain = [AGENT, "explain", "--host-root", root, ref, "-o", "json"]
-        results.setdefault("pre:explain", []).append(timed(explain))
+        for key, argv in fixed.items():
+            results.setdefault(key, []).append(timed(argv))
     ref = str(spec["large"])
     skopeo = ["chroot", root, "skopeo", "--debug", "inspect", "--raw", f"docker://{ref}"]
     for _ in range(max(3, runs // 2)):
