@@ -109,7 +109,7 @@ class Agent:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], str] = timestamp,
-        out: TextIO = sys.stdout,
+        out: Optional[TextIO] = None,
         agent_version: str = "",
         rng: Optional[random.Random] = None,
     ) -> None:
@@ -120,7 +120,7 @@ class Agent:
         self.clock = clock
         self.sleep = sleep
         self.now = now
-        self.out = out
+        self.out = out if out is not None else sys.stdout  # the stream of now, not of import
         self.agent_version = agent_version
         self.rng = rng or random.Random()
         self._fingerprint: Optional[str] = None
