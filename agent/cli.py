@@ -545,7 +545,6 @@ def run(
 ) -> None:
     """DaemonSet mode: check at start, on changes and periodically; publish ConfigMaps."""
     import os
-    import signal
     import time
 
     from agent import registries
@@ -553,7 +552,7 @@ def run(
     from agent.kube.client import ApiError, KubeClient, node_path
     from agent.kube.config import SERVICE_ACCOUNT, from_kubeconfig, in_cluster
     from agent.kube.publish import publish, report_configmap
-    from agent.pull.runner import NodeRunner, NodeSettings, Terminated
+    from agent.pull.runner import NodeRunner, NodeSettings, Terminated, stop_signals_raise
     from agent.registries.hostfiles import default_host_root
 
     if log_format not in ("text", "json"):
@@ -605,12 +604,9 @@ def run(
         agent_version=__version__,
     )
 
-    def terminate(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    signal.signal(signal.SIGTERM, terminate)
     try:
-        agent.run_forever(max_cycles=cycles)
+        with stop_signals_raise():
+            agent.run_forever(max_cycles=cycles)
     except Terminated:
         agent.log_line({"event": "terminated", "node": node_name})
     except KeyboardInterrupt:

@@ -55,6 +55,7 @@ __all__ = [
     "Terminated",
     "parse_proxy_env",
     "run_command",
+    "stop_signals_raise",
 ]
 
 _log = logging.getLogger(__name__)
@@ -213,6 +214,17 @@ class _SignalGuard:
 
 
 _SIGNALS = _SignalGuard()
+
+
+def stop_signals_raise() -> contextlib.AbstractContextManager[None]:
+    """For a long-running caller (``agent run``): while active, SIGTERM raises
+    :class:`Terminated` and SIGINT KeyboardInterrupt between commands too, and the
+    sections that must not be cut short (starting a command, stopping it, removing a
+    scratch store) still finish before the exception is raised.
+
+    A handler of the caller's own would bypass those sections, so none should be set.
+    """
+    return _SIGNALS.active()
 
 
 # --------------------------------------------------------------------------------------

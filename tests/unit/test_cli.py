@@ -250,3 +250,63 @@ def test_internal_error_is_a_message_not_a_traceback(
     assert "Traceback" not in err
     code, _, err = run(capsys, "--verbose", "explain", "a.b/c", "--host-root", str(host))
     assert code == 70 and "Traceback" in err
+
+
+def _kubeconfig(tmp_path: Path) -> Path:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u, namespace: mirror-agent}}]\n"
+    )
+    return kubeconfig
+
+
+def test_run_finishes_removing_a_scratch_store_before_sigterm_ends_it(
+    host: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """agent run must not set a SIGTERM handler of its own: it would cut the cleanup of a
+    scratch store short and leave it (with whatever is mounted in it) on the node."""
+    import signal
+
+    from agent.daemon import Agent
+    from agent.pull import runner as runner_module
+
+    (host / "var" / "tmp").mkdir(parents=True)
+    real_remove = runner_module.remove_tree
+    removed: list[bool] = []
+
+    def remove_while_terminated(path: Path) -> list[str]:
+        signal.raise_signal(signal.SIGTERM)  # the kubelet stops the pod mid-cleanup
+        problems = real_remove(path)
+        removed.append(not path.exists())
+        return problems
+
+    def one_scratch_pull(self: Agent, *, max_cycles: Any = None) -> None:
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        with self.runner.scratch_store():
+            pass
+
+    monkeypatch.setattr(runner_module, "remove_tree", remove_while_terminated)
+    monkeypatch.setattr(runner_module.NodeRunner, "check_free_space", lambda self: None)
+    monkeypatch.setattr(Agent, "run_forever", one_scratch_pull)
+    code, out, err = run(
+        capsys,
+        "run",
+        "--kubeconfig",
+        str(_kubeconfig(tmp_path)),
+        "--host-root",
+        str(host),
+        "--node",
+        "worker-0",
+        "--image",
+        f"registry.example.com/team/app@{DIGEST}",
+        "--log-format",
+        "json",
+    )
+    assert code == 0, err
+    assert removed == [True]
+    assert list((host / "var" / "tmp").iterdir()) == []
+    assert [json.loads(line)["event"] for line in out.splitlines()] == ["terminated"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

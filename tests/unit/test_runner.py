@@ -40,6 +40,7 @@ from agent.pull.runner import (
     mounts_below,
     parse_proxy_env,
     run_command,
+    stop_signals_raise,
 )
 
 PY = sys.executable
@@ -975,6 +976,35 @@ def test_scratch_store_signals_are_deferred_during_cleanup(host_root: Path, big_
             pass
     assert removed == [True]
     assert scratch_dirs(host_root) == []
+
+
+def test_stop_signals_raise_between_commands_but_wait_for_cleanup(
+    host_root: Path, big_disk: None
+) -> None:
+    """agent run's loop: SIGTERM ends it at once between commands, but a store being
+    removed is removed first."""
+    runner = NodeRunner(settings_for(host_root), run=FakeRun(host_root))
+    removed: list[bool] = []
+    real_remove = runner_module.remove_tree
+
+    def remove_while_terminated(path: Path) -> list[str]:
+        signal.raise_signal(signal.SIGTERM)  # arrives in the middle of the cleanup
+        problems = real_remove(path)
+        removed.append(not path.exists())
+        return problems
+
+    with stop_signals_raise():
+        # never raise SIGTERM at pytest itself with the default (killing) disposition
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        with pytest.raises(Terminated):
+            signal.raise_signal(signal.SIGTERM)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(runner_module, "remove_tree", remove_while_terminated)
+            with pytest.raises(Terminated), runner.scratch_store():
+                pass
+    assert removed == [True]
+    assert scratch_dirs(host_root) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 def test_node_temp_file(host_root: Path) -> None:
