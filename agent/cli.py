@@ -612,7 +612,9 @@ def run(
     except KeyboardInterrupt:
         agent.log_line({"event": "interrupted", "node": node_name})
     if agent.publisher.pending is not None:
-        agent.log_line({"event": "unpublished", "error": agent.publisher.last_error})
+        # no error yet: the stop came while the report was being sent
+        error = agent.publisher.last_error or "stopped while publishing; it may not have arrived"
+        agent.log_line({"event": "unpublished", "error": error})
 
 
 @app.command()

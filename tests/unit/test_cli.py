@@ -263,6 +263,37 @@ def _kubeconfig(tmp_path: Path) -> Path:
     return kubeconfig
 
 
+def test_run_stopped_while_publishing_says_the_report_may_be_missing(
+    host: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.daemon import Agent
+    from agent.pull.runner import Terminated
+
+    def stopped_mid_publish(self: Agent, *, max_cycles: Any = None) -> None:
+        self.publisher.pending = object()  # type: ignore[assignment]
+        raise Terminated()
+
+    monkeypatch.setattr(Agent, "run_forever", stopped_mid_publish)
+    code, out, _ = run(
+        capsys,
+        "run",
+        "--kubeconfig",
+        str(_kubeconfig(tmp_path)),
+        "--host-root",
+        str(host),
+        "--node",
+        "worker-0",
+        "--image",
+        f"registry.example.com/team/app@{DIGEST}",
+        "--log-format",
+        "json",
+    )
+    assert code == 0
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [event["event"] for event in events] == ["terminated", "unpublished"]
+    assert "may not have arrived" in events[1]["error"]
+
+
 def test_run_finishes_removing_a_scratch_store_before_sigterm_ends_it(
     host: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
