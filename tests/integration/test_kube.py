@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -423,21 +424,35 @@ def test_agent_run_process_publishes_and_stops_on_sigterm(
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
+
+    def read_stdout() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
     try:
+        # SIGTERM only once the cycle has logged its check line: the ConfigMap alone
+        # can exist while the publish call has not returned yet.
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS):
+        while time.monotonic() < deadline and process.poll() is None:
+            if any('"event":"check"' in line for line in lines):
                 break
             time.sleep(0.1)
         stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
         assert stored is not None, process.stderr.read() if process.poll() is not None else ""
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=15)
+        process.wait(timeout=15)
         assert time.monotonic() - started < 10
+        reader.join(timeout=5)
+        err = process.stderr.read() if process.stderr else ""
     finally:
         if process.poll() is None:
             process.kill()
+    out = "".join(lines)
     events = [json.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
     assert events[0] == "check" and events[-1] == "terminated", (out, err)
     assert process.returncode == 0
