@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, TextIO
 
 from agent.check import CheckOptions, compat_of, read_image_lines, run_check
 from agent.errors import AgentError
+from agent.pull.runner import Terminated
 from agent.registries import LoadedHost
 from agent.registries.hostfiles import SYSTEM_DROP_INS, SYSTEM_MAIN, HostRoot
 from agent.registries.model import CURRENT, Compat
@@ -216,6 +217,20 @@ class Agent:
             storage=self.settings.storage,
         )
         self._last_check = self.clock()
+        interrupted = report.extra.get("interrupted")
+        if interrupted:
+            # The agent itself is stopping (pod deleted, node rebooting): the last complete
+            # report stays published rather than an "interrupted" one, and the stop goes on.
+            self.log_line(
+                {
+                    "event": "check-interrupted",
+                    "reason": reason,
+                    "node": report.node,
+                    "signal": interrupted,
+                    "published": False,
+                }
+            )
+            raise Terminated() if interrupted == "SIGTERM" else KeyboardInterrupt()
         if report.podman_version:
             self._compat = compat_of(report.podman_version)
         published = self.publisher.submit(report)

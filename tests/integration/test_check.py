@@ -16,7 +16,9 @@ optional kubelet pull secret) and asserts on the JSON report and the exit code.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -28,10 +30,13 @@ from typing import Any, Optional
 import psutil
 import pytest
 
+from tests.fake_apiserver import FakeApiServer
 from tests.hostroot import (
     PROJECT_ROOT,
     build_host_root,
     call_runner,
+    host_root_argv,
+    kill_tree,
     run_in_host_root,
     tree_listing,
 )
@@ -472,6 +477,71 @@ def test_probe_mirrors_reports_a_mirror_without_the_image(world: World) -> None:
         (world.at(world.empty.host), False, "manifest-unknown"),
     ]
     assert list((root / "var/tmp").iterdir()) == []  # probe registries.conf removed too
+
+
+def _podman_pulling(reference: str) -> bool:
+    return any(
+        "pull" in (process.info["cmdline"] or []) and reference in (process.info["cmdline"] or [])
+        for process in psutil.process_iter(["cmdline"])
+    )
+
+
+def test_agent_run_stopped_mid_pull_ends_at_once_and_leaves_nothing(
+    world: World, tmp_path: Path
+) -> None:
+    """The DaemonSet pod deleted while podman hangs on a mirror: the agent stops podman,
+    removes the scratch store, publishes nothing (the last complete report would stay)
+    and exits within seconds, not at the kubelet's SIGKILL."""
+    hanging = world.lab.start_hanging_server()
+    with FakeApiServer(token="t") as server:
+        server.add_namespace("mirror-agent")
+        server.add_node("worker-0")
+        kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig", namespace="mirror-agent")
+        root = node(world, [hanging.host, world.mirror.host])
+        argv = [str(AGENT), "run", "--kubeconfig", str(kubeconfig), "--host-root", str(root)]
+        argv += ["--node", "worker-0", "--image", world.ref, "--jitter", "0s"]
+        argv += ["--timeout", "120", "--log-format", "json"]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin:/usr/sbin:/sbin"),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(PROJECT_ROOT),
+            "HOME": str(root.parent),
+        }
+        agent = subprocess.Popen(
+            host_root_argv(root, argv, lab=world.lab),  # execs down to the agent: same PID
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not _podman_pulling(world.ref) and time.monotonic() < deadline:
+                assert agent.poll() is None, agent.communicate()
+                time.sleep(0.1)
+            assert _podman_pulling(world.ref)
+            time.sleep(1.0)  # podman reaches the mirror that never answers
+            stopped = time.monotonic()
+            agent.send_signal(signal.SIGTERM)
+            out, err = agent.communicate(timeout=30)
+            elapsed = time.monotonic() - stopped
+        finally:
+            if agent.poll() is None:
+                kill_tree(agent.pid)
+                agent.communicate()
+            hanging.stop()
+        published = server.get_object("ConfigMap", "mirror-agent-report-worker-0", "mirror-agent")
+
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [event["event"] for event in events] == ["check-interrupted", "terminated"], err
+    assert events[0]["signal"] == "SIGTERM"
+    assert agent.returncode == 0
+    assert elapsed < 10  # podman's SIGTERM grace (2 s) and cleanup, far from 30 s
+    assert published is None
+    assert not _podman_pulling(world.ref)
+    assert list((root / "var/tmp").iterdir()) == []
 
 
 def test_hanging_mirror_times_out_and_leaves_nothing_behind(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -9,9 +10,12 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agent import registries
 from agent.daemon import Agent, Publisher, RunSettings, heartbeat_age
 from agent.errors import AgentError
+from agent.pull.runner import Terminated
 from agent.report import CheckReport
 from tests.unit.test_check import LOGS, SRC, FakeRunner, result
 
@@ -130,3 +134,24 @@ def test_run_forever_stops_after_cycles(tmp_path: Path) -> None:
     agent.run_forever(max_cycles=3)
     assert len(published) == 3
     assert clock.now - 1000.0 >= 120  # two intervals passed between the three checks
+
+
+@pytest.mark.parametrize(
+    ("stop", "raised"), [(Terminated(), Terminated), (KeyboardInterrupt(), KeyboardInterrupt)]
+)
+def test_a_check_cut_short_by_a_stop_ends_the_loop_and_publishes_nothing(
+    tmp_path: Path, stop: BaseException, raised: type[BaseException]
+) -> None:
+    """run_check turns SIGTERM/Ctrl-C into an 'interrupted' report; the loop must still stop
+    (within the pod's grace period) and keep the last complete report published."""
+    published: list[CheckReport] = []
+    agent, _, out = make_agent(tmp_path, published.append, log_format="json")
+    agent.step()
+    agent.runner.pulls[SRC] = stop
+    agent.settings = dataclasses.replace(agent.settings, interval=0.0)  # due at every step
+    with pytest.raises(raised):
+        agent.run_forever(max_cycles=3)
+    assert len(published) == 1  # the complete report from the first cycle only
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [event["event"] for event in events] == ["check", "check-interrupted"]
+    assert events[1]["signal"] == ("SIGTERM" if raised is Terminated else "SIGINT")
