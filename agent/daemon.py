@@ -17,7 +17,7 @@ import random
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
@@ -27,7 +27,7 @@ from agent.pull.runner import Terminated
 from agent.registries import LoadedHost
 from agent.registries.hostfiles import SYSTEM_DROP_INS, SYSTEM_MAIN, HostRoot
 from agent.registries.model import CURRENT, Compat
-from agent.report import CheckReport, timestamp
+from agent.report import CheckReport, Finding, timestamp, worst
 
 PUBLISH_BACKOFF_MAX = 300.0
 CHECKLIST_FILE = "checklist.txt"  # read beside --images-file (see Agent.images)
@@ -131,6 +131,7 @@ class Agent:
         self._last_check = 0.0
         self._compat: Optional[Compat] = None
         self.manifest_images: tuple[str, ...] = ()
+        self.images_problems: tuple[str, ...] = ()  # why a checks file was not usable
 
     # -- triggers ----------------------------------------------------------------------
 
@@ -143,6 +144,7 @@ class Agent:
         """
         images = list(self.settings.images)
         manifest: list[str] = []
+        problems: list[str] = []
         digest = None
         path = self.settings.images_file
         if path is not None:
@@ -156,7 +158,7 @@ class Agent:
                 try:
                     lines = read_image_lines(text, str(one))
                 except AgentError as error:
-                    self.log_line({"event": "images-file-invalid", "error": str(error)})
+                    problems.append(str(error))  # logged and reported by the next check
                     continue
                 for image, method in lines:
                     if image not in images:
@@ -167,6 +169,7 @@ class Agent:
             joined = texts[0] if not texts[1] else "\0".join(texts)
             digest = hashlib.sha256(joined.encode()).hexdigest()
         self.manifest_images = tuple(manifest)
+        self.images_problems = tuple(problems)
         return images, digest
 
     def fingerprint(self) -> Optional[str]:
@@ -200,6 +203,8 @@ class Agent:
     def cycle(self, reason: str) -> CheckReport:
         images, images_hash = self.images()
         self._images_hash = images_hash
+        for problem in self.images_problems:
+            self.log_line({"event": "images-file-invalid", "error": problem})
         self._checked_fingerprint = self.fingerprint()
         started = self.clock()
         report = run_check(
@@ -231,6 +236,14 @@ class Agent:
                 }
             )
             raise Terminated() if interrupted == "SIGTERM" else KeyboardInterrupt()
+        if self.images_problems:
+            # the images of an unusable checks file were not checked: the report says so
+            unusable = [Finding("checks-file-invalid", "error", p) for p in self.images_problems]
+            report = replace(
+                report,
+                findings=(*report.findings, *unusable),
+                verdict=worst([report.verdict, "error"]),
+            )
         if report.podman_version:
             self._compat = compat_of(report.podman_version)
         published = self.publisher.submit(report)

@@ -155,3 +155,23 @@ def test_a_check_cut_short_by_a_stop_ends_the_loop_and_publishes_nothing(
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [event["event"] for event in events] == ["check", "check-interrupted"]
     assert events[1]["signal"] == ("SIGTERM" if raised is Terminated else "SIGINT")
+
+
+def test_an_unusable_checks_file_is_reported_and_logged_once_per_check(tmp_path: Path) -> None:
+    published: list[CheckReport] = []
+    checks_file = tmp_path / "images.txt"
+    checks_file.write_text(f"{SRC}\n{SRC}  # method=teleport\n")
+    agent, clock, out = make_agent(
+        tmp_path, published.append, images=(), images_file=checks_file, log_format="json"
+    )
+    agent.step()
+    for _ in range(3):  # polls with nothing changed: no new check, no new log line
+        clock.now += 30
+        assert agent.step() is None
+    (report,) = published
+    (finding,) = [f for f in report.findings if f.code == "checks-file-invalid"]
+    assert finding.severity == "error" and "images.txt" in finding.message
+    assert "teleport" in finding.message and ":2" in finding.message
+    assert report.verdict == "error"
+    events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+    assert events == ["images-file-invalid", "check"]
