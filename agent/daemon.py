@@ -220,6 +220,8 @@ class Agent:
             checked_at=self.now(),
             agent_version=self.agent_version,
             storage=self.settings.storage,
+            # each image and each source tried: the liveness probe sees a long check going on
+            progress=lambda image, what: self.heartbeat(),
         )
         self._last_check = self.clock()
         interrupted = report.extra.get("interrupted")

@@ -175,3 +175,22 @@ def test_an_unusable_checks_file_is_reported_and_logged_once_per_check(tmp_path:
     assert report.verdict == "error"
     events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
     assert events == ["images-file-invalid", "check"]
+
+
+def test_the_heartbeat_stays_fresh_during_a_long_check(tmp_path: Path) -> None:
+    """The liveness probe (agent health --max-age) must not kill a check that is slowly
+    working through images whose pulls each run up to --timeout."""
+    images = tuple(SRC.replace("@", f"-{n}@") for n in range(4))
+    agent, clock, _ = make_agent(tmp_path, lambda report: None, images=images)
+    slow = agent.runner.pulls[SRC]
+
+    def pull_taking_300s(reference: str, *, on_stderr_line: Any = None) -> Any:
+        clock.sleep(300)  # a pull hanging until --timeout
+        return slow
+
+    agent.runner.pull = pull_taking_300s
+    beats: list[float] = []
+    agent.heartbeat = lambda: beats.append(clock.now)  # type: ignore[method-assign]
+    agent.step()
+    gaps = [later - earlier for earlier, later in zip(beats, beats[1:])]
+    assert len(beats) >= 5 and max(gaps) <= 300

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from agent.collect import parse_duration
+
 DAEMONSET_DIR = Path(__file__).resolve().parents[2] / "daemonset"
 
 
@@ -57,6 +59,12 @@ def test_daemonset_is_privileged_on_every_node_with_the_host_mounted() -> None:
     assert probe[:2] == ["agent", "health"]
     heartbeat = next(arg for arg in container["command"] if arg.startswith("--heartbeat-file="))
     assert heartbeat.split("=", 1)[1] in " ".join(probe)
+    # a check touches the heartbeat at least once per pull: the probe must outwait one pull
+    max_age = next(arg for arg in probe if arg.startswith("--max-age="))
+    timeout = next((a for a in container["command"] if a.startswith("--timeout=")), "=300")
+    pull_seconds = float(timeout.split("=", 1)[1]) + 5  # + podman's grace after SIGTERM
+    assert parse_duration(max_age.split("=", 1)[1]).total_seconds() > pull_seconds
+    assert container["livenessProbe"]["timeoutSeconds"] >= 5
 
 
 def test_checks_configmap_is_mounted_where_the_agent_reads_it() -> None:
