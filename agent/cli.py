@@ -604,9 +604,11 @@ def run(
         agent_version=__version__,
     )
 
+    stopped = True
     try:
         with stop_signals_raise():
             agent.run_forever(max_cycles=cycles)
+        stopped = False  # ended after --cycles checks
     except Terminated:
         agent.log_line({"event": "terminated", "node": node_name})
     except KeyboardInterrupt:
@@ -615,6 +617,8 @@ def run(
         # no error yet: the stop came while the report was being sent
         error = agent.publisher.last_error or "stopped while publishing; it may not have arrived"
         agent.log_line({"event": "unpublished", "error": error})
+        if not stopped:  # a one-shot run whose report was lost must not look successful
+            raise typer.Exit(int(ExitCode.NOT_PUBLISHED))
 
 
 @app.command()

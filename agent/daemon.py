@@ -30,6 +30,9 @@ from agent.registries.model import CURRENT, Compat
 from agent.report import CheckReport, Finding, timestamp, worst
 
 PUBLISH_BACKOFF_MAX = 300.0
+#: With --cycles: how long a report that could not be published is still retried before
+#: the agent gives up (a one-shot Job should not report success with the report lost).
+PUBLISH_PATIENCE = 300.0
 CHECKLIST_FILE = "checklist.txt"  # read beside --images-file (see Agent.images)
 
 
@@ -311,14 +314,30 @@ class Agent:
             self.sleep(min(left, max(self.settings.poll, 1.0)))
             self.heartbeat()
 
-    def run_forever(self, *, max_cycles: Optional[int] = None) -> None:
+    def run_forever(
+        self, *, max_cycles: Optional[int] = None, patience: float = PUBLISH_PATIENCE
+    ) -> None:
+        """Check and publish until stopped, or after ``max_cycles`` checks once their
+        report is published (retried with its backoff for up to ``patience`` seconds)."""
         cycles = 0
         while max_cycles is None or cycles < max_cycles:
             if self.step() is not None:
                 cycles += 1
                 if max_cycles is not None and cycles >= max_cycles:
+                    self._publish_before_leaving(patience)
                     return
             self.sleep(self.settings.poll)
+
+    def _publish_before_leaving(self, patience: float) -> None:
+        end = self.clock() + patience
+        while self.publisher.pending is not None and self.clock() < end:
+            wait = min(self.publisher.next_try, end) - self.clock()
+            if wait > 0:
+                self.sleep(min(wait, self.settings.poll))
+                self.heartbeat()
+                continue
+            if self.publisher.retry():
+                self.log_line({"event": "published", "node": self.settings.node})
 
 
 def heartbeat_age(path: Path, now: Optional[float] = None) -> Optional[float]:

@@ -12,6 +12,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     VERIFICATION_FAILED = 1
     BAD_INPUT = 2
+    NOT_PUBLISHED = 69  # sysexits' EX_UNAVAILABLE: agent run --cycles could not publish
 
 
 class AgentError(Exception):

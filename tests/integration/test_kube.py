@@ -389,6 +389,34 @@ def test_api_outage_then_recovery(server: FakeApiServer, tmp_path: Path) -> None
     assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is not None
 
 
+def test_agent_run_with_cycles_retries_a_refused_publish_before_it_exits(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    """A one-shot run (--cycles 1) whose first apply is refused (RBAC not yet propagated)
+    publishes on a later try instead of exiting 0 with the report lost."""
+    server.add_node("worker-0")
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True)
+    (root / "etc/containers/registries.conf").write_text("")
+    server.inject(403, count=1, method="PATCH", message="configmaps is forbidden (injected)")
+    argv = [sys.executable, "-m", "agent.cli", "run", "--kubeconfig", str(kubeconfig)]
+    argv += ["--host-root", str(root), "--image", "x.example.com/a@sha256:" + "b" * 64]
+    argv += ["--jitter", "0s", "--poll", "1s", "--cycles", "1", "--log-format", "json"]
+    done = subprocess.run(
+        argv,
+        env={**os.environ, "NODE_NAME": "worker-0", "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [event["event"] for event in events] == ["check", "published"], done.stderr
+    assert events[0]["published"] is False and "forbidden" in events[0]["publishError"]
+    assert done.returncode == 0
+    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is not None
+
+
 def test_agent_run_process_publishes_and_stops_on_sigterm(
     server: FakeApiServer, tmp_path: Path
 ) -> None:

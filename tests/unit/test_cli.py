@@ -294,6 +294,38 @@ def test_run_stopped_while_publishing_says_the_report_may_be_missing(
     assert "may not have arrived" in events[1]["error"]
 
 
+def test_run_with_cycles_whose_report_was_not_published_exits_69(
+    host: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.daemon import Agent
+
+    def ended_unpublished(self: Agent, *, max_cycles: Any = None) -> None:
+        assert max_cycles == 1
+        self.publisher.pending = object()  # type: ignore[assignment]
+        self.publisher.last_error = "503 ServiceUnavailable"
+
+    monkeypatch.setattr(Agent, "run_forever", ended_unpublished)
+    code, out, _ = run(
+        capsys,
+        "run",
+        "--kubeconfig",
+        str(_kubeconfig(tmp_path)),
+        "--host-root",
+        str(host),
+        "--node",
+        "worker-0",
+        "--image",
+        f"registry.example.com/team/app@{DIGEST}",
+        "--log-format",
+        "json",
+        "--cycles",
+        "1",
+    )
+    assert code == 69
+    (event,) = [json.loads(line) for line in out.splitlines()]
+    assert event["event"] == "unpublished" and "503" in event["error"]
+
+
 def test_run_finishes_removing_a_scratch_store_before_sigterm_ends_it(
     host: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -194,3 +194,34 @@ def test_the_heartbeat_stays_fresh_during_a_long_check(tmp_path: Path) -> None:
     agent.step()
     gaps = [later - earlier for earlier, later in zip(beats, beats[1:])]
     assert len(beats) >= 5 and max(gaps) <= 300
+
+
+def test_with_cycles_a_report_that_failed_to_publish_is_retried_before_leaving(
+    tmp_path: Path,
+) -> None:
+    attempts: list[float] = []
+    published: list[CheckReport] = []
+
+    def flaky(report: CheckReport) -> None:
+        attempts.append(clock.now)
+        if len(attempts) < 3:
+            raise AgentError("503 ServiceUnavailable")
+        published.append(report)
+
+    agent, clock, out = make_agent(tmp_path, flaky, log_format="json")
+    agent.run_forever(max_cycles=1)
+    assert len(published) == 1 and agent.publisher.pending is None
+    assert attempts[1] > attempts[0] and attempts[2] > attempts[1]  # with its backoff
+    events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+    assert events == ["check", "published"]
+
+
+def test_with_cycles_the_loop_gives_up_publishing_after_its_patience(tmp_path: Path) -> None:
+    def down(report: CheckReport) -> None:
+        raise AgentError("connection refused")
+
+    agent, clock, _ = make_agent(tmp_path, down)
+    started = clock.now
+    agent.run_forever(max_cycles=1, patience=600.0)
+    assert agent.publisher.pending is not None
+    assert 600.0 <= clock.now - started <= 600.0 + agent.settings.poll
