@@ -549,9 +549,9 @@ def run(
 
     from agent import registries
     from agent.daemon import Agent, Publisher, RunSettings, service_namespace
-    from agent.kube.client import ApiError, KubeClient, node_path
+    from agent.kube.client import KubeClient
     from agent.kube.config import SERVICE_ACCOUNT, from_kubeconfig, in_cluster
-    from agent.kube.publish import publish, report_configmap
+    from agent.kube.publish import NodeReportPublisher
     from agent.pull.runner import NodeRunner, NodeSettings, Terminated, stop_signals_raise
     from agent.registries.hostfiles import default_host_root
 
@@ -566,15 +566,7 @@ def run(
     ns = namespace or config.namespace or service_namespace(dict(os.environ), SERVICE_ACCOUNT)
     if not ns:
         raise UsageError("no namespace: --namespace, the service account or POD_NAMESPACE")
-    client = KubeClient(config)
-
-    def send(report: Any) -> None:
-        try:
-            node_object: Optional[dict[str, Any]] = client.get(node_path(node_name))
-        except ApiError:
-            node_object = None  # published without owner and MCO state rather than not at all
-        publish(client, report_configmap(report, namespace=ns, node=node_object))
-
+    send = NodeReportPublisher(KubeClient(config), namespace=ns, node_name=node_name)
     settings = RunSettings(
         node=node_name,
         namespace=ns,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -10,7 +11,7 @@ from typing import Any, Optional
 
 from agent.collect import CURRENT_CONFIG, DESIRED_CONFIG, MCD_STATE, NODE_ANNOTATION, REPORT_KEY
 from agent.errors import AgentError
-from agent.kube.client import KubeClient, configmap_path
+from agent.kube.client import ApiError, KubeClient, configmap_path, node_path
 from agent.report import CheckReport, ImageResult
 
 FIELD_MANAGER = "mirror-agent"
@@ -122,6 +123,28 @@ def publish(client: KubeClient, configmap: dict[str, Any]) -> dict[str, Any]:
         configmap,
         field_manager=FIELD_MANAGER,
     )
+
+
+class NodeReportPublisher:
+    """Publishes one node's reports with its Node's owner reference and Machine Config state.
+
+    The Node is read at each publish; when a read fails, the Node read last is used again:
+    server-side apply removes the fields a manager stops sending, so publishing without it
+    would strip the owner reference (the report would outlive its node) and the Machine
+    Config state (collect could no longer tell the report stale after a rollout). Only a
+    node never read at all is published without them, rather than not at all.
+    """
+
+    def __init__(self, client: KubeClient, *, namespace: str, node_name: str) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.node_name = node_name
+        self.node: Optional[dict[str, Any]] = None
+
+    def __call__(self, report: CheckReport) -> None:
+        with contextlib.suppress(ApiError):  # a failed read keeps what the last one gave
+            self.node = self.client.get(node_path(self.node_name))
+        publish(self.client, report_configmap(report, namespace=self.namespace, node=self.node))
 
 
 def label_value(value: str) -> str:

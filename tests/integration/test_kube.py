@@ -28,10 +28,9 @@ from agent.kube.client import (
     NotFound,
     Unreachable,
     configmap_path,
-    node_path,
 )
 from agent.kube.config import ClusterConfig, KubeConfigError, from_kubeconfig, in_cluster
-from agent.kube.publish import publish, report_configmap
+from agent.kube.publish import NodeReportPublisher, report_configmap
 from agent.report import CheckReport, ImageResult
 from tests.fake_apiserver import FakeApiServer
 from tests.shared import PROJECT_ROOT
@@ -304,16 +303,9 @@ def run_agent(tmp_path: Path, server: FakeApiServer, **settings: Any) -> Agent:
     (root / "etc/containers/registries.conf").write_text(
         (LOGS / "registries" / "first-mirror-down.conf").read_text()
     )
-    client = client_for(server)
     from agent import registries
 
-    def send(report: CheckReport) -> None:
-        try:
-            node = client.get(node_path(report.node))
-        except ApiError:
-            node = None
-        publish(client, report_configmap(report, namespace=NS, node=node))
-
+    send = NodeReportPublisher(client_for(server), namespace=NS, node_name="worker-0")
     defaults: dict[str, Any] = {"images": (SRC,), "jitter": 0.0, "poll": 0.01}
     defaults.update(settings)
     return Agent(
@@ -355,6 +347,28 @@ def test_one_cycle_publishes_the_report_configmap(server: FakeApiServer, tmp_pat
     applies = [r for r in server.requests if r.method == "PATCH"]
     assert applies[-1].query["fieldManager"] == "mirror-agent"
     assert applies[-1].headers["content-type"] == "application/apply-patch+yaml"
+
+
+def test_a_failed_node_read_keeps_the_owner_and_machine_config_state(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    """Server-side apply drops what a manager stops sending: a report published while
+    the Node could not be read must not lose the owner (it would outlive its node) or the
+    Machine Config state (collect could not tell it stale after a rollout)."""
+    node = server.add_node(
+        "worker-0", annotations={"machineconfiguration.openshift.io/currentConfig": "rendered-1"}
+    )
+    agent = run_agent(tmp_path, server, interval=0.0)
+    agent.step()
+    server.inject(500, count=20, path_prefix="/api/v1/nodes", method="GET")
+    agent.step()  # due again (interval 0): the Node read fails, the report is published
+    assert len([r for r in server.requests if r.method == "PATCH"]) == 2
+    assert agent.publisher.pending is None  # both reports were published
+    stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+    assert stored is not None
+    assert stored["metadata"]["ownerReferences"][0]["uid"] == node["metadata"]["uid"]
+    document = json.loads(stored["data"]["report.json"])
+    assert document["machineConfig"]["currentConfig"] == "rendered-1"
 
 
 def test_fingerprint_change_republishes(server: FakeApiServer, tmp_path: Path) -> None:
