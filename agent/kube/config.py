@@ -11,8 +11,10 @@ kubeconfig), CA data or files (relative paths against the kubeconfig's folder) a
 
 from __future__ import annotations
 
+import atexit
 import base64
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -107,13 +109,31 @@ def kubeconfig_paths(explicit: Optional[str], env: Mapping[str, str] = os.enviro
     return [Path(env.get("HOME", "~")).expanduser() / ".kube" / "config"]
 
 
+_private_dir: list[str] = []  # the fallback folder of this process, made on first use
+
+
 def _materialise(data: str, suffix: str) -> str:
-    """``*-data`` fields are base64 PEM; requests wants files."""
-    handle = tempfile.NamedTemporaryFile(prefix="mirror-agent-", suffix=suffix, delete=False)  # noqa: SIM115
-    with handle:
-        handle.write(base64.b64decode(data))
-    os.chmod(handle.name, 0o600)
-    return handle.name
+    """``*-data`` fields are base64 PEM; requests wants files.
+
+    On Linux the bytes go to an anonymous in-memory file, named by its /proc/self/fd
+    path, that disappears with the process, however it ends: a kubeconfig's client key
+    (often cluster-admin's) is never written to disk. Elsewhere they go to a private
+    folder removed when the process exits.
+    """
+    content = base64.b64decode(data)
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create(f"mirror-agent{suffix}")  # close-on-exec: no child gets it
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view) :]
+        return f"/proc/self/fd/{fd}"
+    if not _private_dir:
+        _private_dir.append(tempfile.mkdtemp(prefix="mirror-agent-kube-"))  # mode 0700
+        atexit.register(shutil.rmtree, _private_dir[0], True)
+    fd, path = tempfile.mkstemp(suffix=suffix, dir=_private_dir[0])
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+    return path
 
 
 def from_kubeconfig(

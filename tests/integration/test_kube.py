@@ -6,8 +6,10 @@ import base64
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +35,7 @@ from agent.kube.config import ClusterConfig, KubeConfigError, from_kubeconfig, i
 from agent.kube.publish import NodeReportPublisher, report_configmap
 from agent.report import CheckReport, ImageResult
 from tests.fake_apiserver import FakeApiServer
+from tests.fake_apiserver_certs import shared_certs
 from tests.shared import PROJECT_ROOT
 from tests.unit.test_check import LOGS, SRC, FakeRunner, result
 
@@ -199,6 +202,34 @@ def test_kubeconfig_client_certificate_paths(tmp_path: Path) -> None:
     assert config.client_cert is not None
     assert config.client_cert[0] == str(tmp_path / "tls.crt")
     assert Path(config.client_cert[1]).read_bytes() == b"k"
+
+
+def test_kubeconfig_key_data_never_lands_on_disk(tmp_path: Path) -> None:
+    """A kubeconfig's client key (often cluster-admin's) is handed to TLS without a file
+    that could outlive the process (it used to be left in /tmp at every run)."""
+    certs = shared_certs()
+    path = tmp_path / "kubeconfig"
+    user = {
+        "client-certificate-data": base64.b64encode(certs.cert_file.read_bytes()).decode(),
+        "client-key-data": base64.b64encode(certs.key_file.read_bytes()).decode(),
+    }
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "admin",
+                "contexts": [{"name": "admin", "context": {"cluster": "c", "user": "admin"}}],
+                "clusters": [{"name": "c", "cluster": {"server": "https://api.example:6443"}}],
+                "users": [{"name": "admin", "user": user}],
+            }
+        )
+    )
+    before = set(Path(tempfile.gettempdir()).glob("mirror-agent-*"))
+    config = from_kubeconfig(str(path))
+    assert config.client_cert is not None
+    cert, key = config.client_cert
+    assert Path(key).read_bytes() == certs.key_file.read_bytes()
+    ssl.create_default_context().load_cert_chain(cert, key)  # usable by TLS as it is
+    assert set(Path(tempfile.gettempdir()).glob("mirror-agent-*")) == before
 
 
 def test_unsupported_kubeconfig_suggests_from_file(tmp_path: Path) -> None:
