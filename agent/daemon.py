@@ -25,7 +25,14 @@ from agent.check import CheckOptions, compat_of, read_image_lines, run_check
 from agent.errors import AgentError
 from agent.pull.runner import Terminated
 from agent.registries import LoadedHost
-from agent.registries.hostfiles import SYSTEM_DROP_INS, SYSTEM_MAIN, HostRoot
+from agent.registries.hostfiles import (
+    ROOT_HOME,
+    SYSTEM_DROP_INS,
+    SYSTEM_MAIN,
+    USER_DROP_INS,
+    USER_MAIN,
+    HostRoot,
+)
 from agent.registries.model import CURRENT, Compat
 from agent.report import CheckReport, Finding, timestamp, worst
 
@@ -54,12 +61,18 @@ class RunSettings:
 
 
 def config_signature(host_root: Path) -> tuple[tuple[str, int, int], ...]:
-    """(path, mtime, size) of the node's main file and drop-ins: cheap to poll."""
+    """(path, mtime, size) of every file registries.load may read for root (the node's
+    main file and drop-ins, root's own file and drop-ins): cheap to poll."""
     host = HostRoot(host_root)
-    paths = [host.resolve(SYSTEM_MAIN)]
-    drop_ins = host.resolve(SYSTEM_DROP_INS)
-    with contextlib.suppress(OSError):  # no drop-in folder: nothing to add
-        paths += sorted(p for p in drop_ins.iterdir() if p.name.endswith(".conf"))
+    paths = []
+    for main, drop_in_dir in (
+        (SYSTEM_MAIN, SYSTEM_DROP_INS),
+        (f"{ROOT_HOME}/{USER_MAIN}", f"{ROOT_HOME}/{USER_DROP_INS}"),
+    ):
+        paths.append(host.resolve(main))
+        with contextlib.suppress(OSError):  # no drop-in folder: nothing to add
+            drop_ins = host.resolve(drop_in_dir)
+            paths += sorted(p for p in drop_ins.iterdir() if p.name.endswith(".conf"))
     signature = []
     for path in paths:
         try:

@@ -225,3 +225,20 @@ def test_with_cycles_the_loop_gives_up_publishing_after_its_patience(tmp_path: P
     agent.run_forever(max_cycles=1, patience=600.0)
     assert agent.publisher.pending is not None
     assert 600.0 <= clock.now - started <= 600.0 + agent.settings.poll
+
+
+def test_a_change_to_roots_own_registries_files_triggers_a_check(tmp_path: Path) -> None:
+    """registries.load reads /root/.config/containers too (podman runs as root): a change
+    there changes the effective configuration and must not wait for the interval."""
+    agent, clock, out = make_agent(tmp_path, lambda report: None, log_format="json")
+    agent.step()
+    user_drop_ins = tmp_path / "host/root/.config/containers/registries.conf.d"
+    user_drop_ins.mkdir(parents=True)
+    (user_drop_ins / "50-extra.conf").write_text(
+        '[[registry]]\nlocation = "extra.example.com/team"\n\n'
+        '[[registry.mirror]]\nlocation = "mirror.example.net/team"\n'
+    )
+    clock.now += 30
+    assert agent.step() is not None
+    reasons = [json.loads(line).get("reason") for line in out.getvalue().splitlines()]
+    assert reasons == ["start", "registries.conf changed"]
