@@ -823,7 +823,7 @@ def checklist_pre_upgrade(
         payload_repository=payload_repository,
         ocp_version=ocp_version,
         wait=_duration("--wait", wait, zero_ok=True),
-        poll=_duration("--poll", poll, zero_ok=True),
+        poll=_duration("--poll", poll),  # 0 would poll the API server in a busy loop
         max_age=_duration("--max-age", max_age, zero_ok=True),
     )
     cluster = _checklist_cluster(kubeconfig, context, namespace)

@@ -373,3 +373,18 @@ def test_run_finishes_removing_a_scratch_store_before_sigterm_ends_it(
     assert list((host / "var" / "tmp").iterdir()) == []
     assert [json.loads(line)["event"] for line in out.splitlines()] == ["terminated"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_checklist_refuses_a_zero_poll(capsys: Any) -> None:
+    """--poll 0 would list the report ConfigMaps in a busy loop for the whole --wait."""
+    code, _, err = run(
+        capsys,
+        "checklist",
+        "pre-upgrade",
+        "--to-image",
+        f"quay.io/openshift-release-dev/ocp-release@{DIGEST}",
+        "--poll",
+        "0",
+    )
+    assert code == 2
+    assert "--poll" in err
