@@ -128,11 +128,13 @@ def publish(client: KubeClient, configmap: dict[str, Any]) -> dict[str, Any]:
 class NodeReportPublisher:
     """Publishes one node's reports with its Node's owner reference and Machine Config state.
 
-    The Node is read at each publish; when a read fails, the Node read last is used again:
-    server-side apply removes the fields a manager stops sending, so publishing without it
-    would strip the owner reference (the report would outlive its node) and the Machine
-    Config state (collect could no longer tell the report stale after a rollout). Only a
-    node never read at all is published without them, rather than not at all.
+    The Node is read once per report, at its first publish: a report retried after an
+    API outage keeps the Machine Config state of when it was made, not of a rollout that
+    happened meanwhile. When a read fails, the Node read last is used again: server-side
+    apply removes the fields a manager stops sending, so publishing without it would strip
+    the owner reference (the report would outlive its node) and the Machine Config state
+    (collect could no longer tell the report stale after a rollout). Only a node never
+    read at all is published without them, rather than not at all.
     """
 
     def __init__(self, client: KubeClient, *, namespace: str, node_name: str) -> None:
@@ -140,10 +142,13 @@ class NodeReportPublisher:
         self.namespace = namespace
         self.node_name = node_name
         self.node: Optional[dict[str, Any]] = None
+        self._node_read_for: Optional[CheckReport] = None
 
     def __call__(self, report: CheckReport) -> None:
-        with contextlib.suppress(ApiError):  # a failed read keeps what the last one gave
-            self.node = self.client.get(node_path(self.node_name))
+        if report is not self._node_read_for:
+            self._node_read_for = report
+            with contextlib.suppress(ApiError):  # a failed read keeps what the last one gave
+                self.node = self.client.get(node_path(self.node_name))
         publish(self.client, report_configmap(report, namespace=self.namespace, node=self.node))
 
 

@@ -402,6 +402,28 @@ def test_a_failed_node_read_keeps_the_owner_and_machine_config_state(
     assert document["machineConfig"]["currentConfig"] == "rendered-1"
 
 
+def test_a_retried_report_keeps_the_machine_config_state_of_its_check(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    """A report held back by an API outage while the node rolled out must not be stamped
+    with the new configuration: collect would take a check of the old one as current."""
+    annotation = "machineconfiguration.openshift.io/currentConfig"
+    server.add_node("worker-0", annotations={annotation: "rendered-1"})
+    send = NodeReportPublisher(client_for(server), namespace=NS, node_name="worker-0")
+    report = CheckReport(node="worker-0", checked_at="2026-11-25T10:00:00Z", verdict="pass")
+    server.inject(503, count=20, method="PATCH")
+    with pytest.raises(ApiError):
+        send(report)
+    server.add_node("worker-0", annotations={annotation: "rendered-2"})  # the rollout
+    server.clear_faults()
+    send(report)  # the publisher's retry of the same report
+    stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+    assert stored is not None
+    assert json.loads(stored["data"]["report.json"])["machineConfig"]["currentConfig"] == (
+        "rendered-1"
+    )
+
+
 def test_fingerprint_change_republishes(server: FakeApiServer, tmp_path: Path) -> None:
     server.add_node("worker-0")
     agent = run_agent(tmp_path, server)
