@@ -104,7 +104,9 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        bad = ("fail", "error", "missing", "stale", "orphaned", "drift")
+        """Every expected node has a fresh, passing report. Orphaned reports (their node no
+        longer exists) are listed, but say nothing about the nodes there are."""
+        bad = ("fail", "error", "missing", "stale", "drift")
         return all(self.counts[key] == 0 for key in bad)
 
 
@@ -163,18 +165,48 @@ class NodeInfo:
         )
 
 
+# The tolerations the DaemonSet controller adds to every DaemonSet pod by itself
+# (kubernetes pkg/controller/daemon/util/daemonset_util.go AddOrUpdateDaemonPodTolerations):
+# a cordoned or pressured node gets its DaemonSet pod, a NotReady or unreachable one keeps it.
+DAEMON_POD_TOLERATIONS: tuple[dict[str, str], ...] = tuple(
+    {"key": key, "operator": "Exists", "effect": effect}
+    for key, effect in (
+        ("node.kubernetes.io/not-ready", "NoExecute"),
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+        ("node.kubernetes.io/disk-pressure", "NoSchedule"),
+        ("node.kubernetes.io/memory-pressure", "NoSchedule"),
+        ("node.kubernetes.io/pid-pressure", "NoSchedule"),
+        ("node.kubernetes.io/unschedulable", "NoSchedule"),
+    )
+)
+HOST_NETWORK_TOLERATION = {
+    "key": "node.kubernetes.io/network-unavailable",
+    "operator": "Exists",
+    "effect": "NoSchedule",
+}
+# When a node stops being Ready the node lifecycle controller adds these keys with NoSchedule
+# too: the controller then creates no new pod there, but the pod already running stays
+# (NodeShouldRunDaemonPod's shouldContinueRunning: only NoExecute taints evict it), so
+# the node is still expected to report.
+NODE_DOWN_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
 def daemonset_schedules(daemonset: dict[str, Any], node: dict[str, Any]) -> bool:
-    """Whether the DaemonSet runs a pod there: nodeSelector, NoSchedule/NoExecute taints."""
+    """Whether the DaemonSet runs a pod there: nodeSelector, NoSchedule/NoExecute taints
+    against the template's tolerations plus those the DaemonSet controller adds."""
     spec = ((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}
     labels = (node.get("metadata") or {}).get("labels") or {}
     for key, value in (spec.get("nodeSelector") or {}).items():
         if labels.get(key) != value:
             return False
-    tolerations = spec.get("tolerations") or []
+    tolerations = [*(spec.get("tolerations") or []), *DAEMON_POD_TOLERATIONS]
+    if spec.get("hostNetwork"):
+        tolerations.append(HOST_NETWORK_TOLERATION)
     for taint in (node.get("spec") or {}).get("taints") or []:
-        if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerates(
-            tolerations, taint
-        ):
+        effect = taint.get("effect")
+        if effect == "NoSchedule" and taint.get("key") in NODE_DOWN_TAINTS:
+            continue
+        if effect in ("NoSchedule", "NoExecute") and not _tolerates(tolerations, taint):
             return False
     return True
 
@@ -354,10 +386,12 @@ def _age(delta: timedelta) -> str:
 
 
 def _mark_drift(rows: Iterable[NodeRow]) -> None:
-    """Within a pool, a fingerprint that differs from the majority is drift."""
+    """Within a pool, a fingerprint that differs from the majority of the fresh reports is
+    drift. Stale reports neither vote nor count as drift: during a rollout they describe the
+    configuration the node is leaving, and would outvote the first nodes already updated."""
     pools: dict[Optional[str], list[NodeRow]] = {}
     for row in rows:
-        if row.fingerprint and row.status in ("reported", "stale"):
+        if row.fingerprint and row.status == "reported":
             pools.setdefault(row.pool, []).append(row)
     for members in pools.values():
         counts = Counter(row.fingerprint for row in members)

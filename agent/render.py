@@ -419,21 +419,25 @@ def collect_markdown(summary: Summary) -> str:
 
 
 def collect_junit(summary: Summary) -> str:
-    """One test case per node: failures for fail/error/missing/stale/orphaned/drift."""
+    """One test case per node: failures for fail/error/missing/stale/drift; an orphaned
+    report (its node is gone) is a skipped case, as it does not change the exit code."""
     from xml.sax.saxutils import escape, quoteattr
 
     cases = []
-    failures = 0
+    failures = skipped = 0
     for row in summary.nodes:
         problem = None
-        if row.status in ("missing", "orphaned", "stale"):
+        if row.status in ("missing", "stale"):
             problem = f"{row.status}" + (f": {row.stale_reason}" if row.stale_reason else "")
-        elif row.verdict in ("fail", "error"):
+        elif row.status != "orphaned" and row.verdict in ("fail", "error"):
             problem = f"verdict {row.verdict}"
         elif row.drift:
             problem = f"registries.conf differs from its pool ({row.fingerprint})"
         body = ""
-        if problem:
+        if row.status == "orphaned":
+            skipped += 1
+            body = '<skipped message="orphaned report: its node no longer exists"/>'
+        elif problem:
             failures += 1
             detail = escape("\n".join(row.findings))
             body = f"<failure message={quoteattr(problem)}>{detail}</failure>"
@@ -443,7 +447,7 @@ def collect_junit(summary: Summary) -> str:
         cases.append(f'  <testcase classname="mirror-agent.nodes" name={name}>{body}</testcase>')
     header = (
         f'<testsuite name="mirror-agent" tests="{len(summary.nodes)}" failures="{failures}" '
-        'errors="0">'
+        f'errors="0" skipped="{skipped}">'
     )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -105,7 +105,7 @@ def test_counts_and_statuses() -> None:
         "gone": "orphaned",
         "m": "reported",
     }
-    assert not result.ok
+    assert not result.ok  # "c" is missing
     (image,) = result.images
     assert image["servedBy"] == {"mirror.example.net/ocp/release": 2, "quay.io/ocp/release": 1}
     document = result.to_json()
@@ -145,6 +145,104 @@ def test_drift_is_per_pool_majority() -> None:
     result = summary(reports, nodes)
     assert {row.node for row in result.nodes if row.drift} == {"c"}
     assert result.counts["drift"] == 1
+
+
+def test_stale_reports_neither_vote_nor_drift() -> None:
+    # An ICSP rollout in a 3-node pool: worker-0 is done and re-checked, 1 and 2 are still
+    # rolling out. Their stale reports describe the configuration they are leaving: they
+    # must not outvote worker-0, nor be drift themselves.
+    nodes = [
+        node("w0", config="rendered-worker-new"),
+        node("w1", config="rendered-worker-old", desired="rendered-worker-new"),
+        node("w2", config="rendered-worker-old", desired="rendered-worker-new"),
+    ]
+    reports = [
+        report("w0", fingerprint="sha256:new", mco="rendered-worker-new"),
+        report("w1", fingerprint="sha256:old", mco="rendered-worker-old"),
+        report("w2", fingerprint="sha256:old", mco="rendered-worker-old"),
+    ]
+    result = summary(reports, nodes)
+    rows = {row.node: (row.status, row.drift) for row in result.nodes}
+    assert rows == {"w0": ("reported", False), "w1": ("stale", False), "w2": ("stale", False)}
+    assert result.counts["drift"] == 0 and result.counts["stale"] == 2
+    # Fresh reports still vote: once w1 is re-checked, a differing fresh w2 is drift.
+    nodes[1] = node("w1", config="rendered-worker-new")
+    nodes[2] = node("w2", config="rendered-worker-new")
+    reports[1] = report("w1", fingerprint="sha256:new", mco="rendered-worker-new")
+    reports[2] = report("w2", fingerprint="sha256:old", mco="rendered-worker-new")
+    assert {row.node for row in summary(reports, nodes).nodes if row.drift} == {"w2"}
+
+
+def test_orphaned_reports_are_listed_but_do_not_fail() -> None:
+    result = summary([report("a"), report("gone")], [node("a")])
+    assert result.counts["orphaned"] == 1 and result.counts["pass"] == 1
+    assert {row.node: row.status for row in result.nodes} == {"a": "reported", "gone": "orphaned"}
+    assert result.ok
+    # An orphan's own verdict does not count either.
+    assert summary([report("a"), report("gone", verdict="fail")], [node("a")]).ok
+    assert not summary([report("gone")], [node("a")]).ok  # "a" is missing
+
+
+def test_the_daemonset_controllers_own_tolerations() -> None:
+    # The DaemonSet tolerates only its own taint, yet the controller adds tolerations for
+    # cordoned, pressured, NotReady and unreachable nodes (and network-unavailable with
+    # hostNetwork) to every DaemonSet pod: such nodes are still expected.
+    template: dict[str, Any] = {
+        "tolerations": [{"key": "node-role.kubernetes.io/infra", "operator": "Exists"}]
+    }
+    daemonset = {"spec": {"template": {"spec": template}}}
+    no_schedule = "NoSchedule"
+    nodes = [
+        node("ready"),
+        node(
+            "cordoned", taints=[{"key": "node.kubernetes.io/unschedulable", "effect": no_schedule}]
+        ),
+        node(
+            "notready",
+            taints=[
+                {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"},
+                {"key": "node.kubernetes.io/not-ready", "effect": no_schedule},
+            ],
+        ),
+        node(
+            "unreachable",
+            taints=[
+                {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"},
+                {"key": "node.kubernetes.io/unreachable", "effect": no_schedule},
+            ],
+        ),
+        node(
+            "pressure",
+            taints=[
+                {"key": f"node.kubernetes.io/{kind}-pressure", "effect": no_schedule}
+                for kind in ("disk", "memory", "pid")
+            ],
+        ),
+        node("infra", taints=[{"key": "node-role.kubernetes.io/infra", "effect": no_schedule}]),
+        node("gpu", taints=[{"key": "gpu", "effect": no_schedule}]),
+        node(
+            "no-network",
+            taints=[{"key": "node.kubernetes.io/network-unavailable", "effect": no_schedule}],
+        ),
+    ]
+    expected = {n["metadata"]["name"]: daemonset_schedules(daemonset, n) for n in nodes}
+    assert expected == {
+        "ready": True,
+        "cordoned": True,
+        "notready": True,
+        "unreachable": True,
+        "pressure": True,
+        "infra": True,
+        "gpu": False,
+        "no-network": False,  # tolerated only by hostNetwork pods
+    }
+    template["hostNetwork"] = True
+    assert daemonset_schedules(daemonset, nodes[-1])
+    # Only "ready" reported: the cordoned and the NotReady node are missing, not ignored.
+    result = summary([report("ready")], nodes[:3], daemonset=daemonset)
+    statuses = {row.node: row.status for row in result.nodes}
+    assert statuses == {"ready": "reported", "cordoned": "missing", "notready": "missing"}
+    assert result.counts["expected"] == 3 and result.counts["missing"] == 2 and not result.ok
 
 
 def test_expected_nodes_follow_the_daemonset() -> None:
