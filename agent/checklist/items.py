@@ -194,7 +194,10 @@ class NodeRelease:
 
 
 def release_check(report: NodeReport, target: Target) -> Optional[ImageCheck]:
-    return next((i for i in report.images if matches(target, i.image, i.reference)), None)
+    return next(
+        (i for i in report.images if matches(target, i.image, i.reference, as_given=False)),
+        None,
+    )
 
 
 def is_fresh(
@@ -396,7 +399,7 @@ def release_item(
         remediation.insert(
             0,
             f"oc edit configmap {CHECKS_CONFIGMAP} -n {_q(snapshot.namespace)}   "
-            f"# add to data.images.txt: {target.given}  # method=manifest",
+            f"# add to data.images.txt: {target.source_reference}  # method=manifest",
         )
     details = {
         "expectedNodes": len(releases),
@@ -638,6 +641,14 @@ def _compare_nodes(
             remediation.append(f"oc wait mcp/{_q(pool)} --for=condition=Updated=True --timeout=60m")
         if any(d.severity == FAIL for d in group.differences):
             drifted += [n for n in group.nodes if not n.rolling_out]
+        for difference in group.differences:
+            if difference.aspect == "shadowing-entry":
+                remediation.append(
+                    f"oc debug node/{group.nodes[0].name} -- chroot /host grep -rlF "
+                    f"{_q(difference.prefix)} /etc/containers/registries.conf "
+                    f"/etc/containers/registries.conf.d   # the file whose entry shadows "
+                    f"{difference.scope}: remove the entry (or the MachineConfig that writes it)"
+                )
     for node in drifted[:10]:
         remediation.append(
             f"oc debug node/{node.name} -- chroot /host touch /run/machine-config-daemon-force"

@@ -39,7 +39,7 @@ from agent import reference
 from agent.errors import AgentError
 from agent.reference import ReferenceError
 from agent.registries.model import Configuration, Mirror, RegistryEntry
-from agent.registries.resolve import find_entry, pull_sources
+from agent.registries.resolve import find_entry, match_length, pull_sources
 
 ICSP = "ImageContentSourcePolicy"
 IDMS = "ImageDigestMirrorSet"
@@ -559,10 +559,13 @@ def rules_of_json(item: Mapping[str, Any]) -> EntryRules:
 @dataclass(frozen=True)
 class Difference:
     prefix: str
-    aspect: str  # missing-entry | mirrors | blocked | insecure | location | unexpected-mirrors
+    # missing-entry | mirrors | insecure mirrors | blocked | insecure | location |
+    # unexpected-mirrors | shadowing-entry
+    aspect: str
     expected: str
     actual: str
     severity: str  # "fail" | "warn"
+    scope: Optional[str] = None  # shadowing-entry: the rendered scope the entry lies in
 
     def text(self) -> str:
         if self.aspect == "missing-entry":
@@ -572,16 +575,25 @@ class Difference:
                 f"{self.prefix}: the node has mirrors no mirror set defines ({self.actual}): "
                 "a MachineConfig of its own or an older rendering"
             )
+        if self.aspect == "shadowing-entry":
+            return (
+                f"{self.prefix}: an entry no mirror set renders, inside {self.scope}, takes its "
+                f"pulls (the longest match wins): expected {self.expected}; the node has "
+                f"{self.actual}"
+            )
         return f"{self.prefix}: {self.aspect}: expected {self.expected}; the node has {self.actual}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document = {
             "prefix": self.prefix,
             "aspect": self.aspect,
             "expected": self.expected,
             "actual": self.actual,
             "severity": self.severity,
         }
+        if self.scope is not None:
+            document["scope"] = self.scope
+        return document
 
 
 def _explained_by_parent(
@@ -650,7 +662,13 @@ def compare(rendering: Rendering, effective: Sequence[Mapping[str, Any]]) -> lis
                 )
             )
     for prefix, have in sorted(actual.items()):
-        if prefix in expected or not have.mirrors:
+        if prefix in expected:
+            continue
+        shadowing = _shadowing(have, rendering)
+        if shadowing is not None:
+            differences.append(shadowing)
+            continue
+        if not have.mirrors:
             continue
         if not flags and _explained_by_parent(have, expected, rendering.version):
             continue
@@ -658,3 +676,49 @@ def compare(rendering: Rendering, effective: Sequence[Mapping[str, Any]]) -> lis
             Difference(prefix, "unexpected-mirrors", "-", have.mirrors_text(False), "warn")
         )
     return differences
+
+
+def _shadowing(have: EntryRules, rendering: Rendering) -> Optional[Difference]:
+    """An extra node entry inside a rendered scope with mirrors: pulls of names under it
+    use only this entry (the longest match wins, mirrors of the scope are not merged in), so
+    unless it carries the scope's mirrors, path-adjusted, it takes them away (and a
+    NeverContactSource block with them). None when the entry is outside every mirrored
+    scope, or agrees with it."""
+    if have.prefix.startswith("*."):
+        return None
+    parent = find_entry(rendering.config, have.prefix)
+    if parent is None or not parent.mirrors or parent.prefix == have.prefix:
+        return None
+    suffix = have.prefix[match_length(have.prefix, parent.prefix) :]
+    inherited = tuple(
+        MirrorRule(m.location + suffix, m.applies_to, m.insecure) for m in rules_of(parent).mirrors
+    )
+    mirrors_agree = [(m.location, m.applies_to) for m in inherited] == [
+        (m.location, m.applies_to) for m in have.mirrors
+    ]
+    location = parent.location + suffix if parent.location else have.location
+    # The MCO does not carry a block into nested scopes: its own nested entries (from
+    # image.config, insecure or blocked) may be unblocked, which only image.config tells.
+    unblocked = parent.blocked and not have.blocked and (rendering.flags_known or not have.insecure)
+    if mirrors_agree and have.location == location and not unblocked:
+        return None  # the parent's rules, repeated: resolution is unchanged
+    expected = ", ".join(m.text(False) for m in inherited)
+    actual = have.mirrors_text(False)
+    if unblocked:
+        expected, actual = f"{expected}, source blocked", f"{actual}, source not blocked"
+    if have.location != location:
+        expected, actual = f"{expected}, location {location}", f"{actual}, location {have.location}"
+    # Before 4.11 the MCO itself renders blocked/insecure registrySources scopes without the
+    # parent's mirrors; without image.config such an entry may be the MCO's own.
+    severity = "fail"
+    if (
+        not rendering.flags_known
+        and rendering.version < (4, 11)
+        and not have.mirrors
+        and (have.blocked or have.insecure)
+        and have.location == location
+    ):
+        severity = "warn"
+    return Difference(
+        have.prefix, "shadowing-entry", expected, actual, severity, scope=parent.prefix
+    )

@@ -117,8 +117,12 @@ def render_for(snapshot: Snapshot, version: Version) -> Optional[Rendering]:
 
 def checklist_line(target: Target, requested: str) -> str:
     """The checks-file line: the release by digest, fetched as a manifest only; the time
-    makes the line new, so every agent re-checks now (a changed checks file triggers it)."""
-    return f"{target.given}  # method=manifest requested={requested}"
+    makes the line new, so every agent re-checks now (a changed checks file triggers it).
+
+    The line names the source the release stands for, never a mirror reference as given:
+    a node pulls a mirror reference from that mirror directly (no registries.conf entry
+    matches it), so its report would say "served by the source" on every node."""
+    return f"{target.source_reference}  # method=manifest requested={requested}"
 
 
 def pre_upgrade(

@@ -98,8 +98,18 @@ def with_source(target: Target, config: Configuration) -> Target:
     )
 
 
-def matches(target: Target, image: str, image_reference: Optional[str]) -> bool:
-    """Whether a report's image is this release (its digest, from its or its source's repo)."""
+def matches(
+    target: Target, image: str, image_reference: Optional[str], *, as_given: bool = True
+) -> bool:
+    """Whether an image is this release: its digest, from its source's repository or (with
+    ``as_given``) from the repository as given, such as a mirror reference.
+
+    A node's check of a mirror reference pulls that mirror directly, never through the
+    node's mirror rules, so it says nothing about them: a report's release check is
+    matched with ``as_given=False``."""
+    repositories = {target.source_repository}
+    if as_given:
+        repositories.add(target.repository)
     for text in (image_reference, image):
         if not text:
             continue
@@ -107,9 +117,6 @@ def matches(target: Target, image: str, image_reference: Optional[str]) -> bool:
             parsed = reference.parse_normalized(text)
         except ReferenceError:
             continue
-        if parsed.digest == target.digest and parsed.name in (
-            target.repository,
-            target.source_repository,
-        ):
+        if parsed.digest == target.digest and parsed.name in repositories:
             return True
     return False

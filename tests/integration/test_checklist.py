@@ -5,6 +5,10 @@ The DaemonSet is simulated: whenever the checklist sleeps while waiting for repo
 node that is not silent reads the checks ConfigMap (as the kubelet would mount it) and
 publishes a report for each release line, with its own registries.conf's effective entries
 (parsed by the agent's registries.conf engine from a file written as the MCO writes it).
+What serves a line follows from that line and the node's registries.conf: the sources the
+agent's resolution engine gives for it are tried in order, and only the mirror registry
+``MIRROR`` answers; a line no entry matches is served by the source it names. Tests that
+need the real judge's verdicts build its log (``RealJudgeCluster``).
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from typing import Any, Optional
 import pytest
 
 import agent.cli as cli
-from agent import registries
-from agent.check import read_image_lines
+from agent import reference, registries
+from agent.check import analyze_log, read_image_lines
 from agent.cli import main
 from agent.kube.publish import report_configmap
 from agent.registries.model import CURRENT
@@ -177,12 +181,27 @@ class Cluster:
         node_object = self.server.get_object("Node", name)
         self.server.put(report_configmap(report, namespace=NS, node=node_object))
 
+    def pull_sources(self, name: str, image: str) -> list[tuple[str, str]]:
+        """(location, kind) in the order the node's agent tries them for ``image``."""
+        config = registries.merge(
+            [
+                registries.decode_file(
+                    self.confs.get(name, HEALTHY_CONF),
+                    "/etc/containers/registries.conf",
+                    drop_in=False,
+                    compat=CURRENT,
+                )
+            ]
+        )
+        ref = reference.parse_normalized(image).for_pull()
+        return [(s.location, s.kind) for s in registries.pull_sources(config, ref).pull_sources]
+
     def image_result(self, name: str, image: str) -> ImageResult:
-        digest = image.split("@", 1)[1]
-        mirror = f"{MIRROR}@{digest}"
-        source = image.split("  ")[0]
+        sources = self.pull_sources(name, image)
+        source = next(location for location, kind in sources if kind == "source")
+        mirrors = [location for location, kind in sources if kind == "mirror"]
         how = self.served.get(name)
-        if how == "source":
+        if how == "source" or not mirrors:  # a mirror reference, or no entry for the image
             return ImageResult(
                 image=image,
                 verdict="warn",
@@ -196,18 +215,34 @@ class Cluster:
                 image=image,
                 verdict="fail",
                 attempts=(
-                    AttemptRecord(mirror, "failed", "mirror", "manifest-unknown"),
+                    *(AttemptRecord(m, "failed", "mirror", "manifest-unknown") for m in mirrors),
                     AttemptRecord(source, "failed", "source", "dns"),
                 ),
                 findings=(Finding("not-served", "fail", "no source served the image"),),
             )
+        attempts: list[AttemptRecord] = []
+        for mirror in mirrors:  # only the MIRROR registry is up
+            if mirror.startswith(MIRROR + "@"):
+                attempts.append(AttemptRecord(mirror, "served", "mirror"))
+                first = len(attempts) == 1
+                return ImageResult(
+                    image=image,
+                    verdict="pass" if first else "warn",
+                    served_by=mirror,
+                    served_by_kind="mirror",
+                    attempts=tuple(attempts),
+                    findings=(
+                        Finding("served-by-mirror", "info", "served by the first mirror")
+                        if first
+                        else Finding("fallback-to-later-mirror", "warn", "earlier mirrors failed"),
+                    ),
+                )
+            attempts.append(AttemptRecord(mirror, "failed", "mirror", "dns"))
         return ImageResult(
             image=image,
-            verdict="pass",
-            served_by=mirror,
-            served_by_kind="mirror",
-            attempts=(AttemptRecord(mirror, "served", "mirror"),),
-            findings=(Finding("served-by-mirror", "info", "served by the first mirror"),),
+            verdict="fail",
+            attempts=(*attempts, AttemptRecord(source, "failed", "source", "dns")),
+            findings=(Finding("not-served", "fail", "no source served the image"),),
         )
 
     def agents_react(self) -> None:
@@ -254,6 +289,43 @@ class Cluster:
     def post(self, capsys: Any, *extra: str) -> tuple[int, dict[str, Any]]:
         code, out = self.run(capsys, "checklist", "post-upgrade", "-o", "json", *extra)
         return code, json.loads(out)
+
+
+class RealJudgeCluster(Cluster):
+    """The agent's own parser and judge (``agent analyze``) over the log ``skopeo --debug
+    inspect --raw`` writes for the line, tried in the order the node's registries.conf
+    gives: the ``MIRROR`` registry serves, every other host does not resolve."""
+
+    def image_result(self, name: str, image: str) -> ImageResult:
+        lines = []
+        for location, _kind in self.pull_sources(name, image):
+            lines.append(f'time="{now()}" level=debug msg="Trying to access \\"{location}\\""')
+            if location.startswith(MIRROR + "@"):
+                lines.append('{"schemaVersion":2}')
+                break
+            host = location.split("/", 1)[0]
+            lines.append(
+                f'time="{now()}" level=debug msg="Accessing \\"{location}\\" failed: pinging '
+                f'container registry {host}: Get \\"https://{host}/v2/\\": dial tcp: lookup '
+                f'{host}: no such host"'
+            )
+        decoded = registries.decode_file(
+            self.confs.get(name, HEALTHY_CONF),
+            "/etc/containers/registries.conf",
+            drop_in=False,
+            compat=CURRENT,
+        )
+        report = analyze_log(
+            registries.LoadedHost(registries.merge([decoded]), None),
+            "\n".join(lines) + "\n",
+            source="skopeo",
+            image=image,
+            exit_code=0 if lines[-1].startswith("{") else 1,
+            checked_at=now(),
+            agent_version="test",
+        )
+        (result,) = report.images
+        return result
 
 
 @pytest.fixture
@@ -522,16 +594,54 @@ def test_the_mirror_reference_and_an_older_cluster(cluster: Cluster, capsys: Any
         in ("\n".join(rules["evidence"]))
     )
     assert "kind: ImageContentSourcePolicy" in rules["remediation"][0]
-    # 4.14: the mirror reference maps back to the release repository.
+    # 4.14: the mirror reference maps back to the release repository, and the nodes are
+    # asked to check that source (checking the mirror reference would pull it directly).
     code, document = cluster.pre(capsys, to_image=f"{MIRROR}@{DIGEST}")
     assert code == 0 and document["target"]["sourceRepository"] == RELEASE
-    assert items(document)["mirror-rules"]["verdict"] == "pass"
+    assert verdicts(document) == ALL_PASS_PRE
+    (line,) = cluster.release_lines()
+    assert line == TARGET
+    assert items(document)["upgrade-command"]["remediation"] == [
+        f"oc adm upgrade --allow-explicit-upgrade --to-image {MIRROR}@{DIGEST}"
+    ]
+
+
+def test_a_check_of_the_mirror_reference_is_not_the_release_check(
+    cluster: Cluster, capsys: Any
+) -> None:
+    # Reports of the mirror reference itself (e.g. from images.txt) pulled it directly:
+    # they do not show that the nodes resolve the release through their mirror rules.
+    for name in Cluster.NODES:  # checked after the request: only what was checked matters
+        cluster.report(name, [f"{MIRROR}@{DIGEST}"], checked_at="2099-01-01T00:00:00Z")
+    cluster.silent.update(Cluster.NODES)
+    code, document = cluster.pre(capsys, "--wait", "0", to_image=f"{MIRROR}@{DIGEST}")
+    first = items(document)["release-resolves-through-mirror"]
+    assert code == 1 and first["verdict"] == "fail"
+    assert {n["state"] for n in first["details"]["nodes"]} == {"missing"}
+
+
+@pytest.mark.parametrize("to_image", [TARGET, f"{MIRROR}@{DIGEST}"], ids=["source", "mirror"])
+def test_both_checklists_with_the_real_judge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any, to_image: str
+) -> None:
+    with FakeApiServer(token="checklist-token") as server:
+        lab = RealJudgeCluster(server, tmp_path)
+        lab.install_timing(monkeypatch)
+        code, document = lab.pre(capsys, to_image=to_image)
+        assert verdicts(document) == ALL_PASS_PRE, json.dumps(items(document), indent=1)[:3000]
+        assert code == 0 and lab.release_lines() == [TARGET]
+        nodes = items(document)["release-resolves-through-mirror"]["details"]["nodes"]
+        assert {(n["state"], n["servedBy"]) for n in nodes} == {("mirror", f"{MIRROR}@{DIGEST}")}
+        upgraded(lab, images=lab.release_lines())
+        code, document = lab.post(capsys, "--to-image", to_image)
+        assert verdicts(document)["node-reports"] == "pass", json.dumps(items(document))[:3000]
+        assert code == 0
 
 
 # --- post-upgrade --------------------------------------------------------------------------
 
 
-def upgraded(cluster: Cluster) -> None:
+def upgraded(cluster: Cluster, images: Optional[list[str]] = None) -> None:
     """The update went through: new version, nodes rolled out, agents re-checked."""
     server = cluster.server
     server.put(cluster_version(version="4.15.3", image=TARGET))
@@ -540,7 +650,7 @@ def upgraded(cluster: Cluster) -> None:
         cluster.put_node(name, role=role, current=f"rendered-{role}-2")
     server.put(health_check("workers", paused=False))
     for name in Cluster.NODES:
-        cluster.report(name, [TARGET])
+        cluster.report(name, [TARGET] if images is None else images)
 
 
 def test_post_upgrade_on_a_healthy_cluster(cluster: Cluster, capsys: Any) -> None:

@@ -24,14 +24,16 @@ from agent.checklist.items import (
     mirror_rules_item,
     node_reports_item,
     pools_and_nodes_item,
+    release_check,
     release_item,
     signature_item,
     upgrade_command_item,
 )
 from agent.checklist.mirrors import coverage, render_registries
 from agent.checklist.model import FAIL, PASS, WARN, Permission, Unavailable
+from agent.checklist.run import checklist_line
 from agent.checklist.snapshot import NodeState, Reports, Snapshot
-from agent.checklist.target import Target, parse_target, with_source
+from agent.checklist.target import Target, matches, parse_target, with_source
 from agent.collect import CURRENT_CONFIG, DESIRED_CONFIG, MCD_STATE, NODE_ANNOTATION, REPORT_KEY
 from agent.errors import UsageError
 
@@ -375,6 +377,16 @@ def test_a_mirror_reference_is_mapped_back_to_its_source() -> None:
     snapshot = healthy_snapshot()
     mapped = with_source(parse_target(f"{MIRROR}@{DIGEST}"), rendered(snapshot).config)
     assert (mapped.source_repository, mapped.payload_repository) == (RELEASE, PAYLOAD)
+    # The nodes are asked to check the source: the mirror reference itself would be pulled
+    # from the mirror directly, through no mirror rule.
+    assert checklist_line(mapped, "T") == f"{TARGET}  # method=manifest requested=T"
+    # A report's check of the mirror reference is not the release check; an old checklist
+    # line naming it is still recognised as this release's (and replaced).
+    mirror_check = report_configmap("worker-0", images=[release_image(image=f"{MIRROR}@{DIGEST}")])
+    (report,) = Reports.of([mirror_check]).by_node.values()
+    assert release_check(report, mapped) is None
+    assert matches(mapped, f"{MIRROR}@{DIGEST}", None)
+    assert not matches(mapped, f"{MIRROR}@{DIGEST}", None, as_given=False)
 
 
 def test_the_version_that_renders_the_nodes_now() -> None:
@@ -628,6 +640,49 @@ def test_a_node_that_disagrees_with_the_mirror_sets_is_named() -> None:
     ) in item.remediation
     nodes = {n["node"]: n for n in item.details["nodes"]}
     assert nodes["worker-1"]["differences"][0]["aspect"] == "mirrors"
+
+
+def test_a_node_entry_that_shadows_a_mirrored_scope_fails_item_2() -> None:
+    # A namespace-scope mirror set covers release and payload; worker-1 has an unmanaged
+    # drop-in entry for the payload repository without mirrors, which takes its pulls.
+    scope, scope_mirror = "quay.io/openshift-release-dev", "mirror.corp.example:8443/ocp"
+    namespace_entry = {
+        "prefix": scope,
+        "location": scope,
+        "insecure": False,
+        "blocked": False,
+        "mirrorByDigestOnly": False,
+        "mirrors": [{"location": scope_mirror, "insecure": False, "pullFromMirror": "digest-only"}],
+    }
+    shadow = {**namespace_entry, "prefix": PAYLOAD, "location": PAYLOAD, "mirrors": []}
+    snapshot = healthy_snapshot(
+        idmss=[idms("oc-mirror", (scope, [scope_mirror]))],
+        reports=Reports.of(
+            [
+                report_configmap(
+                    "master-0", current="rendered-master-1", effective=[namespace_entry]
+                ),
+                report_configmap("worker-0", effective=[namespace_entry]),
+                report_configmap("worker-1", effective=[namespace_entry, shadow]),
+            ]
+        ),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.verdict == FAIL and item.summary == "1 node(s) disagree with the mirror sets"
+    line = next(e for e in item.evidence if e.startswith("1 node(s) worker-1"))
+    assert (
+        f"{PAYLOAD}: an entry no mirror set renders, inside {scope}, takes its pulls (the "
+        f"longest match wins): expected {scope_mirror}/ocp-v4.0-art-dev (digest-only); the node "
+        "has no mirrors"
+    ) in line
+    assert (
+        f"oc debug node/worker-1 -- chroot /host grep -rlF {PAYLOAD} "
+        "/etc/containers/registries.conf /etc/containers/registries.conf.d   # the file whose "
+        f"entry shadows {scope}: remove the entry (or the MachineConfig that writes it)"
+    ) in item.remediation
+    nodes = {n["node"]: n for n in item.details["nodes"]}
+    assert nodes["worker-1"]["differences"][0]["aspect"] == "shadowing-entry"
+    assert nodes["worker-0"]["verdict"] == PASS
 
 
 def test_a_rollout_in_progress_is_waited_for() -> None:

@@ -488,3 +488,105 @@ def test_without_the_image_config_insecure_and_extra_blocking_are_not_judged() -
         )
     )
     assert {d.aspect for d in compare(full, secure)} >= {"insecure mirrors", "insecure"}
+
+
+# --- extra node entries inside a mirrored scope (the longest match wins) -----------------------
+
+NAMESPACE = "quay.io/openshift-release-dev"
+NAMESPACE_MIRROR = "mirror.corp.example:8443/ocp/openshift-release-dev"
+
+
+def _namespace_scope(**options: Any) -> Rendering:
+    objects = [idms("oc-mirror", (NAMESPACE, [NAMESPACE_MIRROR]), **options)]
+    return render_registries([], objects, [], version=(4, 14), image_config=None)
+
+
+def _with_drop_in(rendering: Rendering, drop_in: str) -> list[dict[str, Any]]:
+    return effective_of(
+        ("/etc/containers/registries.conf", mco_toml(rendering)),
+        ("/etc/containers/registries.conf.d/50-debug.conf", drop_in),
+    )
+
+
+def test_an_extra_entry_inside_a_mirrored_scope_shadows_its_mirrors() -> None:
+    # An unmanaged drop-in for the payload repository, under a namespace-scope IDMS: every
+    # payload pull now goes to quay.io, although the rendered scope covers it.
+    rendering = _namespace_scope()
+    node = _with_drop_in(rendering, f'[[registry]]\nlocation = "{PAYLOAD}"\ninsecure = true\n')
+    (difference,) = compare(rendering, node)
+    assert (difference.prefix, difference.aspect, difference.severity) == (
+        PAYLOAD,
+        "shadowing-entry",
+        "fail",
+    )
+    assert difference.scope == NAMESPACE
+    assert difference.text() == (
+        f"{PAYLOAD}: an entry no mirror set renders, inside {NAMESPACE}, takes its pulls (the "
+        f"longest match wins): expected {NAMESPACE_MIRROR}/ocp-v4.0-art-dev (digest-only); the "
+        "node has no mirrors"
+    )
+    assert difference.to_json()["scope"] == NAMESPACE
+    # Its own, other mirrors take the pulls away too.
+    other = _with_drop_in(
+        rendering,
+        f'[[registry]]\nlocation = "{PAYLOAD}"\n[[registry.mirror]]\nlocation = "{BACKUP}"\n',
+    )
+    (difference,) = compare(rendering, other)
+    assert (difference.aspect, difference.severity) == ("shadowing-entry", "fail")
+    assert difference.actual == f"{BACKUP} (all)"
+
+
+def test_an_extra_entry_that_repeats_the_scope_rules_or_lies_outside_is_not_shadowing() -> None:
+    rendering = _namespace_scope()
+    repeated = _with_drop_in(
+        rendering,
+        f'[[registry]]\nlocation = "{PAYLOAD}"\n[[registry.mirror]]\n'
+        f'location = "{NAMESPACE_MIRROR}/ocp-v4.0-art-dev"\npull-from-mirror = "digest-only"\n',
+    )
+    # Resolution is unchanged; with image.config known it is still an unrendered entry.
+    assert [(d.aspect, d.severity) for d in compare(rendering, repeated)] == [
+        ("unexpected-mirrors", "warn")
+    ]
+    unknown = render_registries(
+        [],
+        [idms("oc-mirror", (NAMESPACE, [NAMESPACE_MIRROR]))],
+        [],
+        version=(4, 14),
+        flags_known=False,
+    )
+    assert compare(unknown, repeated) == []
+    outside = _with_drop_in(
+        rendering, '[[registry]]\nlocation = "quay.io/openshift-release-devel"\ninsecure = true\n'
+    )
+    assert compare(rendering, outside) == []  # a sibling name, not nested: ignored
+
+
+def test_an_extra_entry_that_unblocks_a_never_contact_source_scope() -> None:
+    rendering = _namespace_scope(policy="NeverContactSource")
+    child = (
+        f'[[registry]]\nlocation = "{PAYLOAD}"\n[[registry.mirror]]\n'
+        f'location = "{NAMESPACE_MIRROR}/ocp-v4.0-art-dev"\npull-from-mirror = "digest-only"\n'
+    )
+    (difference,) = compare(rendering, _with_drop_in(rendering, child))
+    assert (difference.aspect, difference.severity) == ("shadowing-entry", "fail")
+    assert difference.expected.endswith("source blocked")
+    assert difference.actual.endswith("source not blocked")
+    blocked = _with_drop_in(rendering, child.replace("\n[[", "\nblocked = true\n[[", 1))
+    assert [d.aspect for d in compare(rendering, blocked)] == ["unexpected-mirrors"]
+
+
+def test_before_4_11_an_unseen_registry_sources_entry_may_be_the_mcos_own() -> None:
+    # The MCO of 4.10 renders blockedRegistries scopes without the parent's mirrors: without
+    # image.config such an entry is a warning, not a failure.
+    sets = [icsp("team", ("registry.example.com/team", ["mirror.example.net/team"]))]
+    config = image_config(blocked=("registry.example.com/team/secret",))
+    full = render_registries(sets, [], [], version=(4, 10), image_config=config)
+    node = effective_of(("/etc/containers/registries.conf", mco_toml(full)))
+    assert compare(full, node) == []
+    unknown = render_registries(sets, [], [], version=(4, 10), flags_known=False)
+    (difference,) = compare(unknown, node)
+    assert (difference.prefix, difference.aspect, difference.severity) == (
+        "registry.example.com/team/secret",
+        "shadowing-entry",
+        "warn",
+    )
