@@ -2,6 +2,10 @@
 
 Input is the combined stdout+stderr of ``podman pull --log-level=debug REF`` or
 ``skopeo --debug inspect --raw docker://REF``, or an excerpt of ``journalctl -u crio``.
+Both logrus formats are read: ``time="…" level=debug msg="…"`` (stderr not a terminal) and
+the terminal one, ``DEBU[0000] …`` (message unquoted, continued on the next lines when it
+holds newlines, often wrapped in ANSI colour codes, which are dropped everywhere), as pasted
+from an ``oc debug`` session; both give the same result.
 The lines that matter (docs/pull-resolution.md §3) come from containers/image and have not
 changed since 2021:
 
@@ -23,11 +27,14 @@ before the status check), ``GET`` lines, ``Attempting to pull candidate``,
 CRI-O logs only ``Trying to access`` at info level (``Accessing … failed`` is debug), between
 ``Pulling image: X`` and ``Pulled image: Y``; :func:`parse_crio_journal` groups those lines
 into pulls. Limitation: CRI-O's own ``Trying to access`` lines carry no request id, so pulls
-that run at the same time are told apart only by the digest/tag and repository of their
-references (different images interleave correctly in the common cases, two concurrent pulls
-of the same reference cannot be separated); without ``Pulling image`` lines, a location
-tried a second time starts a new pull, so older CRI-O's double walk of the candidate list
-appears as two pulls.
+that run at the same time are told apart only by the digest/tag and the repository of the
+location: an attempt goes to the open pull of its digest/tag whose image or earlier attempts
+share the most trailing repository path components with it (mirrors keep the path below
+the rewritten prefix), so concurrent pulls of different repositories with the same tag or
+digest separate when their mirror paths keep the repository name; two concurrent pulls of
+the same reference, or mirror paths unrelated to both sources, cannot be separated. Without
+``Pulling image`` lines, a location tried a second time starts a new pull, so older CRI-O's
+double walk of the candidate list appears as two pulls.
 
 Pure code: standard library only, no I/O; never raises on any input; linear in the input.
 Every error text kept (``Attempt.message``, ``PullLog.final_error``) goes through
@@ -38,7 +45,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 __all__ = [
@@ -289,6 +296,25 @@ _LOGRUS = re.compile(
     r"(?:(?<=\s)|^)(?:time=(?:\"(?P<tq>[^\"]{0,80})\"|(?P<tu>\S{1,80}))\s+)?"
     r"level=(?P<level>[A-Za-z]+)\s+msg="
 )
+# logrus on a terminal (TextFormatter, colours on): `DEBU[0000] message` — level cut to 4
+# capitals (whole with DisableLevelTruncation), seconds since start or a full timestamp in
+# brackets, then the message raw (unquoted, real newlines) padded to 44 columns. The colour
+# codes around the level may survive a copy as `[36m`/`[0m` without their ESC byte.
+_TERMINAL = re.compile(
+    r"(?<!\S)(?:\[\d{1,3}(?:;\d{1,3})*m)?"
+    r"(?P<level>PANIC?|FATAL?|ERROR?|WARN(?:ING)?|INFO|DEBUG?|TRACE?)(?:\[0m)?"
+    r"\[(?P<time>\d[^\]]{0,63})\] ?"
+)
+_TERMINAL_LEVELS = {
+    "PANI": "panic",
+    "FATA": "fatal",
+    "ERRO": "error",
+    "WARN": "warning",
+    "INFO": "info",
+    "DEBU": "debug",
+    "TRAC": "trace",
+}
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _QUOTED = re.compile(r"\"([^\"\\]*(?:\\.[^\"\\]*)*)", re.DOTALL)
 _UNQUOTED = re.compile(r"\S*")
 _ESCAPE = re.compile(
@@ -321,6 +347,7 @@ _KEYWORDS = (
     "Loading registries configuration",
     "shutdown signal",
     "fatal",
+    "FATA",  # terminal format: `FATA[0000] Error parsing image name …`
     "Pulling image",
     "Pulled image",
     "Checking image status",
@@ -336,6 +363,8 @@ _PODMAN_PLAIN_LINES = (
     "Copying blob ",
     "Copying config ",
 )
+# Plain stderr lines of podman: they end a terminal-format message's continuation.
+_PODMAN_STDERR_LINES = ("Error: ", *_PODMAN_PLAIN_LINES)
 
 _TRY = re.compile(r"\s*Trying to access \"([^\"]*)\"\s*\Z")
 _FAIL = re.compile(r"\s*Accessing \"([^\"]*)\" failed: (.*)\Z", re.DOTALL)
@@ -376,6 +405,7 @@ class _Message:
     msg: str
     time: Optional[str]  # journal prefix timestamp if any, else logrus time=
     ident: Optional[str]  # journal identifier (syslog tag), e.g. "crio"
+    terminal: bool = False  # logrus terminal format: the message may go on for more lines
 
 
 def _journal_prefix(prefix: str) -> tuple[Optional[str], Optional[str]]:
@@ -385,8 +415,29 @@ def _journal_prefix(prefix: str) -> tuple[Optional[str], Optional[str]]:
     return match.group("ts"), match.group("ident")
 
 
+def _terminal_message(line: str, match: re.Match[str]) -> _Message:
+    stamp: Optional[str] = match.group("time")
+    if stamp is not None and stamp.isdigit():
+        stamp = None  # seconds since the tool started, not a point in time
+    journal_ts, ident = _journal_prefix(line[: match.start()])
+    return _Message(
+        _TERMINAL_LEVELS.get(match.group("level")[:4], ""),
+        line[match.end() :].rstrip(" "),  # the padding to 44 columns
+        journal_ts or stamp,
+        ident,
+        terminal=True,
+    )
+
+
 def _parse_message(line: str) -> Optional[_Message]:
-    """The logrus (text or JSON formatter) message of a line, unescaped; None if not logrus."""
+    """The logrus (text, terminal or JSON formatter) message of a line; None if not logrus.
+
+    The text formatter's quoted ``msg`` is unescaped; a terminal-format message is the rest
+    of the line (the caller joins its continuation lines).
+    """
+    terminal = _TERMINAL.match(line)  # first: a raw message may quote `level=… msg=`
+    if terminal is not None:
+        return _terminal_message(line, terminal)
     match = _LOGRUS.search(line)
     if match is not None:
         position = match.end()
@@ -403,6 +454,9 @@ def _parse_message(line: str) -> Optional[_Message]:
             journal_ts or match.group("tq") or match.group("tu"),
             ident,
         )
+    terminal = _TERMINAL.search(line) if "[" in line else None  # after a prompt, `ts` …
+    if terminal is not None:
+        return _terminal_message(line, terminal)
     brace = line.find("{")
     if brace < 0 or '"msg"' not in line:
         return None
@@ -425,6 +479,29 @@ def _parse_message(line: str) -> Optional[_Message]:
 
 # --------------------------------------------------------------------------------------
 # one pass over the text: the events that matter
+
+
+def _starts_log_line(line: str) -> bool:
+    """Does the line start a logrus entry (so it continues no earlier message)?"""
+    return line.startswith(("time=", "level=")) or _TERMINAL.match(line) is not None
+
+
+def _may_go_on(message: _Message) -> bool:
+    """Is the text of this message kept (so its continuation lines matter)?
+
+    On a terminal logrus prints a message's newlines as they are: skopeo's fatal
+    ``(Mirrors also failed: [R1: E1]\\n[R2: E2]): …`` spans lines; so may an error after
+    ``Accessing "R" failed:``. Other messages are used by their first line only.
+    """
+    return message.level in ("fatal", "panic") or message.msg.lstrip().startswith("Accessing ")
+
+
+def _joined(message: _Message, lines: list[str]) -> _Message:
+    """``message`` with its continuation lines, without the padding and trailing empty lines."""
+    if not lines:
+        return message
+    text = "\n".join([message.msg, *lines]).rstrip()
+    return replace(message, msg=text)
 
 
 @dataclass(frozen=True)
@@ -469,15 +546,26 @@ class _Scan:
 
     def _scan(self, text: str) -> None:
         error_lines: Optional[list[str]] = None  # podman's `Error:` block being collected
+        held: Optional[_Message] = None  # a terminal-format message that may go on
+        held_lines: list[str] = []  # its continuation lines
         for line in text.split("\n"):
             if line.endswith("\r"):
                 line = line[:-1]
+            if "\x1b" in line:  # colours of a terminal session (`script`, `oc debug` capture)
+                line = _ANSI.sub("", line)
             if error_lines is not None:
-                if not line.startswith(("time=", "level=")):
+                if not _starts_log_line(line):
                     error_lines.append(line)
                     continue
                 self._end_error_block(error_lines)
                 error_lines = None
+            if held is not None:
+                if not (_starts_log_line(line) or line.startswith(_PODMAN_STDERR_LINES)):
+                    held_lines.append(line)
+                    continue
+                self._message(_joined(held, held_lines))
+                held = None
+                held_lines = []
             if line.startswith("Error: "):
                 error_lines = [line]
                 self.podman_weak = True
@@ -488,8 +576,14 @@ class _Scan:
             if not any(keyword in line for keyword in _KEYWORDS):
                 continue
             message = _parse_message(line)
-            if message is not None:
-                self._message(message)
+            if message is None:
+                continue
+            if message.terminal and _may_go_on(message):
+                held = message
+                continue
+            self._message(message)
+        if held is not None:
+            self._message(_joined(held, held_lines))
         if error_lines is not None:
             self._end_error_block(error_lines)
 
@@ -615,25 +709,53 @@ def _ref_key(ref: str) -> str:
     return last[colon:] if colon >= 0 else ":latest"
 
 
-def _ref_name(ref: str) -> str:
-    """The repository's last path component (survives mirror rewriting more often than not)."""
+def _repository(ref: str) -> tuple[str, ...]:
+    """The repository of a reference as ``(host, *path)``, without tag and digest."""
     at = ref.find("@")
     if at >= 0:
         ref = ref[:at]
-    last = ref.rsplit("/", 1)[-1]
-    colon = last.find(":")
-    return last[:colon] if colon >= 0 else last
+    parts = ref.split("/")
+    colon = parts[-1].find(":")
+    if colon >= 0:
+        parts[-1] = parts[-1][:colon]
+    return tuple(parts)
+
+
+def _shared_suffix(one: tuple[str, ...], other: tuple[str, ...]) -> int:
+    """How many trailing components two repositories have in common (all: the same one)."""
+    count = 0
+    for mine, theirs in zip(reversed(one), reversed(other)):
+        if mine != theirs:
+            break
+        count += 1
+    return count
+
+
+# Repositories remembered per pull for attributing attempts: a candidate list is a few
+# mirrors and the source; the bound keeps a pathological journal linear.
+_MAX_REPOSITORIES = 8
 
 
 class _Pull:
-    __slots__ = ("image", "locations", "pulled", "requested", "time", "tries")
+    __slots__ = (
+        "image",
+        "locations",
+        "pulled",
+        "repositories",
+        "repository",
+        "requested",
+        "time",
+        "tries",
+    )
 
     def __init__(self, image: Optional[str], time: Optional[str]) -> None:
         self.image = image  # from Pulling image / Checking image status
+        self.repository = _repository(image) if image is not None else None
         self.requested = image is not None
         self.time = time
         self.tries: list[_Try] = []
         self.locations: set[str] = set()
+        self.repositories: list[tuple[str, tuple[str, ...]]] = []  # (location, its repository)
         self.pulled: Optional[str] = None
 
     @property
@@ -642,8 +764,25 @@ class _Pull:
             return self.image
         return self.tries[0].location if self.tries else ""
 
+    def add(self, attempt: _Try) -> None:
+        self.tries.append(attempt)
+        if attempt.location not in self.locations:
+            self.locations.add(attempt.location)
+            if len(self.repositories) < _MAX_REPOSITORIES:
+                self.repositories.append((attempt.location, _repository(attempt.location)))
+
     def matches(self, ref: str) -> bool:
         return _ref_key(self.reference) == _ref_key(ref)
+
+    def affinity(self, repository: tuple[str, ...], other_than: Optional[str] = None) -> int:
+        """The most trailing components ``repository`` shares with this pull's image or an
+        attempt (except at ``other_than``): a mirror keeps the path below the rewritten
+        prefix, and the mirrors of one source usually share their paths."""
+        best = _shared_suffix(self.repository, repository) if self.repository else 0
+        for location, tried in self.repositories:
+            if location != other_than:
+                best = max(best, _shared_suffix(tried, repository))
+        return best
 
 
 _MAX_OPEN_PULLS = 16
@@ -704,36 +843,56 @@ class _Journal:
             if image is not None:
                 self._checked = None
         attempt = _Try(location)
-        pull.tries.append(attempt)
-        pull.locations.add(location)
+        pull.add(attempt)
         self._pending.add(attempt)
 
     def _owner(self, location: str) -> Optional[_Pull]:
-        """The open pull this attempt continues, or None when it starts a new pull."""
-        for pull in reversed(self._open):
-            if pull.matches(location):
-                if pull.requested:
-                    return pull
-                if location in pull.locations:
-                    self._close(pull)
-                    return None  # tried again without `Pulling image`: a new pull
-                return pull
+        """The open pull this attempt continues, or None when it starts a new pull.
+
+        Candidates are the open pulls of the same digest/tag. CRI-O's lines carry no request
+        id, so concurrent pulls (kubelet pulls in parallel) are told apart by repository:
+        the candidate whose image or other attempts share the most trailing path components
+        with the location wins; on a tie, one that has not tried this location yet (two
+        pulls through one mirror repository), then the most recent. Without `Pulling image`
+        a tag alone (`:latest`) says little: such a pull is continued by a tag attempt only
+        when some repository component is shared.
+        """
+        repository = _repository(location)
+        by_tag = "@" not in location
+        best: Optional[_Pull] = None
+        best_rank = (-1, False)
+        for pull in reversed(self._open):  # newest first: it keeps ties
+            if not pull.matches(location):
+                continue
+            affinity = pull.affinity(repository, other_than=location)
+            if by_tag and not pull.requested and affinity == 0 and location not in pull.locations:
+                continue
+            rank = (affinity, location not in pull.locations)
+            if rank > best_rank:
+                best, best_rank = pull, rank
+        if best is not None:
+            if not best.requested and location in best.locations:
+                self._close(best)
+                return None  # tried again without `Pulling image`: a new pull
+            return best
         for pull in reversed(self._open):
             if pull.requested and not pull.tries:
                 return pull  # `Pulling image` logged, reference spelled differently
         return None
 
     def _pulled(self, event: _Event) -> None:
+        """``Pulled image: Y`` names the requested repository (with the digest, for a tag):
+        it ends the open pull closest to Y's repository, then of Y's digest/tag, then the
+        most recent."""
         if not self._open:
             return
+        repository = _repository(event.value)
         chosen = self._open[-1]
-        name = _ref_name(event.value)
-        by_key = [pull for pull in self._open if pull.matches(event.value)]
-        by_name = [pull for pull in self._open if _ref_name(pull.reference) == name]
-        if by_key and "@" in event.value:
-            chosen = by_key[-1]
-        elif by_name:
-            chosen = by_name[-1]
+        best_rank = (-1, False)
+        for pull in reversed(self._open):
+            rank = (pull.affinity(repository), pull.matches(event.value))
+            if rank > best_rank:
+                chosen, best_rank = pull, rank
         chosen.pulled = event.value
         self._close(chosen)
 
@@ -748,8 +907,9 @@ def parse_crio_journal(text: str) -> list[JournalPull]:
     """The image pulls in a CRI-O journal excerpt (``journalctl -u crio``), in order.
 
     A pull starts at ``Pulling image: X`` or, without one, at a ``Trying to access`` that
-    does not continue the current pull (other digest/tag, or a location already tried), and
-    ends at ``Pulled image: Y``. The last attempt of a pulled image is "served"; attempts with
+    continues no open pull (other digest/tag, a location already tried, or a tag attempt
+    sharing no repository component with it), and ends at ``Pulled image: Y`` (the open pull
+    closest to Y's repository). The last attempt of a pulled image is "served"; attempts with
     an ``Accessing … failed`` line (debug level only) are "failed"; the rest "unfinished".
     ``time`` is the journal's timestamp of the pull's first line (logrus ``time=`` without a
     journal prefix). See the module docstring for the limits with concurrent pulls.

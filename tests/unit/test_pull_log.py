@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import random
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -1009,6 +1010,191 @@ def test_fixture_texts_need_no_redaction() -> None:
 
 
 # --------------------------------------------------------------------------------------
+# logrus terminal format (`DEBU[0000] …`), as pasted from an `oc debug` session
+
+_LOGRUS_LINE = re.compile(r'time="[^"]*" level=(\w+) msg="((?:[^"\\]|\\.)*)"((?: \w+=\S+)*)\Z')
+_GO_ESCAPE = re.compile(r"\\(.)")
+# logrus' colours: debug/trace gray, info blue, warning yellow, error/fatal/panic red
+_COLOURS = {"trace": 37, "debug": 37, "info": 36, "warning": 33, "error": 31, "fatal": 31}
+
+
+def to_terminal(text: str, colours: bool) -> str:
+    """``text`` as logrus prints it on a terminal (TextFormatter.printColored).
+
+    ``LEVL[SSSS] msg`` with the level cut to 4 capitals, seconds since start, the message
+    unquoted (its newlines real) and padded with ``%-44s ``, then `` key=value`` fields; with
+    ``colours`` the level and each key are wrapped in ANSI codes. Other lines are kept.
+    """
+    out = []
+    for number, line in enumerate(text.split("\n")):
+        match = _LOGRUS_LINE.match(line)
+        if match is None:
+            out.append(line)
+            continue
+        level, quoted, fields = match.groups()
+        msg = _GO_ESCAPE.sub(lambda e: "\n" if e.group(1) == "n" else e.group(1), quoted)
+        code = _COLOURS[level]
+        head = level.upper()[:4]
+        pairs = [field.split("=", 1) for field in fields.split()]
+        if colours:
+            head = f"\x1b[{code}m{head}\x1b[0m"
+            tail = "".join(f" \x1b[{code}m{key}\x1b[0m={value}" for key, value in pairs)
+        else:
+            tail = "".join(f" {key}={value}" for key, value in pairs)
+        out.append(f"{head}[{number // 50:04d}] {msg:<44} {tail}")
+    return "\n".join(out)
+
+
+def test_to_terminal_writes_what_logrus_writes() -> None:
+    text = "\n".join(
+        [
+            logrus("podman filtering at log level debug", "info"),
+            logrus('Received shutdown signal "terminated", terminating!', "info") + " PID=19144",
+            logrus("Error parsing image name: a\nb", "fatal"),
+            "Trying to pull x...",
+        ]
+    )
+    assert to_terminal(text, colours=False).split("\n") == [
+        "INFO[0000] podman filtering at log level debug          ",
+        'INFO[0000] Received shutdown signal "terminated", terminating!  PID=19144',
+        "FATA[0000] Error parsing image name: a",
+        "b" + " " * 16,  # the message is padded to 44 characters, newline included
+        "Trying to pull x...",
+    ]
+    assert to_terminal(text, colours=True).split("\n")[1] == (
+        '\x1b[36mINFO\x1b[0m[0000] Received shutdown signal "terminated", terminating!  '
+        "\x1b[36mPID\x1b[0m=19144"
+    )
+
+
+@pytest.mark.parametrize("colours", [False, True], ids=["plain", "ansi"])
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_terminal_format_gives_the_same_result(name: str, colours: bool) -> None:
+    expected = EXPECTED[name]
+    text = read_fixture(name)
+    terminal = to_terminal(text, colours)
+    assert not any(line.startswith("time=") for line in terminal.split("\n"))
+    original = parse_pull_log(text, exit_code=expected.rc, killed=expected.killed)
+    result = parse_pull_log(terminal, exit_code=expected.rc, killed=expected.killed)
+    assert result == original  # attempts, outcomes, reasons, messages, served_by, error …
+    for exit_code in (None, 0, 125):
+        assert parse_pull_log(terminal, exit_code=exit_code) == parse_pull_log(
+            text, exit_code=exit_code
+        )
+    # read as a journal: the same attempts (the time differs: `[0000]` is no point in time)
+    assert [pull.attempts for pull in parse_crio_journal(terminal)] == [
+        pull.attempts for pull in parse_crio_journal(text)
+    ]
+
+
+def test_terminal_format_fixtures_by_hand() -> None:
+    # Spelled out for two fixtures, so that a parser that ignores both formats cannot pass.
+    for colours in (False, True):
+        down = parse_pull_log(
+            to_terminal(read_fixture("first-mirror-down.log"), colours), exit_code=0
+        )
+        assert down.tool == "podman"
+        assert [(a.location, a.outcome, a.reason) for a in down.attempts] == [
+            (loc(5109, "mirror/hello"), "failed", "connection-refused"),
+            (loc(5103, "mirror/hello"), "served", None),
+        ]
+        assert down.attempts[0].message is not None
+        assert down.attempts[0].message.endswith("connect: connection refused")
+        assert down.served_by == loc(5103, "mirror/hello")
+        assert down.config_files == CONFIG_FILES
+
+        retried = parse_pull_log(
+            to_terminal(read_fixture("all-fail-source-unreachable.log"), colours), exit_code=125
+        )
+        assert retried.rounds == 4
+        assert [(a.location, a.reason) for a in retried.attempts] == [
+            (loc(5109, "mirror/hello"), "connection-refused"),
+            (loc(5102, "mirror/hello"), "manifest-unknown"),
+            (loc(5108, "src/hello"), "connection-refused"),
+        ]
+        assert retried.final_error is not None and retried.final_error.startswith("Error: ")
+        assert [ref for ref, _ in retried.final_error_sources] == [
+            loc(5109, "mirror/hello"),
+            loc(5102, "mirror/hello"),
+            loc(5108, "src/hello"),
+        ]
+
+        skopeo = parse_pull_log(
+            to_terminal(read_fixture("skopeo-inspect-raw-all-fail.log"), colours), exit_code=1
+        )
+        assert skopeo.tool == "skopeo"
+        assert skopeo.final_error is not None
+        assert skopeo.final_error.count("\n") == 2  # the fatal message went on for 2 lines
+        assert len(skopeo.final_error_sources) == 4
+
+
+def test_terminal_format_variants() -> None:
+    try_line = f'Trying to access "{MIRROR}"'
+    fail = f'Accessing "{MIRROR}" failed: pinging container registry mirror.example.com:5000: x'
+    for first, second in [
+        # full timestamp (FullTimestamp), levels not truncated (DisableLevelTruncation)
+        (f"DEBUG[2026-11-25T20:26:46Z] {try_line}", f"DEBUG[2026-11-25T20:26:46Z] {fail}"),
+        # colour codes whose ESC byte was lost in the copy
+        (f"[37mDEBU[0m[0000] {try_line}", f"[37mDEBU[0m[0001] {fail}"),
+        # a `ts` prefix or a shell prompt before the entry
+        (f"00:00:00.018229 DEBU[0000] {try_line}", f"sh-5.1# DEBU[0000] {fail}"),
+        # stray ANSI codes inside the line (bold, erase line) and a CRLF copy
+        (
+            f'\x1b[37mDEBU\x1b[0m[0000] Trying to access "\x1b[1m{MIRROR}\x1b[0m"\x1b[K\r',
+            f"\x1b[37mDEBU\x1b[0m[0000] \x1b[1m{fail}\x1b[0m\r",
+        ),
+    ]:
+        last = f'DEBU[0001] Trying to access "{QUAY}"'
+        result = parse_pull_log("\n".join([first, second, last]), exit_code=0)
+        assert [(a.location, a.outcome, a.reason) for a in result.attempts] == [
+            (MIRROR, "failed", "other"),
+            (QUAY, "served", None),
+        ], first
+        assert result.attempts[0].message == "pinging container registry mirror.example.com:5000: x"
+
+
+def test_terminal_format_multi_line_messages_and_final_error() -> None:
+    text = "\n".join(
+        [
+            f'DEBU[0000] Trying to access "{MIRROR}"                      ',
+            f'DEBU[0030] Accessing "{MIRROR}" failed: reading manifest in mirror: first line',
+            "second line: unauthorized: authentication required                  ",
+            f'DEBU[0030] Trying to access "{QUAY}"',
+            f'DEBU[0031] Accessing "{QUAY}" failed: reading manifest: manifest unknown ',
+            "Error: initializing source docker://quay.io/team/app: (Mirrors also failed: [m: e]",
+            "[n: f]): quay.io/team/app: g",
+        ]
+    )
+    result = parse_pull_log(text, exit_code=125)
+    assert [(a.location, a.reason, a.message) for a in result.attempts] == [
+        (
+            MIRROR,
+            "unauthorized",
+            "reading manifest in mirror: first line\n"
+            "second line: unauthorized: authentication required",
+        ),
+        (QUAY, "manifest-unknown", "reading manifest: manifest unknown"),
+    ]
+    assert result.final_error is not None and result.final_error.count("\n") == 1
+    # the `Error:` block ends at the next terminal-format entry, as at a `time=` one
+    cut = parse_pull_log("Error: boom\nmore\nINFO[0001] Received shutdown signal", exit_code=None)
+    assert cut.final_error == "Error: boom\nmore" and cut.shutdown
+
+
+def test_terminal_format_look_alikes_are_not_entries() -> None:
+    # a `level=` line quoting a terminal entry is read as `level=`; `WARN[` needs a digit
+    text = "\n".join(
+        [
+            logrus(f'Trying to access "{MIRROR}"'),
+            'time="t" level=debug msg="child said: DEBU[0000] Trying to access \\"x/y:z\\""',
+            f'WARN[abcd] Trying to access "{QUAY}"',
+            f'XDEBU[0000] Trying to access "{QUAY}"',
+        ]
+    )
+    assert parse_pull_log(text, exit_code=0).attempts == (Attempt(MIRROR, "served"),)
+
+
+# --------------------------------------------------------------------------------------
 # CRI-O journal
 
 DIGEST = "sha256:" + "c" * 64
@@ -1172,6 +1358,154 @@ def test_crio_interleaved_pulls_of_different_images() -> None:
     ]
 
 
+# Concurrent pulls of different repositories with the same tag or digest (kubelet pulls in
+# parallel): CRI-O's `Trying to access` lines carry no request id, the repository tells.
+UBI = "registry.redhat.io/ubi9/ubi:latest"
+UBI_MIRROR = "mirror.corp.example.com/rh/ubi9/ubi:latest"  # registry-scope mirror
+UBI_PULLED = "registry.redhat.io/ubi9/ubi@sha256:" + "1" * 64
+BAR = "quay.io/foo/bar:latest"
+BAR_MIRROR = "mirror.corp.example.com/quay/foo/bar:latest"
+BAR_MIRROR2 = "backup.corp.example.com/foo/bar:latest"
+BAR_PULLED = "quay.io/foo/bar@sha256:" + "2" * 64
+
+
+def pulls_by_image(text: str) -> dict[str, tuple[list[tuple[str, str, Optional[str]]], object]]:
+    return {
+        pull.image: ([(a.location, a.outcome, a.reason) for a in pull.attempts], pull.pulled)
+        for pull in parse_crio_journal(text)
+    }
+
+
+def test_crio_concurrent_pulls_same_tag_different_repositories() -> None:
+    text = "\n".join(
+        [
+            crio("10:00:00", f"Pulling image: {UBI}", extra=PULL_RPC),
+            crio("10:00:00", f"Pulling image: {BAR}", extra=PULL_RPC),
+            crio("10:00:00", f'Trying to access "{UBI_MIRROR}"'),
+            crio("10:00:00", f'Trying to access "{BAR_MIRROR}"'),
+            crio(
+                "10:00:00",
+                f'Accessing "{BAR_MIRROR}" failed: reading manifest latest in '
+                "mirror.corp.example.com/quay/foo/bar: manifest unknown",
+                "debug",
+            ),
+            crio("10:00:01", f'Trying to access "{BAR_MIRROR2}"'),
+            crio(
+                "10:00:30",
+                f'Accessing "{UBI_MIRROR}" failed: pinging container registry '
+                "mirror.corp.example.com: i/o timeout",
+                "debug",
+            ),
+            crio("10:00:30", f'Trying to access "{UBI}"'),
+            crio("10:00:31", f"Pulled image: {BAR_PULLED}", extra=PULL_RPC),
+            crio("10:00:35", f"Pulled image: {UBI_PULLED}", extra=PULL_RPC),
+        ]
+    )
+    assert pulls_by_image(text) == {
+        UBI: ([(UBI_MIRROR, "failed", "timeout"), (UBI, "served", None)], UBI_PULLED),
+        BAR: (
+            [(BAR_MIRROR, "failed", "manifest-unknown"), (BAR_MIRROR2, "served", None)],
+            BAR_PULLED,
+        ),
+    }
+    # the same at info level (no failure lines), the other way round
+    info = [line for line in text.splitlines() if "level=debug" not in line]
+    info[0], info[1] = info[1], info[0]
+    assert pulls_by_image("\n".join(info)) == {
+        UBI: ([(UBI_MIRROR, "unfinished", None), (UBI, "served", None)], UBI_PULLED),
+        BAR: ([(BAR_MIRROR, "unfinished", None), (BAR_MIRROR2, "served", None)], BAR_PULLED),
+    }
+
+
+def test_crio_concurrent_pulls_same_digest_different_repositories() -> None:
+    # The same image pushed to two repositories, pulled by digest at the same time.
+    app = "quay.io/team/app@" + DIGEST
+    app_mirror = "mirror1.example.com:5000/team/app@" + DIGEST
+    tool = "registry.example.com/tools/tool@" + DIGEST
+    tool_mirror = "mirror1.example.com:5000/tools/tool@" + DIGEST
+    tool_mirror2 = "mirror2.example.com/tools/tool@" + DIGEST
+    text = "\n".join(
+        [
+            crio("10:00:00", f"Pulling image: {app}", extra=PULL_RPC),
+            crio("10:00:00", f"Pulling image: {tool}", extra=PULL_RPC),
+            crio("10:00:00", f'Trying to access "{tool_mirror}"'),
+            crio("10:00:00", f'Trying to access "{app_mirror}"'),
+            crio(
+                "10:00:00",
+                f'Accessing "{tool_mirror}" failed: reading manifest {DIGEST} in '
+                "mirror1.example.com:5000/tools/tool: manifest unknown",
+                "debug",
+            ),
+            crio("10:00:01", f'Trying to access "{tool_mirror2}"'),
+            crio("10:00:02", f"Pulled image: {app}", extra=PULL_RPC),
+            crio(
+                "10:00:03",
+                f'Accessing "{tool_mirror2}" failed: reading manifest {DIGEST} in '
+                "mirror2.example.com/tools/tool: unauthorized: authentication required",
+                "debug",
+            ),
+            crio("10:00:03", f'Trying to access "{tool}"'),
+            crio("10:00:04", f"Pulled image: {tool}", extra=PULL_RPC),
+        ]
+    )
+    assert pulls_by_image(text) == {
+        app: ([(app_mirror, "served", None)], app),
+        tool: (
+            [
+                (tool_mirror, "failed", "manifest-unknown"),
+                (tool_mirror2, "failed", "unauthorized"),
+                (tool, "served", None),
+            ],
+            tool,
+        ),
+    }
+    # parse_pull_log: the last pull decides; the other image is not an earlier round
+    result = parse_pull_log(text, exit_code=None)
+    assert result.served_by == tool and result.rounds == 1
+
+
+def test_crio_concurrent_pulls_through_one_mirror_repository() -> None:
+    # Two sources mirrored into one repository: the locations are the same, each pull gets
+    # one attempt there (the one that has not tried it yet), then its own source.
+    one = "quay.io/a/x@" + DIGEST
+    two = "quay.io/b/x@" + DIGEST
+    shared = "mirror.example.com/x@" + DIGEST
+    text = "\n".join(
+        [
+            crio("10:00:00", f"Pulling image: {one}", extra=PULL_RPC),
+            crio("10:00:00", f"Pulling image: {two}", extra=PULL_RPC),
+            crio("10:00:00", f'Trying to access "{shared}"'),
+            crio("10:00:00", f'Trying to access "{shared}"'),
+            crio("10:00:01", f'Trying to access "{two}"'),
+            crio("10:00:01", f'Trying to access "{one}"'),
+        ]
+    )
+    assert pulls_by_image(text) == {
+        one: ([(shared, "unfinished", None), (one, "unfinished", None)], None),
+        two: ([(shared, "unfinished", None), (two, "unfinished", None)], None),
+    }
+
+
+def test_crio_grep_output_same_tag_different_repositories() -> None:
+    # `journalctl -u crio | grep 'Trying to access'`: no `Pulling image` lines; a tag attempt
+    # continues a pull only when it shares a repository component with it.
+    text = "\n".join(
+        [
+            crio("10:00:00", f'Trying to access "{UBI_MIRROR}"'),
+            crio("10:00:00", f'Trying to access "{BAR_MIRROR}"'),
+            crio("10:00:01", f'Trying to access "{BAR_MIRROR2}"'),
+            crio("10:00:30", f'Trying to access "{UBI}"'),
+            crio("10:01:00", f'Trying to access "{UBI_MIRROR}"'),  # a later pull: new
+        ]
+    )
+    pulls = parse_crio_journal(text)
+    assert [[a.location for a in pull.attempts] for pull in pulls] == [
+        [UBI_MIRROR, UBI],
+        [BAR_MIRROR, BAR_MIRROR2],
+        [UBI_MIRROR],
+    ]
+
+
 def test_crio_image_from_checking_image_status_without_pulling_line() -> None:
     text = "\n".join(
         [
@@ -1262,6 +1596,10 @@ FRAGMENTS = [
     'time="2024-01-01T00:00:00Z" ',
     "level=debug ",
     "level=fatal ",
+    "DEBU[0000] ",
+    "FATA[0001] ",
+    "\x1b[37m",
+    "\x1b[0m",
     'msg="',
     '\\"',
     "\\",
