@@ -202,8 +202,16 @@ _QUERY_SECRET = re.compile(
     r"(?i)(?<![\w-])(password|passwd|token|access_token|refresh_token|id_token"
     r"|identitytoken|registrytoken|client_secret|secret)=([^&\s\"'\\,;]+)"
 )
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://[^/\s:@\"'\\]+:)([^/\s@\"'\\]+)@")
-_CREDS_FLAG = re.compile(r"(--creds[= ]+[^:\s]+:)(\S+)")
+# The password ends at the last "@" before the host (an unencoded "@" in it is common).
+_URL_USERINFO = re.compile(
+    r"(?i)\b([a-z][a-z0-9+.-]{0,30}://[^/\s:@\"'\\]+:)([^/\s\"'\\]+)@(?=[^@/\s\"'\\]*(?:[/\s\"'\\]|$))"
+)
+# Command lines pasted with a log: skopeo/podman --creds, --password, --registry-token
+# (also --src-/--dest- forms) and `podman login … -p`.
+_CREDS_FLAG = re.compile(r"(--(?:src-|dest-)?creds[= ]+[^:\s]+:)(\S+)")
+_SECRET_FLAG = re.compile(
+    r"((?:--(?:src-|dest-)?(?:password|registry-token)|(?<=\blogin\b)[^\n]*?\s-p)[= ]+)(\S+)"
+)
 
 
 def _redact_header(match: re.Match[str]) -> str:
@@ -219,7 +227,9 @@ def redact(text: str) -> str:
     (``Basic``/``Bearer`` schemes kept), bare ``Bearer``/``Basic`` credentials, secrets in
     query strings (``password=``, ``token=``, ``access_token=``, ``refresh_token=`` …) and
     in JSON (``"password"``, ``"token"``, ``"auth"`` …, also with ``\\"`` escaped quotes),
-    ``user:password@`` in URLs and ``--creds user:password``.
+    ``user:password@`` in URLs (up to the last ``@`` before the host), and on pasted
+    command lines ``--creds user:password``, ``--password``, ``--registry-token`` (also their
+    ``--src-``/``--dest-`` forms) and ``podman login … -p``.
     """
     if not text:
         return text
@@ -228,7 +238,8 @@ def redact(text: str) -> str:
     text = _JSON_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
     text = _QUERY_SECRET.sub(lambda m: m.group(1) + "=" + REDACTED, text)
     text = _URL_USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
-    return _CREDS_FLAG.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _CREDS_FLAG.sub(lambda m: m.group(1) + REDACTED, text)
+    return _SECRET_FLAG.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 # --------------------------------------------------------------------------------------

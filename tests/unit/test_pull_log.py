@@ -979,6 +979,17 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJl"
         ),
         ('{"username":"bob","password":"hunter2"}', '{"username":"bob","password":"REDACTED"}'),
         ("skopeo --creds bob:hunter2 inspect", "skopeo --creds bob:REDACTED inspect"),
+        (
+            "proxy http://svc-user:p@ss@10.0.0.1:3128 down",  # an unencoded @ in the password
+            "proxy http://svc-user:REDACTED@10.0.0.1:3128 down",
+        ),
+        ("$ podman login -u bob -p hunter2 quay.io", "$ podman login -u bob -p REDACTED quay.io"),
+        ("podman login --password=s3cret r.io", "podman login --password=REDACTED r.io"),
+        (
+            "skopeo copy --src-creds a:b --dest-password x --registry-token t docker://a",
+            "skopeo copy --src-creds a:REDACTED --dest-password REDACTED --registry-token "
+            "REDACTED docker://a",
+        ),
     ],
 )
 def test_redact(text: str, expected: str) -> None:
@@ -997,6 +1008,8 @@ def test_redact(text: str, expected: str) -> None:
         "unable to retrieve auth token: invalid username/password: unauthorized: incorrect",
         "Looking for TLS certificates and private keys in /etc/docker/certs.d/h:5000",
         'Get "https://quay.io/v2/auth?scope=repository%3Ax%3Apull&service=quay.io": EOF',
+        "ssh -p 22 core@node-1 and mail b@x.example",
+        "http://proxy.example:3128/ and https://h/x@y",
     ],
 )
 def test_redact_keeps_ordinary_text(text: str) -> None:
