@@ -131,6 +131,13 @@ _TIMEOUT = re.compile(
     r"|operation timed out"
 )
 _TLS = re.compile(r"x509|certificate|\btls:")
+# A dotted lower-case host (or IP) with its repository path; its port stays (`lookup h on
+# ip:53`). Case-sensitive: Go's own dotted words (`Client.Timeout`) are capitalised.
+_LOCATION = re.compile(r"\b(?:[a-z0-9-]+\.)+[a-z0-9-]+(?P<port>:\d+)?(?P<path>/[^\s\"',;]*)?")
+
+
+def _masked_location(match: re.Match[str]) -> str:
+    return "HOST" if match.group("path") else "HOST" + (match.group("port") or "")
 _UNAUTHORIZED = re.compile(
     r"unauthorized|authentication required|invalid username/password"
     r"|incorrect username or password|unable to retrieve auth token"
@@ -160,7 +167,9 @@ def classify_failure(message: str) -> str:
     sources = parse_error_sources(message) if "Mirrors also failed" in message else ()
     if sources:
         message = sources[-1][1]
-    text = message.lower()
+    # Host names and repository paths are not the error: a registry called
+    # certificate-mirror.example or a repository team/access-denied must not decide it.
+    text = _LOCATION.sub(_masked_location, message).lower()
     if "is blocked in" in text:
         return "blocked"
     if "server gave http response to https client" in text:

@@ -892,6 +892,21 @@ CLASSIFY = [
     # case-insensitive
     ("DIAL TCP 1.2.3.4:5: CONNECT: CONNECTION REFUSED", "connection-refused"),
     ("Reading Manifest X In Y: MANIFEST UNKNOWN", "manifest-unknown"),
+    # names are not the error: hosts and repositories that read like one
+    (
+        "reading manifest sha256:abc in 127.0.0.1:5000/team/access-denied-x: manifest unknown",
+        "manifest-unknown",
+    ),
+    (
+        'pinging container registry certificate-mirror.example.com: Get "https://'
+        'certificate-mirror.example.com/v2/": dial tcp 10.0.0.1:443: connect: connection refused',
+        "connection-refused",
+    ),
+    (
+        "reading manifest latest in timeout.example/forbidden/unauthorized: "
+        "received unexpected HTTP status: 500 Internal Server Error",
+        "other",
+    ),
 ]
 
 
