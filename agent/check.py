@@ -25,7 +25,14 @@ from agent.pull.runner import (
     Terminated,
 )
 from agent.registries import LoadedHost
-from agent.registries.model import CURRENT, Compat, Configuration, Resolution, compat_for_podman
+from agent.registries.model import (
+    CURRENT,
+    Compat,
+    Configuration,
+    RegistryEntry,
+    Resolution,
+    compat_for_podman,
+)
 from agent.registries.resolve import find_entry, source_of
 from agent.report import (
     CheckReport,
@@ -182,7 +189,21 @@ def _judge_result(
     image: str, resolution: Resolution, result: CommandResult, prober: Optional[NodeRunner]
 ) -> ImageResult:
     log = parse_pull_log(result.stderr, exit_code=result.exit_code, killed=result.timed_out)
-    probes = probe_mirrors(prober, resolution) if prober is not None else ()
+    probes: tuple[Probe, ...] = ()
+    problems: tuple[Finding, ...] = ()
+    if prober is not None:
+        try:
+            probes = probe_mirrors(prober, resolution)
+        except (CommandNotFound, CheckEnvironmentError) as exc:
+            # skopeo missing on the node, no writable scratch folder...: the pull's result
+            # stands and the other images are still checked; only the probe is missing.
+            problems = (
+                Finding(
+                    "probe-unavailable",
+                    "warn",
+                    f"--probe-mirrors could not ask the mirrors directly: {exc.message}",
+                ),
+            )
     return _result_from_log(
         image,
         resolution,
@@ -192,6 +213,7 @@ def _judge_result(
         duration=result.duration,
         raw=result.stderr,
         probes=probes,
+        extra_findings=problems,
     )
 
 
@@ -205,9 +227,10 @@ def _result_from_log(
     duration: Optional[float],
     raw: str,
     probes: tuple[Probe, ...] = (),
+    extra_findings: tuple[Finding, ...] = (),
 ) -> ImageResult:
     judgement = judge(resolution, log, exit_code=exit_code, timed_out=timed_out)
-    findings = list(judgement.findings) + judge_probes(probes)
+    findings = [*judgement.findings, *judge_probes(probes), *extra_findings]
     return ImageResult(
         image=image,
         verdict=verdict_of(findings),
@@ -241,8 +264,28 @@ def _repo_digests(listing: str) -> list[str]:
     return found
 
 
+def _digest_pull_uses_mirrors(entry: RegistryEntry) -> bool:
+    """Does a pull by digest try any of the entry's mirrors? Not when all are tag-only."""
+    return any(
+        entry.mirror_by_digest_only or mirror.pull_from_mirror != "tag-only"
+        for mirror in entry.mirrors
+    )
+
+
+_TAG_ONLY_UNVERIFIED = (
+    'every mirror is pull-from-mirror = "tag-only" (ImageTagMirrorSet): a pull by digest '
+    "skips them all, so no image held by digest can verify them; check a tag with --image"
+)
+
+
 def auto_images(config: Configuration, held: Iterable[str]) -> tuple[list[str], list[NotVerified]]:
-    """One image per mirrored entry that the node holds by digest and that entry resolves."""
+    """One image per mirrored entry that the node holds by digest and that entry resolves.
+
+    An entry whose mirrors are all tag-only (ImageTagMirrorSet) is listed as not verified
+    instead: a digest pull would skip every mirror and only reach the source. Tags the node
+    holds are not used for it: pulling a tag into the node's own store (``--storage node``)
+    re-resolves it and may move it to another image under CRI-O's feet.
+    """
     chosen: dict[str, str] = {}
     for name in sorted(held):
         try:
@@ -250,7 +293,12 @@ def auto_images(config: Configuration, held: Iterable[str]) -> tuple[list[str], 
         except references.ReferenceError:
             continue
         entry = find_entry(config, parsed.name)
-        if entry is not None and entry.mirrors and entry.prefix not in chosen:
+        if (
+            entry is not None
+            and entry.mirrors
+            and entry.prefix not in chosen
+            and _digest_pull_uses_mirrors(entry)
+        ):
             chosen[entry.prefix] = str(parsed.for_pull())
     images, missing = [], []
     for entry in config.registries:
@@ -258,6 +306,8 @@ def auto_images(config: Configuration, held: Iterable[str]) -> tuple[list[str], 
             continue
         if entry.prefix in chosen:
             images.append(chosen[entry.prefix])
+        elif not _digest_pull_uses_mirrors(entry):
+            missing.append(NotVerified(entry.prefix, _TAG_ONLY_UNVERIFIED))
         else:
             missing.append(
                 NotVerified(
@@ -488,6 +538,10 @@ def analyze_log(
     probe = parse_pull_log(text, exit_code=exit_code)
     if probe.tool == "crio" and image is None:
         results = tuple(_journal_result(loaded, pull) for pull in parse_crio_journal(text))
+    elif probe.tool == "crio" and image is not None:
+        # A journal holds the pulls of many images: judge the given one, not the last pull.
+        pulls = parse_crio_journal(text)
+        results = (_journal_image_result(loaded, pulls, image, source, exit_code, text),)
     else:
         name = image or logical_reference(text, config)
         if name is None:
@@ -521,33 +575,90 @@ def analyze_log(
     return _replace(report, images=results, verdict=worst([r.verdict for r in results]))
 
 
-def _journal_result(loaded: LoadedHost, pull: JournalPull) -> ImageResult:
+def _journal_reference(config: Configuration, pull: JournalPull) -> Optional[str]:
+    """The reference a journal pull was for, as podman pulls it (None: not a valid one)."""
     # Without a "Pulling image" line the journal only names the first source tried.
-    image = source_of(loaded.config, pull.image)
+    mapped = source_of(config, pull.image)
+    try:
+        if references.is_short_name(mapped):
+            return mapped  # resolved by CRI-O's own search; compared as written
+        return str(references.parse_normalized(mapped).for_pull())
+    except references.ReferenceError:
+        return None
+
+
+def _journal_image_result(
+    loaded: LoadedHost,
+    pulls: Sequence[JournalPull],
+    image: str,
+    source: str,
+    exit_code: Optional[int],
+    raw: str,
+) -> ImageResult:
+    """``analyze JOURNAL --image X``: the last pull of X decides, earlier ones are retries."""
     explanation = loaded.explain(image)
+    if explanation.problem:
+        return _error_result(image, explanation.problem.kind, explanation.problem.message)
+    wanted = {resolution.reference for resolution in explanation.resolutions} | {image}
+    mine = [pull for pull in pulls if _journal_reference(loaded.config, pull) in wanted]
+    if not mine:
+        others = sorted({source_of(loaded.config, pull.image) for pull in pulls})
+        seen = f"it shows pulls of {', '.join(others[:5])}" + (
+            f" and {len(others) - 5} more" if len(others) > 5 else ""
+        )
+        return _error_result(
+            image,
+            "no-pull-in-log",
+            f"{source} shows no CRI-O pull of {explanation.normalized or image} "
+            f"({seen if others else 'it shows no pull at all'})",
+            reference=explanation.normalized,
+        )
+    return _journal_result(
+        loaded, mine[-1], image=image, earlier=mine[:-1], exit_code=exit_code, raw=raw
+    )
+
+
+def _journal_result(
+    loaded: LoadedHost,
+    pull: JournalPull,
+    *,
+    image: Optional[str] = None,
+    earlier: Sequence[JournalPull] = (),
+    exit_code: Optional[int] = None,
+    raw: str = "",
+) -> ImageResult:
+    """One CRI-O pull judged; ``earlier`` pulls of the same image are its earlier rounds."""
+    mapped = source_of(loaded.config, pull.image)
+    explanation = loaded.explain(mapped)
+    name = image or mapped
     if explanation.problem or len(explanation.resolutions) != 1:
         message = explanation.problem.message if explanation.problem else "short name"
-        return _error_result(image, "unresolvable", message)
+        return _error_result(name, "unresolvable", message)
+    attempts = pull.attempts
+    if exit_code == 0 and attempts and attempts[-1].outcome == "unfinished":
+        # Told that the pull succeeded: its last attempt served it, as in parse_pull_log.
+        attempts = (*attempts[:-1], replace(attempts[-1], outcome="served"))
     log = PullLog(
         tool="crio",
-        attempts=pull.attempts,
-        rounds=1,
-        earlier_rounds=(),
+        attempts=attempts,
+        rounds=1 + len(earlier),
+        earlier_rounds=tuple(previous.attempts for previous in earlier),
         config_files=(),
         final_error=None,
         final_error_sources=(),
         shutdown=False,
-        served_by=next((a.location for a in pull.attempts if a.outcome == "served"), None),
+        served_by=next((a.location for a in attempts if a.outcome == "served"), None),
     )
-    exit_code = 0 if log.served_by else None
+    if exit_code is None:
+        exit_code = 0 if log.served_by else None
     return _result_from_log(
-        image,
+        name,
         explanation.resolutions[0],
         log,
         exit_code=exit_code,
         timed_out=False,
         duration=None,
-        raw="",
+        raw=raw,
     )
 
 

@@ -83,6 +83,11 @@ def judge(
         )
     elif served is not None:
         findings.extend(_served_findings(resolution, served, failed))
+        if exit_code and not timed_out and not _tag_listing_failed(log):  # non-zero, known
+            # The parser marks the last attempt "served" when the tool's final error is not
+            # a resolution error: resolution worked, but the pull itself (a blob, the
+            # signature policy, storage) failed, and CRI-O would fail it the same way.
+            findings.append(_failed_after_resolution(log, served, kinds, exit_code))
     else:
         findings.extend(_not_served_findings(resolution, log, failed, blocked, exit_code))
 
@@ -95,12 +100,37 @@ def judge(
     )
 
 
+def _tag_listing_failed(log: PullLog) -> bool:
+    """Plain ``skopeo inspect`` failed listing the source's tags after the manifest came.
+
+    An artifact of that command (it lists tags of the logical repository, never through
+    mirrors), not of the pull: CRI-O and ``skopeo inspect --raw`` never list tags.
+    """
+    return log.tool == "skopeo" and "determining repository tags" in (log.final_error or "").lower()
+
+
+def _failed_after_resolution(
+    log: PullLog, served: str, kinds: dict[str, str], exit_code: int
+) -> Finding:
+    tool = log.tool if log.tool in ("podman", "skopeo") else "the tool"
+    error = log.final_error or "no final error in the log"
+    return Finding(
+        "pull-failed-after-resolution",
+        "fail",
+        f"{served} ({kinds.get(served, 'unexpected source')}) served the manifest, but the "
+        f"pull failed afterwards (exit code {exit_code}); {tool}'s final error: {error}",
+    )
+
+
 def _served_findings(resolution: Resolution, served: str, failed: list[Attempt]) -> list[Finding]:
     sources = resolution.pull_sources
     index = next((i for i, source in enumerate(sources) if source.location == served), None)
     if index is None:
         return []  # already reported as an unexpected source
-    failures = "; ".join(_describe(attempt) for attempt in failed)
+    # CRI-O logs a failed attempt only at debug level: its info journal shows none
+    failures = "; ".join(_describe(attempt) for attempt in failed) or (
+        "the log does not say why (CRI-O logs failed attempts at debug level only)"
+    )
     if sources[index].kind == "mirror":
         if index == 0:
             return [Finding("served-by-mirror", "info", f"served by the first mirror {served}")]
@@ -121,14 +151,13 @@ def _served_findings(resolution: Resolution, served: str, failed: list[Attempt])
             )
         ]
     if resolution.skipped_mirrors:
-        reasons = sorted({skipped.reason for skipped in resolution.skipped_mirrors})
         return [
             Finding(
                 "mirrors-skipped",
                 "warn",
                 f"{len(resolution.skipped_mirrors)} mirror(s) do not apply to this reference "
-                f"({'; '.join(reasons)}): pulled from the source {served}. ICSP and IDMS "
-                "mirrors only apply to digests; pull by digest or add an ImageTagMirrorSet",
+                f"({_skip_reasons(resolution)}): pulled from the source {served}. "
+                + _skip_advice(resolution),
             )
         ]
     where = (
@@ -137,6 +166,21 @@ def _served_findings(resolution: Resolution, served: str, failed: list[Attempt])
         else "no registries.conf entry matches it"
     )
     return [Finding("no-mirror-configured", "warn", f"{where}: pulled from the source {served}")]
+
+
+def _skip_reasons(resolution: Resolution) -> str:
+    """Why mirrors were left out, as resolve.py states it (e.g. tag-only and a digest)."""
+    return "; ".join(sorted({skipped.reason for skipped in resolution.skipped_mirrors}))
+
+
+def _skip_advice(resolution: Resolution) -> str:
+    # Skipping depends only on whether the reference has a digest (resolve._skip_reason).
+    if "@" in resolution.reference:
+        return (
+            "ImageTagMirrorSet (tag-only) mirrors only apply to tags; pull by tag or add an "
+            "ImageDigestMirrorSet"
+        )
+    return "ICSP and IDMS mirrors only apply to digests; pull by digest or add an ImageTagMirrorSet"
 
 
 def _not_served_findings(
@@ -165,7 +209,7 @@ def _not_served_findings(
             "every mirror failed"
             if eligible_mirrors
             else "no mirror applies to this reference"
-            + (" (mirrors are digest-only; this is a tag)" if resolution.skipped_mirrors else "")
+            + (f" ({_skip_reasons(resolution)})" if resolution.skipped_mirrors else "")
         )
         findings.append(
             Finding(

@@ -138,6 +138,8 @@ _LOCATION = re.compile(r"\b(?:[a-z0-9-]+\.)+[a-z0-9-]+(?P<port>:\d+)?(?P<path>/[
 
 def _masked_location(match: re.Match[str]) -> str:
     return "HOST" if match.group("path") else "HOST" + (match.group("port") or "")
+
+
 _UNAUTHORIZED = re.compile(
     r"unauthorized|authentication required|invalid username/password"
     r"|incorrect username or password|unable to retrieve auth token"

@@ -319,6 +319,9 @@ def test_analyze_crio_journal_and_history(tmp_path: Path) -> None:
     )
     (image,) = report.images
     assert (image.image, image.served_by) == (SRC, mirror_b)
+    (fallback,) = image.findings  # info level: the journal does not say why mirror A failed
+    assert fallback.code == "fallback-to-later-mirror"
+    assert fallback.message.endswith("(CRI-O logs failed attempts at debug level only)")
     (entry,) = summarise_history(loaded, journal)
     assert (entry["servedBy"], entry["servedByKind"]) == (mirror_b, "mirror")
 
@@ -338,3 +341,187 @@ def test_manifest_images_use_skopeo_whatever_the_method(tmp_path: Path) -> None:
     )
     assert runner.calls == [("manifest", SRC, None)]
     assert report.images[0].verdict == "warn"
+
+
+# --- --probe-mirrors problems stay with the image -------------------------------------------
+
+
+class NoScratchRunner(FakeRunner):
+    """A node whose scratch folder cannot hold the probe's registries.conf."""
+
+    @contextlib.contextmanager
+    def node_temp_file(self, content: str) -> Iterator[str]:
+        raise CheckEnvironmentError("cannot create a file in /host/var/tmp: Read-only file system")
+        yield "never"  # pragma: no cover
+
+
+def test_probe_that_cannot_run_is_a_finding_of_the_image(tmp_path: Path) -> None:
+    other = "127.0.0.1:5101/src/hello:v1"  # a tag: no mirror applies, nothing to probe
+    runner = NoScratchRunner(
+        {
+            SRC: result(fixture("first-mirror-down")),
+            other: result(fixture("tag-digest-only-mirror-skipped")),
+        }
+    )
+    report = check(
+        runner,
+        host_with(tmp_path, "first-mirror-down"),
+        CheckOptions((SRC, other), probe_mirrors=True),
+    )
+    assert [i.image for i in report.images] == [SRC, other]  # the second image is checked too
+    first = report.images[0]
+    assert [f.code for f in first.findings] == ["fallback-to-later-mirror", "probe-unavailable"]
+    assert "Read-only file system" in first.findings[-1].message
+    assert first.served_by == f"127.0.0.1:5103/mirror/hello@{D}"  # the pull's result is kept
+    assert first.probes == ()
+    assert [f.code for f in report.images[1].findings] == ["mirrors-skipped"]
+    assert report.verdict == "warn"
+
+
+def test_probe_without_skopeo_on_the_node_is_a_finding_of_the_image(tmp_path: Path) -> None:
+    mirror_a = f"127.0.0.1:5109/mirror/hello@{D}"
+    missing = CommandNotFound("skopeo", where="on the node", detail="no such file")
+    runner = FakeRunner({SRC: result(fixture("first-mirror-down")), mirror_a: missing})
+    report = check(
+        runner, host_with(tmp_path, "first-mirror-down"), CheckOptions((SRC,), probe_mirrors=True)
+    )
+    (image,) = report.images
+    assert (image.verdict, [f.code for f in image.findings]) == (
+        "warn",
+        ["fallback-to-later-mirror", "probe-unavailable"],
+    )
+    assert "cannot run 'skopeo' on the node" in image.findings[-1].message
+    assert image.attempts and image.exit_code == 0
+
+
+# --- --auto and tag-only mirrors -------------------------------------------------------------
+
+
+def test_auto_lists_an_entry_with_only_tag_only_mirrors_as_not_verified(tmp_path: Path) -> None:
+    runner = FakeRunner({})
+    runner.images_listing = result(
+        stdout=json.dumps([{"Names": ["127.0.0.1:5101/src/hello:v1"], "RepoDigests": [SRC]}])
+    )
+    report = check(runner, host_with(tmp_path, "itms-tag-only"), CheckOptions(auto=True))
+    assert report.images == () and runner.calls == []  # a digest pull would skip the mirror
+    (entry,) = report.not_verified
+    assert entry.prefix == "127.0.0.1:5101/src/hello"
+    assert "tag-only" in entry.reason and "digest" in entry.reason
+    assert report.verdict == "warn"
+    assert [f.code for f in report.findings] == []
+
+
+def test_auto_still_picks_a_digest_for_an_entry_with_some_digest_mirrors(tmp_path: Path) -> None:
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True)
+    (root / "etc/containers/registries.conf").write_text(
+        '[[registry]]\nlocation = "127.0.0.1:5101/src"\ninsecure = true\n'
+        '[[registry.mirror]]\nlocation = "127.0.0.1:5109/mirror"\ninsecure = true\n'
+        'pull-from-mirror = "tag-only"\n'
+        '[[registry.mirror]]\nlocation = "127.0.0.1:5103/mirror"\ninsecure = true\n'
+        'pull-from-mirror = "digest-only"\n'
+    )
+    runner = FakeRunner({SRC: result(fixture("first-mirror-down"))})
+    runner.images_listing = result(stdout=json.dumps([{"RepoDigests": [SRC]}]))
+    report = check(runner, root, CheckOptions(auto=True))
+    assert [i.image for i in report.images] == [SRC]
+    assert report.not_verified == ()
+
+
+# --- analyze JOURNAL --image X -----------------------------------------------------------
+
+
+OTHER_APP = "quay.io/other/app@sha256:" + "1" * 64
+
+
+def crio_journal(*messages: str) -> str:
+    return "\n".join(
+        f'Nov 25 10:00:{n:02} node-1 crio[1234]: time="2026-11-25T10:00:{n:02}Z" level=info '
+        f'msg="{msg}"'
+        for n, msg in enumerate(messages)
+    )
+
+
+def analyze_journal(tmp_path: Path, journal: str, image: Optional[str]) -> CheckReport:
+    root = tmp_path / "host"
+    if not root.exists():
+        host_with(tmp_path, "first-mirror-down")
+    loaded = registries.load(root)
+    return analyze_log(
+        loaded,
+        journal,
+        source="crio.journal",
+        image=image,
+        exit_code=None,
+        checked_at="now",
+        agent_version="0",
+    )
+
+
+def test_analyze_journal_judges_the_last_pull_of_the_given_image(tmp_path: Path) -> None:
+    mirror_a = f"127.0.0.1:5109/mirror/hello@{D}"
+    mirror_b = f"127.0.0.1:5103/mirror/hello@{D}"
+    journal = crio_journal(
+        f"Pulling image: {SRC}",  # a first try that never finished (kubelet retried)
+        f'Trying to access \\"{mirror_a}\\"',
+        f"Pulling image: {SRC}",
+        f'Trying to access \\"{mirror_a}\\"',
+        f'Trying to access \\"{mirror_b}\\"',
+        f"Pulled image: {mirror_b}",
+        f"Pulling image: {OTHER_APP}",  # the journal's last pull is another image
+        f'Trying to access \\"{OTHER_APP}\\"',
+        f"Pulled image: {OTHER_APP}",
+    )
+    (image,) = analyze_journal(tmp_path, journal, SRC).images
+    assert (image.image, image.reference, image.served_by) == (SRC, SRC, mirror_b)
+    assert [f.code for f in image.findings] == ["fallback-to-later-mirror"]
+    assert image.rounds == 2
+    (other,) = analyze_journal(tmp_path, journal, OTHER_APP).images
+    assert (other.served_by, [f.code for f in other.findings]) == (
+        OTHER_APP,
+        ["no-mirror-configured"],
+    )
+    # Spelled differently (a tag and a digest: the tag is dropped), the same image.
+    tagged = f"127.0.0.1:5101/src/hello:v1@{D}"
+    assert analyze_journal(tmp_path, journal, tagged).images[0].served_by == mirror_b
+
+
+def test_analyze_journal_without_a_pull_of_the_image_is_an_error(tmp_path: Path) -> None:
+    journal = crio_journal(
+        f"Pulling image: {OTHER_APP}",
+        f'Trying to access \\"{OTHER_APP}\\"',
+        f"Pulled image: {OTHER_APP}",
+    )
+    report = analyze_journal(tmp_path, journal, SRC)
+    assert report.verdict == "error"
+    (image,) = report.images
+    assert (image.image, image.verdict, image.served_by) == (SRC, "error", None)
+    (finding,) = image.findings
+    assert finding.code == "no-pull-in-log"
+    assert SRC in finding.message and "crio.journal" in finding.message
+    assert OTHER_APP in finding.message
+
+
+def test_analyze_infers_a_failure_after_the_manifest_was_served(tmp_path: Path) -> None:
+    """A mirror that holds the manifest but not a layer (an incomplete oc-mirror)."""
+    lines = fixture("blocked-mirror-serves").splitlines(keepends=True)
+    layer = "sha256:e9a0465e91ed083954116d440c506b11386fd82c8dcb50ba10c5aac4451278a2"
+    cut = max(i for i, line in enumerate(lines) if 'msg="GET ' in line and layer in line)
+    text = "".join(lines[: cut + 1]) + (
+        f"Error: copying system image from manifest list: reading blob {layer}: "
+        "fetching blob: blob unknown: blob unknown to registry\n"
+    )
+    loaded = registries.load(host_with(tmp_path, "blocked-mirror-serves"))
+    report = analyze_log(
+        loaded,
+        text,
+        source="x.log",
+        image=None,
+        exit_code=None,
+        checked_at="now",
+        agent_version="0",
+    )
+    (image,) = report.images
+    assert (report.verdict, image.exit_code) == ("fail", 125)  # inferred from podman's Error:
+    assert image.findings[-1].code == "pull-failed-after-resolution"
+    assert image.served_by == f"127.0.0.1:5103/mirror/hello@{D}"

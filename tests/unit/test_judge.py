@@ -276,3 +276,134 @@ def test_probe_findings() -> None:
     ]
     assert [f.code for f in judge_probes(probes)] == ["probe-mirror-missing", "probe-mirror-failed"]
     assert all(f.severity == "warn" for f in judge_probes(probes))
+
+
+# --- a pull that fails after a source served the manifest --------------------------------
+
+LAYER = "sha256:e9a0465e91ed083954116d440c506b11386fd82c8dcb50ba10c5aac4451278a2"
+BLOB_UNKNOWN = (
+    f"Error: copying system image from manifest list: reading blob {LAYER}: fetching blob: "
+    "blob unknown: blob unknown to registry"
+)
+
+
+def blob_unknown_variant(fixture: str) -> str:
+    """The fixture cut at the layer's GET, ended as podman ends a pull from a mirror that
+    holds the manifest but not the blob (an incomplete oc-mirror): exit 125."""
+    lines = (LOGS / f"{fixture}.log").read_text().splitlines(keepends=True)
+    cut = max(i for i, line in enumerate(lines) if 'msg="GET ' in line and LAYER in line)
+    return "".join(lines[: cut + 1]) + BLOB_UNKNOWN + "\n"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "served_code"),
+    [
+        ("blocked-mirror-serves", "served-by-mirror"),
+        ("first-mirror-down", "fallback-to-later-mirror"),
+    ],
+)
+def test_failure_after_the_manifest_was_served_fails(
+    fixture: str, served_code: str, tmp_path: Path
+) -> None:
+    reference, conf_name, _, verdict, codes = CASES[fixture]
+    resolution = resolution_for(reference, conf_name, tmp_path)
+    mirror = f"127.0.0.1:5103/mirror/hello@{D}"
+
+    # The fixture itself (rc 0) is unchanged.
+    original = (LOGS / f"{fixture}.log").read_text()
+    judgement = judge(resolution, parse_pull_log(original, exit_code=0), exit_code=0)
+    assert (judgement.verdict, [f.code for f in judgement.findings]) == (verdict, codes)
+
+    log = parse_pull_log(blob_unknown_variant(fixture), exit_code=125)
+    judgement = judge(resolution, log, exit_code=125)
+    assert judgement.verdict == "fail"
+    assert [f.code for f in judgement.findings] == [served_code, "pull-failed-after-resolution"]
+    failure = judgement.findings[-1]
+    assert failure.severity == "fail"
+    assert mirror in failure.message and "(mirror)" in failure.message
+    assert BLOB_UNKNOWN in failure.message and "exit code 125" in failure.message
+    # The manifest did come from the mirror: servedBy still says so (the verdict says the rest).
+    assert (judgement.served_by, judgement.served_by_kind) == (mirror, "mirror")
+
+
+def test_skopeo_tag_listing_failure_is_not_a_pull_failure(tmp_path: Path) -> None:
+    """Plain `skopeo inspect` lists the source's tags after a mirror served the manifest:
+    the fixtures README calls its rc 1 not a resolution failure. Other errors still fail."""
+    reference, conf_name, _, _, _ = CASES["skopeo-inspect-tags-source-down"]
+    resolution = resolution_for(reference, conf_name, tmp_path)
+    text = (LOGS / "skopeo-inspect-tags-source-down.log").read_text()
+    judgement = judge(resolution, parse_pull_log(text, exit_code=1), exit_code=1)
+    assert (judgement.verdict, [f.code for f in judgement.findings]) == (
+        "pass",
+        ["served-by-mirror"],
+    )
+    other = text.replace("Error determining repository tags", "Error writing manifest")
+    judgement = judge(resolution, parse_pull_log(other, exit_code=1), exit_code=1)
+    assert judgement.verdict == "fail"
+    assert judgement.findings[-1].code == "pull-failed-after-resolution"
+    assert "skopeo's final error: Error writing manifest" in judgement.findings[-1].message
+
+
+def test_manifest_method_success_is_unaffected(tmp_path: Path) -> None:
+    resolution = resolution_for(f"{SRC}@{D}", "mirror-missing-digest", tmp_path)
+    text = (LOGS / "skopeo-inspect-raw-mirror-missing-digest.log").read_text()
+    judgement = judge(resolution, parse_pull_log(text, exit_code=0), exit_code=0)
+    assert [f.code for f in judgement.findings] == ["fallback-to-later-mirror"]
+
+
+# --- messages that state why mirrors were skipped -------------------------------------------
+
+TAG_ONLY_BLOCKED = """unqualified-search-registries = []
+[[registry]]
+  prefix = ""
+  location = "127.0.0.1:5101/src/hello"
+  blocked = true
+  insecure = true
+  [[registry.mirror]]
+    location = "127.0.0.1:5103/mirror/hello"
+    insecure = true
+    pull-from-mirror = "tag-only"
+"""
+
+
+def test_blocked_source_needed_names_tag_only_mirrors_for_a_digest(tmp_path: Path) -> None:
+    conf = tmp_path / "tag-only-blocked.conf"
+    conf.write_text(TAG_ONLY_BLOCKED)
+    loaded = registries.load(tmp_path, main_override=conf, compat=LEGACY_PODMAN_4_3)
+    (resolution,) = loaded.explain(f"{SRC}@{D}").resolutions
+    # Real log of a digest pull whose only source is the blocked 5101 (no mirror applies).
+    text = (LOGS / "blocked-no-mirrors.log").read_text()
+    judgement = judge(resolution, parse_pull_log(text, exit_code=125), exit_code=125)
+    assert [f.code for f in judgement.findings] == ["not-served", "blocked-source-needed"]
+    message = judgement.findings[-1].message
+    assert 'pull-from-mirror = "tag-only" and the reference has a digest' in message
+    assert "this is a tag" not in message and "digest-only" not in message
+
+
+def test_blocked_source_needed_names_digest_only_mirrors_for_a_tag(tmp_path: Path) -> None:
+    reference, conf_name, exit_code, _, _ = CASES["blocked-tag"]
+    resolution = resolution_for(reference, conf_name, tmp_path)
+    text = (LOGS / "blocked-tag.log").read_text()
+    judgement = judge(resolution, parse_pull_log(text, exit_code=exit_code), exit_code=exit_code)
+    message = judgement.findings[-1].message
+    assert 'pull-from-mirror = "digest-only" and the reference has no digest' in message
+    assert "is blocked (NeverContactSource)" in message
+
+
+@pytest.mark.parametrize(
+    ("fixture", "advice", "wrong"),
+    [
+        ("itms-tag-only-digest", "only apply to tags", "only apply to digests"),
+        ("idms-digest-only-tag", "only apply to digests", "only apply to tags"),
+    ],
+)
+def test_mirrors_skipped_advice_fits_the_reference(
+    fixture: str, advice: str, wrong: str, tmp_path: Path
+) -> None:
+    reference, conf_name, exit_code, _, _ = CASES[fixture]
+    resolution = resolution_for(reference, conf_name, tmp_path)
+    text = (LOGS / f"{fixture}.log").read_text()
+    judgement = judge(resolution, parse_pull_log(text, exit_code=exit_code), exit_code=exit_code)
+    (finding,) = judgement.findings
+    assert finding.code == "mirrors-skipped"
+    assert advice in finding.message and wrong not in finding.message
