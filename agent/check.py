@@ -16,7 +16,14 @@ from typing import Callable, Optional
 from agent import reference as references
 from agent.errors import AgentError, ConfigError
 from agent.pull.judge import judge, judge_probes, verdict_of
-from agent.pull.log import JournalPull, PullLog, parse_crio_journal, parse_pull_log, redact
+from agent.pull.log import (
+    JournalPull,
+    PullLog,
+    parse_crio_journal,
+    parse_pull_log,
+    plain_text,
+    redact,
+)
 from agent.pull.runner import (
     CheckEnvironmentError,
     CommandNotFound,
@@ -523,6 +530,7 @@ def analyze_log(
     agent_version: str,
 ) -> CheckReport:
     """``agent analyze``: the parser and the judge over a log captured elsewhere."""
+    text = plain_text(text)  # pasted from a terminal: colours, CRLF
     config = loaded.config
     report = CheckReport(
         node=f"(log {source})",

@@ -59,6 +59,7 @@ __all__ = [
     "parse_crio_journal",
     "parse_error_sources",
     "parse_pull_log",
+    "plain_text",
     "redact",
 ]
 
@@ -337,6 +338,16 @@ _TERMINAL_LEVELS = {
     "TRAC": "trace",
 }
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without ANSI colour codes and with ``\n`` line ends, as a log pasted from a
+    terminal session needs before anything else searches it."""
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    return text.replace("\r\n", "\n")
+
+
 _QUOTED = re.compile(r"\"([^\"\\]*(?:\\.[^\"\\]*)*)", re.DOTALL)
 _UNQUOTED = re.compile(r"\S*")
 _ESCAPE = re.compile(

@@ -525,3 +525,35 @@ def test_analyze_infers_a_failure_after_the_manifest_was_served(tmp_path: Path) 
     assert (report.verdict, image.exit_code) == ("fail", 125)  # inferred from podman's Error:
     assert image.findings[-1].code == "pull-failed-after-resolution"
     assert image.served_by == f"127.0.0.1:5103/mirror/hello@{D}"
+
+
+@pytest.mark.parametrize("colours", [False, True])
+def test_analyze_a_log_pasted_from_a_terminal(tmp_path: Path, colours: bool) -> None:
+    """Colours and CRLF must not hide the image the log pulled or change the verdict."""
+    from tests.unit.test_pull_log import to_terminal
+
+    loaded = registries.load(host_with(tmp_path, "first-mirror-down"))
+    # cut before podman's "Writing manifest": only the image ID line tells it succeeded
+    plain = "\n".join(
+        line for line in fixture("first-mirror-down").splitlines() if "Writing manifest" not in line
+    )
+    pasted = to_terminal(plain, colours).replace("\n", "\r\n")
+
+    def analyzed(text: str) -> Any:
+        return analyze_log(
+            loaded,
+            text,
+            source="x.log",
+            image=None,
+            exit_code=None,
+            checked_at="now",
+            agent_version="0",
+        )
+
+    expected, got = analyzed(plain).images[0], analyzed(pasted).images[0]
+    assert (got.image, got.verdict, got.served_by) == (
+        expected.image,
+        expected.verdict,
+        expected.served_by,
+    )
+    assert [f.code for f in got.findings] == [f.code for f in expected.findings]
