@@ -40,7 +40,7 @@ from agent.registries.model import (
     Resolution,
     compat_for_podman,
 )
-from agent.registries.resolve import find_entry, source_of
+from agent.registries.resolve import find_entry, source_of, sources_of
 from agent.report import (
     CheckReport,
     Expected,
@@ -583,10 +583,27 @@ def analyze_log(
     return _replace(report, images=results, verdict=worst([r.verdict for r in results]))
 
 
-def _journal_reference(config: Configuration, pull: JournalPull) -> Optional[str]:
+def _journal_source(loaded: LoadedHost, pull: JournalPull) -> str:
+    """The image a CRI-O pull was for.
+
+    Without a ``Pulling image`` line (a grep'd excerpt) the journal only names the first
+    location tried, and a mirror shared by several entries stands for several sources:
+    the one whose pull sources include every location the pull tried is taken.
+    """
+    candidates = sources_of(loaded.config, pull.image)
+    tried = {attempt.location for attempt in pull.attempts}
+    for candidate in candidates if len(candidates) > 1 else ():
+        explanation = loaded.explain(candidate)
+        if explanation.problem or len(explanation.resolutions) != 1:
+            continue
+        if tried <= {source.location for source in explanation.resolutions[0].pull_sources}:
+            return candidate
+    return candidates[0]
+
+
+def _journal_reference(loaded: LoadedHost, pull: JournalPull) -> Optional[str]:
     """The reference a journal pull was for, as podman pulls it (None: not a valid one)."""
-    # Without a "Pulling image" line the journal only names the first source tried.
-    mapped = source_of(config, pull.image)
+    mapped = _journal_source(loaded, pull)
     try:
         if references.is_short_name(mapped):
             return mapped  # resolved by CRI-O's own search; compared as written
@@ -608,9 +625,9 @@ def _journal_image_result(
     if explanation.problem:
         return _error_result(image, explanation.problem.kind, explanation.problem.message)
     wanted = {resolution.reference for resolution in explanation.resolutions} | {image}
-    mine = [pull for pull in pulls if _journal_reference(loaded.config, pull) in wanted]
+    mine = [pull for pull in pulls if _journal_reference(loaded, pull) in wanted]
     if not mine:
-        others = sorted({source_of(loaded.config, pull.image) for pull in pulls})
+        others = sorted({_journal_source(loaded, pull) for pull in pulls})
         seen = f"it shows pulls of {', '.join(others[:5])}" + (
             f" and {len(others) - 5} more" if len(others) > 5 else ""
         )
@@ -636,7 +653,7 @@ def _journal_result(
     raw: str = "",
 ) -> ImageResult:
     """One CRI-O pull judged; ``earlier`` pulls of the same image are its earlier rounds."""
-    mapped = source_of(loaded.config, pull.image)
+    mapped = _journal_source(loaded, pull)
     explanation = loaded.explain(mapped)
     name = image or mapped
     if explanation.problem or len(explanation.resolutions) != 1:
@@ -659,7 +676,7 @@ def _journal_result(
     )
     if exit_code is None:
         exit_code = 0 if log.served_by else None
-    return _result_from_log(
+    result = _result_from_log(
         name,
         explanation.resolutions[0],
         log,
@@ -668,6 +685,25 @@ def _journal_result(
         duration=None,
         raw=raw,
     )
+    if (
+        exit_code is None
+        and pull.pulled is None
+        and attempts[-1:]
+        and (attempts[-1].outcome == "unfinished")
+    ):
+        # No end in the journal: CRI-O logs one only for a success (a failure is in the
+        # kubelet's events), and a grep'd excerpt may have dropped it. Unknown is not
+        # "nothing served it".
+        unknown = Finding(
+            "outcome-unknown",
+            "error",
+            f"the journal does not show how this pull ended: no 'Pulled image' line after "
+            f"{attempts[-1].location} (CRI-O logs one only when a pull succeeds; a failure "
+            "is in the kubelet's events: oc get events --field-selector reason=Failed)",
+        )
+        findings = [f for f in result.findings if f.code != "not-served"] + [unknown]
+        result = replace(result, findings=tuple(findings), verdict=verdict_of(findings))
+    return result
 
 
 def summarise_history(loaded: LoadedHost, journal: str) -> list[dict[str, object]]:

@@ -55,7 +55,7 @@ def judge(
             Finding(
                 "unexpected-source",
                 "fail",
-                "podman contacted sources the configuration does not name: "
+                f"{_tool_name(log)} contacted sources the configuration does not name: "
                 + ", ".join(unexpected)
                 + f" (expected only {', '.join(expected)})",
             )
@@ -98,6 +98,10 @@ def judge(
         served_by=served,
         served_by_kind=kinds.get(served) if served else None,
     )
+
+
+def _tool_name(log: PullLog) -> str:
+    return {"crio": "CRI-O", "skopeo": "skopeo"}.get(log.tool, "podman")
 
 
 def _tag_listing_failed(log: PullLog) -> bool:

@@ -60,19 +60,28 @@ def find_entry(config: Configuration, name: str) -> Optional[RegistryEntry]:
     return best
 
 
-def source_of(config: Configuration, repository: str) -> str:
-    """The source a mirror repository or reference stands for (itself when no mirror names it).
-
-    The longest matching mirror location wins; what follows it is kept, so a tag or digest
+def sources_of(config: Configuration, repository: str) -> list[str]:
+    """Every source a mirror repository or reference may stand for, most likely first
+    (the longest matching mirror location, then file order); ``[repository]`` when no
+    mirror names it. What follows the mirror location is kept, so a tag or digest
     survives: ``mirror.example.net/ocp@sha256:…`` maps to ``quay.io/ocp@sha256:…``.
+
+    Several entries can share one mirror (oc-mirror sends the release and the payload
+    repositories to the same one), so a mirror location alone may not tell which.
     """
-    best: Optional[tuple[int, str]] = None
-    for entry in config.registries:
+    found: list[tuple[int, int, str]] = []
+    for position, entry in enumerate(config.registries):
         for mirror in entry.mirrors:
             length = match_length(repository, mirror.location)
-            if length != -1 and (best is None or length > best[0]):
-                best = (length, (entry.location or entry.prefix) + repository[length:])
-    return best[1] if best else repository
+            source = (entry.location or entry.prefix) + repository[length:]
+            if length != -1 and source not in (known for _, _, known in found):
+                found.append((-length, position, source))
+    return [source for _, _, source in sorted(found)] or [repository]
+
+
+def source_of(config: Configuration, repository: str) -> str:
+    """The most likely source of a mirror repository or reference (see :func:`sources_of`)."""
+    return sources_of(config, repository)[0]
 
 
 @dataclass(frozen=True)

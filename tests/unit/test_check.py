@@ -557,3 +557,42 @@ def test_analyze_a_log_pasted_from_a_terminal(tmp_path: Path, colours: bool) -> 
         expected.served_by,
     )
     assert [f.code for f in got.findings] == [f.code for f in expected.findings]
+
+
+def test_a_grepped_journal_with_a_shared_mirror_is_mapped_by_all_its_attempts(
+    tmp_path: Path,
+) -> None:
+    """oc-mirror sends the release and the payload repositories to one mirror; an excerpt
+    of only 'Trying to access' lines names no image, and ends before any 'Pulled image'."""
+    conf = tmp_path / "idms.conf"
+    conf.write_text(
+        "".join(
+            f'[[registry]]\nlocation = "quay.io/openshift-release-dev/{repo}"\n\n'
+            '[[registry.mirror]]\nlocation = "mirror.corp:8443/ocp4/openshift4"\n'
+            'pull-from-mirror = "digest-only"\n\n'
+            for repo in ("ocp-release", "ocp-v4.0-art-dev")
+        )
+    )
+    loaded = registries.load(tmp_path / "empty", main_override=conf)
+    digest = "sha256:" + "2" * 64
+    journal = "\n".join(
+        f'Nov 25 20:31:4{n} worker-0 crio[2345]: time="2026-11-25 20:31:4{n}Z" level=info '
+        f'msg="Trying to access \\"{location}@{digest}\\""'
+        for n, location in enumerate(
+            ["mirror.corp:8443/ocp4/openshift4", "quay.io/openshift-release-dev/ocp-v4.0-art-dev"]
+        )
+    )
+    report = analyze_log(
+        loaded,
+        journal,
+        source="grep.log",
+        image=None,
+        exit_code=None,
+        checked_at="now",
+        agent_version="0",
+    )
+    (image,) = report.images
+    assert image.image == f"quay.io/openshift-release-dev/ocp-v4.0-art-dev@{digest}"
+    assert [f.code for f in image.findings] == ["outcome-unknown"]  # not "not-served"
+    assert image.verdict == "error"
+    assert [attempt.kind for attempt in image.attempts] == ["mirror", "source"]

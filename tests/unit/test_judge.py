@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -253,6 +254,9 @@ def test_unconfigured_source_fails(two_mirrors: Resolution) -> None:
     assert judgement.verdict == "fail"
     assert [f.code for f in judgement.findings] == ["unexpected-source"]
     assert judgement.attempts[0].kind is None
+    assert judgement.findings[0].message.startswith("podman contacted")
+    crio = judge(two_mirrors, dataclasses.replace(log, tool="crio"), exit_code=0)
+    assert crio.findings[0].message.startswith("CRI-O contacted")  # a journal, not podman
 
 
 def test_failure_before_any_attempt_is_an_error(two_mirrors: Resolution) -> None:
