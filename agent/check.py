@@ -189,7 +189,8 @@ def check_image(
         return _error_result(
             image, "environment", exc.message, reference=target, expected=_expected(resolution)
         )
-    return _judge_result(image, resolution, result, runner if options.probe_mirrors else None)
+    judged = _judge_result(image, resolution, result, runner if options.probe_mirrors else None)
+    return replace(judged, method=method)
 
 
 def _judge_result(
@@ -714,7 +715,7 @@ def summarise_history(loaded: LoadedHost, journal: str) -> list[dict[str, object
         entries.append(
             {
                 "time": pull.time,
-                "image": pull.image,
+                "image": result.image,  # the source a grep'd pull stands for, too
                 "pulled": pull.pulled,
                 "servedBy": result.served_by,
                 "servedByKind": result.served_by_kind,

@@ -295,8 +295,7 @@ def check(
         storage_driver=storage_driver,
     )
     if history:
-        _history(runner, root, since, output)
-        return
+        raise typer.Exit(_exit_code(_history(runner, root, since, output), strict))
     if not wanted and not auto:
         raise UsageError("give --image REF, --images-file FILE or --auto")
     podman_version = runner.podman_version_soon()  # runs while the rest is imported
@@ -340,7 +339,8 @@ def _refuse_option_like(images: list[str]) -> None:
             )
 
 
-def _history(runner: Any, root: Path, since: str, output: CheckOutput) -> None:
+def _history(runner: Any, root: Path, since: str, output: CheckOutput) -> str:
+    """``check --history``: prints the summary; returns the worst verdict of the pulls."""
     from agent import registries
     from agent.check import summarise_history
 
@@ -354,8 +354,11 @@ def _history(runner: Any, root: Path, since: str, output: CheckOutput) -> None:
     entries = summarise_history(loaded, result.stdout)
     if output is CheckOutput.json:
         _print_json({"schemaVersion": 1, "node": _node_name(root), "history": entries})
-        return
-    sys.stdout.write(_render().history_table(entries))
+    else:
+        sys.stdout.write(_render().history_table(entries))
+    from agent.report import worst
+
+    return worst([str(entry["verdict"]) for entry in entries])
 
 
 @app.command()
@@ -542,6 +545,9 @@ def run(
         Optional[int], typer.Option("--cycles", help="Stop after N checks (tests, one-shot jobs).")
     ] = None,
     storage_driver: Annotated[Optional[str], typer.Option("--storage-driver")] = None,
+    min_free: Annotated[
+        float, typer.Option("--min-free-gib", help="Refuse to pull below this free space.")
+    ] = 2.0,
 ) -> None:
     """DaemonSet mode: check at start, on changes and periodically; publish ConfigMaps."""
     import os
@@ -562,7 +568,10 @@ def run(
     node_name = node or os.environ.get("NODE_NAME")
     if not node_name:
         raise UsageError("no node name: set NODE_NAME (downward API) or --node")
-    config = from_kubeconfig(kubeconfig) if kubeconfig else in_cluster()
+    # outside a pod, as the option's help and in_cluster's hint say: --kubeconfig or KUBECONFIG
+    config = (
+        from_kubeconfig(kubeconfig) if kubeconfig or os.environ.get("KUBECONFIG") else in_cluster()
+    )
     ns = namespace or config.namespace or service_namespace(dict(os.environ), SERVICE_ACCOUNT)
     if not ns:
         raise UsageError("no namespace: --namespace, the service account or POD_NAMESPACE")
@@ -586,6 +595,7 @@ def run(
         NodeSettings.detect(root),
         storage=storage.value,
         timeout=timeout,
+        min_free_bytes=int(min_free * 1024**3),
         storage_driver=storage_driver,
     )
     agent = Agent(

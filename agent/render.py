@@ -346,7 +346,8 @@ def collect_table(summary: Summary, *, wide: bool = False) -> str:
         if row.drift:
             notes.insert(
                 0,
-                f"drift: registries.conf fingerprint {row.fingerprint} differs in pool {row.pool}",
+                f"drift: registries.conf fingerprint {row.fingerprint} differs "
+                + (f"in pool {row.pool}" if row.pool else "from the other nodes (pools unknown)"),
             )
         if notes:
             lines.append("")

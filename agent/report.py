@@ -127,12 +127,14 @@ class ImageResult:
     duration_seconds: Optional[float] = None
     final_error: Optional[str] = None
     log: Optional[str] = None  # the redacted debug log; trimmed first when space is short
+    method: Optional[str] = None  # "pull" | "manifest" when it ran (a line may differ)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "image": self.image,
             "reference": self.reference,
             "verdict": self.verdict,
+            "method": self.method,
             "expected": [item.to_json() for item in self.expected],
             "skippedMirrors": [
                 {"location": location, "reason": reason}
@@ -170,6 +172,7 @@ class ImageResult:
             duration_seconds=data.get("durationSeconds"),
             final_error=data.get("finalError"),
             log=data.get("log"),
+            method=data.get("method"),
         )
 
 

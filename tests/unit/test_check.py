@@ -341,6 +341,9 @@ def test_manifest_images_use_skopeo_whatever_the_method(tmp_path: Path) -> None:
     )
     assert runner.calls == [("manifest", SRC, None)]
     assert report.images[0].verdict == "warn"
+    assert report.method == "pull"  # the default; the image says what really ran
+    assert report.images[0].method == "manifest"
+    assert report.images[0].to_json()["method"] == "manifest"
 
 
 # --- --probe-mirrors problems stay with the image -------------------------------------------

@@ -388,3 +388,69 @@ def test_checklist_refuses_a_zero_poll(capsys: Any) -> None:
     )
     assert code == 2
     assert "--poll" in err
+
+
+def test_run_outside_a_pod_takes_the_kubeconfig_from_the_environment(
+    host: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """agent run --help says --kubeconfig defaults to KUBECONFIG; it did not."""
+    from agent.daemon import Agent
+
+    servers: list[str] = []
+    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path)))
+    monkeypatch.setattr(
+        Agent,
+        "run_forever",
+        lambda self, **_: servers.append(self.publisher._publish.client.config.server),
+    )
+    code, _, err = run(
+        capsys,
+        "run",
+        "--host-root",
+        str(host),
+        "--node",
+        "worker-0",
+        "--image",
+        f"registry.example.com/team/app@{DIGEST}",
+    )
+    assert code == 0, err
+    assert servers == ["https://127.0.0.1:9"]
+
+
+def _journal(*messages: str) -> str:
+    return "\n".join(
+        f'Nov 25 10:00:0{n} node-1 crio[1]: time="2026-11-25T10:00:0{n}Z" level=info msg="{m}"'
+        for n, m in enumerate(messages)
+    )
+
+
+@pytest.mark.parametrize(
+    ("ends", "strict", "expected"),
+    [
+        ("mirror.example.net", False, 0),  # the first mirror served it
+        ("backup.example.net:8443", False, 0),  # a fallback: a warning
+        ("backup.example.net:8443", True, 1),  # ... which --strict fails
+        (None, False, 1),  # how the pull ended is not in the journal: an error
+    ],
+)
+def test_check_history_exit_code_follows_the_pulls(
+    host: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch, ends: Any, strict: bool, expected: int
+) -> None:
+    from agent.pull.runner import CommandResult, NodeRunner
+
+    image = f"registry.example.com/team/app@{DIGEST}"
+    first, second = (
+        f"mirror.example.net/team/app@{DIGEST}",
+        f"backup.example.net:8443/team/app@{DIGEST}",
+    )
+    lines = [f"Pulling image: {image}", f'Trying to access \\"{first}\\"']
+    if ends and ends.startswith("backup"):
+        lines.append(f'Trying to access \\"{second}\\"')
+    if ends:
+        lines.append(f"Pulled image: {second if ends.startswith('backup') else first}")
+    journal = CommandResult(("journalctl",), 0, _journal(*lines), "", False, 0.1)
+    monkeypatch.setattr(NodeRunner, "crio_journal", lambda self, since: journal)
+    argv = ["check", "--history", "--host-root", str(host), "-o", "json"]
+    code, out, _ = run(capsys, *argv, *(["--strict"] if strict else []))
+    assert code == expected
+    assert json.loads(out)["history"][0]["image"] == image
