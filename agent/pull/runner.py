@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import functools
 import logging
 import os
@@ -81,6 +82,10 @@ PROXY_VARIABLES = frozenset(
 )
 #: podman 4.3 refuses a run root longer than this.
 _RUNROOT_MAX = 50
+#: A scratch store unlocked and untouched for this long was left by an agent that died.
+_STALE_AFTER = 600.0
+#: The node's image store (CRI-O's and podman's), written by --storage node pulls.
+NODE_STORE = "/var/lib/containers/storage"
 
 _INSTALL_HINTS = {
     "podman": "install podman (RHCOS ships it; on RHEL/Fedora: dnf install podman)",
@@ -647,6 +652,12 @@ _CHROOT_FAILED_TO_RUN = re.compile(r"^chroot: failed to run command '?(.+?)'?: (
 _CHROOT_CANNOT_CHANGE = re.compile(r"^chroot: cannot change root directory to .*$", re.M)
 
 
+def _major(release: Optional[str]) -> int:
+    """4 for ``4.3.1``; 0 when unknown."""
+    head = (release or "").split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
 def _size(value: int) -> str:
     return f"{value / 1024**3:.2f} GiB ({value} bytes)"
 
@@ -692,6 +703,8 @@ class NodeRunner:
         self.storage_driver = storage_driver
         self._run = run
         self._host = HostRoot(settings.host_root)
+        #: the node's podman release once :meth:`podman_version` has read it
+        self.podman_release: Optional[str] = None
 
     # -- building blocks -------------------------------------------------------------
 
@@ -774,7 +787,8 @@ class NodeRunner:
         match = _PODMAN_VERSION.search(result.stdout)
         if not result.ok or match is None:
             return None
-        return match.group(1)
+        self.podman_release = match.group(1)
+        return self.podman_release
 
     def podman_version_soon(self) -> Callable[[], Optional[str]]:
         """:meth:`podman_version` started now in a thread; calling the result waits for it.
@@ -812,6 +826,10 @@ class NodeRunner:
             if self.storage_driver:
                 argv += ["--storage-driver", self.storage_driver]
         argv += ["pull", "--log-level=debug"]
+        if _major(self.podman_release) >= 5:
+            # CRI-O walks the sources once; podman 5 retries the whole list 3 times unless
+            # told not to (4.x cannot be told), which turns a failure into a timeout
+            argv += ["--retry", "0"]
         if self.settings.auth_file:
             argv += ["--authfile", self.settings.auth_file]
         return [*argv, "--", reference]
@@ -819,15 +837,17 @@ class NodeRunner:
     def pull(
         self, reference: str, *, on_stderr_line: Optional[Callable[[str], None]] = None
     ) -> CommandResult:
-        """``podman pull --log-level=debug`` of ``reference``, as CRI-O would resolve it."""
+        """``podman pull --log-level=debug`` of ``reference``, as CRI-O would resolve it.
+
+        Into the scratch store, or with ``storage="node"`` into the node's own; either way
+        c/image's temporary blob files go to the scratch folder's ``tmp/`` (TMPDIR), not to
+        the node's /var/tmp, where a podman killed at the timeout would leave them.
+        """
         self._check_reference(reference)
-        if self.storage == "node":
-            return self._node_run(self.pull_argv(reference), on_stderr_line=on_stderr_line)
         with self.scratch_store() as scratch:
-            # c/image's temporary blob files go to TMPDIR (else the node's /var/tmp,
-            # where a podman killed at the timeout leaves them behind)
+            store = scratch if self.storage == "scratch" else None
             return self._node_run(
-                self.pull_argv(reference, scratch),
+                self.pull_argv(reference, store),
                 extra_env={"TMPDIR": f"{scratch}/tmp"},
                 on_stderr_line=on_stderr_line,
             )
@@ -888,64 +908,109 @@ class NodeRunner:
         return parent
 
     def check_free_space(self) -> None:
-        """CheckEnvironmentError when the node's scratch folder has too little room."""
+        """CheckEnvironmentError when a filesystem the pull writes to has too little room:
+        the scratch folder, and with ``storage="node"`` the node's image store."""
+        places = [(self._scratch_parent(), self.scratch_parent)]
+        if self.storage == "node":
+            places.append((self.agent_path(NODE_STORE), NODE_STORE))
+        for path, node_path in places:
+            if not path.exists():
+                continue  # no store yet: podman creates it on the scratch folder's disk
+            try:
+                free = int(psutil.disk_usage(str(path)).free)
+            except OSError as exc:
+                raise CheckEnvironmentError(
+                    f"cannot measure the free space of {path}: {exc.strerror or exc}"
+                ) from None
+            if free < self.min_free_bytes:
+                raise CheckEnvironmentError(
+                    f"not enough free space in {path} (node path {node_path}) for a pull: "
+                    f"{_size(free)} free, {_size(self.min_free_bytes)} required",
+                    hint="free space on the node, or lower the requirement (--min-free-gib); "
+                    "the kubelet starts deleting images at 85% use",
+                )
+
+    def sweep_stale_stores(self) -> list[str]:
+        """Remove scratch stores left by an agent that died before it could (SIGKILL, OOM,
+        a reboot mid-pull): older than a few minutes and not locked by a running agent.
+        Returns what was removed (node paths)."""
         parent = self._scratch_parent()
-        try:
-            free = int(psutil.disk_usage(str(parent)).free)
-        except OSError as exc:
-            raise CheckEnvironmentError(
-                f"cannot measure the free space of {parent}: {exc.strerror or exc}"
-            ) from None
-        if free < self.min_free_bytes:
-            raise CheckEnvironmentError(
-                f"not enough free space in {parent} (node path {self.scratch_parent}) for a "
-                f"scratch image store: {_size(free)} free, {_size(self.min_free_bytes)} required",
-                hint="free space on the node, use --storage node, or lower the requirement",
-            )
+        removed = []
+        with contextlib.suppress(OSError):
+            for entry in parent.iterdir():
+                if not entry.name.startswith("mirror-agent-") or not entry.is_dir():
+                    continue
+                try:
+                    if time.time() - entry.lstat().st_mtime < _STALE_AFTER:
+                        continue  # may be a store another agent is only now setting up
+                    in_use = _lock_store(entry)
+                except OSError:
+                    continue
+                if in_use is None:
+                    continue  # a running agent holds it
+                try:
+                    with _SIGNALS.deferred():
+                        problems = remove_tree(entry)
+                finally:
+                    os.close(in_use)
+                if not problems:
+                    removed.append(f"{self.scratch_parent.rstrip('/')}/{entry.name}")
+        return removed
 
     @contextlib.contextmanager
     def scratch_store(self) -> Iterator[str]:
         """A fresh folder under the node's scratch parent; yields its node path.
 
-        It holds ``tmp/`` (for TMPDIR); podman creates ``root/`` and ``run/`` itself.
+        It holds ``tmp/`` (for TMPDIR); podman creates ``root/`` and ``run/`` itself. It is
+        locked while in use, so that another agent's :meth:`sweep_stale_stores` leaves it.
 
-        Removed afterwards in every case (also on timeout, error, Ctrl-C or SIGTERM),
-        after unmounting what the storage driver left mounted in it.
+        Removed afterwards in every case (also on timeout, error, Ctrl-C or SIGTERM, even
+        one that arrives while it is being created), after unmounting what the storage
+        driver left mounted in it.
         """
         self.check_free_space()
+        for stale in self.sweep_stale_stores():
+            _log.warning("removed a scratch store left behind: %s", stale)
         parent = self._scratch_parent()
         with _SIGNALS.active():
-            with _SIGNALS.deferred():
-                try:
-                    agent_dir = Path(tempfile.mkdtemp(prefix="mirror-agent-", dir=str(parent)))
-                    (agent_dir / "tmp").mkdir()
-                except OSError as exc:
-                    raise CheckEnvironmentError(
-                        f"cannot create a scratch folder in {parent}: {exc.strerror or exc}"
-                    ) from None
-            node_dir = f"{self.scratch_parent.rstrip('/')}/{agent_dir.name}"
-            if len(f"{node_dir}/run") > _RUNROOT_MAX:
-                with _SIGNALS.deferred():
-                    remove_tree(agent_dir)
-                raise CheckEnvironmentError(
-                    f"the scratch path {node_dir}/run is longer than podman's limit of "
-                    f"{_RUNROOT_MAX} characters for --runroot; use a shorter scratch folder"
-                )
+            agent_dir: Optional[Path] = None
+            lock: Optional[int] = None
             try:
+                with _SIGNALS.deferred():  # a stop arriving now is raised inside the try
+                    try:
+                        agent_dir = Path(tempfile.mkdtemp(prefix="mirror-agent-", dir=str(parent)))
+                        lock = _lock_store(agent_dir)
+                        (agent_dir / "tmp").mkdir()
+                    except OSError as exc:
+                        raise CheckEnvironmentError(
+                            f"cannot create a scratch folder in {parent}: {exc.strerror or exc}"
+                        ) from None
+                node_dir = f"{self.scratch_parent.rstrip('/')}/{agent_dir.name}"
+                if len(f"{node_dir}/run") > _RUNROOT_MAX:
+                    raise CheckEnvironmentError(
+                        f"the scratch path {node_dir}/run is longer than podman's limit of "
+                        f"{_RUNROOT_MAX} characters for --runroot; use a shorter scratch folder"
+                    )
                 yield node_dir
             except BaseException:
+                if agent_dir is not None:
+                    with _SIGNALS.deferred():
+                        problems = remove_tree(agent_dir)
+                    for problem in problems:
+                        _log.warning("scratch store not fully removed: %s", problem)
+                raise
+            else:
                 with _SIGNALS.deferred():
                     problems = remove_tree(agent_dir)
-                for problem in problems:
-                    _log.warning("scratch store not fully removed: %s", problem)
-                raise
-            with _SIGNALS.deferred():
-                problems = remove_tree(agent_dir)
-            if problems:
-                raise CheckEnvironmentError(
-                    f"could not remove the scratch store {agent_dir}: " + "; ".join(problems),
-                    hint="remove it by hand on the node (unmount what is mounted below it first)",
-                )
+                if problems:
+                    raise CheckEnvironmentError(
+                        f"could not remove the scratch store {agent_dir}: " + "; ".join(problems),
+                        hint="remove it by hand on the node (unmount what is mounted below it "
+                        "first)",
+                    )
+            finally:
+                if lock is not None:
+                    os.close(lock)
 
     @contextlib.contextmanager
     def node_temp_file(self, content: str, *, suffix: str = ".conf") -> Iterator[str]:
@@ -1018,6 +1083,18 @@ def _make_writable(path: Path) -> None:
                 mode = os.lstat(name).st_mode
                 if stat.S_ISDIR(mode):
                     os.chmod(name, stat.S_IMODE(mode) | stat.S_IRWXU)
+
+
+def _lock_store(path: Path) -> Optional[int]:
+    """An exclusive lock on a scratch store's folder (released when the descriptor is
+    closed or the process dies), or None when another process holds it."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def remove_tree(path: Path) -> list[str]:

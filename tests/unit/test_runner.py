@@ -598,19 +598,42 @@ def test_scratch_pull_with_a_storage_driver(host_root: Path) -> None:
 
 
 @pytest.mark.parametrize("auth", [False, True])
-def test_node_storage_pull_uses_the_node_store_and_creates_nothing(
+def test_node_storage_pull_uses_the_node_store_and_leaves_nothing(
     host_root: Path, auth: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_disk_check(_path: str) -> Any:
-        raise AssertionError("no scratch store, no space check")
+    """--storage node pulls into the node's own store (no --root), checks the free space of
+    that store too, and keeps c/image's temporary files in a folder removed afterwards."""
+    (host_root / "var/lib/containers/storage").mkdir(parents=True)
+    asked: list[str] = []
+    usage = SimpleNamespace(total=10**13, used=0, free=10**13, percent=0.0)
 
-    monkeypatch.setattr(psutil, "disk_usage", no_disk_check)
+    def disk_usage(path: str) -> SimpleNamespace:
+        asked.append(path)
+        return usage
+
+    monkeypatch.setattr(psutil, "disk_usage", disk_usage)
     fake = FakeRun(host_root)
     NodeRunner(settings_for(host_root, auth=auth), storage="node", run=fake).pull(REF)
     expected = ["chroot", str(host_root), "podman", "pull", "--log-level=debug"]
     expected += ["--authfile", AUTH] if auth else []
     assert fake.argv == [*expected, "--", REF]
+    assert re.fullmatch(r"/var/tmp/mirror-agent-[^/]+/tmp", fake.calls[0]["env"]["TMPDIR"])
+    assert asked == [str(host_root / "var/tmp"), str(host_root / "var/lib/containers/storage")]
     assert scratch_dirs(host_root) == []
+
+
+def test_not_enough_space_in_the_node_store_refuses_a_node_pull(
+    host_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = host_root / "var/lib/containers/storage"
+    store.mkdir(parents=True)
+    full = SimpleNamespace(total=10 * 1024**3, used=10 * 1024**3 - 100, free=100, percent=99.9)
+    roomy = SimpleNamespace(total=10**13, used=0, free=10**13, percent=0.0)
+    monkeypatch.setattr(psutil, "disk_usage", lambda path: full if path == str(store) else roomy)
+    fake = FakeRun(host_root)
+    with pytest.raises(CheckEnvironmentError, match="/var/lib/containers/storage"):
+        NodeRunner(settings_for(host_root), storage="node", run=fake).pull(REF)
+    assert fake.calls == [] and scratch_dirs(host_root) == []
 
 
 def test_storage_options_are_checked(host_root: Path) -> None:
@@ -828,6 +851,24 @@ def test_podman_version_soon_raises_what_the_thread_met(host_root: Path) -> None
         answer()
 
 
+@pytest.mark.parametrize(("release", "retry"), [("4.3.1", False), ("5.2.0", True), (None, False)])
+def test_podman_5_is_told_not_to_retry_the_whole_list(
+    host_root: Path, big_disk: None, release: Optional[str], retry: bool
+) -> None:
+    """CRI-O walks the sources once: podman 5's three retries (4.x has no option) would
+    turn 'every source failed' into a timeout."""
+    fake = FakeRun(host_root)
+    fake.stdout = f"podman version {release}\n" if release else "no version\n"
+    runner = NodeRunner(settings_for(host_root), run=fake)
+    runner.podman_version()
+    runner.pull(REF)
+    pull = fake.calls[-1]["argv"]
+    assert ("--retry" in pull) == retry
+    if retry:
+        assert pull[pull.index("--retry") + 1] == "0"
+        assert pull.index("--retry") < pull.index("--")
+
+
 def test_missing_tool_on_the_node_is_command_not_found(host_root: Path) -> None:
     fake = FakeRun(host_root)
     fake.exit_code = 127
@@ -1005,6 +1046,46 @@ def test_stop_signals_raise_between_commands_but_wait_for_cleanup(
     assert removed == [True]
     assert scratch_dirs(host_root) == []
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_stale_scratch_stores_are_swept_but_not_ones_in_use(
+    host_root: Path, big_disk: None
+) -> None:
+    """An agent killed mid-pull (SIGKILL, OOM, a reboot) cannot remove its store: the next
+    check does, unless another agent is using it or has only just made it."""
+    var_tmp = host_root / "var/tmp"
+    stale, busy, young = (var_tmp / f"mirror-agent-{name}" for name in ("old", "busy", "new"))
+    for folder in (stale, busy, young):
+        (folder / "root/overlay").mkdir(parents=True)
+    for folder in (stale, busy):
+        os.utime(folder, (time.time() - 3600, time.time() - 3600))
+    holder = runner_module._lock_store(busy)  # another agent's lock (a second open file)
+    assert holder is not None
+    try:
+        NodeRunner(settings_for(host_root), run=FakeRun(host_root)).pull(REF)
+        assert sorted(p.name for p in var_tmp.iterdir()) == [
+            "mirror-agent-busy",
+            "mirror-agent-new",
+        ]
+    finally:
+        os.close(holder)
+
+
+def test_a_stop_while_the_scratch_store_is_made_leaves_nothing(
+    host_root: Path, big_disk: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp_interrupted(**kwargs: Any) -> str:
+        made = real_mkdtemp(**kwargs)
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C right after the folder exists
+        return made
+
+    monkeypatch.setattr(runner_module.tempfile, "mkdtemp", mkdtemp_interrupted)
+    fake = FakeRun(host_root)
+    with pytest.raises(KeyboardInterrupt):
+        NodeRunner(settings_for(host_root), run=fake).pull(REF)
+    assert fake.calls == [] and scratch_dirs(host_root) == []
 
 
 def test_node_temp_file(host_root: Path) -> None:
