@@ -7,11 +7,10 @@ the configuration loader passed in, so the whole flow is testable with fakes.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from agent import reference as references
 from agent.errors import AgentError, ConfigError
@@ -258,17 +257,29 @@ def _result_from_log(
     )
 
 
-def _repo_digests(listing: str) -> list[str]:
-    """``name@sha256:...`` of every image in ``podman images --format json`` output."""
-    try:
-        images = json.loads(listing or "[]")
-    except json.JSONDecodeError:
-        return []
+def _repo_digests(records: Iterable[dict[str, Any]]) -> list[str]:
+    """``repository@sha256:...`` of every image of a containers/storage images.json: each
+    name's repository with each manifest digest the image was stored under (what podman
+    shows as RepoDigests)."""
     found: list[str] = []
-    for image in images if isinstance(images, list) else []:
-        for name in image.get("RepoDigests") or []:
-            if isinstance(name, str) and "@sha256:" in name and name not in found:
-                found.append(name)
+    for record in records:
+        digests = [record.get("digest"), *(record.get("digests") or [])]
+        digests += [
+            key[len("manifest-") :]
+            for key in record.get("big-data-names") or []
+            if isinstance(key, str) and key.startswith("manifest-sha256:")
+        ]
+        for name in record.get("names") or []:
+            if not isinstance(name, str):
+                continue
+            repository = name.split("@", 1)[0]
+            if ":" in repository.rsplit("/", 1)[-1]:
+                repository = repository.rsplit(":", 1)[0]  # the tag
+            for digest in digests:
+                if isinstance(digest, str) and digest.startswith("sha256:"):
+                    pinned = f"{repository}@{digest}"
+                    if pinned not in found:
+                        found.append(pinned)
     return found
 
 
@@ -438,13 +449,10 @@ def run_check(
 
 def _node_images(runner: NodeRunner) -> list[str] | Finding:
     try:
-        result = runner.node_images()
-    except (CommandNotFound, CheckEnvironmentError) as exc:
+        records = runner.node_store_images()
+    except CheckEnvironmentError as exc:
         return Finding("auto-unavailable", "error", f"cannot list the node's images: {exc.message}")
-    if result.exit_code != 0:
-        detail = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_code}"]
-        return Finding("auto-unavailable", "error", f"cannot list the node's images: {detail[0]}")
-    return _repo_digests(result.stdout)
+    return _repo_digests(records)
 
 
 def _config_error_json(error: ConfigError) -> dict[str, object]:

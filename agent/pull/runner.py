@@ -21,6 +21,7 @@ import ctypes
 import errno
 import fcntl
 import functools
+import json
 import logging
 import os
 import queue
@@ -41,6 +42,11 @@ from types import FrameType
 from typing import IO, Any, Callable, Optional
 
 import psutil
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before it joined the standard library
+    import tomli as tomllib
 
 from agent.errors import AgentError, UsageError
 from agent.registries.hostfiles import HostRoot
@@ -86,6 +92,7 @@ _RUNROOT_MAX = 50
 _STALE_AFTER = 600.0
 #: The node's image store (CRI-O's and podman's), written by --storage node pulls.
 NODE_STORE = "/var/lib/containers/storage"
+STORAGE_CONF = "/etc/containers/storage.conf"
 
 _INSTALL_HINTS = {
     "podman": "install podman (RHCOS ships it; on RHEL/Fedora: dnf install podman)",
@@ -825,6 +832,12 @@ class NodeRunner:
             argv += ["--root", f"{scratch}/root", "--runroot", f"{scratch}/run"]
             if self.storage_driver:
                 argv += ["--storage-driver", self.storage_driver]
+            # The rest of podman's state stays in the scratch folder too: with the node's
+            # /run/libpod, a scratch podman that is the first since boot creates its "alive"
+            # file, and the node's own podman then skips its after-boot refresh (two
+            # containers can end up with one lock). No events in the node's journal.
+            argv += ["--tmpdir", f"{scratch}/libpod", "--events-backend", "none"]
+            argv += ["--network-config-dir", f"{scratch}/networks"]
         argv += ["pull", "--log-level=debug"]
         if _major(self.podman_release) >= 5:
             # CRI-O walks the sources once; podman 5 retries the whole list 3 times unless
@@ -884,9 +897,32 @@ class NodeRunner:
         argv.append(f"docker://{reference}")
         return self._node_run(argv, extra_env=extra, on_stderr_line=on_stderr_line)
 
-    def node_images(self) -> CommandResult:
-        """The images in the node's own store (read-only; never the scratch store)."""
-        return self._node_run(["podman", "images", "--all", "--digests", "--format", "json"])
+    def node_store_images(self) -> list[dict[str, Any]]:
+        """The image records of the node's own store, read from containers/storage's
+        ``<graphroot>/<driver>-images/images.json`` (written atomically; read here without
+        its lock). Nothing runs: ``podman images`` would set up podman's runtime in CRI-O's
+        store (its database, and a network backend pinned to CNI when images exist).
+        """
+        graphroot = NODE_STORE
+        conf_path = self.agent_path(STORAGE_CONF)
+        try:
+            conf = tomllib.loads(conf_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            conf = {}
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise CheckEnvironmentError(f"cannot read the node's {conf_path}: {exc}") from None
+        storage = conf.get("storage") if isinstance(conf.get("storage"), dict) else {}
+        if isinstance(storage.get("graphroot"), str) and storage["graphroot"].startswith("/"):
+            graphroot = storage["graphroot"]
+        records: list[dict[str, Any]] = []
+        store = self.agent_path(graphroot)
+        for listing in sorted(store.glob("*-images/images.json")):
+            try:
+                document = json.loads(listing.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise CheckEnvironmentError(f"cannot read the node's {listing}: {exc}") from None
+            records += [item for item in document if isinstance(item, dict)]
+        return records
 
     def crio_journal(self, since: str = "-24h") -> CommandResult:
         """CRI-O's journal on the node (``Trying to access`` lines are logged at info)."""

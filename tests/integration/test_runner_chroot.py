@@ -20,6 +20,7 @@ from typing import Any
 import psutil
 import pytest
 
+from agent.check import _repo_digests
 from tests.hostroot import (
     PROJECT_ROOT,
     build_host_root,
@@ -117,6 +118,11 @@ def test_scratch_pull_by_digest_through_chroot(lab: Lab, pushed: Pushed) -> None
     store_after = tree_listing(root / "var/lib/containers", skip=["cache"])
     assert store_after == store_before
     assert not (root / "var/lib/containers/storage").exists()
+    # podman's own state stays in the scratch folder: no /run/libpod (its "alive" file would
+    # make the node's podman skip its after-boot refresh), no events, no network locks
+    assert not (root / "run/libpod").exists()
+    assert not (root / "etc/cni/net.d/cni.lock").exists()
+    assert "--tmpdir" in argv and "--events-backend" in argv
     # nothing escaped the chroot into the (lab's stand-ins for the) machine's directories
     assert sandbox_listing(lab) == sandbox_before
     assert answer["mounts_left"] == []
@@ -124,8 +130,7 @@ def test_scratch_pull_by_digest_through_chroot(lab: Lab, pushed: Pushed) -> None
 
 def test_node_storage_pull_lands_in_the_host_root_store(lab: Lab, pushed: Pushed) -> None:
     root = host_root(lab, pushed)
-    before = call_runner(root, "node_images", lab=lab)["result"]
-    assert before["exit_code"] == 0 and json.loads(before["stdout"]) == []
+    assert call_runner(root, "node_store_images", lab=lab)["result"] == []
 
     answer = call_runner(root, "pull", pushed.ref, lab=lab, runner={"storage": "node"})
 
@@ -141,20 +146,21 @@ def test_node_storage_pull_lands_in_the_host_root_store(lab: Lab, pushed: Pushed
         pushed.ref,
     ]
     assert (root / "var/lib/containers/storage/vfs-images" / pushed.image_id).is_dir()
-    assert list((root / "var/tmp").iterdir()) == []
+    assert list((root / "var/tmp").iterdir()) == []  # its TMPDIR folder is gone too
 
-    listed = call_runner(root, "node_images", lab=lab)["result"]
-    assert listed["argv"][2:] == ["podman", "images", "--all", "--digests", "--format", "json"]
-    images = json.loads(listed["stdout"])
-    assert [image["Id"] for image in images] == [pushed.image_id]
-    assert images[0]["Digest"] == pushed.digest
-    assert f"{pushed.open.host}/team/app@{pushed.digest}" in images[0]["RepoDigests"]
+    # --auto's listing: read from containers/storage's own file, as podman would show it
+    store = root / "var/lib/containers/storage"
+    before = tree_listing(store)
+    records = call_runner(root, "node_store_images", lab=lab)["result"]
+    assert [record["id"] for record in records] == [pushed.image_id]
+    assert f"{pushed.open.host}/team/app@{pushed.digest}" in _repo_digests(records)
+    assert tree_listing(store) == before  # nothing set up in the node's store by listing it
 
 
 def test_scratch_pull_leaves_node_images_unchanged(lab: Lab, pushed: Pushed) -> None:
     root = host_root(lab, pushed)
     assert call_runner(root, "pull", pushed.ref, lab=lab)["result"]["exit_code"] == 0
-    assert json.loads(call_runner(root, "node_images", lab=lab)["result"]["stdout"]) == []
+    assert call_runner(root, "node_store_images", lab=lab)["result"] == []
 
 
 def test_inspect_manifest_fetches_the_manifest_only(lab: Lab, pushed: Pushed) -> None:

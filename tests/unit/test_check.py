@@ -37,7 +37,7 @@ class FakeRunner:
         self.pulls = pulls
         self.version = version
         self.calls: list[tuple[str, str, Optional[str]]] = []
-        self.images_listing: Any = result(stdout="[]")
+        self.store_images: Any = []  # containers/storage images.json records, or an error
         self.temp_files: list[str] = []
 
     def podman_version(self) -> Optional[str]:
@@ -62,10 +62,10 @@ class FakeRunner:
     ) -> CommandResult:
         return self._answer("manifest", reference, registries_conf)
 
-    def node_images(self) -> CommandResult:
-        if isinstance(self.images_listing, BaseException):
-            raise self.images_listing
-        return self.images_listing  # type: ignore[no-any-return]
+    def node_store_images(self) -> list[dict[str, Any]]:
+        if isinstance(self.store_images, BaseException):
+            raise self.store_images
+        return self.store_images  # type: ignore[no-any-return]
 
     @contextlib.contextmanager
     def node_temp_file(self, content: str) -> Iterator[str]:
@@ -201,18 +201,13 @@ def test_auto_picks_one_held_image_per_mirrored_entry(tmp_path: Path) -> None:
         '[[registry]]\nlocation = "no-mirrors.example.com"\nblocked = true\n'
     )
     runner = FakeRunner({SRC: result(fixture("first-mirror-down"))})
-    runner.images_listing = result(
-        stdout=json.dumps(
-            [
-                {"Names": ["127.0.0.1:5101/src/hello:v1"], "RepoDigests": [SRC, SRC]},
-                {
-                    "Names": ["registry.example.com/x:1"],
-                    "RepoDigests": [f"registry.example.com/x@{D}"],
-                },
-                {"Names": [], "RepoDigests": None},
-            ]
-        )
-    )
+    runner.store_images = [
+        # as containers/storage records them: a tag name, a digest name, the manifest digest
+        {"names": ["127.0.0.1:5101/src/hello:v1", SRC], "digest": D},
+        {"names": ["registry.example.com/x:1"], "digest": D},
+        {"names": [], "digest": D},
+        {"id": "no names or digest"},
+    ]
     report = check(runner, root, CheckOptions(auto=True))
     assert [i.image for i in report.images] == [SRC]
     assert [(n.prefix, "no image" in n.reason) for n in report.not_verified] == [
@@ -223,7 +218,7 @@ def test_auto_picks_one_held_image_per_mirrored_entry(tmp_path: Path) -> None:
 
 def test_auto_without_image_listing_is_an_error(tmp_path: Path) -> None:
     runner = FakeRunner({})
-    runner.images_listing = result(stderr="Error: cannot open store", exit_code=125)
+    runner.store_images = CheckEnvironmentError("cannot read the node's images.json: bad")
     report = check(runner, host_with(tmp_path, "first-mirror-down"), CheckOptions(auto=True))
     assert report.verdict == "error"
     assert [f.code for f in report.findings] == ["auto-unavailable", "nothing-to-check"]
@@ -402,9 +397,7 @@ def test_probe_without_skopeo_on_the_node_is_a_finding_of_the_image(tmp_path: Pa
 
 def test_auto_lists_an_entry_with_only_tag_only_mirrors_as_not_verified(tmp_path: Path) -> None:
     runner = FakeRunner({})
-    runner.images_listing = result(
-        stdout=json.dumps([{"Names": ["127.0.0.1:5101/src/hello:v1"], "RepoDigests": [SRC]}])
-    )
+    runner.store_images = [{"names": ["127.0.0.1:5101/src/hello:v1"], "digest": D}]
     report = check(runner, host_with(tmp_path, "itms-tag-only"), CheckOptions(auto=True))
     assert report.images == () and runner.calls == []  # a digest pull would skip the mirror
     (entry,) = report.not_verified
@@ -425,7 +418,7 @@ def test_auto_still_picks_a_digest_for_an_entry_with_some_digest_mirrors(tmp_pat
         'pull-from-mirror = "digest-only"\n'
     )
     runner = FakeRunner({SRC: result(fixture("first-mirror-down"))})
-    runner.images_listing = result(stdout=json.dumps([{"RepoDigests": [SRC]}]))
+    runner.store_images = [{"names": [SRC], "digest": D}]
     report = check(runner, root, CheckOptions(auto=True))
     assert [i.image for i in report.images] == [SRC]
     assert report.not_verified == ()
@@ -599,3 +592,27 @@ def test_a_grepped_journal_with_a_shared_mirror_is_mapped_by_all_its_attempts(
     assert [f.code for f in image.findings] == ["outcome-unknown"]  # not "not-served"
     assert image.verdict == "error"
     assert [attempt.kind for attempt in image.attempts] == ["mirror", "source"]
+
+
+def test_repo_digests_of_store_records_are_what_podman_shows() -> None:
+    """RepoDigests as podman derives them: every name's repository with every manifest
+    digest of the image (a manifest list's and the instance's)."""
+    from agent.check import _repo_digests
+
+    instance, listed = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    records = [
+        {
+            "names": ["mirror.example.net:5000/ocp/release:4.15", f"quay.io/ocp/release@{listed}"],
+            "digest": instance,
+            "digests": [instance, listed],
+            "big-data-names": [f"manifest-{listed}", "manifest", "sha256:" + "c" * 64],
+        },
+        {"names": None, "digest": instance},
+        {"names": ["localhost/only-a-tag:1"], "digest": "not-a-digest"},
+    ]
+    assert _repo_digests(records) == [
+        f"mirror.example.net:5000/ocp/release@{instance}",
+        f"mirror.example.net:5000/ocp/release@{listed}",
+        f"quay.io/ocp/release@{instance}",
+        f"quay.io/ocp/release@{listed}",
+    ]

@@ -557,7 +557,11 @@ def test_scratch_pull_in_chroot_with_auth_file(host_root: Path) -> None:
     assert argv[3] == "--root" and argv[5] == "--runroot"
     assert SCRATCH_ARG.match(argv[4]) and SCRATCH_ARG.match(argv[6])
     assert argv[4].rsplit("/", 1)[0] == argv[6].rsplit("/", 1)[0]
-    assert argv[7:] == ["pull", "--log-level=debug", "--authfile", AUTH, "--", REF]
+    scratch = scratch_of(argv)
+    private = ["--tmpdir", f"{scratch}/libpod", "--events-backend", "none"]
+    private += ["--network-config-dir", f"{scratch}/networks"]
+    assert argv[7:13] == private
+    assert argv[13:] == ["pull", "--log-level=debug", "--authfile", AUTH, "--", REF]
     assert "--tls-verify=false" not in argv
     assert fake.calls[0]["timeout"] == 123
     assert fake.calls[0]["env"]["TMPDIR"] == f"{scratch_of(argv)}/tmp"
@@ -580,6 +584,12 @@ def test_scratch_pull_without_chroot_or_auth(short_tmp: Path) -> None:
         f"{scratch}/root",
         "--runroot",
         f"{scratch}/run",
+        "--tmpdir",
+        f"{scratch}/libpod",
+        "--events-backend",
+        "none",
+        "--network-config-dir",
+        f"{scratch}/networks",
         "pull",
         "--log-level=debug",
         "--",
@@ -594,7 +604,8 @@ def test_scratch_pull_with_a_storage_driver(host_root: Path) -> None:
     fake = FakeRun(host_root)
     NodeRunner(settings_for(host_root), run=fake, storage_driver="vfs").pull(REF)
     argv = fake.argv
-    assert argv[7:] == ["--storage-driver", "vfs", "pull", "--log-level=debug", "--", REF]
+    assert argv[7:9] == ["--storage-driver", "vfs"]
+    assert argv[-4:] == ["pull", "--log-level=debug", "--", REF]
 
 
 @pytest.mark.parametrize("auth", [False, True])
@@ -682,7 +693,6 @@ def test_environment_has_proxy_and_nothing_from_the_agent(
     runner = NodeRunner(settings_for(host_root, proxy=proxy), run=fake)
     runner.pull(REF)
     runner.inspect_manifest(REF)
-    runner.node_images()
     runner.crio_journal()
     expected = {"PATH": NODE_PATH, "LANG": "C", "HOME": "/root", **proxy}
     pull_env = fake.calls[0]["env"]
@@ -707,6 +717,12 @@ def test_pull_end_to_end_through_run_command_with_a_popen_double(
             "--root",
             fp.any(min=1, max=1),
             "--runroot",
+            fp.any(min=1, max=1),
+            "--tmpdir",
+            fp.any(min=1, max=1),
+            "--events-backend",
+            "none",
+            "--network-config-dir",
             fp.any(min=1, max=1),
             "pull",
             "--log-level=debug",
@@ -771,23 +787,40 @@ def test_inspect_manifest_with_another_registries_conf(host_root: Path) -> None:
         runner.inspect_manifest(REF, registries_conf="probe.conf")
 
 
-@pytest.mark.parametrize("storage", ["scratch", "node"])
-def test_node_images_reads_the_node_store_only(host_root: Path, storage: str) -> None:
+@pytest.mark.parametrize("graphroot", [None, "/var/lib/other-store"])
+def test_node_store_images_are_read_from_the_store_files_without_running_anything(
+    host_root: Path, graphroot: Optional[str]
+) -> None:
+    """--auto lists the node's images without podman: `podman images` would set up podman's
+    runtime (its database, a network backend) inside CRI-O's store."""
+    if graphroot:
+        (host_root / "etc/containers").mkdir(parents=True, exist_ok=True)
+        (host_root / "etc/containers/storage.conf").write_text(
+            f'[storage]\ndriver = "overlay"\ngraphroot = "{graphroot}"\n'
+        )
+    store = host_root / (graphroot or "/var/lib/containers/storage").lstrip("/")
+    (store / "overlay-images").mkdir(parents=True)
+    (store / "vfs-images").mkdir()
+    (store / "overlay-images/images.json").write_text(json.dumps([{"id": "a", "names": ["x"]}]))
+    (store / "vfs-images/images.json").write_text(json.dumps([{"id": "b"}, "junk"]))
     fake = FakeRun(host_root)
-    fake.stdout = "[]\n"
-    result = NodeRunner(settings_for(host_root, auth=True), storage=storage, run=fake).node_images()
-    assert fake.argv == [
-        "chroot",
-        str(host_root),
-        "podman",
-        "images",
-        "--all",
-        "--digests",
-        "--format",
-        "json",
-    ]
-    assert json.loads(result.stdout) == []
-    assert scratch_dirs(host_root) == []
+    records = NodeRunner(settings_for(host_root), run=fake).node_store_images()
+    assert [record["id"] for record in records] == ["a", "b"]
+    assert fake.calls == []
+    before = sorted(str(p.relative_to(host_root)) for p in host_root.rglob("*"))
+    assert before == sorted(str(p.relative_to(host_root)) for p in host_root.rglob("*"))
+
+
+def test_an_unreadable_node_store_listing_is_an_environment_error(host_root: Path) -> None:
+    listing = host_root / "var/lib/containers/storage/overlay-images/images.json"
+    listing.parent.mkdir(parents=True)
+    listing.write_text("[{")
+    with pytest.raises(CheckEnvironmentError, match=r"images\.json"):
+        NodeRunner(settings_for(host_root), run=FakeRun(host_root)).node_store_images()
+
+
+def test_a_node_without_a_store_has_no_images(host_root: Path) -> None:
+    assert NodeRunner(settings_for(host_root), run=FakeRun(host_root)).node_store_images() == []
 
 
 def test_crio_journal_argv(host_root: Path) -> None:
@@ -904,8 +937,8 @@ def test_real_chroot_without_the_tool_is_command_not_found(tmp_path: Path) -> No
     empty_node = tmp_path / "node"
     (empty_node / "var" / "tmp").mkdir(parents=True)
     runner = NodeRunner(settings_for(empty_node), storage="node", timeout=30)
-    with pytest.raises(CommandNotFound, match="podman") as caught:
-        runner.node_images()
+    with pytest.raises(CommandNotFound, match="journalctl") as caught:
+        runner.crio_journal()
     assert "chroot" in caught.value.message
     assert runner.podman_version() is None
 
