@@ -223,6 +223,16 @@ def host_root_argv(root: Path, argv: Sequence[str], *, lab: Optional[Lab] = None
     return ["unshare", "--mount", "--propagation", "private", "--", *inner]
 
 
+def host_root_env(root: Path) -> dict[str, str]:
+    """The whole environment of an agent started in a host root's namespace."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "HOME": str(Path(root).parent),
+    }
+
+
 def run_in_host_root(
     root: Path,
     argv: Sequence[str],
@@ -232,13 +242,7 @@ def run_in_host_root(
     env: Optional[Mapping[str, str]] = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` via :func:`host_root_argv`; the process tree is killed on timeout."""
-    full_env = {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "HOME": str(Path(root).parent),
-    }
-    full_env.update(env or {})
+    full_env = {**host_root_env(root), **(env or {})}
     popen = subprocess.Popen(
         host_root_argv(root, argv, lab=lab),
         env=full_env,

@@ -16,7 +16,6 @@ optional kubelet pull secret) and asserts on the JSON report and the exit code.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -36,6 +35,7 @@ from tests.hostroot import (
     build_host_root,
     call_runner,
     host_root_argv,
+    host_root_env,
     kill_tree,
     run_in_host_root,
     tree_listing,
@@ -501,15 +501,9 @@ def test_agent_run_stopped_mid_pull_ends_at_once_and_leaves_nothing(
         argv = [str(AGENT), "run", "--kubeconfig", str(kubeconfig), "--host-root", str(root)]
         argv += ["--node", "worker-0", "--image", world.ref, "--jitter", "0s"]
         argv += ["--timeout", "120", "--log-format", "json"]
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin:/usr/sbin:/sbin"),
-            "LANG": "C.UTF-8",
-            "PYTHONPATH": str(PROJECT_ROOT),
-            "HOME": str(root.parent),
-        }
         agent = subprocess.Popen(
             host_root_argv(root, argv, lab=world.lab),  # execs down to the agent: same PID
-            env=env,
+            env=host_root_env(root),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -263,6 +263,15 @@ def _kubeconfig(tmp_path: Path) -> Path:
     return kubeconfig
 
 
+def run_agent(
+    capsys: pytest.CaptureFixture[str], host: Path, tmp_path: Path, *extra: str
+) -> tuple[int, str, str]:
+    """``agent run`` for worker-0 with a kubeconfig (its loop is replaced by each test)."""
+    argv = ["run", "--kubeconfig", str(_kubeconfig(tmp_path)), "--host-root", str(host)]
+    argv += ["--node", "worker-0", "--image", f"registry.example.com/team/app@{DIGEST}"]
+    return run(capsys, *argv, "--log-format", "json", *extra)
+
+
 def test_run_stopped_while_publishing_says_the_report_may_be_missing(
     host: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -274,20 +283,7 @@ def test_run_stopped_while_publishing_says_the_report_may_be_missing(
         raise Terminated()
 
     monkeypatch.setattr(Agent, "run_forever", stopped_mid_publish)
-    code, out, _ = run(
-        capsys,
-        "run",
-        "--kubeconfig",
-        str(_kubeconfig(tmp_path)),
-        "--host-root",
-        str(host),
-        "--node",
-        "worker-0",
-        "--image",
-        f"registry.example.com/team/app@{DIGEST}",
-        "--log-format",
-        "json",
-    )
+    code, out, _ = run_agent(capsys, host, tmp_path)
     assert code == 0
     events = [json.loads(line) for line in out.splitlines()]
     assert [event["event"] for event in events] == ["terminated", "unpublished"]
@@ -305,22 +301,7 @@ def test_run_with_cycles_whose_report_was_not_published_exits_69(
         self.publisher.last_error = "503 ServiceUnavailable"
 
     monkeypatch.setattr(Agent, "run_forever", ended_unpublished)
-    code, out, _ = run(
-        capsys,
-        "run",
-        "--kubeconfig",
-        str(_kubeconfig(tmp_path)),
-        "--host-root",
-        str(host),
-        "--node",
-        "worker-0",
-        "--image",
-        f"registry.example.com/team/app@{DIGEST}",
-        "--log-format",
-        "json",
-        "--cycles",
-        "1",
-    )
+    code, out, _ = run_agent(capsys, host, tmp_path, "--cycles", "1")
     assert code == 69
     (event,) = [json.loads(line) for line in out.splitlines()]
     assert event["event"] == "unpublished" and "503" in event["error"]
@@ -354,20 +335,7 @@ def test_run_finishes_removing_a_scratch_store_before_sigterm_ends_it(
     monkeypatch.setattr(runner_module, "remove_tree", remove_while_terminated)
     monkeypatch.setattr(runner_module.NodeRunner, "check_free_space", lambda self: None)
     monkeypatch.setattr(Agent, "run_forever", one_scratch_pull)
-    code, out, err = run(
-        capsys,
-        "run",
-        "--kubeconfig",
-        str(_kubeconfig(tmp_path)),
-        "--host-root",
-        str(host),
-        "--node",
-        "worker-0",
-        "--image",
-        f"registry.example.com/team/app@{DIGEST}",
-        "--log-format",
-        "json",
-    )
+    code, out, err = run_agent(capsys, host, tmp_path)
     assert code == 0, err
     assert removed == [True]
     assert list((host / "var" / "tmp").iterdir()) == []
