@@ -897,25 +897,28 @@ class NodeRunner:
         argv.append(f"docker://{reference}")
         return self._node_run(argv, extra_env=extra, on_stderr_line=on_stderr_line)
 
+    def node_graphroot(self) -> str:
+        """The node path of the node's image store: storage.conf's graphroot, else the
+        default (RHCOS keeps the default)."""
+        conf_path = self.agent_path(STORAGE_CONF)
+        try:
+            conf = tomllib.loads(conf_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return NODE_STORE
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise CheckEnvironmentError(f"cannot read the node's {conf_path}: {exc}") from None
+        storage = conf.get("storage") if isinstance(conf.get("storage"), dict) else {}
+        graphroot = storage.get("graphroot")
+        return graphroot if isinstance(graphroot, str) and graphroot.startswith("/") else NODE_STORE
+
     def node_store_images(self) -> list[dict[str, Any]]:
         """The image records of the node's own store, read from containers/storage's
         ``<graphroot>/<driver>-images/images.json`` (written atomically; read here without
         its lock). Nothing runs: ``podman images`` would set up podman's runtime in CRI-O's
         store (its database, and a network backend pinned to CNI when images exist).
         """
-        graphroot = NODE_STORE
-        conf_path = self.agent_path(STORAGE_CONF)
-        try:
-            conf = tomllib.loads(conf_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            conf = {}
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise CheckEnvironmentError(f"cannot read the node's {conf_path}: {exc}") from None
-        storage = conf.get("storage") if isinstance(conf.get("storage"), dict) else {}
-        if isinstance(storage.get("graphroot"), str) and storage["graphroot"].startswith("/"):
-            graphroot = storage["graphroot"]
         records: list[dict[str, Any]] = []
-        store = self.agent_path(graphroot)
+        store = self.agent_path(self.node_graphroot())
         for listing in sorted(store.glob("*-images/images.json")):
             try:
                 document = json.loads(listing.read_text(encoding="utf-8"))
@@ -948,7 +951,8 @@ class NodeRunner:
         the scratch folder, and with ``storage="node"`` the node's image store."""
         places = [(self._scratch_parent(), self.scratch_parent)]
         if self.storage == "node":
-            places.append((self.agent_path(NODE_STORE), NODE_STORE))
+            graphroot = self.node_graphroot()
+            places.append((self.agent_path(graphroot), graphroot))
         for path, node_path in places:
             if not path.exists():
                 continue  # no store yet: podman creates it on the scratch folder's disk
