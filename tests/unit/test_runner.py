@@ -358,7 +358,8 @@ def test_sigterm_to_the_agent_stops_the_command_and_exits_143(short_tmp: Path) -
 
         Path({str(scratch)!r}).mkdir()
         settings = NodeSettings(host_root=Path("/"), auth_file=None, proxy_env={{}})
-        runner = NodeRunner(settings, scratch_parent={str(scratch)!r}, run=fake_run)
+        runner = NodeRunner(settings, scratch_parent={str(scratch)!r}, run=fake_run,
+                            min_free_bytes=0)  # whatever this machine has free
         runner.pull("quay.io/x/y:1")
         """
     )
