@@ -45,7 +45,7 @@ def load(
 ) -> LoadedHost:
     """Read, validate and merge the node's registries.conf files; raises ConfigError."""
     host = HostRoot(host_root)
-    files = read_config_files(host, home=home, main_override=main_override)
+    files = read_config_files(host, home=home, main_override=main_override, compat=compat)
     config = merge(
         [decode_file(f.text, f.path, drop_in=f.drop_in, compat=compat) for f in files], compat
     )

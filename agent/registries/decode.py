@@ -1,10 +1,10 @@
 """Decode and validate one registries.conf file the way containers/image does (pure, no I/O).
 
-The Go decoder (BurntSushi/toml) ignores unknown keys, matches key names
-case-insensitively when there is no exact match and rejects values of the wrong type;
-validation then follows ``postProcessRegistries`` and ``loadConfigFile`` in
-``pkg/sysregistriesv2`` check by check, in the same order, so that a file with several
-faults reports the same one podman would.
+The Go decoder (BurntSushi/toml) ignores unknown keys, matches key names with
+``strings.EqualFold`` (Unicode simple folding) when there is no exact match, rejects values
+of the wrong type and numbers outside int64/float64; validation then follows
+``postProcessRegistries`` and ``loadConfigFile`` in ``pkg/sysregistriesv2`` check by check,
+in the same order, so that a file with several faults reports the same one podman would.
 
 tomllib keeps no positions, so a fault records which entry and key it is about and the
 line is looked up only when an error is raised: large files load at full speed.
@@ -12,6 +12,7 @@ line is looked up only when an error is raised: large files load at full speed.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from typing import Any, Optional
@@ -33,15 +34,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
+LAYER_HELPER = "additional-layer-store-auth-helper"  # a field from containers/image 5.32.0
 TOP_LEVEL_FIELDS = (
     "registry",
     "unqualified-search-registries",
     "credential-helpers",
-    "additional-layer-store-auth-helper",
+    LAYER_HELPER,
     "short-name-mode",
     "aliases",
     "registries",  # the v1 tables live under [registries.*]
 )
+TOP_LEVEL_FIELDS_BEFORE_5_32 = tuple(name for name in TOP_LEVEL_FIELDS if name != LAYER_HELPER)
 REGISTRY_FIELDS = (
     "prefix",
     "location",
@@ -56,6 +59,48 @@ V1_TABLES = ("search", "insecure", "block")
 
 _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _REGISTRY_HEADER = re.compile(r"^\s*\[\[\s*registry\s*\]\]", re.IGNORECASE)
+
+# Go's strings.EqualFold uses Unicode simple case folding. Field names are ASCII, and the only
+# non-ASCII runes whose fold orbit holds an ASCII letter are U+017F (long s: s, S) and
+# U+212A (Kelvin sign: k, K). Full folding (str.casefold: "ß" -> "ss") does not apply, and
+# neither do str.lower()/upper() quirks such as "\u0131".upper() == "I" (dotless i).
+_SIMPLE_FOLDS_TO_ASCII = str.maketrans({"\u017f": "s", "\u212a": "k"})
+_FOLD_CLASSES = {"s": "[sS\u017f]", "k": "[kK\u212a]"}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Any integer outside int64 has 19+ decimal (or octal, binary) digits or 16+ hex digits.
+# (Only used on the error path: scanning a large file takes longer than walking its values.)
+_LONG_NUMBER = re.compile(r"\d(?:_?\d){18}|0x[0-9A-Fa-f_]{16}")
+
+
+def _fold_key(key: str) -> Optional[str]:
+    """What ``key`` equals under Go's EqualFold, as lower-case ASCII; None if no ASCII form."""
+    if not key.isascii():
+        key = key.translate(_SIMPLE_FOLDS_TO_ASCII)
+        if not key.isascii():
+            return None
+    return key.lower()
+
+
+_FOLDED_NAMES: dict[tuple[str, ...], dict[str, str]] = {}
+
+
+def _folded_names(names: tuple[str, ...]) -> dict[str, str]:
+    folded = _FOLDED_NAMES.get(names)
+    if folded is None:
+        folded = _FOLDED_NAMES[names] = {name.lower(): name for name in names}
+    return folded
+
+
+def _key_pattern(key: str) -> str:
+    """A regex for ``key`` as Go's EqualFold would match it (ASCII letters fold)."""
+    parts = []
+    for char in key:
+        lower = char.lower()
+        if char.isascii() and char.isalpha():
+            parts.append(_FOLD_CLASSES.get(lower, f"[{lower}{char.upper()}]"))
+        else:
+            parts.append(re.escape(char))
+    return "".join(parts)
 
 
 class _Fault(ConfigError):
@@ -83,7 +128,7 @@ def _locate(text: str, entry: Optional[int], key: Optional[str]) -> Optional[int
             return start + 1
     if key is None:
         return None
-    pattern = re.compile(r"""^\s*["']?""" + re.escape(key) + r"""["']?\s*=""", re.IGNORECASE)
+    pattern = re.compile(r"""^\s*["']?""" + _key_pattern(key) + r"""["']?\s*=""")
     for number in range(start, end):
         if pattern.match(lines[number]):
             return number + 1
@@ -97,17 +142,26 @@ class _Decoder:
         self.ignored: list[str] = []
 
     def fields(self, table: dict[str, Any], names: tuple[str, ...], where: str) -> dict[str, Any]:
-        """Match TOML keys to field names: exact first, else case-insensitively."""
+        """Match TOML keys to field names: the exact name, else one equal under EqualFold.
+
+        Go's decoder stores each key of the table (a Go map, iterated in random order) into
+        the field it matches, so when one table holds both ``location`` and ``Location``
+        the value podman keeps is random from run to run. The engine cannot be random: it
+        keeps the exact-case key, and among folded spellings without an exact one, the last
+        in the file.
+        """
+        folded_names = _folded_names(names)
         matched: dict[str, Any] = {}
         for key, value in table.items():
             if key in names:
                 matched[key] = value
                 continue
-            folded = next((name for name in names if name.lower() == key.lower()), None)
-            if folded is None:
+            folded = _fold_key(key)
+            name = None if folded is None else folded_names.get(folded)
+            if name is None:
                 self.ignored.append(f"{where}{key}")
-            elif folded not in table:  # an exact key wins over a case-folded one
-                matched[folded] = value
+            elif name not in table:  # the engine's choice where podman's is random
+                matched[name] = value
         return matched
 
     @staticmethod
@@ -163,9 +217,21 @@ def _short(value: Any) -> str:
 
 
 def parse_toml(text: str, path: str) -> dict[str, Any]:
+    """Parse like BurntSushi/toml: also refuses integers outside int64, floats beyond float64.
+
+    Go rejects those wherever they are, even under keys nobody reads; tomllib accepts
+    them. (Datetimes with more than 9 fractional digits, also refused by Go, are accepted.)
+    """
+    overflowing_floats: list[str] = []
+
+    def parse_float(literal: str) -> float:
+        value = float(literal)
+        if math.isinf(value) and literal.lstrip("+-") != "inf":
+            overflowing_floats.append(literal)
+        return value
+
     try:
-        document: dict[str, Any] = tomllib.loads(text)
-        return document
+        document: dict[str, Any] = tomllib.loads(text, parse_float=parse_float)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         line: Optional[int] = None
@@ -174,9 +240,101 @@ def parse_toml(text: str, path: str) -> dict[str, Any]:
         if position:
             line, column = int(position.group(1)), int(position.group(2))
             message = message[: position.start()]
+        # Go parses in order as well: a number out of range before the syntax error is
+        # what it reports. Floats seen so far were recorded; integers are looked for in
+        # the lines before the error's, when those parse on their own.
+        earlier: list[tuple[Any, str]] = [(literal, "float64") for literal in overflowing_floats]
+        if line is not None:
+            head = "\n".join(text.split("\n")[: line - 1])  # tomllib counts "\n" only
+            if _LONG_NUMBER.search(head):
+                try:
+                    head_document = tomllib.loads(head)
+                except tomllib.TOMLDecodeError:
+                    head_document = {}
+                earlier += [(value, "int64") for value in _out_of_range_integers(head_document)]
+        if earlier:
+            raise _out_of_range(text, path, earlier) from None
         raise ConfigError(
             "toml-syntax", f"invalid TOML: {message}", file=path, line=line, column=column
         ) from None
+    faults: list[tuple[Any, str]] = [(literal, "float64") for literal in overflowing_floats]
+    faults += [(value, "int64") for value in _out_of_range_integers(document)]
+    if faults:
+        raise _out_of_range(text, path, faults)
+    return document
+
+
+def _out_of_range_integers(document: dict[str, Any]) -> list[int]:
+    """Every integer outside int64 in the document (iterative: this runs on every load)."""
+    found = []
+    pending: list[Any] = [document]
+    while pending:
+        node = pending.pop()
+        for value in node.values() if type(node) is dict else node:
+            kind = type(value)
+            if kind is dict or kind is list:
+                pending.append(value)
+            elif kind is int and not _INT64_MIN <= value <= _INT64_MAX:
+                found.append(value)
+    return found
+
+
+def _number_pattern(value: Any) -> re.Pattern[str]:
+    """The TOML spellings of a number: its float literal, or any integer form of ``value``."""
+    if isinstance(value, str):
+        body = re.escape(value)
+    else:
+
+        def digits(text: str) -> str:
+            return "_?".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in text)
+
+        sign = "-" if value < 0 else r"\+?"
+        forms = [sign + digits(str(abs(value)))]
+        if value > 0:  # hexadecimal, octal and binary take no sign; leading zeros are allowed
+            forms += [f"0{base}(?:0_?)*{digits(format(value, base))}" for base in "xob"]
+        body = "(?:" + "|".join(forms) + ")"
+    return re.compile(r"(?<![\w.+-])" + body + r"(?![\w.])(?!\s*=)")  # not inside a word or key
+
+
+def _follows_value_start(text: str, position: int) -> bool:
+    """Whether ``=``, ``[`` or ``,`` comes before ``position`` (past blanks and comment lines)."""
+    before = text[:position].rstrip()
+    while True:
+        head, _, last_line = before.rpartition("\n")
+        if not last_line.lstrip().startswith("#"):
+            return before.endswith(("=", "[", ","))
+        before = head.rstrip()
+
+
+def _find_number(text: str, value: Any) -> Optional[re.Match[str]]:
+    """Where ``value`` is written as a value; the digits may also be in strings or comments."""
+    matches = list(_number_pattern(value).finditer(text))
+    for match in matches:
+        if _follows_value_start(text, match.start()):
+            return match
+    return matches[0] if matches else None
+
+
+def _out_of_range(text: str, path: str, faults: list[tuple[Any, str]]) -> ConfigError:
+    """The error for the fault written first in the file (Go stops at the first)."""
+    located = []
+    for value, size in faults:
+        match = _find_number(text, value)
+        position = match.start() if match else len(text)
+        literal = match.group() if match else str(value)
+        located.append((position, literal, size))
+    position, literal, size = min(located)
+    line = column = None
+    if position < len(text):
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+    return ConfigError(
+        "toml-syntax",
+        f"invalid TOML: {literal} is out of range for {size}",
+        file=path,
+        line=line,
+        column=column,
+    )
 
 
 def parse_location(value: str, what: str, entry: Optional[int] = None) -> str:
@@ -229,7 +387,12 @@ class _RawEntry:
 
 def _decode(document: dict[str, Any], path: str, *, drop_in: bool, compat: Compat) -> FileConfig:
     decoder = _Decoder()
-    top = decoder.fields(document, TOP_LEVEL_FIELDS, "")
+    # Before 5.32 additional-layer-store-auth-helper is an unknown key: ignored whatever
+    # its type, and it does not make a v1 file "mixed".
+    known = (
+        TOP_LEVEL_FIELDS if compat.knows_layer_store_auth_helper else TOP_LEVEL_FIELDS_BEFORE_5_32
+    )
+    top = decoder.fields(document, known, "")
 
     # --- decoding: only types are checked here, as the Go decoder does ---
     raw_tables = decoder.tables(top["registry"], "registry") if "registry" in top else None
@@ -237,9 +400,7 @@ def _decode(document: dict[str, Any], path: str, *, drop_in: bool, compat: Compa
     search = _optional_strings(decoder, top, "unqualified-search-registries")
     helpers = _optional_strings(decoder, top, "credential-helpers")
     mode = decoder.string(top.get("short-name-mode", ""), "short-name-mode")
-    layer_helper = decoder.string(
-        top.get("additional-layer-store-auth-helper", ""), "additional-layer-store-auth-helper"
-    )
+    layer_helper = decoder.string(top.get(LAYER_HELPER, ""), LAYER_HELPER)
     aliases: Optional[dict[str, str]] = None
     if "aliases" in top:
         alias_table = decoder.table(top["aliases"], "aliases")
@@ -287,7 +448,9 @@ def _decode(document: dict[str, Any], path: str, *, drop_in: bool, compat: Compa
             f"short-name-mode {mode!r} is not one of {', '.join(SHORT_NAME_MODES)}",
             key="short-name-mode",
         )
-    for index, registry in unique.values():
+    # loadConfigFile checks wildcards after postProcessRegistries sorted the entries by
+    # prefix, so of two bad wildcard prefixes the byte-smaller one is reported.
+    for _, (index, registry) in sorted(unique.items()):
         if registry.is_wildcard and any(ch in registry.prefix for ch in "/:@"):
             raise _Fault(
                 "invalid-wildcard-prefix",
@@ -450,20 +613,40 @@ def _normalise_entry(raw: _RawEntry, compat: Compat, origin: str) -> RegistryEnt
 
 
 def _check_conflicts(entries: list[RegistryEntry], indexes: list[Optional[int]]) -> None:
-    """Entries for one location (or one wildcard prefix) must agree on insecure and blocked."""
-    first_of_group: dict[str, RegistryEntry] = {}
-    for entry, index in zip(entries, indexes):
-        key = entry.location or entry.prefix
-        first = first_of_group.setdefault(key, entry)
-        for flag in ("insecure", "blocked"):
-            if getattr(entry, flag) != getattr(first, flag):
-                raise _Fault(
-                    f"conflicting-{flag}",
-                    f"registry {key!r} is defined several times with different {flag!r} "
-                    f"values (entries {first.label} and {entry.label})",
-                    entry=index,
-                    key=flag,
-                )
+    """Entries for one location (or one wildcard prefix) must agree on insecure and blocked.
+
+    Upstream takes each entry in file order and compares it with every entry of its group
+    (same location, or same prefix when the location is empty), in file order, insecure
+    before blocked; the first difference found is the error. So the entry reported is the
+    first entry in the file whose group disagrees at all, and the kind is that of the first
+    entry of its group that differs from it. The message names that entry's location,
+    which is '' for a wildcard entry without one; the line is the reported entry's.
+    """
+    groups: dict[str, list[int]] = {}
+    for position, entry in enumerate(entries):
+        groups.setdefault(entry.location or entry.prefix, []).append(position)
+    flags = [(entry.insecure, entry.blocked) for entry in entries]
+    disagreeing = [
+        members[0] for members in groups.values() if len({flags[m] for m in members}) > 1
+    ]
+    if not disagreeing:
+        return
+    reported = min(disagreeing)  # a group's first member comes first in the file
+    entry = entries[reported]
+    group = groups[entry.location or entry.prefix]
+    other = entries[next(m for m in group if flags[m] != flags[reported])]
+    flag = "insecure" if other.insecure != entry.insecure else "blocked"
+    if entry.location:
+        subject = f"registry '{entry.location}'"
+    else:  # upstream's message prints the empty location: registry ''
+        subject = f"wildcard prefix {entry.prefix!r} (podman's message says registry '')"
+    raise _Fault(
+        f"conflicting-{flag}",
+        f"{subject} is defined several times with different {flag!r} values "
+        f"(entries {entry.label} and {other.label})",
+        entry=indexes[reported],
+        key=flag,
+    )
 
 
 def _normalise_search(value: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from agent.errors import ConfigError
+from agent.registries.model import CURRENT, Compat
 
 SYSTEM_MAIN = "/etc/containers/registries.conf"
 SYSTEM_DROP_INS = "/etc/containers/registries.conf.d"
@@ -124,12 +125,20 @@ def _drop_ins(host: HostRoot, node_dir: str) -> list[tuple[Path, Path]]:
 
 
 def read_config_files(
-    host: HostRoot, *, home: str = ROOT_HOME, main_override: Optional[Path] = None
+    host: HostRoot,
+    *,
+    home: str = ROOT_HOME,
+    main_override: Optional[Path] = None,
+    compat: Compat = CURRENT,
 ) -> list[ConfigFile]:
     """The files podman (as the user whose HOME is ``home``) reads, in load order.
 
     ``main_override`` replaces the main file as ``CONTAINERS_REGISTRIES_CONF`` does; it is
     a path on the agent's own filesystem and must exist. Drop-ins are still read.
+
+    A listed drop-in that cannot be found when it is opened (a dangling symlink, or a file
+    removed meanwhile) is skipped from containers/image 5.34.0 on and an error before, as
+    ``tryUpdatingCache`` then failed on any error; any other read error is always one.
     """
     user_main = host.resolve(f"{home}/{USER_MAIN}")
     user_drop_ins = f"{home}/{USER_DROP_INS}"
@@ -158,8 +167,16 @@ def read_config_files(
     for directory in drop_in_dirs:
         for shown, real in _drop_ins(host, directory):
             drop_in_text = _read(real, str(shown))
-            if drop_in_text is not None:  # removed while we listed: newer releases ignore it
+            if drop_in_text is not None:
                 files.append(ConfigFile(str(shown), drop_in_text, drop_in=True))
+            elif not compat.skips_vanished_drop_ins:
+                raise ConfigError(
+                    "file-not-found",
+                    "the drop-in cannot be opened: no such file (a dangling symlink?)",
+                    file=str(shown),
+                    hint="containers/image before 5.34 fails every pull because of it; "
+                    "remove it or fix its target",
+                )
     return files
 
 

@@ -26,6 +26,16 @@ class Compat:
         return self.containers_image >= (5, 24)
 
     @property
+    def knows_layer_store_auth_helper(self) -> bool:
+        """``additional-layer-store-auth-helper`` is a field from 5.32.0; before, an unknown key."""
+        return self.containers_image >= (5, 32)
+
+    @property
+    def skips_vanished_drop_ins(self) -> bool:
+        """From 5.34.0 a drop-in that cannot be found when opened is skipped, not an error."""
+        return self.containers_image >= (5, 34)
+
+    @property
     def trims_mirror_trailing_slash(self) -> bool:
         """From 5.35.0 mirror locations are canonicalised like registry locations."""
         return self.containers_image >= (5, 35)
@@ -47,8 +57,10 @@ LEGACY_PODMAN_4_3 = Compat((5, 23))
 def compat_for_podman(version: str) -> Compat:
     """The registries.conf behaviour of a podman release (``4.3.1``, ``5.4.0-dev``...).
 
-    Only the releases that changed registries.conf handling matter: podman 4.4 moved to
-    containers/image 5.24, podman 5.5 to 5.35.
+    The mapping is coarse: podman 4.4 moved to containers/image 5.24, podman 5.5 to 5.35.
+    Podman 4.4-5.4 are all imitated as 5.24, so changes made inside that range (5.32: the
+    ``additional-layer-store-auth-helper`` key; 5.34: vanished drop-ins skipped) only
+    apply from podman 5.5 here; ``Compat`` itself gates each on its exact release.
     """
     match = re.match(r"v?(\d+)\.(\d+)", version.strip())
     if not match:

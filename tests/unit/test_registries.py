@@ -201,6 +201,7 @@ def test_unknown_keys_are_ignored_and_reported(tmp_path: Path) -> None:
 
 
 def test_keys_match_case_insensitively_with_exact_match_preferred(tmp_path: Path) -> None:
+    # Which one podman keeps is random (Go map order); the engine keeps the exact key.
     loaded = load(
         tmp_path,
         {MAIN: '[[registry]]\nLocation = "wrong.example.com"\nlocation = "r.example.com"\n'},
