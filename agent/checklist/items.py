@@ -671,11 +671,22 @@ def signature_item(snapshot: Snapshot, target: Target) -> Item:
         return _unavailable(table, item_id, [snapshot.signatures])
     hexdigest = target.digest.split(":", 1)[1]
     prefix = f"sha256-{hexdigest}"
-    found = []
+    found, under_data = [], []
     for configmap in snapshot.signatures:
-        keys = [*(configmap.get("binaryData") or {}), *(configmap.get("data") or {})]
         name = (configmap.get("metadata") or {}).get("name", "?")
-        found += [f"{SIGNATURES_NAMESPACE}/{name}: {key}" for key in keys if key.startswith(prefix)]
+        # The CVO reads binaryData only (library-go verify/store/configmap); a key under
+        # data is never seen, and the update is refused as unverified.
+        found += [
+            f"{SIGNATURES_NAMESPACE}/{name}: {key}"
+            for key in configmap.get("binaryData") or {}
+            if key.startswith(prefix)
+        ]
+        under_data += [
+            f"{SIGNATURES_NAMESPACE}/{name}: {key} is under data, which the cluster ignores "
+            "(signatures must be binaryData)"
+            for key in configmap.get("data") or {}
+            if key.startswith(prefix)
+        ]
     if found:
         return _item(
             table,
@@ -696,7 +707,9 @@ def signature_item(snapshot: Snapshot, target: Target) -> Item:
         f"no ConfigMap labelled release.openshift.io/verification-signatures in "
         f"{SIGNATURES_NAMESPACE} has a key for {target.digest}",
         evidence=[
-            f"{len(snapshot.signatures)} signature ConfigMap(s) read; none has a key {prefix}-<n>"
+            f"{len(snapshot.signatures)} signature ConfigMap(s) read; none has a binaryData key "
+            f"{prefix}-<n>",
+            *under_data,
         ],
         remediation=[
             "oc apply -f <oc-mirror workspace>/working-dir/cluster-resources/"
@@ -1038,7 +1051,18 @@ def cluster_version_item(snapshot: Snapshot, target: Optional[Target]) -> Item:
         problems.append("the latest history entry is not the desired release")
     if target is not None and not str(desired.get("image", "")).endswith("@" + target.digest):
         problems.append(f"the desired release is not {target.digest}")
-    conditions = {kind: _condition(cv, kind) for kind in ("Available", "Progressing", "Failing")}
+    # An update the CVO refused (e.g. no signature) leaves status.desired, and a Completed
+    # history entry, on the old release: only spec.desiredUpdate and ReleaseAccepted tell.
+    requested = str(((cv.get("spec") or {}).get("desiredUpdate") or {}).get("image") or "")
+    desired_digest = str(desired.get("image", "")).rsplit("@", 1)[-1]
+    if requested and requested.rsplit("@", 1)[-1] != desired_digest:  # by digest: mirror or not
+        problems.append(f"the requested update {requested} is not the desired release")
+    conditions = {
+        kind: _condition(cv, kind)
+        for kind in ("Available", "Progressing", "Failing", "ReleaseAccepted")
+    }
+    if conditions["ReleaseAccepted"] == "False":
+        problems.append("ReleaseAccepted is False: the cluster refused the requested release")
     evidence.append(", ".join(f"{k}={v}" for k, v in conditions.items()))
     if conditions["Available"] != "True":
         problems.append("Available is not True")

@@ -747,6 +747,12 @@ def test_signature_item() -> None:
         healthy_snapshot(signatures=[signature_configmap("sha256:" + "1" * 64)]), target()
     )
     assert other.verdict == FAIL
+    # the cluster-version operator reads binaryData only: a signature under data is unseen
+    as_data = signature_configmap()
+    as_data["data"] = as_data.pop("binaryData")
+    ignored = signature_item(healthy_snapshot(signatures=[as_data]), target())
+    assert ignored.verdict == FAIL
+    assert any("under data, which the cluster ignores" in line for line in ignored.evidence)
     denied = signature_item(
         healthy_snapshot(signatures=forbidden("list", "configmaps", "openshift-config-managed")),
         target(),
@@ -885,6 +891,20 @@ def test_cluster_version_item() -> None:
     assert "Failing" in cluster_version_item(failing, None).summary
     elsewhere = cluster_version_item(healthy_snapshot(), target())
     assert elsewhere.summary == f"the desired release is not {DIGEST}"
+    # the update was requested but refused (unverified): status still shows the old
+    # release, Completed and Available, so only spec and ReleaseAccepted tell
+    refused = cluster_version()
+    refused["spec"]["desiredUpdate"] = {"image": f"{MIRROR}@{DIGEST}", "force": False}
+    refused["status"]["conditions"].append(
+        {"type": "ReleaseAccepted", "status": "False", "message": "cannot be verified"}
+    )
+    item = cluster_version_item(healthy_snapshot(cluster_version=refused), None)
+    assert item.verdict == FAIL
+    assert "is not the desired release" in item.summary
+    assert "ReleaseAccepted is False" in item.summary
+    accepted = cluster_version(version="4.15.3", image=TARGET)
+    accepted["spec"]["desiredUpdate"] = {"image": f"{MIRROR}@{DIGEST}"}  # same digest, mirror
+    assert cluster_version_item(healthy_snapshot(cluster_version=accepted), None).verdict == PASS
 
 
 def test_node_reports_item() -> None:
