@@ -37,8 +37,11 @@ def _overall(checklist: Checklist, strict: bool) -> str:
     return f"{state} ({counts[PASS]} pass, {counts[WARN]} warn, {counts[FAIL]} fail)"
 
 
-def to_json(checklist: Checklist) -> str:
-    return json.dumps(checklist.to_json(), indent=2) + "\n"
+def to_json(checklist: Checklist, *, strict: bool = False) -> str:
+    document = checklist.to_json()
+    # as the exit code and the other formats have it: warnings fail with --strict
+    document["strict"], document["failed"] = strict, checklist.failed(strict)
+    return json.dumps(document, indent=2) + "\n"
 
 
 def table(checklist: Checklist, *, strict: bool = False) -> str:
@@ -139,7 +142,7 @@ def junit(checklist: Checklist, *, strict: bool = False) -> str:
 
 def render(checklist: Checklist, output: str, *, strict: bool = False) -> str:
     if output == "json":
-        return to_json(checklist)
+        return to_json(checklist, strict=strict)
     if output == "markdown":
         return markdown(checklist, strict=strict)
     if output == "junit":

@@ -118,7 +118,11 @@ def test_json_document() -> None:
     assert document["items"][2]["missingPermissions"] == [
         {"verb": "list", "resource": "nodes", "namespace": None}
     ]
-    assert json.loads(render(sample(), "json")) == document
+    assert json.loads(render(sample(), "json")) == {**document, "strict": False, "failed": True}
+    # with --strict a warning fails: the JSON says so as the exit code and the table do
+    warned = json.loads(render(sample((PASS, WARN)), "json", strict=True))
+    assert (warned["verdict"], warned["strict"], warned["failed"]) == (WARN, True, True)
+    assert json.loads(render(sample((PASS, WARN)), "json"))["failed"] is False
 
 
 def test_exit_semantics_and_strict() -> None:
