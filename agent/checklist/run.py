@@ -151,22 +151,28 @@ def pre_upgrade(
         if not matches(target, line.split("#", 1)[0].strip(), None)
     ]
     lines = (*kept, checklist_line(target, _stamp(started)))
-    written = cluster.apply_checklist("\n".join(lines) + "\n")
     since: Optional[str] = None
     write_problem: Optional[Unavailable] = None
-    if isinstance(written, Unavailable):
-        write_problem = written
-    else:
-        since = written or _stamp(started)
-    change = Change(
-        "applied",
-        ns,
-        CHECKS_CONFIGMAP,
-        CHECKLIST_KEY,
-        FIELD_MANAGER,
-        lines,
-        error=write_problem.text() if write_problem else None,
-    )
+    changes: tuple[Change, ...] = ()
+    # --wait 0 looks once: a check requested now could not be answered, so nothing is
+    # written and the reports of the last --max-age count, as without the patch right
+    if options.wait > 0:
+        written = cluster.apply_checklist("\n".join(lines) + "\n")
+        if isinstance(written, Unavailable):
+            write_problem = written
+        else:
+            since = written or _stamp(started)
+        changes = (
+            Change(
+                "applied",
+                ns,
+                CHECKS_CONFIGMAP,
+                CHECKLIST_KEY,
+                FIELD_MANAGER,
+                lines,
+                error=write_problem.text() if write_problem else None,
+            ),
+        )
 
     # Wait until every expected node has checked it (or --wait passes).
     wait_note = None
@@ -224,6 +230,11 @@ def pre_upgrade(
         upgrade_command_item(releases, target, release_coverage),
     )
     notes = []
+    if options.wait <= 0:
+        notes.append(
+            "--wait 0: the release check was not requested; reports of it from the last "
+            "--max-age count"
+        )
     if version.source == "unknown":
         notes.append(
             f"OpenShift version unknown; mirror rules rendered as current MCO releases do "
@@ -235,7 +246,7 @@ def pre_upgrade(
         items=items,
         cluster=_cluster_json(snapshot, version),
         target={**target.to_json(), "requestedAt": since},
-        changes=(change,),
+        changes=changes,
         notes=tuple(notes),
         agent_version=agent_version,
     )

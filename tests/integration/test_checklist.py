@@ -528,7 +528,7 @@ def test_creating_the_checks_configmap_needs_create(cluster: Cluster, capsys: An
     # Server-side apply of an object that does not exist yet is authorized as a create.
     cluster.server.delete_object("ConfigMap", "mirror-agent-checks", NS)
     cluster.server.deny("create", "configmaps", NS)
-    code, document = cluster.pre(capsys, "--wait", "0")
+    code, document = cluster.pre(capsys, "--wait", "1s")
     first = items(document)["release-resolves-through-mirror"]
     assert code == 1 and first["missingPermissions"] == [
         {"verb": "create", "resource": "configmaps", "namespace": NS}
@@ -538,6 +538,21 @@ def test_creating_the_checks_configmap_needs_create(cluster: Cluster, capsys: An
     assert code == 0 and verdicts(document) == ALL_PASS_PRE
     stored = cluster.server.get_object("ConfigMap", "mirror-agent-checks", NS) or {}
     assert list(stored["data"]) == ["checklist.txt"]
+
+
+def test_wait_zero_looks_once_at_recent_reports_and_writes_nothing(
+    cluster: Cluster, capsys: Any
+) -> None:
+    """--wait 0 cannot wait for a check requested now: it judges the reports of the last
+    --max-age (here: those of a run a moment ago) and changes nothing."""
+    code, _ = cluster.pre(capsys)
+    assert code == 0
+    before = cluster.server.get_object("ConfigMap", "mirror-agent-checks", NS)
+    code, document = cluster.pre(capsys, "--wait", "0")
+    assert code == 0 and verdicts(document) == ALL_PASS_PRE
+    assert document["changes"] == [] and document["readOnly"] is True
+    assert any("--wait 0" in note for note in document["notes"])
+    assert cluster.server.get_object("ConfigMap", "mirror-agent-checks", NS) == before
 
 
 def test_a_node_served_by_the_source_or_missing_the_digest(cluster: Cluster, capsys: Any) -> None:
