@@ -290,6 +290,16 @@ def cleanup(cluster: Cluster) -> Optional[Change]:
     if error is None:
         written = cluster.apply_checklist(None)
         error = written.text() if isinstance(written, Unavailable) else None
+    if error is None:
+        # The apply removes only what our field manager still owns: after an `oc edit` or
+        # a GitOps sync of the key, it stays. Look, rather than say it is gone.
+        after = cluster.read_checks()
+        if not isinstance(after, Unavailable) and checklist_lines(after):
+            error = (
+                f"{CHECKLIST_KEY} is still there: another field manager has written it since; "
+                f"remove it with: oc patch configmap {CHECKS_CONFIGMAP} -n {cluster.namespace} "
+                f'--type=json -p \'[{{"op":"remove","path":"/data/{CHECKLIST_KEY}"}}]\''
+            )
     return Change(
         "removed", cluster.namespace, CHECKS_CONFIGMAP, CHECKLIST_KEY, FIELD_MANAGER, lines, error
     )

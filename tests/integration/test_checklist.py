@@ -26,6 +26,8 @@ import agent.cli as cli
 from agent import reference, registries
 from agent.check import analyze_log, read_image_lines
 from agent.cli import main
+from agent.kube.client import KubeClient, configmap_path
+from agent.kube.config import from_kubeconfig
 from agent.kube.publish import report_configmap
 from agent.registries.model import CURRENT
 from agent.report import AttemptRecord, CheckReport, Finding, ImageResult
@@ -697,6 +699,27 @@ def test_post_upgrade_on_a_healthy_cluster(cluster: Cluster, capsys: Any) -> Non
     )
     code, document = cluster.post(capsys, "--to-image", TARGET, "--strict")
     assert code == 0 and document["verdict"] == "pass"
+
+
+def test_cleanup_says_so_when_another_manager_took_the_key_over(
+    cluster: Cluster, capsys: Any
+) -> None:
+    """After an `oc edit` of checklist.txt, our server-side apply no longer owns it and
+    removes nothing: cleanup must not report it removed."""
+    cluster.pre(capsys)
+    checks = cluster.server.get_object("ConfigMap", "mirror-agent-checks", NS) or {}
+    text = checks["data"]["checklist.txt"]
+    KubeClient(from_kubeconfig(str(cluster.kubeconfig))).request(
+        "PATCH",
+        configmap_path(NS, "mirror-agent-checks"),
+        params={"fieldManager": "kubectl-edit"},
+        body=json.dumps({"data": {"checklist.txt": text + "# reviewed\n"}}).encode(),
+        content_type="application/merge-patch+json",
+    )
+    code, out = cluster.run(capsys, "checklist", "cleanup")
+    assert code == 1
+    assert "is still there: another field manager has written it since" in out
+    assert '"op":"remove","path":"/data/checklist.txt"' in out
 
 
 def test_post_upgrade_on_a_broken_cluster(cluster: Cluster, capsys: Any) -> None:
