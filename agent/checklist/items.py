@@ -1174,12 +1174,49 @@ def node_reports_item(snapshot: Snapshot) -> Item:
     return _item(table, item_id, verdict, summary, evidence, remediation, details={"nodes": rows})
 
 
+IMAGES_KEY = "images.txt"  # the administrator's own key of the checks ConfigMap
+
+
+def _release_lines_added_by_hand(snapshot: Snapshot) -> list[str]:
+    """Lines of the administrator's images.txt checking the cluster's desired release by
+    manifest: what pre-upgrade asks to add by hand when it may not write checklist.txt."""
+    if not isinstance(snapshot.checks, dict) or not isinstance(snapshot.cluster_version, dict):
+        return []
+    desired = ((snapshot.cluster_version.get("status") or {}).get("desired") or {}).get("image")
+    if not isinstance(desired, str) or "@" not in desired:
+        return []
+    digest = desired.rsplit("@", 1)[1]
+    text = (snapshot.checks.get("data") or {}).get(IMAGES_KEY) or ""
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if line.split("#", 1)[0].strip().endswith("@" + digest) and "method=manifest" in line
+    ]
+
+
 def checks_cleanup_item(snapshot: Snapshot) -> Item:
     table, item_id = POST_UPGRADE, "checks-cleaned-up"
     if isinstance(snapshot.checks, Unavailable):
         return _unavailable(table, item_id, [snapshot.checks], verdict=WARN)
     lines = checklist_lines(snapshot.checks)
     ns = snapshot.namespace
+    by_hand = _release_lines_added_by_hand(snapshot)
+    if not lines and by_hand:
+        # pre-upgrade's fallback when it may not write: "add to data.images.txt: <release>"
+        return _item(
+            table,
+            item_id,
+            WARN,
+            f"{ns}/{CHECKS_CONFIGMAP} {IMAGES_KEY} still checks the release by manifest "
+            "(added by hand for pre-upgrade; every node keeps re-checking it)",
+            by_hand,
+            [
+                f"oc edit configmap {CHECKS_CONFIGMAP} -n {_q(ns)}   # remove from "
+                f"data.{IMAGES_KEY}: {line}"
+                for line in by_hand
+            ],
+            details={"lines": [], "imagesLines": by_hand},
+        )
     if not lines:
         return _item(
             table,

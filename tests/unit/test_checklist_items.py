@@ -1010,6 +1010,23 @@ def test_checks_cleanup_item() -> None:
     )
 
 
+def test_checks_cleanup_item_finds_the_release_line_added_by_hand() -> None:
+    """When pre-upgrade could not write, it asked for the release in images.txt: after the
+    update that line must go too (every node keeps re-checking it)."""
+    updated = cluster_version(version="4.15.3", image=TARGET)
+    by_hand = f"{TARGET}  # method=manifest"
+    checks = {"data": {"images.txt": f"quay.io/team/app@{DIGEST}\n{by_hand}\n"}}
+    item = checks_cleanup_item(healthy_snapshot(checks=checks, cluster_version=updated))
+    assert item.verdict == WARN and item.evidence == (by_hand,)
+    assert item.remediation == (
+        f"oc edit configmap mirror-agent-checks -n {NS}   # remove from data.images.txt: {by_hand}",
+    )
+    plain = {"data": {"images.txt": f"{TARGET}\n"}}  # a pull check of the admin's own
+    assert (
+        checks_cleanup_item(healthy_snapshot(checks=plain, cluster_version=updated)).verdict == PASS
+    )
+
+
 def test_reports_keep_the_newest_per_node_and_effective_once_per_fingerprint() -> None:
     reports = Reports.of(
         [
