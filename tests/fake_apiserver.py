@@ -231,6 +231,14 @@ def invalid(kind: str, name: str, errors: list[FieldError], group: str = "") -> 
     )
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _patch_options_invalid(error: FieldError) -> ApiStatusError:
+    """``ValidatePatchOptions``' answer: 422 on ``PatchOptions.meta.k8s.io``."""
+    return invalid("PatchOptions", "", [error], group="meta.k8s.io")
+
+
 # Reasons (and messages) used for injected faults and generic answers, by HTTP status.
 _REASONS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "the server rejected our request for an unknown reason"),
@@ -1538,7 +1546,13 @@ class FakeApiServer:
             raise ApiStatusError(401, "Unauthorized", "Unauthorized")
 
     def _authorize(
-        self, verb: str, rtype: ResourceType, namespace: Optional[str], name: Optional[str]
+        self,
+        verb: str,
+        rtype: ResourceType,
+        namespace: Optional[str],
+        name: Optional[str],
+        *,
+        with_reason: bool = True,
     ) -> None:
         with self._lock:
             denied = any(
@@ -1556,12 +1570,13 @@ class FakeApiServer:
         if rtype.group:
             details["group"] = rtype.group
         details["kind"] = rtype.plural
-        raise ApiStatusError(
-            403, "Forbidden",
-            f"{subject} is forbidden: User {_name(self.user)} cannot {verb} resource "
-            f"{_name(rtype.plural)} in API group {_name(rtype.group)} {scope}",
-            details,
-        )  # fmt: skip
+        reason = (
+            f"User {_name(self.user)} cannot {verb} resource "
+            f"{_name(rtype.plural)} in API group {_name(rtype.group)} {scope}"
+            if with_reason
+            else ""  # SSA create before apiserver 0.32 (commit 757565c): an empty reason
+        )
+        raise ApiStatusError(403, "Forbidden", f"{subject} is forbidden: {reason}", details)
 
     @staticmethod
     def _accepts_json(request: Request) -> bool:
@@ -1723,6 +1738,10 @@ class FakeApiServer:
                 f"include: {', '.join(kinds)}",
             )  # fmt: skip
         text = request.body.decode("utf-8", errors="replace")
+        if "yaml" in media and _SURROGATE_ESCAPE.search(text):
+            # apply bodies are read as YAML (go-yaml), which refuses the surrogate-pair
+            # escapes JSON writers use for characters beyond the BMP (json.dumps: emoji)
+            raise bad_request("error decoding YAML: found invalid Unicode character escape code")
         try:
             decoded = json.loads(text)
         except ValueError as exc:
@@ -1947,8 +1966,10 @@ class FakeApiServer:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media == "application/apply-patch+yaml":
             return self._apply(request, rtype, namespace, name, patch)
-        if "force" in request.query:
-            raise bad_request("force is only allowed for apply patch requests")
+        if "force" in request.query:  # ValidatePatchOptions: a 422 on PatchOptions
+            raise _patch_options_invalid(
+                FieldError("force", "Forbidden", "may not be specified for non-apply patch")
+            )
         with self.store.lock:
             old = self._lookup(rtype, namespace, name)
             expected = (patch.get("metadata") or {}).get("resourceVersion")
@@ -1970,7 +1991,13 @@ class FakeApiServer:
         """Server-side apply (see the class docstring for the field granularity)."""
         manager = request.query.get("fieldManager", "")
         if not manager:
-            raise bad_request("fieldManager is required for apply requests")
+            raise _patch_options_invalid(
+                FieldError("fieldManager", "Required value", "is required for apply patch")
+            )
+        if len(manager) > 128:
+            raise _patch_options_invalid(
+                FieldError("fieldManager", "Too long", "must have at most 128 bytes", manager, True)
+            )
         force_text = request.query.get("force", "false").lower()
         if force_text not in ("true", "false", "1", "0", ""):
             raise bad_request(f"invalid force parameter: {force_text!r}")
@@ -1992,9 +2019,11 @@ class FakeApiServer:
         with self.store.lock:
             old = self.store.get(rtype, namespace, name)
             if old is None:
-                # An apply that creates the object is also authorized as a create.
-                self._authorize("create", rtype, namespace, name)
+                # An apply that creates the object is also authorized as a create, after
+                # admission (a missing namespace is a 404 first). Before 1.32 that denial's
+                # message has no reason at all: `configmaps "x" is forbidden: `.
                 self._require_namespace(rtype, namespace)
+                self._authorize("create", rtype, namespace, name, with_reason=False)
                 obj = copy.deepcopy(config)
                 meta = obj["metadata"]
                 for key in ("uid", "resourceVersion", "creationTimestamp", "generation"):

@@ -160,10 +160,13 @@ class KubeCluster:
 
     # -- the one write -------------------------------------------------------------------
 
-    def apply_checklist(self, text: Optional[str]) -> Union[str, Unavailable]:
+    def apply_checklist(
+        self, text: Optional[str], *, exists: bool = True
+    ) -> Union[str, Unavailable]:
         """Server-side apply of the checks ConfigMap's ``checklist.txt`` under our own field
         manager (other keys, the administrator's, are untouched); ``None`` removes the key.
-        Returns the API server's time of the write (RFC 3339)."""
+        ``exists``: whether the ConfigMap was there when read (an apply that creates it
+        needs ``create``). Returns the API server's time of the write (RFC 3339)."""
         ns = self.namespace
         body: Json = {
             "apiVersion": "v1",
@@ -179,7 +182,9 @@ class KubeCluster:
         except Unauthorized:
             raise
         except Forbidden as exc:
-            if " cannot create " in exc.api_message:  # an apply that would create the object
+            # An apply that creates the object is authorized as a create. The denial only
+            # says so from Kubernetes 1.32 ("cannot create"); before, its reason is empty.
+            if not exists or " cannot create " in exc.api_message:
                 permission = Permission("create", "configmaps", ns)
             return Unavailable(exc.api_message, permission)
         except NotFound as exc:

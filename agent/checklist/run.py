@@ -50,7 +50,9 @@ class Cluster(Protocol):
 
     def fetch_reports(self, nodes: Optional[Collection[str]]) -> Union[Reports, Unavailable]: ...
 
-    def apply_checklist(self, text: Optional[str]) -> Union[str, Unavailable]: ...
+    def apply_checklist(
+        self, text: Optional[str], *, exists: bool = True
+    ) -> Union[str, Unavailable]: ...
 
     def read_checks(self) -> FetchedObject: ...
 
@@ -157,7 +159,9 @@ def pre_upgrade(
     # --wait 0 looks once: a check requested now could not be answered, so nothing is
     # written and the reports of the last --max-age count, as without the patch right
     if options.wait > 0:
-        written = cluster.apply_checklist("\n".join(lines) + "\n")
+        written = cluster.apply_checklist(
+            "\n".join(lines) + "\n", exists=snapshot.checks is not None
+        )
         if isinstance(written, Unavailable):
             write_problem = written
         else:

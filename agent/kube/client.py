@@ -252,7 +252,9 @@ class KubeClient:
             "PATCH",
             path,
             params=params,
-            body=json.dumps(obj).encode(),  # JSON is YAML
+            # JSON is YAML, but not with json.dumps' \ud83d-style surrogate escapes, which
+            # the API server's YAML decoder refuses: write the characters as UTF-8
+            body=json.dumps(obj, ensure_ascii=False).encode(),
             content_type="application/apply-patch+yaml",
         )
 

@@ -273,6 +273,27 @@ def test_typed_errors_from_status_bodies(server: FakeApiServer) -> None:
     assert "Too long" in invalid.value.api_message
 
 
+def test_apply_sends_characters_beyond_the_bmp_as_utf8(server: FakeApiServer) -> None:
+    """The API server reads an apply body as YAML, whose decoder refuses JSON's surrogate
+    escapes (\\ud83d\\ude00): an administrator's emoji in a checks file must not break it."""
+    client = client_for(server)
+    text = "quay.io/team/app@sha256:" + "a" * 64 + "  # ok \U0001f600\n"
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    stored = client.apply(
+        configmap_path(NS, "c"), {**body, "data": {"checklist.txt": text}}, field_manager="x"
+    )
+    assert stored["data"]["checklist.txt"] == text
+    escaped = json.dumps({**body, "data": {"k": "\U0001f600"}}).encode()  # ensure_ascii
+    with pytest.raises(ApiError, match="invalid Unicode character escape"):
+        client.request(
+            "PATCH",
+            configmap_path(NS, "c"),
+            params={"fieldManager": "x"},
+            body=escaped,
+            content_type="application/apply-patch+yaml",
+        )
+
+
 def test_retries_5xx_429_and_dropped_connections(server: FakeApiServer) -> None:
     slept: list[float] = []
     client = client_for(server, sleep=slept.append)

@@ -585,12 +585,33 @@ def test_apply_conflicts_without_force(api: Api) -> None:
 
 def test_apply_needs_a_field_manager_and_the_right_type(api: Api) -> None:
     body = status(api.apply(f"{CM}/n", configmap("n"), manager=None))
-    assert body["code"] == 400 and body["message"] == "fieldManager is required for apply requests"
+    assert (body["code"], body["reason"]) == (422, "Invalid")  # ValidatePatchOptions
+    assert body["message"] == (
+        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+        "is required for apply patch"
+    )
+    too_long = status(api.apply(f"{CM}/n", configmap("n"), manager="m" * 129))
+    assert too_long["code"] == 422 and "fieldManager: Too long" in too_long["message"]
     wrong = status(api.apply(f"{CM}/n", {**configmap("n"), "apiVersion": "apps/v1"}))
     assert wrong["code"] == 400 and "Incorrect version specified in apply patch" in wrong["message"]
     assert status(api.apply(f"{CM}/n", configmap("other")))["code"] == 400  # name vs URL
     missing_ns = api.apply("/api/v1/namespaces/nope/configmaps/n", configmap("n"))
     assert status(missing_ns)["message"] == 'namespaces "nope" not found'
+
+
+def test_an_apply_that_would_create_is_denied_as_a_create_without_a_reason(
+    server: FakeApiServer, api: Api
+) -> None:
+    """Before Kubernetes 1.32 (the version this server reports is 1.30) the 403 of an apply
+    that creates names no verb: 'configmaps "n" is forbidden: '; a missing namespace is
+    reported first (admission runs before that authorization)."""
+    server.deny("create", "configmaps", namespace=NS)
+    denied = status(api.apply(f"{CM}/n", configmap("n")))
+    assert (denied["code"], denied["message"]) == (403, 'configmaps "n" is forbidden: ')
+    missing_ns = status(api.apply("/api/v1/namespaces/nope/configmaps/n", configmap("n")))
+    assert missing_ns["code"] == 404
+    server.put(configmap("n", namespace=NS))
+    assert api.apply(f"{CM}/n", configmap("n", {"k": "v"})).status_code == 200  # a patch now
 
 
 def test_apply_accepts_yaml(api: Api) -> None:
