@@ -1128,7 +1128,15 @@ class FakeApiServer:
       ``--anonymous-auth=false``; every valid token is the same user (:attr:`user`);
     * ``metadata.generation`` is set on every kind (it starts at 1 and grows when anything
       outside ``metadata``/``status`` changes), where the real server sets it only on
-      kinds with a spec.
+      kinds with a spec;
+    * more lenient than a real server (nothing in the agent relies on these): an apply
+      that changes nothing still writes (new resourceVersion, manager time); an apply's
+      stale ``resourceVersion``, missing name, ``uid`` or ``managedFields`` are ignored
+      rather than refused; unknown fields are stored (a real server drops them with a
+      warning, or answers 500 to an apply); ConfigMap keys ``.``/``..``, changes to an
+      immutable ConfigMap and some ownerReference kinds are accepted; an expired continue
+      token's 410 carries no inconsistent-continue token; no ``/openapi`` (kubectl apply
+      needs ``--validate=false``) and no SelfSubjectAccessReview (``kubectl auth can-i``).
     """
 
     def __init__(
