@@ -208,3 +208,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """One :class:`tests.lab.Lab` for the session (registries persist across tests)."""
     with Lab(tmp_path_factory.mktemp("lab")) as session_lab:
         yield session_lab
+
+
+def pytest_sessionstart(session: Any) -> None:
+    """Tests of Ctrl-C handling need Python's own SIGINT handler, which Python does not
+    install when the suite is started with SIGINT ignored (a background job, nohup, some
+    CI runners)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

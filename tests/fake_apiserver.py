@@ -2314,6 +2314,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     import argparse
     import signal
 
+    # Ctrl-C must stop it even when started from a shell that ignores SIGINT (a background
+    # job, nohup): Python keeps an inherited "ignore".
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
     parser = argparse.ArgumentParser(
         prog="python -m tests.fake_apiserver",
         description="A fake Kubernetes API server (HTTPS, bearer token) for manual tests.",

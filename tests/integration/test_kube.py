@@ -227,6 +227,7 @@ def test_kubeconfig_key_data_never_lands_on_disk(tmp_path: Path) -> None:
     config = from_kubeconfig(str(path))
     assert config.client_cert is not None
     cert, key = config.client_cert
+    assert key.startswith("/proc/self/fd/") and cert.startswith("/proc/self/fd/")  # memfd
     assert Path(key).read_bytes() == certs.key_file.read_bytes()
     ssl.create_default_context().load_cert_chain(cert, key)  # usable by TLS as it is
     assert set(Path(tempfile.gettempdir()).glob("mirror-agent-*")) == before

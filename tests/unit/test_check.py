@@ -39,8 +39,10 @@ class FakeRunner:
         self.calls: list[tuple[str, str, Optional[str]]] = []
         self.store_images: Any = []  # containers/storage images.json records, or an error
         self.temp_files: list[str] = []
+        self.version_asked = 0
 
     def podman_version(self) -> Optional[str]:
+        self.version_asked += 1
         return self.version
 
     def _answer(self, method: str, reference: str, conf: Optional[str] = None) -> CommandResult:
@@ -269,6 +271,7 @@ def test_a_version_asked_for_earlier_is_used_instead_of_asking_again(tmp_path: P
     )
     assert report.podman_version == "4.3.1"
     assert report.behaviour and "5.23" in report.behaviour  # podman 4.3's containers/image
+    assert runner.version_asked == 0  # not asked a second time
 
 
 def test_analyze_maps_a_skopeo_log_back_to_its_source(tmp_path: Path) -> None:

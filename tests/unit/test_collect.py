@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
@@ -145,6 +146,14 @@ def test_drift_is_per_pool_majority() -> None:
     result = summary(reports, nodes)
     assert {row.node for row in result.nodes if row.drift} == {"c"}
     assert result.counts["drift"] == 1
+
+
+def test_a_pool_with_no_majority_flags_every_node() -> None:
+    nodes = [node("a"), node("b")]
+    reports = [report("a", fingerprint="sha256:one"), report("b", fingerprint="sha256:two")]
+    result = summary(reports, nodes)
+    assert {row.node for row in result.nodes if row.drift} == {"a", "b"}
+    assert not result.ok
 
 
 def test_stale_reports_neither_vote_nor_drift() -> None:
@@ -332,8 +341,10 @@ def test_configmap_name_is_dns1123_and_hashed_when_needed() -> None:
 
 
 def test_configmap_labels_owner_and_mco_state() -> None:
-    owner = node("worker-0")
-    cm = report_configmap(report("worker-0", verdict="warn"), namespace="ns", node=owner)
+    owner = node("worker-0", config="rendered-worker-old", desired="rendered-worker-new")
+    owner["metadata"]["annotations"]["machineconfiguration.openshift.io/state"] = "Working"
+    plain = dataclasses.replace(report("worker-0", verdict="warn"), extra={})
+    cm = report_configmap(plain, namespace="ns", node=owner)
     meta = cm["metadata"]
     assert meta["labels"] == {
         "app.kubernetes.io/name": "mirror-agent",
@@ -345,7 +356,11 @@ def test_configmap_labels_owner_and_mco_state() -> None:
         {"apiVersion": "v1", "kind": "Node", "name": "worker-0", "uid": "uid-worker-0"}
     ]
     document = json.loads(cm["data"]["report.json"])
-    assert document["machineConfig"]["currentConfig"] == "rendered-worker-abc123"
+    assert document["machineConfig"] == {  # read from the Node, not carried by the report
+        "currentConfig": "rendered-worker-old",
+        "desiredConfig": "rendered-worker-new",
+        "state": "Working",
+    }
     assert document["verdict"] == "warn"
 
 

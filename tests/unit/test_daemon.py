@@ -102,6 +102,30 @@ def test_jitter_delays_each_check_and_keeps_the_heartbeat(tmp_path: Path) -> Non
     assert heartbeat_age(tmp_path / "missing") is None
 
 
+def test_the_heartbeat_is_touched_while_waiting_for_the_jitter_and_to_publish(
+    tmp_path: Path,
+) -> None:
+    """A long jitter or a publish retried before leaving must not starve the liveness probe:
+    the heartbeat is touched at least every poll interval while the loop waits."""
+    attempts: list[float] = []
+
+    def down_for_a_while(report: CheckReport) -> None:
+        attempts.append(clock.now)
+        if len(attempts) < 8:  # backoffs grow past the poll interval
+            raise AgentError("503 ServiceUnavailable")
+
+    agent, clock, _ = make_agent(tmp_path, down_for_a_while, jitter=600.0, poll=30.0)
+    agent.rng = random.Random(1)  # a long jitter
+    beats: list[float] = []
+    agent.heartbeat = lambda: beats.append(clock.now)  # type: ignore[method-assign]
+    started = clock.now
+    agent.run_forever(max_cycles=1)
+    assert clock.now - started > 60  # it did wait (jitter, then publish backoff)
+    assert len(attempts) == 8 and agent.publisher.pending is None
+    gaps = [later - earlier for earlier, later in zip([started, *beats], [*beats, clock.now])]
+    assert max(gaps) <= 30.0 + 1e-9
+
+
 def test_unpublished_report_is_kept_and_retried_with_backoff(tmp_path: Path) -> None:
     outage = {"down": True}
     published: list[CheckReport] = []

@@ -10,7 +10,6 @@ import dataclasses
 import itertools
 import json
 import re
-import time
 from typing import Optional
 
 import pytest
@@ -594,13 +593,12 @@ def test_separator_rewrite_accepts_the_same_language() -> None:
         "x@sha256:" + "f" * 100_000,
     ],
 )
-def test_pathological_input_is_fast(text: str) -> None:
-    start = time.perf_counter()
+def test_pathological_input_is_refused(text: str) -> None:
+    """Refused, not hung on (bench/reference_parse.py measures how fast)."""
     with pytest.raises(ReferenceError):
         parse_normalized(text)
     with pytest.raises(ReferenceError):
         is_short_name(text)
-    assert time.perf_counter() - start < 1.0
 
 
 def test_ascii_only_classes() -> None:
