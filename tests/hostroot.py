@@ -233,6 +233,27 @@ def host_root_env(root: Path) -> dict[str, str]:
     }
 
 
+def start_in_host_root(
+    root: Path,
+    argv: Sequence[str],
+    *,
+    lab: Optional[Lab] = None,
+    env: Optional[Mapping[str, str]] = None,
+) -> subprocess.Popen[str]:
+    """Start ``argv`` via :func:`host_root_argv` (the wrappers exec down to it: same PID),
+    in its own session, with text pipes for stdout and stderr."""
+    return subprocess.Popen(
+        host_root_argv(root, argv, lab=lab),
+        env={**host_root_env(root), **(env or {})},
+        cwd=str(PROJECT_ROOT),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def run_in_host_root(
     root: Path,
     argv: Sequence[str],
@@ -242,17 +263,7 @@ def run_in_host_root(
     env: Optional[Mapping[str, str]] = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` via :func:`host_root_argv`; the process tree is killed on timeout."""
-    full_env = {**host_root_env(root), **(env or {})}
-    popen = subprocess.Popen(
-        host_root_argv(root, argv, lab=lab),
-        env=full_env,
-        cwd=str(PROJECT_ROOT),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    popen = start_in_host_root(root, argv, lab=lab, env=env)
     try:
         out, err = popen.communicate(timeout=timeout)
     finally:

@@ -34,10 +34,9 @@ from tests.hostroot import (
     PROJECT_ROOT,
     build_host_root,
     call_runner,
-    host_root_argv,
-    host_root_env,
     kill_tree,
     run_in_host_root,
+    start_in_host_root,
     tree_listing,
 )
 from tests.lab import Image, Lab, Registry
@@ -501,15 +500,7 @@ def test_agent_run_stopped_mid_pull_ends_at_once_and_leaves_nothing(
         argv = [str(AGENT), "run", "--kubeconfig", str(kubeconfig), "--host-root", str(root)]
         argv += ["--node", "worker-0", "--image", world.ref, "--jitter", "0s"]
         argv += ["--timeout", "120", "--log-format", "json"]
-        agent = subprocess.Popen(
-            host_root_argv(root, argv, lab=world.lab),  # execs down to the agent: same PID
-            env=host_root_env(root),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        agent = start_in_host_root(root, argv, lab=world.lab)  # the agent's own PID
         try:
             deadline = time.monotonic() + 60
             while not _podman_pulling(world.ref) and time.monotonic() < deadline:

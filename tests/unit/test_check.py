@@ -75,6 +75,14 @@ class FakeRunner:
         yield "/var/tmp/mirror-agent-probe.conf"
 
 
+def host_from(tmp_path: Path, registries_conf: str) -> Path:
+    """A host root whose registries.conf is ``registries_conf``."""
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True)
+    (root / "etc/containers/registries.conf").write_text(registries_conf)
+    return root
+
+
 def host_with(tmp_path: Path, conf: str) -> Path:
     root = tmp_path / "host"
     (root / "etc/containers").mkdir(parents=True)
@@ -192,15 +200,14 @@ def test_interrupted_check_still_reports(tmp_path: Path) -> None:
 
 
 def test_auto_picks_one_held_image_per_mirrored_entry(tmp_path: Path) -> None:
-    root = tmp_path / "host"
-    (root / "etc/containers").mkdir(parents=True)
-    (root / "etc/containers/registries.conf").write_text(
+    root = host_from(
+        tmp_path,
         '[[registry]]\nlocation = "127.0.0.1:5101/src"\ninsecure = true\n'
         '[[registry.mirror]]\nlocation = "127.0.0.1:5109/mirror"\ninsecure = true\n'
         '[[registry.mirror]]\nlocation = "127.0.0.1:5103/mirror"\ninsecure = true\n'
         '[[registry]]\nlocation = "quay.io/other"\n'
         '[[registry.mirror]]\nlocation = "m.example.net/other"\n'
-        '[[registry]]\nlocation = "no-mirrors.example.com"\nblocked = true\n'
+        '[[registry]]\nlocation = "no-mirrors.example.com"\nblocked = true\n',
     )
     runner = FakeRunner({SRC: result(fixture("first-mirror-down"))})
     runner.store_images = [
@@ -411,14 +418,13 @@ def test_auto_lists_an_entry_with_only_tag_only_mirrors_as_not_verified(tmp_path
 
 
 def test_auto_still_picks_a_digest_for_an_entry_with_some_digest_mirrors(tmp_path: Path) -> None:
-    root = tmp_path / "host"
-    (root / "etc/containers").mkdir(parents=True)
-    (root / "etc/containers/registries.conf").write_text(
+    root = host_from(
+        tmp_path,
         '[[registry]]\nlocation = "127.0.0.1:5101/src"\ninsecure = true\n'
         '[[registry.mirror]]\nlocation = "127.0.0.1:5109/mirror"\ninsecure = true\n'
         'pull-from-mirror = "tag-only"\n'
         '[[registry.mirror]]\nlocation = "127.0.0.1:5103/mirror"\ninsecure = true\n'
-        'pull-from-mirror = "digest-only"\n'
+        'pull-from-mirror = "digest-only"\n',
     )
     runner = FakeRunner({SRC: result(fixture("first-mirror-down"))})
     runner.store_images = [{"names": [SRC], "digest": D}]
