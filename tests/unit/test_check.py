@@ -106,6 +106,26 @@ def check(runner: FakeRunner, root: Path, options: CheckOptions, **kwargs: Any) 
     )
 
 
+def analyze(
+    loaded: registries.LoadedHost,
+    text: str,
+    *,
+    source: str,
+    image: Optional[str] = None,
+    exit_code: Optional[int] = None,
+) -> CheckReport:
+    """``agent analyze`` as the tests run it (fixed time and agent version)."""
+    return analyze_log(
+        loaded,
+        text,
+        source=source,
+        image=image,
+        exit_code=exit_code,
+        checked_at="now",
+        agent_version="0",
+    )
+
+
 def fixture(name: str) -> str:
     return (LOGS / f"{name}.log").read_text()
 
@@ -283,15 +303,7 @@ def test_a_version_asked_for_earlier_is_used_instead_of_asking_again(tmp_path: P
 
 def test_analyze_maps_a_skopeo_log_back_to_its_source(tmp_path: Path) -> None:
     loaded = registries.load(host_with(tmp_path, "mirror-missing-digest"))
-    report = analyze_log(
-        loaded,
-        fixture("skopeo-inspect-raw-mirror-missing-digest"),
-        source="x.log",
-        image=None,
-        exit_code=None,
-        checked_at="now",
-        agent_version="0",
-    )
+    report = analyze(loaded, fixture("skopeo-inspect-raw-mirror-missing-digest"), source="x.log")
     (image,) = report.images
     assert image.image == SRC
     assert image.verdict == "warn"
@@ -313,15 +325,7 @@ def test_analyze_crio_journal_and_history(tmp_path: Path) -> None:
             ]
         )
     )
-    report = analyze_log(
-        loaded,
-        journal,
-        source="journal",
-        image=None,
-        exit_code=None,
-        checked_at="now",
-        agent_version="0",
-    )
+    report = analyze(loaded, journal, source="journal")
     (image,) = report.images
     assert (image.image, image.served_by) == (SRC, mirror_b)
     (fallback,) = image.findings  # info level: the journal does not say why mirror A failed
@@ -452,15 +456,7 @@ def analyze_journal(tmp_path: Path, journal: str, image: Optional[str]) -> Check
     if not root.exists():
         host_with(tmp_path, "first-mirror-down")
     loaded = registries.load(root)
-    return analyze_log(
-        loaded,
-        journal,
-        source="crio.journal",
-        image=image,
-        exit_code=None,
-        checked_at="now",
-        agent_version="0",
-    )
+    return analyze(loaded, journal, source="crio.journal", image=image)
 
 
 def test_analyze_journal_judges_the_last_pull_of_the_given_image(tmp_path: Path) -> None:
@@ -517,15 +513,7 @@ def test_analyze_infers_a_failure_after_the_manifest_was_served(tmp_path: Path) 
         "fetching blob: blob unknown: blob unknown to registry\n"
     )
     loaded = registries.load(host_with(tmp_path, "blocked-mirror-serves"))
-    report = analyze_log(
-        loaded,
-        text,
-        source="x.log",
-        image=None,
-        exit_code=None,
-        checked_at="now",
-        agent_version="0",
-    )
+    report = analyze(loaded, text, source="x.log")
     (image,) = report.images
     assert (report.verdict, image.exit_code) == ("fail", 125)  # inferred from podman's Error:
     assert image.findings[-1].code == "pull-failed-after-resolution"
@@ -545,15 +533,7 @@ def test_analyze_a_log_pasted_from_a_terminal(tmp_path: Path, colours: bool) -> 
     pasted = to_terminal(plain, colours).replace("\n", "\r\n")
 
     def analyzed(text: str) -> Any:
-        return analyze_log(
-            loaded,
-            text,
-            source="x.log",
-            image=None,
-            exit_code=None,
-            checked_at="now",
-            agent_version="0",
-        )
+        return analyze(loaded, text, source="x.log")
 
     expected, got = analyzed(plain).images[0], analyzed(pasted).images[0]
     assert (got.image, got.verdict, got.served_by) == (
@@ -587,15 +567,7 @@ def test_a_grepped_journal_with_a_shared_mirror_is_mapped_by_all_its_attempts(
             ["mirror.corp:8443/ocp4/openshift4", "quay.io/openshift-release-dev/ocp-v4.0-art-dev"]
         )
     )
-    report = analyze_log(
-        loaded,
-        journal,
-        source="grep.log",
-        image=None,
-        exit_code=None,
-        checked_at="now",
-        agent_version="0",
-    )
+    report = analyze(loaded, journal, source="grep.log")
     (image,) = report.images
     assert image.image == f"quay.io/openshift-release-dev/ocp-v4.0-art-dev@{digest}"
     assert [f.code for f in image.findings] == ["outcome-unknown"]  # not "not-served"
