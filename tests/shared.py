@@ -1,21 +1,17 @@
-"""Where the project's shared facts live: ../shared beside the checkout (as in CI)."""
+"""Where the test data lives: tests/data in this repository (recorded logs, conformance cases)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MIRROR_AGENT_SHARED", PROJECT_ROOT.parent / "shared"))
-CONFORMANCE_CASES = SHARED / "conformance" / "cases"
-FIXTURES = SHARED / "fixtures"
+DATA = PROJECT_ROOT / "tests" / "data"
+CONFORMANCE_CASES = DATA / "conformance"
+FIXTURES = DATA / "fixtures"
 
 
 def require(path: Path) -> Path:
-    """Fail loudly (never skip) when the shared facts are missing."""
+    """Fail loudly (never skip) when test data is missing."""
     if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing: the shared facts must sit beside the checkout "
-            "(or set MIRROR_AGENT_SHARED)"
-        )
+        raise FileNotFoundError(f"{path} is missing from the repository's test data")
     return path
