@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 from agent import reference as references
-from agent.errors import AgentError, ConfigError
+from agent.errors import AgentError, CheckEnvironmentError, ConfigError
+from agent.process import CommandNotFound, CommandResult, Terminated
 from agent.pull.judge import judge, judge_probes, verdict_of
 from agent.pull.log import (
     JournalPull,
@@ -23,13 +24,7 @@ from agent.pull.log import (
     plain_text,
     redact,
 )
-from agent.pull.runner import (
-    CheckEnvironmentError,
-    CommandNotFound,
-    CommandResult,
-    NodeRunner,
-    Terminated,
-)
+from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
 from agent.registries.model import (
     CURRENT,

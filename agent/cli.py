@@ -80,7 +80,7 @@ def _load(
 ) -> Any:
     # Imported here so that commands which do not read registries.conf start faster.
     from agent import registries
-    from agent.registries.hostfiles import default_host_root
+    from agent.node.paths import default_host_root
     from agent.registries.model import CURRENT, compat_for_podman
 
     compat = CURRENT
@@ -267,8 +267,9 @@ def check(
     ] = CheckOutput.table,
 ) -> None:
     """Pull images as the node's container runtime would; judge mirror order and fallback."""
-    from agent.pull.runner import NodeRunner, NodeSettings
-    from agent.registries.hostfiles import default_host_root
+    from agent.node.paths import default_host_root
+    from agent.node.settings import NodeSettings
+    from agent.pull.runner import NodeRunner
 
     root = host_root if host_root is not None else default_host_root()
     if not root.is_dir():
@@ -558,8 +559,10 @@ def run(
     from agent.kube.client import KubeClient
     from agent.kube.config import SERVICE_ACCOUNT, from_kubeconfig, in_cluster
     from agent.kube.publish import NodeReportPublisher
-    from agent.pull.runner import NodeRunner, NodeSettings, Terminated, stop_signals_raise
-    from agent.registries.hostfiles import default_host_root
+    from agent.node.paths import default_host_root
+    from agent.node.settings import NodeSettings
+    from agent.process import Terminated, stop_signals_raise
+    from agent.pull.runner import NodeRunner
 
     if log_format not in ("text", "json"):
         raise UsageError("--log-format: text or json")

@@ -23,9 +23,7 @@ from typing import Any, Callable, Optional, TextIO
 
 from agent.check import CheckOptions, compat_of, read_image_lines, run_check
 from agent.errors import AgentError
-from agent.pull.runner import Terminated
-from agent.registries import LoadedHost
-from agent.registries.hostfiles import (
+from agent.node.paths import (
     ROOT_HOME,
     SYSTEM_DROP_INS,
     SYSTEM_MAIN,
@@ -33,6 +31,8 @@ from agent.registries.hostfiles import (
     USER_MAIN,
     HostRoot,
 )
+from agent.process import Terminated
+from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat
 from agent.report import CheckReport, Finding, timestamp, worst
 

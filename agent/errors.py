@@ -31,6 +31,12 @@ class UsageError(AgentError):
     kind = "usage"
 
 
+class CheckEnvironmentError(AgentError):
+    """The node cannot host the check: no disk space, no chroot, no scratch folder..."""
+
+    kind = "environment"
+
+
 class ConfigError(AgentError):
     """registries.conf cannot be loaded: every pull on the node would fail.
 

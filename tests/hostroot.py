@@ -347,7 +347,9 @@ def call_runner(
 
 def _serve_call(request: Mapping[str, Any]) -> dict[str, Any]:
     from agent.errors import AgentError
-    from agent.pull.runner import NodeRunner, NodeSettings, mounts_below
+    from agent.node.settings import NodeSettings
+    from agent.pull.runner import NodeRunner
+    from agent.pull.scratch import mounts_below
 
     lines: list[str] = []
     answer: dict[str, Any] = {"lines": lines}

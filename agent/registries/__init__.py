@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from agent.node.paths import ROOT_HOME, HostRoot
 from agent.registries.decode import decode_alias_cache, decode_file
-from agent.registries.hostfiles import ROOT_HOME, HostRoot, read_alias_cache, read_config_files
+from agent.registries.hostfiles import read_alias_cache, read_config_files
 from agent.registries.merge import merge
 from agent.registries.model import CURRENT, Compat, Configuration, Explanation
 from agent.registries.resolve import explain, find_entry, pull_sources
@@ -16,7 +17,6 @@ __all__ = [
     "Compat",
     "Configuration",
     "Explanation",
-    "HostRoot",
     "LoadedHost",
     "explain",
     "find_entry",

@@ -2,8 +2,8 @@
 
 The lookup follows containers/image ``newConfigWrapperWithHomeDir`` and
 ``dropInConfigs`` (docs/registries-conf.md §1) for podman running as root on the node.
-Paths inside the host root are resolved the way ``chroot`` would: an absolute symlink on
-the node points into the host root, never into the agent's own filesystem.
+The files' node paths are in :mod:`agent.node.paths`; they are resolved inside the host
+root the way ``chroot`` would (:class:`~agent.node.paths.HostRoot`).
 """
 
 from __future__ import annotations
@@ -14,59 +14,17 @@ from pathlib import Path
 from typing import Optional
 
 from agent.errors import ConfigError
+from agent.node.paths import (
+    ALIAS_CACHE,
+    ROOT_HOME,
+    SYSTEM_DROP_INS,
+    SYSTEM_MAIN,
+    USER_ALIAS_CACHE,
+    USER_DROP_INS,
+    USER_MAIN,
+    HostRoot,
+)
 from agent.registries.model import CURRENT, Compat
-
-SYSTEM_MAIN = "/etc/containers/registries.conf"
-SYSTEM_DROP_INS = "/etc/containers/registries.conf.d"
-USER_MAIN = ".config/containers/registries.conf"
-USER_DROP_INS = ".config/containers/registries.conf.d"
-ROOT_HOME = "/root"
-ALIAS_CACHE = "/var/cache/containers/short-name-aliases.conf"
-USER_ALIAS_CACHE = ".cache/containers/short-name-aliases.conf"
-_MAX_SYMLINKS = 40
-
-
-@dataclass(frozen=True)
-class HostRoot:
-    """The node's filesystem as seen by the agent (``/host`` in a debug pod or DaemonSet)."""
-
-    root: Path
-
-    def resolve(self, node_path: str) -> Path:
-        """Where the node's absolute ``node_path`` is on the agent's filesystem."""
-        if self.root == Path("/"):
-            return Path(node_path)
-        pending = [part for part in node_path.split("/") if part not in ("", ".")]
-        resolved: list[str] = []
-        hops = 0
-        while pending:
-            part = pending.pop(0)
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = self.root.joinpath(*resolved, part)
-            if candidate.is_symlink():
-                hops += 1
-                if hops > _MAX_SYMLINKS:
-                    raise ConfigError(
-                        "file-unreadable", f"too many levels of symbolic links in {node_path}"
-                    )
-                target = os.readlink(candidate)
-                if target.startswith("/"):
-                    resolved = []
-                pending = [p for p in target.split("/") if p not in ("", ".")] + pending
-                continue
-            resolved.append(part)
-        return self.root.joinpath(*resolved)
-
-
-def default_host_root() -> Path:
-    """``/host`` when it holds a node's ``etc/containers`` (oc debug, DaemonSet), else ``/``."""
-    host = Path("/host")
-    if (host / "etc" / "containers").is_dir():
-        return host
-    return Path("/")
 
 
 @dataclass(frozen=True)

@@ -308,7 +308,7 @@ def test_remove_tree_unmounts_what_was_left_mounted(tmp_path: Path) -> None:
         f"""
         import json, subprocess
         from pathlib import Path
-        from agent.pull.runner import mounts_below, remove_tree
+        from agent.pull.scratch import mounts_below, remove_tree
         store = Path({str(tmp_path / "mirror-agent-x")!r})
         (store / "root" / "overlay").mkdir(parents=True)
         subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(store / "root" / "overlay")],

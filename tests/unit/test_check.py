@@ -13,8 +13,8 @@ import pytest
 
 from agent import registries
 from agent.check import CheckOptions, analyze_log, read_images_file, run_check, summarise_history
-from agent.errors import AgentError
-from agent.pull.runner import CheckEnvironmentError, CommandNotFound, CommandResult
+from agent.errors import AgentError, CheckEnvironmentError
+from agent.process import CommandNotFound, CommandResult
 from agent.registries.model import Compat
 from agent.report import CheckReport
 from tests.shared import FIXTURES, require

@@ -276,7 +276,7 @@ def test_run_stopped_while_publishing_says_the_report_may_be_missing(
     host: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from agent.daemon import Agent
-    from agent.pull.runner import Terminated
+    from agent.process import Terminated
 
     def stopped_mid_publish(self: Agent, *, max_cycles: Any = None) -> None:
         self.publisher.pending = object()  # type: ignore[assignment]
@@ -315,10 +315,11 @@ def test_run_finishes_removing_a_scratch_store_before_sigterm_ends_it(
     import signal
 
     from agent.daemon import Agent
-    from agent.pull import runner as runner_module
+    from agent.pull import scratch
+    from agent.pull.runner import NodeRunner
 
     (host / "var" / "tmp").mkdir(parents=True)
-    real_remove = runner_module.remove_tree
+    real_remove = scratch.remove_tree
     removed: list[bool] = []
 
     def remove_while_terminated(path: Path) -> list[str]:
@@ -332,8 +333,8 @@ def test_run_finishes_removing_a_scratch_store_before_sigterm_ends_it(
         with self.runner.scratch_store():
             pass
 
-    monkeypatch.setattr(runner_module, "remove_tree", remove_while_terminated)
-    monkeypatch.setattr(runner_module.NodeRunner, "check_free_space", lambda self: None)
+    monkeypatch.setattr(scratch, "remove_tree", remove_while_terminated)
+    monkeypatch.setattr(NodeRunner, "check_free_space", lambda self: None)
     monkeypatch.setattr(Agent, "run_forever", one_scratch_pull)
     code, out, err = run_agent(capsys, host, tmp_path)
     assert code == 0, err
@@ -404,7 +405,8 @@ def _journal(*messages: str) -> str:
 def test_check_history_exit_code_follows_the_pulls(
     host: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch, ends: Any, strict: bool, expected: int
 ) -> None:
-    from agent.pull.runner import CommandResult, NodeRunner
+    from agent.process import CommandResult
+    from agent.pull.runner import NodeRunner
 
     image = f"registry.example.com/team/app@{DIGEST}"
     first, second = (

@@ -15,7 +15,7 @@ import pytest
 from agent import registries
 from agent.daemon import Agent, Publisher, RunSettings, heartbeat_age
 from agent.errors import AgentError
-from agent.pull.runner import Terminated
+from agent.process import Terminated
 from agent.report import CheckReport
 from tests.unit.test_check import LOGS, SRC, FakeRunner, result
 

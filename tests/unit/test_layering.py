@@ -18,6 +18,7 @@ PURE = [
     "agent/registries/resolve.py",
     "agent/pull/log.py",
     "agent/pull/judge.py",
+    "agent/pull/commands.py",
     "agent/report.py",
     "agent/collect.py",
 ]
@@ -27,7 +28,7 @@ ONLY_IN = {
     "typer": {"agent/cli.py"},
     "click": set(),
     "requests": {"agent/kube/client.py"},
-    "subprocess": {"agent/pull/runner.py"},
+    "subprocess": {"agent/process.py"},
 }
 
 

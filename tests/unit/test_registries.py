@@ -9,7 +9,7 @@ import pytest
 
 from agent import registries
 from agent.errors import ConfigError
-from agent.registries.hostfiles import HostRoot, default_host_root
+from agent.node.paths import HostRoot
 from agent.registries.model import LEGACY_PODMAN_4_3, Compat, compat_for_podman
 from agent.registries.resolve import match_length
 
@@ -162,22 +162,6 @@ def test_unreadable_main_file_is_a_clear_error(tmp_path: Path) -> None:
         registries.load(root)
     assert caught.value.kind == "file-unreadable"
     assert caught.value.file == str(root / MAIN)
-
-
-def test_default_host_root_prefers_slash_host_only_when_it_holds_etc_containers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    seen: list[str] = []
-
-    def fake_is_dir(self: Path) -> bool:
-        seen.append(str(self))
-        return str(self) == "/host/etc/containers"
-
-    monkeypatch.setattr(Path, "is_dir", fake_is_dir)
-    assert default_host_root() == Path("/host")
-    monkeypatch.setattr(Path, "is_dir", lambda self: False)
-    assert default_host_root() == Path("/")
-    assert seen == ["/host/etc/containers"]
 
 
 # --- §2 decoding ------------------------------------------------------------------------

@@ -1,0 +1,141 @@
+"""What the container runtime on the node pulls with, read from the node's own files.
+
+CRI-O pulls with the node's global pull secret (the kubelet's ``config.json``), the proxy
+variables of ``/etc/mco/proxy.env``, and into the image store storage.conf names
+(docs/pull-resolution.md §6); that store's image list is read here too. Nothing here runs
+a command or writes a file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before it joined the standard library
+    import tomli as tomllib
+
+from agent.errors import CheckEnvironmentError
+from agent.node.paths import AUTH_FILE, NODE_STORE, PROXY_ENV_FILE, STORAGE_CONF, HostRoot
+
+__all__ = [
+    "PROXY_VARIABLES",
+    "NodeSettings",
+    "find_auth_file",
+    "parse_proxy_env",
+    "read_graphroot",
+    "read_proxy_env",
+    "read_store_images",
+]
+
+PROXY_VARIABLES = frozenset(
+    {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
+)
+
+_PROXY_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
+
+
+def parse_proxy_env(text: str) -> dict[str, str]:
+    """The proxy variables of an ``/etc/mco/proxy.env`` (systemd EnvironmentFile syntax).
+
+    ``KEY=VALUE`` lines; blank lines and ``#``/``;`` comments are skipped; an ``export``
+    prefix and single or double quotes around the value are tolerated. Only
+    ``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY`` and their lower-case forms are kept;
+    empty values are dropped (Go treats them as unset).
+    """
+    found: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        match = _PROXY_LINE.match(line)
+        if match is None:
+            continue
+        key, value = match.group(1), match.group(2).strip()
+        quote = value[:1]
+        if len(value) >= 2 and quote in ("'", '"') and value.endswith(quote):
+            value = value[1:-1]
+            if quote == '"':
+                value = re.sub(r"\\(.)", r"\1", value)
+        if key in PROXY_VARIABLES and value:
+            found[key] = value
+    return found
+
+
+def find_auth_file(host: HostRoot) -> Optional[str]:
+    """The node path of CRI-O's global pull secret when the node has one, else None."""
+    return AUTH_FILE if host.resolve(AUTH_FILE).is_file() else None
+
+
+def read_proxy_env(host: HostRoot) -> dict[str, str]:
+    """The proxy variables of the node's proxy.env; none when it has no such file."""
+    proxy_path = host.resolve(PROXY_ENV_FILE)
+    try:
+        proxy_text = proxy_path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        proxy_text = ""
+    except OSError as exc:
+        raise CheckEnvironmentError(
+            f"cannot read the node's proxy settings {proxy_path}: {exc.strerror or exc}"
+        ) from None
+    return parse_proxy_env(proxy_text)
+
+
+def read_graphroot(host: HostRoot) -> str:
+    """The node path of the node's image store: storage.conf's graphroot, else the
+    default (RHCOS keeps the default)."""
+    conf_path = host.resolve(STORAGE_CONF)
+    try:
+        conf = tomllib.loads(conf_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return NODE_STORE
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CheckEnvironmentError(f"cannot read the node's {conf_path}: {exc}") from None
+    storage = conf.get("storage") if isinstance(conf.get("storage"), dict) else {}
+    graphroot = storage.get("graphroot")
+    return graphroot if isinstance(graphroot, str) and graphroot.startswith("/") else NODE_STORE
+
+
+def read_store_images(host: HostRoot) -> list[dict[str, Any]]:
+    """The image records of the node's own store, read from containers/storage's
+    ``<graphroot>/<driver>-images/images.json`` (written atomically; read here without
+    its lock). Nothing runs: ``podman images`` would set up podman's runtime in CRI-O's
+    store (its database, and a network backend pinned to CNI when images exist).
+    """
+    records: list[dict[str, Any]] = []
+    store = host.resolve(read_graphroot(host))
+    for listing in sorted(store.glob("*-images/images.json")):
+        try:
+            document = json.loads(listing.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CheckEnvironmentError(f"cannot read the node's {listing}: {exc}") from None
+        records += [item for item in document if isinstance(item, dict)]
+    return records
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """What the container runtime on this node pulls with (docs/pull-resolution.md §6)."""
+
+    host_root: Path
+    """The node's ``/`` as the agent sees it: ``/`` or e.g. ``/host``."""
+    auth_file: Optional[str]
+    """Node path of CRI-O's global pull secret when the node has one, else None."""
+    proxy_env: dict[str, str] = field(default_factory=dict)
+    """Proxy variables from the node's ``/etc/mco/proxy.env``."""
+
+    @classmethod
+    def detect(cls, host_root: Path) -> NodeSettings:
+        root = Path(host_root).absolute()
+        if not root.is_dir():
+            raise CheckEnvironmentError(
+                f"the host root {root} is not a directory",
+                hint="mount the node's / (hostPath) and pass it with --host-root",
+            )
+        host = HostRoot(root)
+        return cls(host_root=root, auth_file=find_auth_file(host), proxy_env=read_proxy_env(host))

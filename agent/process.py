@@ -1,0 +1,549 @@
+"""The one wrapper around external commands: the only module of the agent that starts one.
+
+Every external command the agent runs goes through :func:`run_command`: an argument list
+(never a shell), its own session and process group, stdout and stderr read concurrently,
+a wall-clock timeout that stops the whole group (SIGTERM, a grace period, then SIGKILL),
+and the child stopped as well when the agent itself is interrupted (Ctrl-C, SIGTERM).
+
+While a command runs (or inside :func:`stop_signals_raise`), SIGTERM raises
+:class:`Terminated` and SIGINT KeyboardInterrupt; :func:`stop_signals_deferred` holds both
+until a section that must not be cut short (starting or stopping a command, removing a
+scratch store) has finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import queue
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import IO, Any, Callable, Optional
+
+import psutil
+
+from agent.errors import AgentError
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "INTERRUPT_GRACE",
+    "CommandNotFound",
+    "CommandResult",
+    "Terminated",
+    "open_pidfd",
+    "run_command",
+    "stop_signals_deferred",
+    "stop_signals_raise",
+]
+
+#: Seconds between SIGTERM and SIGKILL when a command times out (podman needs a moment
+#: to log ``Received shutdown signal`` and release its storage locks).
+DEFAULT_GRACE = 5.0
+#: The same when the agent itself is interrupted: the user is waiting.
+INTERRUPT_GRACE = 2.0
+#: How long output is still read after the command exited while something it started
+#: keeps the pipes open; whatever is left in its process group is then killed.
+_DRAIN_AFTER_EXIT = 2.0
+_REAP_TIMEOUT = 10.0
+_READ_CHUNK = 65536
+_POLL = 0.1
+
+_INSTALL_HINTS = {
+    "podman": "install podman (RHCOS ships it; on RHEL/Fedora: dnf install podman)",
+    "skopeo": "install skopeo (RHCOS ships it; on RHEL/Fedora: dnf install skopeo)",
+    "chroot": "install coreutils in the agent's image (chroot runs the tools on the node)",
+    "journalctl": "install systemd (journalctl reads CRI-O's journal)",
+}
+
+
+# --------------------------------------------------------------------------------------
+# errors and results
+
+
+class CommandNotFound(AgentError):
+    """An executable the agent needs is missing (on the agent's side or on the node)."""
+
+    kind = "command-not-found"
+
+    def __init__(self, executable: str, *, where: str = "", detail: str = "") -> None:
+        name = os.path.basename(executable) or executable
+        place = f" {where}" if where else ""
+        reason = f": {detail}" if detail else ""
+        super().__init__(
+            f"cannot run {executable!r}{place}{reason}",
+            hint=_INSTALL_HINTS.get(name, f"install {name} or put it on PATH"),
+        )
+        self.executable = executable
+
+
+class Terminated(SystemExit):
+    """The agent got SIGTERM while a command ran; the command has been stopped.
+
+    A :class:`SystemExit` (exit status 143) so that ``finally`` blocks run and the
+    process ends as a terminated process would, unless a caller catches it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    exit_code: Optional[int]
+    """None when the command had to be killed."""
+    stdout: str
+    stderr: str
+    timed_out: bool
+    duration: float
+    """Seconds, from start until the command (and its process group) was gone."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+# --------------------------------------------------------------------------------------
+# signals: SIGTERM/SIGINT become exceptions while commands run; cleanups can defer them
+
+
+class _SignalGuard:
+    """While active (main thread only), SIGTERM raises :class:`Terminated` and SIGINT
+    raises KeyboardInterrupt; inside :meth:`deferred` both are held until the block ends.
+
+    Handlers are only installed where Python's defaults are in place: a handler the
+    application set itself is left alone.
+    """
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._deferring = 0
+        self._pending: Optional[int] = None
+        self._previous: dict[int, Any] = {}
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        if self._depth == 0:
+            self._install()
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._restore()
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+            if self._deferring == 0 and self._pending is not None:
+                signum, self._pending = self._pending, None
+                raise self._exception(signum)
+
+    def _install(self) -> None:
+        self._previous = {}
+        defaults = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
+        for signum, default in defaults.items():
+            if signal.getsignal(signum) is default:
+                self._previous[signum] = signal.signal(signum, self._handle)
+
+    def _restore(self) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        if self._deferring:
+            self._pending = signum
+            return
+        raise self._exception(signum)
+
+    @staticmethod
+    def _exception(signum: int) -> BaseException:
+        return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+_SIGNALS = _SignalGuard()
+
+
+def stop_signals_raise() -> contextlib.AbstractContextManager[None]:
+    """For a long-running caller (``agent run``): while active, SIGTERM raises
+    :class:`Terminated` and SIGINT KeyboardInterrupt between commands too, and the
+    sections that must not be cut short (starting a command, stopping it, removing a
+    scratch store) still finish before the exception is raised.
+
+    A handler of the caller's own would bypass those sections, so none should be set.
+    """
+    return _SIGNALS.active()
+
+
+def stop_signals_deferred() -> contextlib.AbstractContextManager[None]:
+    """SIGTERM and SIGINT arriving inside the block are held and raised when it ends (in
+    the main thread; elsewhere a no-op): for a section that must finish once started,
+    such as removing a scratch store."""
+    return _SIGNALS.deferred()
+
+
+# --------------------------------------------------------------------------------------
+# run_command
+
+
+def _signal_quietly(action: Callable[[], None]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError, psutil.Error):
+        action()
+
+
+_STDOUT, _STDERR = "stdout", "stderr"
+
+
+def _read_stream(stream: IO[bytes], tag: str, chunks: queue.Queue[tuple[str, bytes]]) -> None:
+    """Reader thread: forward chunks as they come, an empty one at end of file; the
+    thread closes its stream (a leftover process may hold the pipe open for long)."""
+    try:
+        while True:
+            data = stream.read1(_READ_CHUNK)  # type: ignore[attr-defined]
+            if not data:
+                break
+            chunks.put((tag, bytes(data)))
+    except (OSError, ValueError):
+        pass
+    finally:
+        chunks.put((tag, b""))
+        with contextlib.suppress(OSError, ValueError):
+            stream.close()
+
+
+class _Child:
+    """A started command (a real child process): its output, its process group, and
+    how to stop all of it."""
+
+    def __init__(
+        self, popen: subprocess.Popen[bytes], on_stderr_line: Optional[Callable[[str], None]]
+    ) -> None:
+        self.popen = popen
+        self.real = popen.pid > 1  # checked by run_command; kept as a second guard
+        self.pgid = popen.pid  # start_new_session: the child leads its own group
+        self.on_stderr_line = on_stderr_line
+        self.output = {_STDOUT: bytearray(), _STDERR: bytearray()}
+        self._partial = bytearray()
+        self._chunks: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._open: set[str] = set()
+        for tag, stream in ((_STDOUT, popen.stdout), (_STDERR, popen.stderr)):
+            assert stream is not None
+            self._open.add(tag)
+            threading.Thread(
+                target=_read_stream,
+                args=(stream, tag, self._chunks),
+                name=f"run_command {tag} of {popen.pid}",
+                daemon=True,
+            ).start()
+        self._exited_at: Optional[float] = None
+        self._known: dict[int, psutil.Process] = {}
+        self._pidfd = open_pidfd(popen.pid) if self.real else None
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def streams_open(self) -> bool:
+        return bool(self._open)
+
+    def pump(self, timeout: float) -> None:
+        """Take the output that arrives within ``timeout`` seconds (at least one chunk
+        if any comes), then whatever else is already there."""
+        if not self._open:
+            self._idle(max(0.0, timeout))
+            return
+        try:
+            item = self._chunks.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return
+        while True:
+            self._take(*item)
+            try:
+                item = self._chunks.get_nowait()
+            except queue.Empty:
+                return
+
+    def _take(self, tag: str, data: bytes) -> None:
+        if not data:
+            self._open.discard(tag)
+            if tag == _STDERR and self._partial:
+                line, self._partial = bytes(self._partial), bytearray()
+                self._emit(line)
+            return
+        self.output[tag].extend(data)
+        if tag == _STDERR:
+            self._partial.extend(data)
+            while True:
+                end = self._partial.find(b"\n")
+                if end < 0:
+                    break
+                line = bytes(self._partial[:end])
+                del self._partial[: end + 1]
+                self._emit(line)
+
+    def _emit(self, line: bytes) -> None:
+        if self.on_stderr_line is not None:
+            self.on_stderr_line(line.rstrip(b"\r").decode("utf-8", "replace"))
+
+    def _idle(self, timeout: float) -> None:
+        """Nothing left to read: wait for the child to exit (woken at once by its pidfd,
+        where the kernel has them) or, once it has, a short moment for its leftovers."""
+        if self._pidfd is not None and not self.exited():
+            select.select([self._pidfd], [], [], timeout)
+        else:
+            time.sleep(min(timeout, 0.005))
+
+    def drain(self, timeout: float) -> None:
+        """Read until both pipes are at end of file, for at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self._open:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.pump(min(remaining, _POLL))
+
+    def text(self, tag: str) -> str:
+        return self.output[tag].decode("utf-8", "replace")
+
+    # -- the process -----------------------------------------------------------------
+
+    def exited(self) -> bool:
+        """Whether the child has exited. A real child is not reaped here, so its PID
+        (and process group ID) cannot be reused while the group may still be signalled."""
+        if self.popen.returncode is not None:
+            return True
+        if not self.real:
+            return self.popen.poll() is not None
+        try:
+            info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        if info is None:
+            return False
+        if self._exited_at is None:
+            self._exited_at = time.monotonic()
+        return True
+
+    def lingering(self) -> bool:
+        """The child exited a while ago but something it started holds the pipes."""
+        return (
+            self._exited_at is not None and time.monotonic() - self._exited_at > _DRAIN_AFTER_EXIT
+        )
+
+    def _remember_descendants(self) -> None:
+        """Note every descendant now: one that leaves the group (setsid) is still found
+        by its identity (PID + start time) when the group is killed."""
+        if not self.real:
+            return
+        with contextlib.suppress(psutil.Error):
+            for process in psutil.Process(self.popen.pid).children(recursive=True):
+                self._known.setdefault(process.pid, process)
+
+    def _signal_all(self, signum: int) -> None:
+        if not self.real:
+            with contextlib.suppress(OSError):
+                self.popen.send_signal(signum)
+            return
+        _signal_quietly(functools.partial(os.killpg, self.pgid, signum))
+        for process in list(self._known.values()):
+            _signal_quietly(functools.partial(process.send_signal, signum))
+
+    def _alive_known(self) -> list[psutil.Process]:
+        """Known descendants still running (a zombie is dead: it only waits for a reaper)."""
+        alive = []
+        for process in self._known.values():
+            with contextlib.suppress(psutil.Error):
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(process)
+        return alive
+
+    def _quiet(self) -> bool:
+        return self.exited() and not self._open and not self._alive_known()
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM to the group and every known descendant, keep reading for ``grace``
+        seconds, then SIGKILL whatever is left (also when interrupted meanwhile)."""
+        try:
+            self._remember_descendants()
+            self._signal_all(signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while not self._quiet():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._remember_descendants()
+                self.pump(min(remaining, _POLL))
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the group and every known descendant, then reap the child."""
+        self._remember_descendants()
+        self._signal_all(signal.SIGKILL)
+        deadline = time.monotonic() + 1.0
+        while self._alive_known() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(_REAP_TIMEOUT)
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+def open_pidfd(pid: int) -> Optional[int]:
+    """A file descriptor that becomes readable when ``pid`` exits (Linux 5.3+), or None
+    (older kernels: the wait for the child then falls back to short sleeps)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _start(args: tuple[str, ...], env: Optional[Mapping[str, str]]) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            list(args),
+            env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        raise CommandNotFound(args[0], detail="no such executable on PATH") from None
+    except PermissionError as exc:
+        raise CommandNotFound(args[0], detail=exc.strerror or "permission denied") from None
+
+
+def _is_own_child(pid: int) -> bool:
+    """Whether ``pid`` is a child of this process that has not been reaped.
+
+    Popen test doubles (pytest-subprocess) hand out small counters as PIDs; signalling
+    those, or their "group", would hit unrelated processes (``killpg(0)``: the agent).
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except (ChildProcessError, OSError):
+        return False
+    return True
+
+
+def _run_double(
+    popen: subprocess.Popen[bytes],
+    args: tuple[str, ...],
+    started: float,
+    timeout: float,
+    on_stderr_line: Optional[Callable[[str], None]],
+) -> CommandResult:
+    """A Popen that is not our child (a test double) has no process group to stop and
+    no pipes to stream: take its output through ``communicate`` instead."""
+    try:
+        out, err = popen.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        popen.terminate()
+        popen.kill()
+        return CommandResult(args, None, "", "", True, time.monotonic() - started)
+    stderr = (err or b"").decode("utf-8", "replace")
+    if on_stderr_line is not None:
+        for line in stderr.splitlines():
+            on_stderr_line(line)
+    return CommandResult(
+        argv=args,
+        exit_code=popen.returncode,
+        stdout=(out or b"").decode("utf-8", "replace"),
+        stderr=stderr,
+        timed_out=False,
+        duration=time.monotonic() - started,
+    )
+
+
+def run_command(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    env: Optional[Mapping[str, str]] = None,
+    on_stderr_line: Optional[Callable[[str], None]] = None,
+    grace: float = DEFAULT_GRACE,
+) -> CommandResult:
+    """Run ``argv`` (no shell) with a wall-clock ``timeout`` and capture its output.
+
+    The child runs in its own session (its own process group, no controlling terminal,
+    stdin from /dev/null) with exactly ``env`` as its environment when given (the
+    executable is looked up on that ``env``'s PATH). stdout and stderr are read as they
+    come; ``on_stderr_line`` gets each stderr line (without the newline) in order, in
+    the calling thread. A non-zero exit is a result, not an error.
+
+    On timeout the whole group, and any descendant that left it, gets SIGTERM, then
+    SIGKILL after ``grace`` seconds; the result has ``timed_out=True``,
+    ``exit_code=None`` and the output captured until then. When the command exits,
+    whatever it left behind in its process group is killed. If the agent is
+    interrupted meanwhile (KeyboardInterrupt, SIGTERM as :class:`Terminated`, or an
+    exception from ``on_stderr_line``), the command is stopped the same way before the
+    exception propagates.
+
+    Raises :class:`CommandNotFound` when the executable does not exist or cannot be run.
+    """
+    args = tuple(os.fspath(arg) for arg in argv)
+    if not args:
+        raise ValueError("run_command needs a command")
+    if timeout <= 0:
+        raise ValueError(f"timeout must be positive, not {timeout}")
+    with _SIGNALS.active():
+        started = time.monotonic()
+        child: Optional[_Child] = None
+        timed_out = False
+        try:
+            # Ctrl-C/SIGTERM between the fork and the bookkeeping would orphan the child.
+            with _SIGNALS.deferred():
+                popen = _start(args, env)
+                if not _is_own_child(popen.pid):
+                    return _run_double(popen, args, started, timeout, on_stderr_line)
+                child = _Child(popen, on_stderr_line)
+            deadline = started + timeout
+            while True:
+                if child.exited() and (not child.streams_open or child.lingering()):
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    break
+                child.pump(min(remaining, _POLL))
+            if timed_out:
+                child.stop(grace)
+            else:
+                child.kill()  # leftovers in the group; the child itself is done
+            child.drain(1.0)
+        except BaseException:
+            if child is not None:
+                with _SIGNALS.deferred():
+                    child.stop(min(grace, INTERRUPT_GRACE))
+            raise
+        return CommandResult(
+            argv=args,
+            exit_code=None if timed_out else popen.returncode,
+            stdout=child.text(_STDOUT),
+            stderr=child.text(_STDERR),
+            timed_out=timed_out,
+            duration=time.monotonic() - started,
+        )
