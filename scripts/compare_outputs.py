@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,8 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 FIXED_TIME = "2026-01-01T00:00:00Z"
+# The moment a table says it was made ("checked: 2026-…Z") is blanked like the JSON fields.
+NOW_IN_TABLES = re.compile(r"(checked|generated): \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 VOLATILE = ("checkedAt", "generatedAt", "agentVersion", "durationSeconds")
 # How each revision starts its CLI: `python -m agent.cli` before the cli/ package existed.
 ENTRY_POINTS = ("agent.cli.app", "agent.cli")
@@ -47,7 +50,7 @@ def _blank_volatile(value: object) -> object:
     return value
 
 
-def _run(source: Path, argv: list[str]) -> str:
+def _run(source: Path, argv: list[str], scratch: Path) -> str:
     env = {**os.environ, "PYTHONPATH": str(source), "COLUMNS": "200", "NO_COLOR": "1"}
     done = subprocess.run(
         [sys.executable, "-m", _entry_point(source), *argv],
@@ -62,12 +65,14 @@ def _run(source: Path, argv: list[str]) -> str:
     if "-o" in argv and argv[argv.index("-o") + 1] == "json" and out.strip():
         with contextlib.suppress(json.JSONDecodeError):
             out = json.dumps(_blank_volatile(json.loads(out)), indent=1, sort_keys=True) + "\n"
-    return f"exit {done.returncode}\n--- stdout\n{out}--- stderr\n{done.stderr}"
+    text = f"exit {done.returncode}\n--- stdout\n{out}--- stderr\n{done.stderr}"
+    return NOW_IN_TABLES.sub(r"\1: -", text).replace(str(scratch), "<scratch>")
 
 
 def _case_root(case: dict[str, object], into: Path) -> Path:
     files = case["files"]
     assert isinstance(files, dict)
+    into.mkdir()
     for relative, text in files.items():
         target = into / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -88,9 +93,9 @@ def _conformance(source: Path, out: Path, scratch: Path) -> int:
             tag = "-legacy" if podman else ""
             for output in ("json", "table"):
                 argv = ["explain", case["reference"], *common, *podman, "-o", output]
-                (out / f"explain-{path.stem}{tag}.{output}").write_text(_run(source, argv))
+                (out / f"explain-{path.stem}{tag}.{output}").write_text(_run(source, argv, scratch))
                 argv = ["config", *common, *podman, "-o", output]
-                (out / f"config-{path.stem}{tag}.{output}").write_text(_run(source, argv))
+                (out / f"config-{path.stem}{tag}.{output}").write_text(_run(source, argv, scratch))
                 count += 2
     return count
 
@@ -114,7 +119,7 @@ def _fixtures(source: Path, out: Path, scratch: Path) -> int:
             argv = ["analyze", str(log), "--host-root", str(empty_root)]
             argv += ["--registries-conf", str(conf), "--podman-version", "4.3.1", "-o", output]
             name = f"analyze-{log.parent.name}-{log.stem}.{output}"
-            (out / name).write_text(_run(source, argv))
+            (out / name).write_text(_run(source, argv, scratch))
             count += 1
     return count
 
