@@ -3,7 +3,7 @@
 Reimplements, from reading the sources, ``EditRegistriesConfig`` of openshift/runtime-utils
 ``pkg/registries`` as vendored by each machine-config-operator release, and the blocked-
 registry filtering of ``pkg/controller/container-runtime-config/helpers.go``
-(see ../shared/docs/pull-resolution.md §5):
+(see docs/pull-resolution.md §5):
 
 * OCP ≤ 4.12: ImageContentSourcePolicy only; each merged source gets
   ``mirror-by-digest-only = true`` and plain mirrors. ImageDigestMirrorSet and

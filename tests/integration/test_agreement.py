@@ -45,7 +45,7 @@ CASE_FILES = sorted(require(CONFORMANCE_CASES).glob("*.json"))
 _DIGEST_SUFFIX = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 # --------------------------------------------------------------------------------------
-# the debug log of podman / skopeo (logrus text format, see ../shared/fixtures/README.md)
+# the debug log of podman / skopeo (logrus text format, see tests/data/fixtures/README.md)
 
 _LOG_LINE = re.compile(r'^time="[^"]*" level=(\w+) msg="((?:[^"\\]|\\.)*)"', re.MULTILINE)
 _GO_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)

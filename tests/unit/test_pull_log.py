@@ -1,7 +1,7 @@
 """Tests for agent.pull.log: reading podman/skopeo debug pull logs and CRI-O journals.
 
 The fixture expectations below are written out by hand from the table in
-../shared/fixtures/README.md ("What a parser should conclude"); they are not derived from
+tests/data/fixtures/README.md ("What a parser should conclude"); they are not derived from
 the parser's output.
 """
 
