@@ -16,7 +16,7 @@ sys.path.insert(0, str(PROJECT))
 
 from agent.pull.log import parse_pull_log  # noqa: E402
 
-FIXTURES = PROJECT.parent / "shared" / "fixtures" / "podman-4.3"
+FIXTURES = PROJECT / "tests" / "data" / "fixtures" / "podman-4.3"
 
 
 def main() -> int:
