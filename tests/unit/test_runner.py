@@ -42,7 +42,7 @@ from agent.pull.runner import (
     run_command,
     stop_signals_raise,
 )
-from tests.hostroot import tree_listing
+from tests.support.hostroot import tree_listing
 
 PY = sys.executable
 REF = "quay.io/team/app@sha256:" + "a" * 64
