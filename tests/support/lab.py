@@ -1,28 +1,21 @@
 """A throwaway local lab of registries and images for integration tests and demos.
 
-The lab runs only on loopback and only under the working directory it is given:
+The lab runs only on loopback and only under the working directory it is given. It
+composes one module per concern:
 
-* registries are ``docker-registry serve`` (distribution v2) processes on
-  ``127.0.0.1:<free port>``, plain HTTP, filesystem storage and a log file of their own;
-* images are built with ``podman import`` from a tarball made here (random bytes, so every
-  build has its own digests) into a private podman storage (``--root``/``--runroot``, vfs;
-  the run root moves to a short ``/tmp/mirror-agent-lab-*`` folder, removed on close,
-  when the working directory is too deep for podman 4.3's 50-character limit);
-* every podman and skopeo call runs in a private mount namespace (``unshare --mount``) in
-  which ``/etc/containers``, ``/var/lib/containers`` and ``/run/containers`` are bind
-  mounts of lab folders, with a clean environment (``HOME``, ``TMPDIR``, ``CONTAINERS_*``,
-  ``REGISTRY_AUTH_FILE`` all pointing into the lab) and flags (``--signature-policy``,
-  ``--policy``, ``--cert-dir``). Flags and variables alone are not enough with podman 4.3
-  and skopeo 1.9 running as root (checked with strace): both open the blob info cache
-  ``/var/lib/containers/cache/blob-info-cache-v1.boltdb`` (no flag, no variable); both
-  read the ``/etc/containers/registries.conf.d`` drop-ins and ``registries.d`` whatever
-  ``CONTAINERS_REGISTRIES_CONF`` says; ``podman push`` still opens
-  ``/etc/containers/policy.json`` with ``--signature-policy``; skopeo 1.9 still reads
-  ``/etc/containers/registries.conf`` with ``CONTAINERS_REGISTRIES_CONF`` set.
-
-Every process the lab starts is tracked by PID and stopped (terminate, wait, kill, with
-its whole process tree) when the lab is closed, at interpreter exit as a safety net, and
-(Linux parent-death signal) when the Python process that started it dies.
+* :mod:`tests.support.registries`: ``docker-registry serve`` processes on
+  ``127.0.0.1:<free port>`` (plain HTTP, filesystem storage, a log file each) and
+  listeners that never answer;
+* :mod:`tests.support.images`: one-layer images built with ``podman import`` from random
+  bytes (every build has its own digests), pushed, copied and inspected;
+* :mod:`tests.support.namespaces`: the container sandbox: every podman and skopeo call
+  runs in a private mount namespace (``unshare --mount``) in which ``/etc/containers``,
+  ``/var/lib/containers`` and ``/run/containers`` are lab folders, with a clean
+  environment and a private podman storage;
+* :mod:`tests.support.processes`: every process the lab starts is tracked by PID and
+  stopped (terminate, wait, kill, with its whole process tree) when the lab is closed, at
+  interpreter exit as a safety net, and (Linux parent-death signal) when the Python
+  process that started it dies.
 
 Typical use::
 
@@ -39,32 +32,40 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
-import hashlib
-import http.client
-import io
-import json
-import os
-import re
-import selectors
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import tarfile
-import tempfile
-import threading
-import time
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import psutil
 import tomlkit
+
+from tests.support.images import (
+    Image,
+    copy_args,
+    image_id_from_import,
+    import_args,
+    inspect_raw_args,
+    layer_tarball,
+    manifest_digest,
+    push_args,
+    read_digest,
+    reference_separator,
+    split_tag,
+)
+from tests.support.namespaces import SANDBOXED_HOST_DIRS, ContainerSandbox
+from tests.support.processes import LabError, ProcessTracker
+from tests.support.registries import (
+    DEFAULT_START_TIMEOUT,
+    HangingServer,
+    Registry,
+    check_registry_name,
+    new_registry,
+    start_hanging_server,
+    start_on_free_port,
+)
 
 __all__ = [
     "SANDBOXED_HOST_DIRS",
@@ -72,254 +73,12 @@ __all__ = [
     "Image",
     "Lab",
     "LabError",
+    "RegistriesConf",
     "Registry",
     "manifest_digest",
 ]
 
-#: Host directories that podman and skopeo only ever see as lab folders (see module doc).
-SANDBOXED_HOST_DIRS: tuple[str, ...] = (
-    "/etc/containers",
-    "/var/lib/containers",
-    "/run/containers",
-)
-
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-_STOP_TIMEOUT = 10.0
 _DEFAULT_COMMAND_TIMEOUT = 180.0
-_DEFAULT_START_TIMEOUT = 30.0
-_PORT_ATTEMPTS = 5
-# podman 4.3 refuses a --runroot longer than this ("the specified runroot is longer ...").
-_RUNROOT_MAX = 50
-
-# Runs inside `unshare --mount --propagation private`: replaces the machine's container
-# configuration and state directories with lab folders, then execs the command. A missing
-# mount point is created empty (what podman itself does on its first run); nothing in an
-# existing one is read or written.
-_ENTER_SANDBOX_SH = """\
-#!/bin/sh
-# Generated by tests/support/lab.py: enter the lab's container sandbox, then exec "$@".
-set -eu
-sandbox="$1"
-shift
-bind() {
-    mkdir -p -m 0700 "$2"
-    mount --bind "$1" "$2"
-}
-bind "$sandbox/etc-containers" /etc/containers
-bind "$sandbox/var-lib-containers" /var/lib/containers
-bind "$sandbox/run-containers" /run/containers
-exec "$@"
-"""
-
-# A TCP listener that accepts connections and never answers; prints its port when ready.
-_HANGING_SERVER_PY = """\
-import socket, sys
-server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("127.0.0.1", int(sys.argv[1])))
-server.listen(128)
-print(server.getsockname()[1], flush=True)
-held = []
-while True:
-    connection, _ = server.accept()
-    held.append(connection)
-"""
-
-
-class LabError(RuntimeError):
-    """The lab could not do what was asked; the message says why and what was seen."""
-
-
-# --------------------------------------------------------------------------------------
-# process handling
-
-
-def _set_parent_death_signal() -> None:
-    """In the child before exec: get SIGTERM when the parent dies (Linux; best effort)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
-
-
-@dataclass(frozen=True)
-class _Started:
-    """Identity of a process the lab started: a PID alone can be reused later."""
-
-    pid: int
-    create_time: float
-    argv: tuple[str, ...]
-
-    def alive(self) -> bool:
-        """Whether this very process (not a later one with the same PID) is still alive."""
-        try:
-            process = psutil.Process(self.pid)
-            if abs(process.create_time() - self.create_time) > 0.01:
-                return False
-            return process.status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
-
-
-def _stop_process_tree(popen: subprocess.Popen[Any], timeout: float = _STOP_TIMEOUT) -> None:
-    """Terminate ``popen`` and all its descendants, wait, then kill what is left."""
-    if popen.poll() is not None:
-        return
-    # Until it is reaped, the PID cannot be reused: it still names our child here.
-    try:
-        parent: Optional[psutil.Process] = psutil.Process(popen.pid)
-        children = parent.children(recursive=True) if parent else []
-    except psutil.NoSuchProcess:
-        parent, children = None, []
-    for process in ([parent] if parent else []) + children:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.terminate()
-    try:
-        popen.wait(timeout)
-    except subprocess.TimeoutExpired:
-        popen.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(timeout)
-    _, alive = psutil.wait_procs(children, timeout=timeout)
-    for process in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    psutil.wait_procs(alive, timeout=timeout)
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"<cannot read {path}: {exc}>"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _http_status(port: int, path: str = "/v2/", timeout: float = 1.0) -> Optional[int]:
-    """Status of ``GET http://127.0.0.1:port/path``, or None when nothing answers."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("GET", path)
-        return connection.getresponse().status
-    except (OSError, http.client.HTTPException):
-        return None
-    finally:
-        connection.close()
-
-
-# --------------------------------------------------------------------------------------
-# what the lab hands out
-
-
-@dataclass(eq=False)
-class Registry:
-    """A ``docker-registry`` the lab runs on ``127.0.0.1:port``; survives stop()/start()."""
-
-    name: str
-    port: int
-    directory: Path
-    config_path: Path
-    storage_dir: Path
-    log_path: Path
-    username: Optional[str] = None
-    password: Optional[str] = field(default=None, repr=False)
-    _lab: Optional[Lab] = field(default=None, repr=False)
-    _popen: Optional[subprocess.Popen[bytes]] = field(default=None, repr=False)
-
-    @property
-    def host(self) -> str:
-        """``127.0.0.1:PORT``, as used in image references and registries.conf."""
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
-
-    @property
-    def credentials(self) -> Optional[str]:
-        """``user:password`` for ``--creds``, or None for an open registry."""
-        if self.username is None or self.password is None:
-            return None
-        return f"{self.username}:{self.password}"
-
-    @property
-    def running(self) -> bool:
-        return self._popen is not None and self._popen.poll() is None
-
-    @property
-    def pid(self) -> int:
-        """PID of the running registry process (LabError when it is stopped)."""
-        if self._popen is None or self._popen.poll() is not None:
-            raise LabError(f"registry {self.name!r} is not running")
-        return self._popen.pid
-
-    def start(self, timeout: float = _DEFAULT_START_TIMEOUT) -> None:
-        """Start (again) on the same port with the same storage; wait until /v2/ answers."""
-        if self.running:
-            return
-        if self._lab is None:
-            raise LabError(f"registry {self.name!r} is not attached to a lab")
-        self._lab._launch_registry(self, timeout=timeout)
-
-    def stop(self) -> None:
-        """Stop the registry process (terminate, wait, kill); storage and port are kept."""
-        if self._popen is not None:
-            _stop_process_tree(self._popen)
-            if self._lab is not None:
-                self._lab._forget(self._popen)
-
-    def log_tail(self, lines: int = 40) -> str:
-        return _tail(self.log_path, lines)
-
-
-@dataclass(eq=False)
-class HangingServer:
-    """A TCP listener on 127.0.0.1 that accepts connections and never sends a byte."""
-
-    port: int
-    _popen: subprocess.Popen[bytes] = field(repr=False)
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self._popen.pid
-
-    @property
-    def running(self) -> bool:
-        return self._popen.poll() is None
-
-    def stop(self) -> None:
-        """Stop the listener; held connections are closed with it."""
-        _stop_process_tree(self._popen)
-
-
-@dataclass(frozen=True)
-class Image:
-    """An image built in the lab's private podman storage."""
-
-    name: str
-    """Local reference in lab storage, e.g. ``localhost/team/app:1``."""
-    repository: str
-    """Repository part of the tag name as given, e.g. ``team/app``."""
-    tag: str
-    image_id: str
-    """``sha256:...`` of the image config (the podman image ID)."""
-    marker: str
-    """Unique text stored in the image (file ``/lab-marker`` and label ``lab.marker``)."""
-    size_bytes: int
-
-
-# --------------------------------------------------------------------------------------
-# the lab
 
 _LIVE_LABS: weakref.WeakSet[Lab] = weakref.WeakSet()
 
@@ -345,16 +104,12 @@ class Lab:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = Path(workdir).absolute()
-        self.sandbox = self.workdir / "sandbox"
-        self.podman_dir = self.workdir / "podman"
-        self.runroot = self.podman_dir / "runroot"
-        self._own_runroot = False
+        self._sandbox = ContainerSandbox(self.workdir / "sandbox", self.workdir / "podman")
+        self._processes = ProcessTracker(self.workdir, self._check_open)
         self._registries: dict[str, Registry] = {}
         self._hanging: list[HangingServer] = []
-        self._running: dict[int, subprocess.Popen[Any]] = {}
-        self._started: list[_Started] = []
+        # image ID -> (digest, registry, repository) of its first push
         self._digests: dict[str, tuple[str, Registry, str]] = {}
-        self._lock = threading.RLock()
         self._host_roots = 0
         self._opened = False
         self._closed = False
@@ -379,10 +134,7 @@ class Lab:
         ]
         if missing:
             raise LabError(f"missing tools: {', '.join(missing)} (run scripts/setup.sh)")
-        if len(str(self.runroot)) > _RUNROOT_MAX:
-            self.runroot = Path(tempfile.mkdtemp(prefix="mirror-agent-lab-", dir="/tmp"))
-            self._own_runroot = True
-        self._write_sandbox()
+        self._sandbox.prepare()
         self._opened = True
         _LIVE_LABS.add(self)
         probe = self.run_sandboxed(["true"], check=False, timeout=30)
@@ -395,27 +147,24 @@ class Lab:
 
     def close(self) -> None:
         """Stop every process the lab started (idempotent)."""
-        with self._lock:
+        with self._processes.lock:
             self._closed = True
             for server in self._hanging:
                 server.stop()
             for registry in self._registries.values():
                 registry.stop()
-            for popen in list(self._running.values()):
-                _stop_process_tree(popen)
-            self._running.clear()
-            if self._own_runroot:
-                shutil.rmtree(self.runroot, ignore_errors=True)
+            self._processes.stop_all()
+            self._sandbox.remove_own_runroot()
         _LIVE_LABS.discard(self)
 
     @property
     def started_pids(self) -> list[int]:
         """PIDs of every process the lab has started so far, stopped ones included."""
-        return [started.pid for started in self._started]
+        return self._processes.started_pids
 
     def alive_pids(self) -> list[int]:
         """PIDs of processes the lab started that are still alive (PID reuse aware)."""
-        return [started.pid for started in self._started if started.alive()]
+        return self._processes.alive_pids()
 
     def _check_open(self) -> None:
         if not self._opened:
@@ -423,153 +172,56 @@ class Lab:
         if self._closed:
             raise LabError("the lab is closed")
 
-    def _spawn(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str],
-        stdout: Any,
-        stderr: Any,
-        cwd: Optional[Path] = None,
-    ) -> subprocess.Popen[bytes]:
-        with self._lock:
-            self._check_open()
-            popen = subprocess.Popen(
-                list(argv),
-                env=dict(env),
-                cwd=str(cwd or self.workdir),
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-                preexec_fn=_set_parent_death_signal,
-            )
-            try:
-                create_time = psutil.Process(popen.pid).create_time()
-            except psutil.NoSuchProcess:
-                create_time = 0.0
-            self._started.append(_Started(popen.pid, create_time, tuple(argv)))
-            self._running[popen.pid] = popen
-            return popen
+    # -- the container sandbox (tests.support.namespaces) --------------------------------
 
-    def _forget(self, popen: subprocess.Popen[Any]) -> None:
-        with self._lock:
-            self._running.pop(popen.pid, None)
+    @property
+    def sandbox(self) -> Path:
+        """The folder whose subfolders podman and skopeo see as the host's."""
+        return self._sandbox.directory
 
-    # -- the container sandbox -----------------------------------------------------------
+    @property
+    def podman_dir(self) -> Path:
+        """The lab's private podman storage (``root``, ``tmp``, ``networks``)."""
+        return self._sandbox.podman_dir
 
-    def _write_sandbox(self) -> None:
-        etc = self.sandbox / "etc-containers"
-        for directory in (
-            etc / "registries.conf.d",
-            etc / "registries.d",
-            etc / "certs.d",
-            self.sandbox / "var-lib-containers",
-            self.sandbox / "run-containers",
-            self.sandbox / "home",
-            self.sandbox / "tmp",
-            self.sandbox / "xdg-runtime",
-            self.podman_dir / "root",
-            self.runroot,
-            self.podman_dir / "tmp",
-            self.podman_dir / "networks",
-        ):
-            directory.mkdir(parents=True, exist_ok=True)
-        self.policy_path.write_text(
-            json.dumps({"default": [{"type": "insecureAcceptAnything"}]}, indent=2) + "\n"
-        )
-        self.registries_conf_path.write_text(
-            "# mirror-agent lab: no search registries, no mirrors.\n"
-            "unqualified-search-registries = []\n"
-        )
-        self.storage_conf_path.write_text(
-            tomlkit.dumps(
-                {
-                    "storage": {
-                        "driver": "vfs",
-                        "graphroot": str(self.podman_dir / "root"),
-                        "runroot": str(self.runroot),
-                    }
-                }
-            )
-        )
-        self.containers_conf_path.write_text(
-            tomlkit.dumps(
-                {
-                    "engine": {
-                        "cgroup_manager": "cgroupfs",
-                        "events_logger": "none",
-                        "tmp_dir": str(self.podman_dir / "tmp"),
-                    },
-                    "network": {"network_config_dir": str(self.podman_dir / "networks")},
-                }
-            )
-        )
-        self.auth_file_path.write_text('{"auths": {}}\n')
-        self._enter_script.write_text(_ENTER_SANDBOX_SH)
-        self._enter_script.chmod(0o755)
+    @property
+    def runroot(self) -> Path:
+        return self._sandbox.runroot
 
     @property
     def policy_path(self) -> Path:
         """Signature policy (insecureAcceptAnything) used for every podman/skopeo call."""
-        return self.sandbox / "etc-containers" / "policy.json"
+        return self._sandbox.policy_path
 
     @property
     def registries_conf_path(self) -> Path:
         """The registries.conf podman/skopeo see: no search registries, no mirrors."""
-        return self.sandbox / "etc-containers" / "registries.conf"
+        return self._sandbox.registries_conf_path
 
     @property
     def storage_conf_path(self) -> Path:
-        return self.sandbox / "etc-containers" / "storage.conf"
+        return self._sandbox.storage_conf_path
 
     @property
     def containers_conf_path(self) -> Path:
-        return self.sandbox / "etc-containers" / "containers.conf"
+        return self._sandbox.containers_conf_path
 
     @property
     def auth_file_path(self) -> Path:
-        return self.sandbox / "auth.json"
+        return self._sandbox.auth_file_path
 
     @property
     def cert_dir(self) -> Path:
         """An empty certificate directory, so no host certs.d is consulted."""
-        return self.sandbox / "etc-containers" / "certs.d"
-
-    @property
-    def _enter_script(self) -> Path:
-        return self.sandbox / "enter.sh"
+        return self._sandbox.cert_dir
 
     def tool_env(self) -> dict[str, str]:
         """A clean environment for podman/skopeo: only PATH and LANG come from outside."""
-        home = self.sandbox / "home"
-        return {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
-            "LANG": "C.UTF-8",
-            "HOME": str(home),
-            "XDG_CONFIG_HOME": str(home / ".config"),
-            "XDG_DATA_HOME": str(home / ".local" / "share"),
-            "XDG_RUNTIME_DIR": str(self.sandbox / "xdg-runtime"),
-            "TMPDIR": str(self.sandbox / "tmp"),
-            "CONTAINERS_CONF": str(self.containers_conf_path),
-            "CONTAINERS_STORAGE_CONF": str(self.storage_conf_path),
-            "CONTAINERS_REGISTRIES_CONF": str(self.registries_conf_path),
-            "REGISTRY_AUTH_FILE": str(self.auth_file_path),
-        }
+        return self._sandbox.tool_env()
 
     def sandbox_argv(self, argv: Sequence[str]) -> list[str]:
-        """``argv`` wrapped so it runs inside the lab's container sandbox (see module doc)."""
-        return [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "/bin/sh",
-            str(self._enter_script),
-            str(self.sandbox),
-            *argv,
-        ]
+        """``argv`` wrapped so it runs inside the lab's container sandbox."""
+        return self._sandbox.wrap(argv)
 
     def run_sandboxed(
         self,
@@ -586,31 +238,9 @@ class Lab:
         """
         full_env = self.tool_env()
         full_env.update(env or {})
-        popen = self._spawn(
-            self.sandbox_argv(argv), env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        return self._processes.run(
+            argv, launch=self.sandbox_argv(argv), env=full_env, timeout=timeout, check=check
         )
-        try:
-            out, err = popen.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _stop_process_tree(popen)
-            out, err = popen.communicate()
-            raise LabError(
-                f"timed out after {timeout}s: {' '.join(argv)}\n"
-                f"stdout:\n{out.decode(errors='replace')}\nstderr:\n{err.decode(errors='replace')}"
-            ) from None
-        finally:
-            if popen.poll() is None:
-                _stop_process_tree(popen)
-            self._forget(popen)
-        result = subprocess.CompletedProcess(
-            list(argv), popen.returncode, out.decode(errors="replace"), err.decode(errors="replace")
-        )
-        if check and result.returncode != 0:
-            raise LabError(
-                f"exit {result.returncode}: {' '.join(argv)}\n"
-                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-            )
-        return result
 
     def podman(
         self, *args: str, check: bool = True, timeout: float = _DEFAULT_COMMAND_TIMEOUT
@@ -620,24 +250,7 @@ class Lab:
 
     def podman_argv(self, *args: str) -> list[str]:
         """``podman <lab storage flags> args...``, for callers that wrap it themselves."""
-        return [
-            "podman",
-            "--root",
-            str(self.podman_dir / "root"),
-            "--runroot",
-            str(self.runroot),
-            "--storage-driver",
-            "vfs",
-            "--tmpdir",
-            str(self.podman_dir / "tmp"),
-            "--network-config-dir",
-            str(self.podman_dir / "networks"),
-            "--events-backend",
-            "none",
-            "--cgroup-manager",
-            "cgroupfs",
-            *args,
-        ]
+        return self._sandbox.podman_argv(*args)
 
     def skopeo(
         self, *args: str, check: bool = True, timeout: float = _DEFAULT_COMMAND_TIMEOUT
@@ -647,9 +260,9 @@ class Lab:
 
     def skopeo_argv(self, *args: str) -> list[str]:
         """``skopeo --policy <lab policy> args...``, for callers that wrap it themselves."""
-        return ["skopeo", "--policy", str(self.policy_path), *args]
+        return self._sandbox.skopeo_argv(*args)
 
-    # -- registries ----------------------------------------------------------------------
+    # -- registries (tests.support.registries) -------------------------------------------
 
     def start_registry(
         self,
@@ -657,7 +270,7 @@ class Lab:
         *,
         htpasswd_user: Optional[str] = None,
         htpasswd_password: Optional[str] = None,
-        timeout: float = _DEFAULT_START_TIMEOUT,
+        timeout: float = DEFAULT_START_TIMEOUT,
     ) -> Registry:
         """Start a plain-HTTP ``docker-registry`` on a free loopback port.
 
@@ -665,160 +278,34 @@ class Lab:
         auth (bcrypt htpasswd file made with apache2-utils' ``htpasswd -B``).
         """
         self._check_open()
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-            raise LabError(f"registry name {name!r}: use letters, digits, '.', '_', '-'")
+        check_registry_name(name)
         if name in self._registries:
             raise LabError(f"registry {name!r} already exists in this lab")
         if (htpasswd_user is None) != (htpasswd_password is None):
             raise LabError("give both htpasswd_user and htpasswd_password, or neither")
-        directory = self.workdir / "registries" / name
-        storage = directory / "storage"
-        storage.mkdir(parents=True, exist_ok=True)
-        registry = Registry(
-            name=name,
-            port=0,
-            directory=directory,
-            config_path=directory / "config.yml",
-            storage_dir=storage,
-            log_path=directory / "registry.log",
-            username=htpasswd_user,
-            password=htpasswd_password,
-            _lab=self,
+        registry = new_registry(
+            self.workdir / "registries" / name,
+            name,
+            self._processes,
+            htpasswd_user=htpasswd_user,
+            htpasswd_password=htpasswd_password,
         )
-        if htpasswd_user is not None and htpasswd_password is not None:
-            self._write_htpasswd(directory / "htpasswd", htpasswd_user, htpasswd_password)
-        self._registries[name] = registry
-        for attempt in range(_PORT_ATTEMPTS):
-            registry.port = _free_port()
-            self._write_registry_config(registry)
-            try:
-                self._launch_registry(registry, timeout=timeout)
-                return registry
-            except _PortInUse:
-                if attempt == _PORT_ATTEMPTS - 1:
-                    raise LabError(
-                        f"registry {name!r}: no free port after {_PORT_ATTEMPTS} attempts\n"
-                        f"{registry.log_tail()}"
-                    ) from None
-        raise AssertionError("unreachable")
+        self._registries[name] = registry  # stopped on close even if it fails to start
+        start_on_free_port(registry, self._processes, timeout=timeout)
+        return registry
 
     @property
     def registries(self) -> dict[str, Registry]:
         return dict(self._registries)
 
-    @staticmethod
-    def _write_htpasswd(path: Path, user: str, password: str) -> None:
-        if shutil.which("htpasswd") is None:
-            raise LabError(
-                "docker-registry needs a bcrypt htpasswd file; `htpasswd` (apache2-utils) "
-                "is not installed: run scripts/setup.sh"
-            )
-        result = subprocess.run(
-            ["htpasswd", "-n", "-b", "-B", user, password],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-        if result.returncode != 0 or not result.stdout.startswith(f"{user}:$2"):
-            raise LabError(f"htpasswd failed: {result.stderr.strip() or result.stdout.strip()}")
-        path.write_text(result.stdout.strip() + "\n")
-
-    @staticmethod
-    def _write_registry_config(registry: Registry) -> None:
-        # JSON strings are valid YAML scalars: paths with any character stay safe.
-        lines = [
-            "version: 0.1",
-            "log:",
-            "  level: info",
-            "  formatter: text",
-            "storage:",
-            "  filesystem:",
-            f"    rootdirectory: {json.dumps(str(registry.storage_dir))}",
-            "  delete:",
-            "    enabled: true",
-            "  maintenance:",
-            "    uploadpurging:",
-            "      enabled: false",
-            "http:",
-            f"  addr: {json.dumps(registry.host)}",
-            "  headers:",
-            "    X-Content-Type-Options: [nosniff]",
-        ]
-        if registry.username is not None:
-            lines += [
-                "auth:",
-                "  htpasswd:",
-                "    realm: mirror-agent-lab",
-                f"    path: {json.dumps(str(registry.directory / 'htpasswd'))}",
-            ]
-        registry.config_path.write_text("\n".join(lines) + "\n")
-
-    def _launch_registry(self, registry: Registry, *, timeout: float) -> None:
-        # docker-registry reads REGISTRY_* variables as config overrides: give it a clean env.
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(registry.directory),
-            "LANG": "C.UTF-8",
-        }
-        with registry.log_path.open("ab") as log:
-            log.write(f"--- lab: starting on {registry.host} at {time.ctime()}\n".encode())
-            log.flush()
-            popen = self._spawn(
-                ["docker-registry", "serve", str(registry.config_path)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=registry.directory,
-            )
-        registry._popen = popen
-        deadline = time.monotonic() + timeout
-        while True:
-            if popen.poll() is not None:
-                self._forget(popen)
-                tail = registry.log_tail()
-                if "address already in use" in tail.rpartition("--- lab: starting")[2]:
-                    raise _PortInUse(f"registry {registry.name!r}: {registry.host} is in use")
-                raise LabError(
-                    f"registry {registry.name!r} exited with {popen.returncode} on start;"
-                    f" log {registry.log_path}:\n{tail}"
-                )
-            if _http_status(registry.port) is not None:
-                return
-            if time.monotonic() > deadline:
-                registry.stop()
-                raise LabError(
-                    f"registry {registry.name!r} did not answer GET {registry.url}/v2/ "
-                    f"within {timeout}s; log {registry.log_path}:\n{registry.log_tail()}"
-                )
-            time.sleep(0.05)
-
-    # -- the hanging server --------------------------------------------------------------
-
     def start_hanging_server(self, timeout: float = 15.0) -> HangingServer:
         """A loopback TCP listener that accepts connections and never answers."""
         self._check_open()
-        popen = self._spawn(
-            [sys.executable, "-c", _HANGING_SERVER_PY, "0"],
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert popen.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(popen.stdout, selectors.EVENT_READ)
-            ready = selector.select(timeout)
-        line = popen.stdout.readline() if ready else b""
-        if not line.strip().isdigit():
-            _stop_process_tree(popen)
-            self._forget(popen)
-            stderr = popen.stderr.read().decode(errors="replace") if popen.stderr else ""
-            raise LabError(f"hanging server did not start within {timeout}s: {stderr}")
-        server = HangingServer(port=int(line), _popen=popen)
+        server = start_hanging_server(self._processes, timeout)
         self._hanging.append(server)
         return server
 
-    # -- images --------------------------------------------------------------------------
+    # -- images (tests.support.images) ---------------------------------------------------
 
     def build_image(self, tag_name: str, size_bytes: int = 1024) -> Image:
         """Build ``localhost/<tag_name>`` in lab storage from a one-layer tarball.
@@ -827,50 +314,18 @@ class Lab:
         (a unique text), so two builds never share a digest.
         """
         self._check_open()
-        repository, tag = _split_tag(tag_name)
+        repository, tag = split_tag(tag_name)
         if size_bytes < 0:
             raise LabError("size_bytes must be >= 0")
         marker = f"mirror-agent-lab {tag_name} {uuid.uuid4()}"
-        build_dir = self.workdir / "images" / uuid.uuid4().hex
-        build_dir.mkdir(parents=True)
-        tarball = build_dir / "layer.tar"
-        now = int(time.time())
-        with tarfile.open(tarball, "w", format=tarfile.PAX_FORMAT) as archive:
-            for member_name, data in (
-                ("lab-marker", marker.encode() + b"\n"),
-                ("payload.bin", os.urandom(size_bytes)),
-            ):
-                info = tarfile.TarInfo(member_name)
-                info.size = len(data)
-                info.mode = 0o644
-                info.mtime = now
-                archive.addfile(info, io.BytesIO(data))
         name = f"localhost/{repository}:{tag}"
-        try:
-            result = self.podman(
-                "import",
-                "--quiet",
-                "--signature-policy",
-                str(self.policy_path),
-                "--change",
-                f"LABEL lab.marker={json.dumps(marker)}",
-                "--change",
-                'CMD ["/payload.bin"]',
-                str(tarball),
-                name,
-            )
-        finally:
-            shutil.rmtree(build_dir, ignore_errors=True)
-        image_id = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-        if not image_id.startswith("sha256:"):
-            image_id = "sha256:" + image_id
-        if not _DIGEST_RE.match(image_id):
-            raise LabError(f"podman import printed no image ID: {result.stdout!r}")
+        with layer_tarball(self.workdir / "images", marker, size_bytes) as tarball:
+            result = self.podman(*import_args(self.policy_path, marker, tarball, name))
         return Image(
             name=name,
             repository=repository,
             tag=tag,
-            image_id=image_id,
+            image_id=image_id_from_import(result.stdout),
             marker=marker,
             size_bytes=size_bytes,
         )
@@ -894,26 +349,11 @@ class Lab:
         self._check_open()
         tag = tag or image.tag
         destination = f"{registry.host}/{repository}:{tag}"
-        digest_file = self.workdir / "digests" / f"{uuid.uuid4().hex}.txt"
-        digest_file.parent.mkdir(parents=True, exist_ok=True)
-        args = [
-            "push",
-            "--quiet",
-            "--tls-verify=false",
-            "--cert-dir",
-            str(self.cert_dir),
-            "--signature-policy",
-            str(self.policy_path),
-            "--compression-format",
-            "gzip",
-            "--digestfile",
-            str(digest_file),
-        ]
-        if registry.credentials:
-            args += ["--creds", registry.credentials]
+        digest_file = self._new_digest_file()
+        args = push_args(self.cert_dir, self.policy_path, digest_file, registry.credentials)
         # by ID: a later build with the same tag name must not change what is pushed
         self.podman(*args, image.image_id, destination)
-        digest = _read_digest(digest_file)
+        digest = read_digest(digest_file)
         first = self._digests.get(image.image_id)
         if first is None:
             self._digests[image.image_id] = (digest, registry, repository)
@@ -946,41 +386,27 @@ class Lab:
         manifest byte for byte, so the digest is the source's; it is returned.
         """
         self._check_open()
-        separator = "@" if reference.startswith("sha256:") else ":"
-        digest_file = self.workdir / "digests" / f"{uuid.uuid4().hex}.txt"
-        digest_file.parent.mkdir(parents=True, exist_ok=True)
-        args = [
-            "copy",
-            "--quiet",
-            "--preserve-digests",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            "--src-cert-dir",
-            str(self.cert_dir),
-            "--dest-cert-dir",
-            str(self.cert_dir),
-            "--digestfile",
-            str(digest_file),
-        ]
-        args += ["--src-creds", source.credentials] if source.credentials else ["--src-no-creds"]
-        if destination.credentials:
-            args += ["--dest-creds", destination.credentials]
-        else:
-            args += ["--dest-no-creds"]
+        separator = reference_separator(reference)
+        digest_file = self._new_digest_file()
+        args = copy_args(self.cert_dir, digest_file, source.credentials, destination.credentials)
         self.skopeo(
             *args,
             f"docker://{source.host}/{source_repository}{separator}{reference}",
             f"docker://{destination.host}/{destination_repository}:{destination_tag}",
         )
-        return _read_digest(digest_file)
+        return read_digest(digest_file)
 
     def inspect_raw(self, registry: Registry, repository: str, reference: str) -> bytes:
         """Raw manifest bytes of ``registry/repository@digest`` (or ``:tag``) via skopeo."""
-        separator = "@" if reference.startswith("sha256:") else ":"
-        args = ["inspect", "--raw", "--tls-verify=false", "--cert-dir", str(self.cert_dir)]
-        args += ["--creds", registry.credentials] if registry.credentials else ["--no-creds"]
+        separator = reference_separator(reference)
+        args = inspect_raw_args(self.cert_dir, registry.credentials)
         result = self.skopeo(*args, f"docker://{registry.host}/{repository}{separator}{reference}")
         return result.stdout.encode()
+
+    def _new_digest_file(self) -> Path:
+        digest_file = self.workdir / "digests" / f"{uuid.uuid4().hex}.txt"
+        digest_file.parent.mkdir(parents=True, exist_ok=True)
+        return digest_file
 
     # -- host roots ----------------------------------------------------------------------
 
@@ -994,6 +420,7 @@ class Lab:
         ``registries_conf`` (and each drop-in) is written verbatim when a ``str``, as
         TOML via tomlkit when a mapping. ``dropins`` maps file names (``"50-x.conf"``)
         to contents in ``etc/containers/registries.conf.d/``, which always exists.
+        (:mod:`tests.support.hostroot` makes such a root chroot-able.)
         """
         self._host_roots += 1
         root = self.workdir / "hosts" / f"host-{self._host_roots}"
@@ -1011,34 +438,7 @@ class Lab:
         return f"Lab({str(self.workdir)!r}, registries={sorted(self._registries)})"
 
 
-class _PortInUse(LabError):
-    pass
-
-
-def _split_tag(tag_name: str) -> tuple[str, str]:
-    name, _, tag = tag_name.rpartition(":")
-    if not name or "/" in tag:
-        name, tag = tag_name, "latest"
-    if not re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*", name):
-        raise LabError(f"image name {name!r}: lower-case path components only")
-    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag):
-        raise LabError(f"image tag {tag!r} is not a valid tag")
-    return name, tag
-
-
-def _read_digest(path: Path) -> str:
-    digest = path.read_text().strip()
-    if not _DIGEST_RE.match(digest):
-        raise LabError(f"no sha256 digest in {path}: {digest!r}")
-    return digest
-
-
 def _toml_text(content: RegistriesConf) -> str:
     if isinstance(content, str):
         return content
     return tomlkit.dumps(dict(content))
-
-
-def manifest_digest(manifest: bytes) -> str:
-    """``sha256:<hex>`` of raw manifest bytes (what a registry calls the digest)."""
-    return "sha256:" + hashlib.sha256(manifest).hexdigest()
