@@ -45,7 +45,7 @@ Run on its own (until Ctrl-C)::
 from __future__ import annotations
 
 from tests.support.fake_apiserver.access import DEFAULT_USER
-from tests.support.fake_apiserver.http import RecordedRequest
+from tests.support.fake_apiserver.http import RecordedRequest, Reply, Request
 from tests.support.fake_apiserver.kinds import ResourceType
 from tests.support.fake_apiserver.limits import MAX_CONFIGMAP_BYTES, MAX_REQUEST_BYTES
 from tests.support.fake_apiserver.server import FakeApiServer
@@ -58,5 +58,7 @@ __all__ = [
     "ApiStatusError",
     "FakeApiServer",
     "RecordedRequest",
+    "Reply",
+    "Request",
     "ResourceType",
 ]
