@@ -2,7 +2,7 @@
 """What `agent check` costs on top of the pull it runs, and what --method manifest saves.
 
 For the same digest served by a local registry through a mirror rule, times whole
-processes, alternating runs, inside one chroot-able host root (tests/hostroot.py):
+processes, alternating runs, inside one chroot-able host root (tests/support/hostroot.py):
 
   agent check --host-root H --image REF -o json        (scratch storage, removed after)
   chroot H podman --root <fresh> --runroot <fresh> pull --log-level=debug REF
@@ -34,8 +34,8 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from tests.hostroot import build_host_root, host_root_argv  # noqa: E402
-from tests.lab import Lab  # noqa: E402
+from tests.support.hostroot import build_host_root, host_root_argv  # noqa: E402
+from tests.support.lab import Lab  # noqa: E402
 
 AGENT = os.environ.get("MIRROR_AGENT_BIN", str(PROJECT / ".venv" / "bin" / "agent"))
 SOURCE = "registry.example.com/team"

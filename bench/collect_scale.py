@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """agent collect at cluster scale: 500 and 5,000 node reports from the fake API server.
 
-The fake server (tests/fake_apiserver.py, real HTTPS on loopback) holds N Nodes and N
+The fake server (tests/support/fake_apiserver, real HTTPS on loopback) holds N Nodes and N
 report ConfigMaps (each a realistic ~2-3 KB report of three images); `agent collect -o
 json` runs as a whole process, listing in pages of 500. Prints the median wall time and
 the peak resident memory (ru_maxrss of the child) at each size.
@@ -25,7 +25,7 @@ sys.path.insert(0, str(PROJECT))
 
 from agent.kube.publish import report_configmap  # noqa: E402
 from agent.report import AttemptRecord, CheckReport, Expected, Finding, ImageResult  # noqa: E402
-from tests.fake_apiserver import FakeApiServer  # noqa: E402
+from tests.support.fake_apiserver import FakeApiServer  # noqa: E402
 
 NS = "mirror-agent"
 DIGEST = "sha256:" + "c" * 64

@@ -25,8 +25,8 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from tests.hostroot import build_host_root, run_in_host_root  # noqa: E402
-from tests.lab import Lab  # noqa: E402
+from tests.support.hostroot import build_host_root, run_in_host_root  # noqa: E402
+from tests.support.lab import Lab  # noqa: E402
 
 AGENT = str(PROJECT / ".venv" / "bin" / "agent")
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from tests.lab import Lab
+from tests.support.lab import Lab
 
 # --------------------------------------------------------------------------------------
 # guard: no test may read or write the machine's real container configuration or state
@@ -100,7 +100,7 @@ class RealConfigGuard:
             prefix, resolved = hit
             message = (
                 f"test touched the real {prefix}: {operation}({path!r}) -> {resolved}; "
-                "use a lab host root (tests/lab.py Lab.write_host_root) instead"
+                "use a lab host root (tests/support/lab.py Lab.write_host_root) instead"
             )
             self.violations.append(message)
             raise RuntimeError(message)
@@ -205,7 +205,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """One :class:`tests.lab.Lab` for the session (registries persist across tests)."""
+    """One :class:`tests.support.lab.Lab` for the session (registries persist across tests)."""
     with Lab(tmp_path_factory.mktemp("lab")) as session_lab:
         yield session_lab
 

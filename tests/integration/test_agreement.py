@@ -19,7 +19,7 @@ must reproduce them exactly.
   (a reference with tag and digest; ``CONTAINERS_REGISTRIES_CONF``, which skopeo 1.9.3
   ignores), ``podman pull`` in the same sandbox is compared as well.
 
-Everything runs inside the lab sandbox (tests/lab.py), whose private mount namespace takes
+Everything runs inside the lab sandbox (tests/support/lab.py), whose private mount namespace takes
 the extra bind mounts; nothing on the machine is changed.
 """
 
@@ -36,8 +36,8 @@ from typing import Any, Optional
 import pytest
 
 from agent.cli import main
-from tests.lab import Lab, Registry
-from tests.shared import CONFORMANCE_CASES, require
+from tests.support.data import CONFORMANCE_CASES, require
+from tests.support.lab import Lab, Registry
 
 PODMAN_VERSION = "4.3.1"  # this machine's podman (containers/image 5.23.1)
 USER_HOME = "/home/user"  # HOME of the conformance cases

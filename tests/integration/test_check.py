@@ -1,7 +1,7 @@
 """``agent check`` and ``agent analyze`` end to end: the real CLI, real registries, a real chroot.
 
 Every test runs ``.venv/bin/agent check --host-root <root> ... -o json`` as a subprocess,
-wrapped with :func:`tests.hostroot.host_root_argv` (a private mount namespace in which the
+wrapped with :func:`tests.support.hostroot.host_root_argv` (a private mount namespace in which the
 host root has the machine's /usr, /proc, /dev and /sys, inside the lab's container
 sandbox), so the agent chroots into the host root and runs the node's podman or skopeo
 exactly as on a node. The lab's registries are plain HTTP: every registries.conf written
@@ -29,8 +29,8 @@ from typing import Any, Optional
 import psutil
 import pytest
 
-from tests.fake_apiserver import FakeApiServer
-from tests.hostroot import (
+from tests.support.fake_apiserver import FakeApiServer
+from tests.support.hostroot import (
     PROJECT_ROOT,
     build_host_root,
     call_runner,
@@ -39,7 +39,7 @@ from tests.hostroot import (
     start_in_host_root,
     tree_listing,
 )
-from tests.lab import Image, Lab, Registry
+from tests.support.lab import Image, Lab, Registry
 
 AGENT = Path(sys.executable).with_name("agent")  # .venv/bin/agent, beside the venv's python
 USER, PASSWORD = "puller", "s3cret"

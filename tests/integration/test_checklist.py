@@ -31,7 +31,7 @@ from agent.kube.config import from_kubeconfig
 from agent.kube.publish import report_configmap
 from agent.registries.model import CURRENT
 from agent.report import AttemptRecord, CheckReport, Finding, ImageResult
-from tests.fake_apiserver import FakeApiServer
+from tests.support.fake_apiserver import FakeApiServer
 from tests.unit.test_checklist_items import (
     BACKUP,
     CURRENT_IMAGE,

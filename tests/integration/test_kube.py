@@ -34,9 +34,9 @@ from agent.kube.client import (
 from agent.kube.config import ClusterConfig, KubeConfigError, from_kubeconfig, in_cluster
 from agent.kube.publish import NodeReportPublisher, report_configmap
 from agent.report import CheckReport, ImageResult
-from tests.fake_apiserver import FakeApiServer
-from tests.fake_apiserver_certs import shared_certs
-from tests.shared import PROJECT_ROOT
+from tests.support.data import PROJECT_ROOT
+from tests.support.fake_apiserver import FakeApiServer
+from tests.support.fake_apiserver.certs import shared_certs
 from tests.unit.test_check import LOGS, SRC, FakeRunner, result
 
 NS = "mirror-agent"

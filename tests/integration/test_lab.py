@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.lab import Lab, LabError, Registry, manifest_digest
+from tests.support.lab import Lab, LabError, Registry, manifest_digest
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,6 +1,6 @@
 """NodeRunner for real: podman and skopeo under chroot into a host root, as on a node.
 
-Each test builds a chroot-able host root (tests/hostroot.py) and runs one NodeRunner
+Each test builds a chroot-able host root (tests/support/hostroot.py) and runs one NodeRunner
 method in a subprocess inside the host root's private mount namespace (itself inside
 the lab's container sandbox), against the lab's plain-HTTP registries, which the host
 root's registries.conf marks ``insecure`` (the runner never passes --tls-verify=false).
@@ -21,14 +21,14 @@ import psutil
 import pytest
 
 from agent.check import _repo_digests
-from tests.hostroot import (
+from tests.support.hostroot import (
     PROJECT_ROOT,
     build_host_root,
     call_runner,
     insecure_entries,
     tree_listing,
 )
-from tests.lab import Image, Lab, Registry, manifest_digest
+from tests.support.lab import Image, Lab, Registry, manifest_digest
 
 AUTH = "/var/lib/kubelet/config.json"
 LAB_HOST = "registry.lab.test"  # resolves to 127.0.0.1 only through the host root's etc/hosts

@@ -17,7 +17,7 @@ from agent.errors import AgentError, CheckEnvironmentError
 from agent.process import CommandNotFound, CommandResult
 from agent.registries.model import Compat
 from agent.report import CheckReport
-from tests.shared import FIXTURES, require
+from tests.support.data import FIXTURES, require
 
 LOGS = require(FIXTURES) / "podman-4.3"
 D = "sha256:6d9d24274a885ae757f53f7950337d94ebd4b3dfce1a3ba48b218624fa5e72aa"

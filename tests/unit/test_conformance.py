@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agent.cli import main
-from tests.shared import CONFORMANCE_CASES, require
+from tests.support.data import CONFORMANCE_CASES, require
 
 CASE_FILES = sorted(require(CONFORMANCE_CASES).glob("*.json"))
 LEGACY_PODMAN = {"containers/image < 5.24.0 (podman 4.3 on Debian 12)": "4.3.1"}

@@ -1,4 +1,4 @@
-"""The fake Kubernetes API server answers as a real one does (tests.fake_apiserver).
+"""The fake Kubernetes API server answers as a real one does (tests.support.fake_apiserver).
 
 Every request goes over real HTTPS with ``requests``, verified against the fake's CA. The
 session ignores the environment (``trust_env = False``): requests lets
@@ -21,8 +21,8 @@ from typing import Any, Optional
 import pytest
 import requests
 
-from tests.fake_apiserver import MAX_CONFIGMAP_BYTES, MAX_REQUEST_BYTES, FakeApiServer
-from tests.shared import PROJECT_ROOT
+from tests.support.data import PROJECT_ROOT
+from tests.support.fake_apiserver import MAX_CONFIGMAP_BYTES, MAX_REQUEST_BYTES, FakeApiServer
 
 TOKEN = "test-token"
 NS = "mirror-agent"
@@ -793,7 +793,7 @@ def test_real_kubectl_reads_the_fake(server: FakeApiServer, tmp_path: Path) -> N
 
 def test_command_line_serves_until_interrupted() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_apiserver", "--port", "0", "--token", "cli",
+        [sys.executable, "-m", "tests.support.fake_apiserver", "--port", "0", "--token", "cli",
          "--nodes", "3"],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -13,7 +13,7 @@ from agent.pull.judge import judge, judge_probes
 from agent.pull.log import Attempt, PullLog, parse_pull_log
 from agent.registries.model import LEGACY_PODMAN_4_3, Resolution
 from agent.report import Probe
-from tests.shared import FIXTURES, require
+from tests.support.data import FIXTURES, require
 
 D = "sha256:6d9d24274a885ae757f53f7950337d94ebd4b3dfce1a3ba48b218624fa5e72aa"
 LOGS = require(FIXTURES) / "podman-4.3"

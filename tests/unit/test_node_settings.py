@@ -11,7 +11,7 @@ import pytest
 from agent.errors import CheckEnvironmentError
 from agent.node.paths import AUTH_FILE, NODE_STORE, HostRoot
 from agent.node.settings import NodeSettings, parse_proxy_env, read_graphroot, read_store_images
-from tests.hostroot import tree_listing
+from tests.support.hostroot import tree_listing
 
 
 @pytest.fixture

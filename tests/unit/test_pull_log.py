@@ -27,7 +27,7 @@ from agent.pull.log import (
     parse_pull_log,
     redact,
 )
-from tests.shared import FIXTURES, require
+from tests.support.data import FIXTURES, require
 
 PODMAN_43 = FIXTURES / "podman-4.3"
 D = "sha256:6d9d24274a885ae757f53f7950337d94ebd4b3dfce1a3ba48b218624fa5e72aa"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA = PROJECT_ROOT / "tests" / "data"
 CONFORMANCE_CASES = DATA / "conformance"
 FIXTURES = DATA / "fixtures"

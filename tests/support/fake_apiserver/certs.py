@@ -1,4 +1,4 @@
-"""Self-signed TLS material for :mod:`tests.fake_apiserver`, made with the ``openssl`` CLI.
+"""Self-signed TLS material for :mod:`tests.support.fake_apiserver`, made with ``openssl``.
 
 :func:`generate_certs` writes a CA (EC P-256, ``CA:TRUE``, ``keyCertSign``) and a server
 certificate signed by it (``serverAuth``, SANs ``localhost``, ``kubernetes``,
