@@ -16,17 +16,12 @@ from typing import Optional
 
 import pytest
 
-from agent.pull.log import (
-    REASONS,
-    Attempt,
-    JournalPull,
-    PullLog,
-    classify_failure,
-    parse_crio_journal,
-    parse_error_sources,
-    parse_pull_log,
-    redact,
-)
+from agent.pull.log.classify import classify_failure
+from agent.pull.log.crio_journal import parse_crio_journal
+from agent.pull.log.error_sources import parse_error_sources
+from agent.pull.log.model import REASONS, Attempt, JournalPull, PullLog
+from agent.pull.log.podman import parse_pull_log
+from agent.pull.log.redact import redact
 from tests.shared import FIXTURES, require
 
 PODMAN_43 = FIXTURES / "podman-4.3"
@@ -1706,12 +1701,18 @@ def test_a_large_log_still_yields_the_last_round() -> None:
     )
 
 
-def test_log_module_is_pure() -> None:
-    source = Path(__file__).resolve().parents[2] / "agent" / "pull" / "log.py"
-    imported: set[str] = set()
-    for node in ast.walk(ast.parse(source.read_text())):
+LOG_PACKAGE = Path(__file__).resolve().parents[2] / "agent" / "pull" / "log"
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in LOG_PACKAGE.glob("*.py")))
+def test_log_modules_are_pure(module: str) -> None:
+    stdlib: set[str] = set()
+    for node in ast.walk(ast.parse((LOG_PACKAGE / module).read_text())):
         if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
+            stdlib.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "dataclasses", "json", "re", "typing"}
+            if node.module.startswith("agent."):
+                assert node.module.startswith("agent.pull.log."), node.module
+            else:
+                stdlib.add(node.module.split(".")[0])
+    assert stdlib <= {"__future__", "collections", "dataclasses", "json", "re", "typing"}
