@@ -16,14 +16,11 @@ from agent import reference as references
 from agent.errors import AgentError, CheckEnvironmentError, ConfigError
 from agent.process import CommandNotFound, CommandResult, Terminated
 from agent.pull.judge import judge, judge_probes, verdict_of
-from agent.pull.log import (
-    JournalPull,
-    PullLog,
-    parse_crio_journal,
-    parse_pull_log,
-    plain_text,
-    redact,
-)
+from agent.pull.log.crio_journal import parse_crio_journal
+from agent.pull.log.lines import plain_text
+from agent.pull.log.model import JournalPull, PullLog
+from agent.pull.log.podman import parse_pull_log
+from agent.pull.log.redact import redact
 from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
 from agent.registries.model import (

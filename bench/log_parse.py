@@ -14,7 +14,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from agent.pull.log import parse_pull_log  # noqa: E402
+from agent.pull.log.podman import parse_pull_log  # noqa: E402
 
 FIXTURES = PROJECT / "tests" / "data" / "fixtures" / "podman-4.3"
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
-from agent.pull.log import Attempt, PullLog
+from agent.pull.log.model import Attempt, PullLog
 from agent.registries.model import Resolution
 from agent.report import AttemptRecord, Finding, Probe, worst
 

@@ -523,7 +523,7 @@ def test_analyze_infers_a_failure_after_the_manifest_was_served(tmp_path: Path) 
 @pytest.mark.parametrize("colours", [False, True])
 def test_analyze_a_log_pasted_from_a_terminal(tmp_path: Path, colours: bool) -> None:
     """Colours and CRLF must not hide the image the log pulled or change the verdict."""
-    from tests.unit.test_pull_log import to_terminal
+    from tests.unit.pull_log.synthetic import to_terminal
 
     loaded = registries.load(host_with(tmp_path, "first-mirror-down"))
     # cut before podman's "Writing manifest": only the image ID line tells it succeeded

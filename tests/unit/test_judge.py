@@ -10,7 +10,8 @@ import pytest
 
 from agent import registries
 from agent.pull.judge import judge, judge_probes
-from agent.pull.log import Attempt, PullLog, parse_pull_log
+from agent.pull.log.model import Attempt, PullLog
+from agent.pull.log.podman import parse_pull_log
 from agent.registries.model import LEGACY_PODMAN_4_3, Resolution
 from agent.report import Probe
 from tests.support.data import FIXTURES, require

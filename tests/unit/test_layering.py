@@ -16,7 +16,7 @@ PURE = [
     "agent/registries/decode.py",
     "agent/registries/merge.py",
     "agent/registries/resolve.py",
-    "agent/pull/log.py",
+    *sorted(str(path.relative_to(AGENT.parent)) for path in (AGENT / "pull" / "log").glob("*.py")),
     "agent/pull/judge.py",
     "agent/pull/commands.py",
     "agent/report.py",

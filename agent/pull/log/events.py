@@ -1,0 +1,161 @@
+"""One pass over a pull log: the events that matter, the tool that wrote it, its final error.
+
+The lines that matter come from containers/image and have not changed since 2021 (see
+docs/pull-resolution.md, the log lines a parser needs):
+
+* ``Trying to access "R"`` starts an attempt on source R (a mirror or the source itself);
+* ``Accessing "R" failed: E`` ends it with error E;
+* ``Failed, retrying in … (n/m). Error: …`` (podman's retry loop) starts the whole
+  candidate list again;
+* the final error is podman's plain-stderr ``Error: …`` (continuation lines included) or
+  skopeo's ``level=fatal msg="…"``; with several candidates it reads
+  ``(Mirrors also failed: [R1: E1]\\n[R2: E2]): PRIMARY: E``;
+* CRI-O's ``Checking image status: X``, ``Pulling image: X`` and ``Pulled image: Y``
+  frame its pulls (it logs ``Trying to access`` at info level, ``Accessing … failed`` at
+  debug level only).
+
+Everything else is ignored, in particular the look-alikes: ``Trying "X" ...`` (local storage
+lookup), ``Trying to pull X...`` (one per short-name candidate, plain stderr),
+``Ping … status 401`` (a 401 ping is normal), ``Content-Type from manifest GET`` (logged
+before the status check), ``GET`` lines, ``Attempting to pull candidate``,
+``Error pulling candidate`` and the retry warning's own copy of the error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+from agent.pull.log.lines import LogMessage, PlainStderr, logical_lines
+from agent.pull.log.model import Tool
+from agent.pull.log.redact import redact
+
+__all__ = ["Event", "EventKind", "Scan"]
+
+# A line is looked at closely only when it contains one of these (the rest is skipped fast).
+_KEYWORDS = (
+    "Trying to access",
+    "Accessing ",
+    "retrying",
+    "Loading registries configuration",
+    "shutdown signal",
+    "fatal",
+    "FATA",  # terminal format: `FATA[0000] Error parsing image name …`
+    "Pulling image",
+    "Pulled image",
+    "Checking image status",
+    "filtering at log level",
+    "PersistentPreRunE",
+    "Using registries.d",
+)
+
+_TRY = re.compile(r"\s*Trying to access \"([^\"]*)\"\s*\Z")
+_FAIL = re.compile(r"\s*Accessing \"([^\"]*)\" failed: (.*)\Z", re.DOTALL)
+_CONFIG = re.compile(r"\s*Loading registries configuration \"([^\"]*)\"")
+_RETRY = re.compile(r"\s*Failed, retrying in ", re.IGNORECASE)
+
+EventKind = Literal["try", "fail", "retry", "pulling", "pulled", "checking"]
+_CRIO_LINES: tuple[tuple[str, EventKind], ...] = (
+    ("Pulling image: ", "pulling"),
+    ("Pulled image: ", "pulled"),
+    ("Checking image status: ", "checking"),
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A line that matters, in the order of the log."""
+
+    kind: EventKind
+    value: str  # location / image
+    message: str = ""  # the error text of a "fail"
+    time: Optional[str] = None
+
+
+class Scan:
+    """Everything :mod:`.podman` and :mod:`.crio_journal` need from a log, read in one pass."""
+
+    def __init__(self, text: str) -> None:
+        self.events: list[Event] = []
+        self.config_files: dict[str, None] = {}
+        self.shutdown = False
+        self.final_error: Optional[str] = None
+        self.crio_ident = False
+        self.crio_message = False
+        self.podman_strong = False
+        self.podman_weak = False
+        self.skopeo_fatal = False
+        self.containers_image = False
+        for line in logical_lines(text, _KEYWORDS):
+            if isinstance(line, PlainStderr):
+                self._plain_stderr(line)
+            else:
+                self._message(line)
+
+    @property
+    def tool(self) -> Tool:
+        if self.crio_ident:
+            return "crio"
+        if self.podman_strong:
+            return "podman"
+        if self.crio_message:
+            return "crio"
+        if self.skopeo_fatal:
+            return "skopeo"
+        if self.podman_weak:
+            return "podman"
+        if self.containers_image:
+            return "skopeo"
+        return "unknown"
+
+    def _plain_stderr(self, line: PlainStderr) -> None:
+        self.podman_weak = True
+        if line.is_error:
+            self.final_error = redact(line.text)
+
+    def _message(self, message: LogMessage) -> None:
+        msg = message.msg
+        if message.ident is not None and message.ident.lower().startswith(("crio", "cri-o")):
+            self.crio_ident = True
+        if message.level == "fatal":
+            self.skopeo_fatal = True
+            self.final_error = redact(msg)
+            return
+        if _RETRY.match(msg):  # first: its error text may quote anything
+            self.events.append(Event("retry", ""))
+            return
+        if "Trying to access" in msg:
+            match = _TRY.match(msg)
+            if match is not None:
+                self.containers_image = True
+                self.events.append(Event("try", match.group(1), time=message.time))
+            return
+        if "Accessing " in msg:
+            match = _FAIL.match(msg)
+            if match is not None:
+                self.events.append(Event("fail", match.group(1), match.group(2), message.time))
+            return
+        if "Loading registries configuration" in msg:
+            match = _CONFIG.match(msg)
+            if match is not None:
+                self.containers_image = True
+                self.config_files.setdefault(match.group(1))
+            return
+        if "Received shutdown signal" in msg:
+            self.shutdown = True
+            return
+        stripped = msg.strip()
+        for prefix, kind in _CRIO_LINES:
+            if stripped.startswith(prefix):
+                self.crio_message = True
+                self.events.append(Event(kind, stripped[len(prefix) :].strip(), time=message.time))
+                return
+        if (
+            "filtering at log level" in msg
+            or "PersistentPreRunE(" in msg
+            or (stripped.startswith("Pulling image ") and "(policy: " in stripped)
+        ):
+            self.podman_strong = True
+        elif "Using registries.d" in msg:
+            self.containers_image = True

@@ -1,0 +1,283 @@
+"""Raw log text to logrus messages, one logical line each.
+
+Both logrus formats are read: ``time="…" level=debug msg="…"`` (stderr not a terminal) and
+the terminal one, ``DEBU[0000] …`` (message unquoted, continued on the next lines when it
+holds newlines, often wrapped in ANSI colour codes, which are dropped everywhere), as pasted
+from an ``oc debug`` session; both give the same messages. So do logrus' JSON formatter,
+CRLF line ends and a journal prefix (``Nov 25 10:00:00 node crio[1]: …``, whose timestamp
+and identifier are kept). podman's own plain stderr (``Error: …`` with its continuation
+lines, progress lines such as ``Copying blob``) is passed on as :class:`PlainStderr`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Optional, Union
+
+__all__ = ["LogMessage", "PlainStderr", "logical_lines", "plain_text"]
+
+_LOGRUS = re.compile(
+    r"(?:(?<=\s)|^)(?:time=(?:\"(?P<tq>[^\"]{0,80})\"|(?P<tu>\S{1,80}))\s+)?"
+    r"level=(?P<level>[A-Za-z]+)\s+msg="
+)
+# logrus on a terminal (TextFormatter, colours on): `DEBU[0000] message` — level cut to 4
+# capitals (whole with DisableLevelTruncation), seconds since start or a full timestamp in
+# brackets, then the message raw (unquoted, real newlines) padded to 44 columns. The colour
+# codes around the level may survive a copy as `[36m`/`[0m` without their ESC byte.
+_TERMINAL = re.compile(
+    r"(?<!\S)(?:\[\d{1,3}(?:;\d{1,3})*m)?"
+    r"(?P<level>PANIC?|FATAL?|ERROR?|WARN(?:ING)?|INFO|DEBUG?|TRACE?)(?:\[0m)?"
+    r"\[(?P<time>\d[^\]]{0,63})\] ?"
+)
+_TERMINAL_LEVELS = {
+    "PANI": "panic",
+    "FATA": "fatal",
+    "ERRO": "error",
+    "WARN": "warning",
+    "INFO": "info",
+    "DEBU": "debug",
+    "TRAC": "trace",
+}
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without ANSI colour codes and with ``\n`` line ends, as a log pasted from a
+    terminal session needs before anything else searches it."""
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    return text.replace("\r\n", "\n")
+
+
+_QUOTED = re.compile(r"\"([^\"\\]*(?:\\.[^\"\\]*)*)", re.DOTALL)
+_UNQUOTED = re.compile(r"\S*")
+_ESCAPE = re.compile(
+    r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([0-7]{3})|(.))", re.DOTALL
+)
+_SIMPLE_ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+    '"': '"',
+    "'": "'",
+}
+_JOURNAL_PREFIX = re.compile(
+    r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
+    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"
+    r"|\d{9,}\.\d+)"
+    r"\s+(?P<host>\S+)\s+(?P<ident>[^\s\[:]+)(?:\[\d+\])?:\s"
+)
+
+_PODMAN_PLAIN_LINES = (
+    "Trying to pull ",
+    "Getting image source signatures",
+    "Writing manifest to image destination",
+    "Storing signatures",
+    "Copying blob ",
+    "Copying config ",
+)
+# Plain stderr lines of podman: they end a terminal-format message's continuation.
+_PODMAN_STDERR_LINES = ("Error: ", *_PODMAN_PLAIN_LINES)
+
+
+def _unescape(text: str) -> str:
+    """Undo Go's ``%q`` quoting (what logrus applies to ``msg``)."""
+    if "\\" not in text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        hex2, hex4, hex8, octal, char = match.groups()
+        code: Optional[int] = None
+        if hex2 is not None:
+            code = int(hex2, 16)
+            if code >= 0x80:  # Go escapes only bytes that are not valid UTF-8 this way
+                return "\ufffd"
+        elif hex4 is not None:
+            code = int(hex4, 16)
+        elif hex8 is not None:
+            code = int(hex8, 16)
+        elif octal is not None:
+            code = int(octal, 8)
+        if code is not None:
+            if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+                return "\ufffd"
+            return chr(code)
+        return _SIMPLE_ESCAPES.get(char, match.group(0))
+
+    return _ESCAPE.sub(replace, text)
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    """One logrus entry: its level (lower case, ``warning`` not ``warn``) and message."""
+
+    level: str
+    msg: str
+    time: Optional[str]  # journal prefix timestamp if any, else logrus time=
+    ident: Optional[str]  # journal identifier (syslog tag), e.g. "crio"
+    terminal: bool = False  # logrus terminal format: the message may go on for more lines
+
+
+@dataclass(frozen=True)
+class PlainStderr:
+    """podman's own stderr: an ``Error: …`` block (lines up to the next logrus entry, trailing
+    empty ones dropped) when ``is_error``, else one progress line (``Copying blob …``)."""
+
+    text: str
+    is_error: bool
+
+
+def _journal_prefix(prefix: str) -> tuple[Optional[str], Optional[str]]:
+    match = _JOURNAL_PREFIX.match(prefix)
+    if match is None:
+        return None, None
+    return match.group("ts"), match.group("ident")
+
+
+def _terminal_message(line: str, match: re.Match[str]) -> LogMessage:
+    stamp: Optional[str] = match.group("time")
+    if stamp is not None and stamp.isdigit():
+        stamp = None  # seconds since the tool started, not a point in time
+    journal_ts, ident = _journal_prefix(line[: match.start()])
+    return LogMessage(
+        _TERMINAL_LEVELS.get(match.group("level")[:4], ""),
+        line[match.end() :].rstrip(" "),  # the padding to 44 columns
+        journal_ts or stamp,
+        ident,
+        terminal=True,
+    )
+
+
+def _parse_message(line: str) -> Optional[LogMessage]:
+    """The logrus (text, terminal or JSON formatter) message of a line; None if not logrus.
+
+    The text formatter's quoted ``msg`` is unescaped; a terminal-format message is the rest
+    of the line (the caller joins its continuation lines).
+    """
+    terminal = _TERMINAL.match(line)  # first: a raw message may quote `level=… msg=`
+    if terminal is not None:
+        return _terminal_message(line, terminal)
+    match = _LOGRUS.search(line)
+    if match is not None:
+        position = match.end()
+        if line.startswith('"', position):
+            quoted = _QUOTED.match(line, position)
+            msg = _unescape(quoted.group(1)) if quoted is not None else ""
+        else:
+            unquoted = _UNQUOTED.match(line, position)
+            msg = unquoted.group(0) if unquoted is not None else ""
+        journal_ts, ident = _journal_prefix(line[: match.start()])
+        return LogMessage(
+            match.group("level").lower(),
+            msg,
+            journal_ts or match.group("tq") or match.group("tu"),
+            ident,
+        )
+    terminal = _TERMINAL.search(line) if "[" in line else None  # after a prompt, `ts` …
+    if terminal is not None:
+        return _terminal_message(line, terminal)
+    brace = line.find("{")
+    if brace < 0 or '"msg"' not in line:
+        return None
+    try:
+        record = json.loads(line[brace:])
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("msg"), str):
+        return None
+    level = record.get("level")
+    stamp = record.get("time")
+    journal_ts, ident = _journal_prefix(line[:brace])
+    return LogMessage(
+        level.lower() if isinstance(level, str) else "",
+        record["msg"],
+        journal_ts or (stamp if isinstance(stamp, str) else None),
+        ident,
+    )
+
+
+def _starts_log_line(line: str) -> bool:
+    """Does the line start a logrus entry (so it continues no earlier message)?"""
+    return line.startswith(("time=", "level=")) or _TERMINAL.match(line) is not None
+
+
+def _may_go_on(message: LogMessage) -> bool:
+    """Is the text of this message kept (so its continuation lines matter)?
+
+    On a terminal logrus prints a message's newlines as they are: skopeo's fatal
+    ``(Mirrors also failed: [R1: E1]\\n[R2: E2]): …`` spans lines; so may an error after
+    ``Accessing "R" failed:``. Other messages are used by their first line only.
+    """
+    return message.level in ("fatal", "panic") or message.msg.lstrip().startswith("Accessing ")
+
+
+def _joined(message: LogMessage, lines: list[str]) -> LogMessage:
+    """``message`` with its continuation lines, without the padding and trailing empty lines."""
+    if not lines:
+        return message
+    text = "\n".join([message.msg, *lines]).rstrip()
+    return replace(message, msg=text)
+
+
+def _error_block(lines: list[str]) -> PlainStderr:
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return PlainStderr("\n".join(lines), is_error=True)
+
+
+def logical_lines(text: str, keywords: tuple[str, ...]) -> Iterator[Union[LogMessage, PlainStderr]]:
+    """The logrus messages of ``text`` and podman's plain stderr, in order, in one pass.
+
+    A line is parsed as logrus only when it contains one of ``keywords`` (the rest is
+    skipped fast). A terminal-format message whose text matters (a fatal error, an
+    ``Accessing … failed``) takes its continuation lines with it, up to the next logrus
+    entry or podman stderr line; an ``Error:`` block goes on up to the next logrus entry.
+    """
+    error_lines: Optional[list[str]] = None  # podman's `Error:` block being collected
+    held: Optional[LogMessage] = None  # a terminal-format message that may go on
+    held_lines: list[str] = []  # its continuation lines
+    for line in text.split("\n"):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if "\x1b" in line:  # colours of a terminal session (`script`, `oc debug` capture)
+            line = _ANSI.sub("", line)
+        if error_lines is not None:
+            if not _starts_log_line(line):
+                error_lines.append(line)
+                continue
+            yield _error_block(error_lines)
+            error_lines = None
+        if held is not None:
+            if not (_starts_log_line(line) or line.startswith(_PODMAN_STDERR_LINES)):
+                held_lines.append(line)
+                continue
+            yield _joined(held, held_lines)
+            held = None
+            held_lines = []
+        if line.startswith("Error: "):
+            error_lines = [line]
+            continue
+        if line.startswith(_PODMAN_PLAIN_LINES):
+            yield PlainStderr(line, is_error=False)
+            continue
+        if not any(keyword in line for keyword in keywords):
+            continue
+        message = _parse_message(line)
+        if message is None:
+            continue
+        if message.terminal and _may_go_on(message):
+            held = message
+            continue
+        yield message
+    if held is not None:
+        yield _joined(held, held_lines)
+    if error_lines is not None:
+        yield _error_block(error_lines)

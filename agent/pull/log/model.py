@@ -1,0 +1,75 @@
+"""What a pull log says: the attempts on each source and what became of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional, get_args
+
+__all__ = [
+    "OUTCOMES",
+    "REASONS",
+    "TOOLS",
+    "Attempt",
+    "JournalPull",
+    "Outcome",
+    "PullLog",
+    "Reason",
+    "Tool",
+]
+
+# Why an attempt failed (see agent.pull.log.classify.classify_failure).
+Reason = Literal[
+    "connection-refused",
+    "dns",
+    "tls",
+    "timeout",
+    "unauthorized",
+    "forbidden",
+    "manifest-unknown",
+    "blocked",
+    "http-to-https",
+    "other",
+]
+# failed: an `Accessing "R" failed` line; served: the source the image came from;
+# hung: the pull stopped there (killed, or a shutdown signal); unfinished: nothing more known.
+Outcome = Literal["failed", "served", "hung", "unfinished"]
+Tool = Literal["podman", "skopeo", "crio", "unknown"]
+
+REASONS: tuple[Reason, ...] = get_args(Reason)
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+TOOLS: tuple[Tool, ...] = get_args(Tool)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One ``Trying to access "location"``, with what became of it."""
+
+    location: str  # exactly the string inside Trying to access "..."
+    outcome: Outcome
+    reason: Optional[Reason] = None  # set when outcome == "failed"
+    message: Optional[str] = None  # the error text after `failed: `, unescaped, redacted
+
+
+@dataclass(frozen=True)
+class PullLog:
+    """What one pull log says about the resolution of one reference."""
+
+    tool: Tool
+    attempts: tuple[Attempt, ...]  # the last retry round: the one that decides
+    rounds: int  # 1 + number of `Failed, retrying in ...` warnings
+    earlier_rounds: tuple[tuple[Attempt, ...], ...]
+    config_files: tuple[str, ...]  # `Loading registries configuration "..."`, unique, in order
+    final_error: Optional[str]  # podman's `Error: ...` (all lines) or skopeo's fatal msg, redacted
+    final_error_sources: tuple[tuple[str, str], ...]  # (ref, err) per source, primary last
+    shutdown: bool  # `Received shutdown signal` seen (the tool was terminated)
+    served_by: Optional[str]  # location of the attempt with outcome "served", else None
+
+
+@dataclass(frozen=True)
+class JournalPull:
+    """One image pull found in a CRI-O journal."""
+
+    image: str  # what was requested (Pulling image / Checking image status), else 1st location
+    attempts: tuple[Attempt, ...]  # in order
+    pulled: Optional[str]  # the `Pulled image: ...` value when present
+    time: Optional[str]  # timestamp text of the first line of this pull

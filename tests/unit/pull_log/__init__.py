@@ -1,0 +1,1 @@
+"""Tests for agent.pull.log, a module each; the logs they share: recorded.py, synthetic.py."""

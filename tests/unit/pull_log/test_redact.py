@@ -1,0 +1,101 @@
+"""agent.pull.log.redact: credentials out, everything else kept readable."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.pull.log.redact import redact
+from tests.unit.pull_log.recorded import D, fixture_names, read_fixture
+
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"Authorization: Bearer {JWT}", "Authorization: Bearer REDACTED"),
+        ("authorization: basic dXNlcjpwYXNzd29yZA==", "authorization: basic REDACTED"),
+        (
+            f"map[Authorization:[Bearer {JWT}] Accept:[*/*]]",
+            "map[Authorization:[Bearer REDACTED] Accept:[*/*]]",
+        ),
+        (
+            '{"Authorization": "Basic dXNlcjpwYXNz", "Accept": "x"}',
+            '{"Authorization": "Basic REDACTED", "Accept": "x"}',
+        ),
+        ("Proxy-Authorization: Basic Ym9iOmh1bnRlcjI=", "Proxy-Authorization: Basic REDACTED"),
+        ("X-Registry-Auth: eyJ1c2VybmFtZSI6ImJvYiJ9", "X-Registry-Auth: REDACTED"),
+        (f"sent Bearer {JWT} to h", "sent Bearer REDACTED to h"),
+        (
+            "https://bob:hunter2@registry.example.com/v2/",
+            "https://bob:REDACTED@registry.example.com/v2/",
+        ),
+        (
+            "proxy http://svc-user:p%40ss@10.0.0.1:3128 down",
+            "proxy http://svc-user:REDACTED@10.0.0.1:3128 down",
+        ),
+        (
+            "GET https://auth.example.com/token?scope=repo%3Aa%3Apull&access_token=abc123&service=r",
+            "GET https://auth.example.com/token?scope=repo%3Aa%3Apull&access_token=REDACTED&service=r",
+        ),
+        (
+            "https://h/x?token=abc&refresh_token=def",
+            "https://h/x?token=REDACTED&refresh_token=REDACTED",
+        ),
+        ("login with password=hunter2 ok", "login with password=REDACTED ok"),
+        (
+            '{"token":"abc","access_token":"def","expires_in":300,"issued_at":"2024"}',
+            '{"token":"REDACTED","access_token":"REDACTED","expires_in":300,"issued_at":"2024"}',
+        ),
+        (
+            '{"refresh_token": "r3fr3sh", "scope": "pull"}',
+            '{"refresh_token": "REDACTED", "scope": "pull"}',
+        ),
+        ('msg="body {\\"token\\":\\"abc\\"}"', 'msg="body {\\"token\\":\\"REDACTED\\"}"'),
+        (
+            '{"auths":{"r.io":{"auth":"Ym9iOmh1bnRlcjI=","email":"b@x"}}}',
+            '{"auths":{"r.io":{"auth":"REDACTED","email":"b@x"}}}',
+        ),
+        ('{"username":"bob","password":"hunter2"}', '{"username":"bob","password":"REDACTED"}'),
+        ("skopeo --creds bob:hunter2 inspect", "skopeo --creds bob:REDACTED inspect"),
+        (
+            "proxy http://svc-user:p@ss@10.0.0.1:3128 down",  # an unencoded @ in the password
+            "proxy http://svc-user:REDACTED@10.0.0.1:3128 down",
+        ),
+        ("$ podman login -u bob -p hunter2 quay.io", "$ podman login -u bob -p REDACTED quay.io"),
+        ("podman login --password=s3cret r.io", "podman login --password=REDACTED r.io"),
+        (
+            "skopeo copy --src-creds a:b --dest-password x --registry-token t docker://a",
+            "skopeo copy --src-creds a:REDACTED --dest-password REDACTED --registry-token "
+            "REDACTED docker://a",
+        ),
+    ],
+)
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
+    assert redact(expected) == expected  # idempotent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        f"reading manifest {D} in 127.0.0.1:5104/mirror/hello: unauthorized: "
+        "authentication required",
+        f"quay.io/team/app@{D} and docker://user@sha256:abc",
+        'WWW-Authenticate: Bearer realm="https://auth.example.com/token",service="registry"',
+        "unable to retrieve auth token: invalid username/password: unauthorized: incorrect",
+        "Looking for TLS certificates and private keys in /etc/docker/certs.d/h:5000",
+        'Get "https://quay.io/v2/auth?scope=repository%3Ax%3Apull&service=quay.io": EOF',
+        "ssh -p 22 core@node-1 and mail b@x.example",
+        "http://proxy.example:3128/ and https://h/x@y",
+    ],
+)
+def test_redact_keeps_ordinary_text(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize("name", fixture_names())
+def test_fixture_texts_need_no_redaction(name: str) -> None:
+    text = read_fixture(name)
+    assert redact(text) == text
