@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Any, Optional
 
 from agent.checklist.items.release_resolves_through_mirror import (
     NodeRelease,
@@ -66,6 +66,20 @@ def test_release_item_passes_when_every_node_was_served_by_a_mirror() -> None:
     assert item.details["servedBy"] == {MIRROR: 3}
 
 
+def not_served(mirror_reason: str, source_reason: str) -> dict[str, Any]:
+    """The release as a report has it when neither the mirror nor the source served it."""
+    return release_image(
+        served_by=None,
+        kind=None,
+        verdict="fail",
+        attempts=[
+            (f"{MIRROR}@{DIGEST}", "mirror", "failed", mirror_reason),
+            (TARGET, "source", "failed", source_reason),
+        ],
+        findings=[("not-served", "fail", "no source served the image")],
+    )
+
+
 def test_release_item_failures_and_their_fixes() -> None:
     snapshot = healthy_snapshot(
         nodes=[
@@ -101,36 +115,8 @@ def test_release_item_failures_and_their_fixes() -> None:
                         )
                     ],
                 ),
-                report_configmap(
-                    "w-unknown",
-                    images=[
-                        release_image(
-                            served_by=None,
-                            kind=None,
-                            verdict="fail",
-                            attempts=[
-                                (f"{MIRROR}@{DIGEST}", "mirror", "failed", "manifest-unknown"),
-                                (TARGET, "source", "failed", "blocked"),
-                            ],
-                            findings=[("not-served", "fail", "no source served the image")],
-                        )
-                    ],
-                ),
-                report_configmap(
-                    "w-unauthorized",
-                    images=[
-                        release_image(
-                            served_by=None,
-                            kind=None,
-                            verdict="fail",
-                            attempts=[
-                                (f"{MIRROR}@{DIGEST}", "mirror", "failed", "unauthorized"),
-                                (TARGET, "source", "failed", "dns"),
-                            ],
-                            findings=[("not-served", "fail", "no source served the image")],
-                        )
-                    ],
-                ),
+                report_configmap("w-unknown", images=[not_served("manifest-unknown", "blocked")]),
+                report_configmap("w-unauthorized", images=[not_served("unauthorized", "dns")]),
             ]
         ),
     )
