@@ -62,12 +62,6 @@ OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table or j
 _verbose = False
 
 
-def _render() -> Any:
-    from agent import render  # imported when output is produced, not at start-up
-
-    return render
-
-
 def _print_json(document: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
@@ -100,7 +94,9 @@ def _load_or_report(output: Output, **options: Any) -> Any:
         return _load(**options)
     except ConfigError as error:
         if output is Output.json:
-            _print_json(_render().load_error_json(error))
+            from agent.output.registries import load_error_json  # only when output is made
+
+            _print_json(load_error_json(error))
         raise
 
 
@@ -122,10 +118,12 @@ def explain(
         podman_version=podman_version,
     )
     explanations = [loaded.explain(given) for given in references]
+    from agent.output.registries import explain_json, explain_table
+
     if output is Output.json:
-        _print_json(_render().explain_json(loaded.config, explanations))
+        _print_json(explain_json(loaded.config, explanations))
     else:
-        sys.stdout.write(_render().explain_table(loaded.config, explanations))
+        sys.stdout.write(explain_table(loaded.config, explanations))
     for explanation in explanations:
         if explanation.problem:
             sys.stderr.write(f"error: {explanation.given}: {explanation.problem.message}\n")
@@ -149,10 +147,12 @@ def config(
         home=home,
         podman_version=podman_version,
     )
+    from agent.output.registries import config_json, config_table
+
     if output is Output.json:
-        _print_json(_render().config_json(loaded.config))
+        _print_json(config_json(loaded.config))
     else:
-        sys.stdout.write(_render().config_table(loaded.config))
+        sys.stdout.write(config_table(loaded.config))
 
 
 class CheckOutput(str, Enum):
@@ -323,7 +323,9 @@ def check(
     if output is CheckOutput.json:
         _print_json(report.to_json())
     else:
-        sys.stdout.write(_render().check_table(report, wide=output is CheckOutput.wide))
+        from agent.output.check import check_table
+
+        sys.stdout.write(check_table(report, wide=output is CheckOutput.wide))
     interrupted = report.extra.get("interrupted")
     if interrupted:
         raise typer.Exit(143 if interrupted == "SIGTERM" else 130)
@@ -354,9 +356,15 @@ def _history(runner: Any, root: Path, since: str, output: CheckOutput) -> str:
     loaded = registries.load(root)
     entries = summarise_history(loaded, result.stdout)
     if output is CheckOutput.json:
-        _print_json({"schemaVersion": 1, "node": _node_name(root), "history": entries})
+        from agent.schema import HISTORY_SCHEMA_VERSION
+
+        _print_json(
+            {"schemaVersion": HISTORY_SCHEMA_VERSION, "node": _node_name(root), "history": entries}
+        )
     else:
-        sys.stdout.write(_render().history_table(entries))
+        from agent.output.check import history_table
+
+        sys.stdout.write(history_table(entries))
     from agent.report import worst
 
     return worst([str(entry["verdict"]) for entry in entries])
@@ -407,7 +415,9 @@ def analyze(
     if output is CheckOutput.json:
         _print_json(report.to_json())
     else:
-        sys.stdout.write(_render().check_table(report, wide=output is CheckOutput.wide))
+        from agent.output.check import check_table
+
+        sys.stdout.write(check_table(report, wide=output is CheckOutput.wide))
     raise typer.Exit(_exit_code(report.verdict, strict))
 
 
@@ -478,7 +488,8 @@ def collect(
     """Summarise every node's report: pass, fail, missing, stale, orphaned, drift."""
     from datetime import datetime, timedelta, timezone
 
-    from agent.collect import REPORT_LABELS, summarise
+    from agent.collect import summarise
+    from agent.kube.contract import REPORT_SELECTOR
 
     age = timedelta(seconds=_duration("--max-age", max_age)) if max_age else None
     if from_file is not None:
@@ -497,19 +508,26 @@ def collect(
         except ApiError:
             daemonset = None  # not readable: every node is expected
         # Both stream page by page into the summary.
-        reports = client.list(configmap_path(ns), label_selector=REPORT_LABELS)
+        reports = client.list(configmap_path(ns), label_selector=REPORT_SELECTOR)
         nodes = client.list(node_path())
     summary = summarise(
         reports, nodes, daemonset=daemonset, now=datetime.now(timezone.utc), max_age=age
     )
+    from agent.output.collect import (
+        collect_junit,
+        collect_markdown,
+        collect_table,
+        write_collect_json,
+    )
+
     if output is CollectOutput.json:
-        _render().write_collect_json(summary, sys.stdout)
+        write_collect_json(summary, sys.stdout)
     elif output is CollectOutput.markdown:
-        sys.stdout.write(_render().collect_markdown(summary))
+        sys.stdout.write(collect_markdown(summary))
     elif output is CollectOutput.junit:
-        sys.stdout.write(_render().collect_junit(summary))
+        sys.stdout.write(collect_junit(summary))
     else:
-        sys.stdout.write(_render().collect_table(summary, wide=output is CollectOutput.wide))
+        sys.stdout.write(collect_table(summary, wide=output is CollectOutput.wide))
     failed = not summary.ok or (strict and summary.counts["warn"] > 0)
     raise typer.Exit(int(ExitCode.VERIFICATION_FAILED if failed else ExitCode.OK))
 
@@ -661,7 +679,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else int(ExitCode.BAD_INPUT))
     except AgentError as error:
-        sys.stderr.write(_render().error_text(error, error.hint) + "\n")
+        from agent.output.text import error_text
+
+        sys.stderr.write(error_text(error, error.hint) + "\n")
         return int(error.exit_code)
     except Exception as error:  # a clear message beats a traceback on a node
         sys.stderr.write(f"internal error: {error!r}\n")
@@ -772,7 +792,7 @@ def _checklist_version(text: Optional[str]) -> None:
 
 
 def _checklist_done(checklist: Any, output: ChecklistOutput, strict: bool) -> None:
-    from agent.checklist.render import render
+    from agent.output.checklist import render
 
     sys.stdout.write(render(checklist, output.value, strict=strict))
     raise typer.Exit(int(ExitCode.VERIFICATION_FAILED if checklist.failed(strict) else ExitCode.OK))
@@ -826,8 +846,8 @@ def checklist_pre_upgrade(
     check the release image now.
     """
     from agent.checklist import PreUpgradeOptions, pre_upgrade
-    from agent.checklist.snapshot import CHECKLIST_KEY, CHECKS_CONFIGMAP
     from agent.checklist.target import parse_target
+    from agent.kube.contract import CHECKLIST_KEY, CHECKS_CONFIGMAP
 
     parse_target(to_image, payload_repository)  # bad input: exit 2 before any request
     _checklist_version(ocp_version)

@@ -14,15 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
+from agent.kube.contract import CURRENT_CONFIG, DESIRED_CONFIG, NODE_ANNOTATION, REPORT_KEY
 from agent.report import VERDICTS
-
-SCHEMA_VERSION = 1
-NODE_ANNOTATION = "mirror-agent.io/node"
-REPORT_KEY = "report.json"
-CURRENT_CONFIG = "machineconfiguration.openshift.io/currentConfig"
-DESIRED_CONFIG = "machineconfiguration.openshift.io/desiredConfig"
-MCD_STATE = "machineconfiguration.openshift.io/state"
-REPORT_LABELS = "app.kubernetes.io/name=mirror-agent,app.kubernetes.io/component=report"
+from agent.schema import COLLECT_SCHEMA_VERSION
 
 
 def parse_time(text: Optional[str]) -> Optional[datetime]:
@@ -93,7 +87,7 @@ class Summary:
 
     def to_json(self, *, nodes: bool = True) -> dict[str, Any]:
         document = {
-            "schemaVersion": SCHEMA_VERSION,
+            "schemaVersion": COLLECT_SCHEMA_VERSION,
             "summary": self.counts,
             "expectedFrom": self.expected_from,
             "images": self.images,

@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, TextIO
 
 from agent.check import CheckOptions, compat_of, read_image_lines, run_check
 from agent.errors import AgentError
+from agent.kube.contract import CHECKLIST_KEY
 from agent.node.paths import (
     ROOT_HOME,
     SYSTEM_DROP_INS,
@@ -40,7 +41,6 @@ PUBLISH_BACKOFF_MAX = 300.0
 #: With --cycles: how long a report that could not be published is still retried before
 #: the agent gives up (a one-shot Job should not report success with the report lost).
 PUBLISH_PATIENCE = 300.0
-CHECKLIST_FILE = "checklist.txt"  # read beside --images-file (see Agent.images)
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ class Agent:
         path = self.settings.images_file
         if path is not None:
             texts = []
-            for one in (path, path.parent / CHECKLIST_FILE):
+            for one in (path, path.parent / CHECKLIST_KEY):
                 try:
                     text = one.read_text()
                 except OSError:

@@ -1,7 +1,6 @@
 """The versioned check report: typed data, to and from JSON (documented in the README).
 
-Schema version 1. Keys may be added without a version change; removing a key or changing
-its meaning bumps ``SCHEMA_VERSION``.
+Schema version: ``REPORT_SCHEMA_VERSION`` (agent/schema.py).
 """
 
 from __future__ import annotations
@@ -10,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-SCHEMA_VERSION = 1
+from agent.schema import REPORT_SCHEMA_VERSION
+
 VERDICTS = ("pass", "warn", "fail", "error")
 _RANK = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
 
@@ -213,7 +213,7 @@ class CheckReport:
         for image in self.images:
             counts[image.verdict] += 1
         document: dict[str, Any] = {
-            "schemaVersion": SCHEMA_VERSION,
+            "schemaVersion": REPORT_SCHEMA_VERSION,
             "node": self.node,
             "checkedAt": self.checked_at,
             "agentVersion": self.agent_version,
@@ -238,9 +238,9 @@ class CheckReport:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CheckReport:
-        if data.get("schemaVersion") != SCHEMA_VERSION:
+        if data.get("schemaVersion") != REPORT_SCHEMA_VERSION:
             raise ValueError(
-                f"report schemaVersion {data.get('schemaVersion')!r} is not {SCHEMA_VERSION}"
+                f"report schemaVersion {data.get('schemaVersion')!r} is not {REPORT_SCHEMA_VERSION}"
             )
         conf = data.get("registriesConf") or {}
         known = {

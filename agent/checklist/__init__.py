@@ -1,10 +1,11 @@
 """``agent checklist``: the disconnected-update checklist, before and after
 ``oc adm upgrade --to-image``.
 
-Layout: pure item logic over fetched objects (``items``, ``mirrors`` — the Machine Config
-Operator's rendering of ICSP/IDMS/ITMS —, ``target``, ``snapshot``, ``model``, ``wait``,
-``render``); the reads and the one write go through ``fetch`` only; ``run`` puts them
-together.
+Layout: pure item logic over fetched objects (``items``, one module per item and the one
+ordered registry of them; ``mirrors`` — the Machine Config Operator's rendering of
+ICSP/IDMS/ITMS —, ``target``, ``version``, ``snapshot``, ``model``, ``wait``); the reads and
+the one write go through ``fetch`` only; ``run`` puts them together. The renderers are in
+``agent/output/checklist.py``.
 """
 
 from __future__ import annotations

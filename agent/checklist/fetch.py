@@ -15,16 +15,12 @@ from typing import Any, Callable, Optional, TypeVar, Union
 
 from agent.checklist.model import FetchedList, FetchedObject, Json, Permission, Unavailable
 from agent.checklist.snapshot import (
-    CHECKLIST_KEY,
-    CHECKS_CONFIGMAP,
-    FIELD_MANAGER,
     MACHINE_API_NAMESPACE,
     SIGNATURES_LABEL,
     SIGNATURES_NAMESPACE,
     Reports,
     Snapshot,
 )
-from agent.collect import REPORT_LABELS
 from agent.kube.client import (
     ApiError,
     Forbidden,
@@ -34,7 +30,13 @@ from agent.kube.client import (
     configmap_path,
     node_path,
 )
-from agent.kube.publish import configmap_name
+from agent.kube.contract import (
+    CHECKLIST_FIELD_MANAGER,
+    CHECKLIST_KEY,
+    CHECKS_CONFIGMAP,
+    REPORT_SELECTOR,
+    configmap_name,
+)
 
 T = TypeVar("T")
 
@@ -152,7 +154,7 @@ class KubeCluster:
 
         def stream() -> Reports:
             items: Iterator[dict[str, Any]] = self.client.list(
-                configmap_path(ns), label_selector=REPORT_LABELS
+                configmap_path(ns), label_selector=REPORT_SELECTOR
             )
             return Reports.of(items)
 
@@ -178,7 +180,9 @@ class KubeCluster:
         path = configmap_path(ns, CHECKS_CONFIGMAP)
         permission = Permission("patch", "configmaps", ns)
         try:
-            stored = self.client.apply(path, body, field_manager=FIELD_MANAGER, force=True)
+            stored = self.client.apply(
+                path, body, field_manager=CHECKLIST_FIELD_MANAGER, force=True
+            )
         except Unauthorized:
             raise
         except Forbidden as exc:
@@ -194,6 +198,6 @@ class KubeCluster:
         except ApiError as exc:
             return Unavailable(f"patch configmaps in {ns}: {exc}")
         for entry in (stored.get("metadata") or {}).get("managedFields") or []:
-            if entry.get("manager") == FIELD_MANAGER and entry.get("time"):
+            if entry.get("manager") == CHECKLIST_FIELD_MANAGER and entry.get("time"):
                 return str(entry["time"])
         return ""  # no managed fields left (the key was removed): no server time to report

@@ -1,7 +1,6 @@
 """The checklist's typed results and its versioned JSON (pure).
 
-Schema version 1 (documented in the README). Keys may be added without a
-version change; removing a key or changing its meaning bumps ``SCHEMA_VERSION``.
+Schema version: ``CHECKLIST_SCHEMA_VERSION`` (agent/schema.py; documented in the README).
 """
 
 from __future__ import annotations
@@ -10,15 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-SCHEMA_VERSION = 1
-PASS, WARN, FAIL = "pass", "warn", "fail"
+from agent.report import worst
+from agent.schema import CHECKLIST_SCHEMA_VERSION
+
+PASS, WARN, FAIL = "pass", "warn", "fail"  # an item's verdicts: a report's, without error
 VERDICTS = (PASS, WARN, FAIL)
-_RANK = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
-
-
-def worst(verdicts: list[str]) -> str:
-    """The most severe of pass < warn < fail; ``pass`` for an empty list."""
-    return max(verdicts, key=lambda verdict: _RANK[verdict], default=PASS)
 
 
 @dataclass(frozen=True)
@@ -55,6 +50,19 @@ FetchedList = Union[list[Json], Unavailable]
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What an item's check concludes; the registry (agent/checklist/items) adds the item's
+    id, number and title to make it an :class:`Item`."""
+
+    verdict: str
+    summary: str
+    evidence: tuple[str, ...] = ()
+    remediation: tuple[str, ...] = ()  # commands, each ready to paste (may span lines)
+    missing_permissions: tuple[Permission, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)  # item-specific, JSON-ready
+
+
+@dataclass(frozen=True)
 class Item:
     """One line of the checklist: a verdict, the evidence, and the commands that fix it."""
 
@@ -80,6 +88,20 @@ class Item:
             "missingPermissions": [p.to_json() for p in self.missing_permissions],
             "details": dict(self.details),
         }
+
+    @classmethod
+    def of(cls, item_id: str, number: int, title: str, outcome: Outcome) -> Item:
+        return cls(
+            id=item_id,
+            number=number,
+            title=title,
+            verdict=outcome.verdict,
+            summary=outcome.summary,
+            evidence=outcome.evidence,
+            remediation=outcome.remediation,
+            missing_permissions=outcome.missing_permissions,
+            details=outcome.details,
+        )
 
 
 @dataclass(frozen=True)
@@ -146,7 +168,7 @@ class Checklist:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "schemaVersion": SCHEMA_VERSION,
+            "schemaVersion": CHECKLIST_SCHEMA_VERSION,
             "checklist": self.kind,
             "generatedAt": self.generated_at,
             "agentVersion": self.agent_version,

@@ -9,36 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Optional, Protocol, Union
 
-from agent.checklist.items import (
-    Version,
-    checks_cleanup_item,
-    cluster_version_item,
-    cluster_version_of,
-    drain_blockers_item,
-    health_checks_paused_item,
-    health_checks_resumed_item,
-    is_fresh,
-    mirror_rules_item,
-    node_reports_item,
-    pools_and_nodes_item,
-    release_item,
-    signature_item,
-    upgrade_command_item,
-)
+from agent.checklist.items import POST_UPGRADE, PRE_UPGRADE, evaluate
+from agent.checklist.items.facts import PostUpgradeFacts, PreUpgradeFacts
+from agent.checklist.items.release_resolves_through_mirror import is_fresh, node_releases
 from agent.checklist.mirrors import Rendering, coverage, render_registries, version_text
 from agent.checklist.model import Change, Checklist, FetchedObject, Unavailable
-from agent.checklist.snapshot import (
-    CHECKLIST_KEY,
-    CHECKS_CONFIGMAP,
-    FIELD_MANAGER,
-    NodeReport,
-    Reports,
-    Snapshot,
-    checklist_lines,
-)
+from agent.checklist.snapshot import NodeReport, Reports, Snapshot, checklist_lines
 from agent.checklist.target import Target, matches, parse_target, with_source
+from agent.checklist.version import Version, cluster_version_of
 from agent.checklist.wait import Progress, wait_for_reports
 from agent.errors import UsageError
+from agent.kube.contract import CHECKLIST_FIELD_MANAGER, CHECKLIST_KEY, CHECKS_CONFIGMAP
 from agent.report import timestamp
 
 
@@ -172,19 +153,20 @@ def pre_upgrade(
                 ns,
                 CHECKS_CONFIGMAP,
                 CHECKLIST_KEY,
-                FIELD_MANAGER,
+                CHECKLIST_FIELD_MANAGER,
                 lines,
                 error=write_problem.text() if write_problem else None,
             ),
         )
 
-    # Wait until every expected node has checked it (or --wait passes).
+    # Wait until every expected node has checked it (or --wait passes). Without a request,
+    # checks of the release within --max-age count.
+    cutoff = started - timedelta(seconds=options.max_age) if since is None else None
     wait_note = None
     states = snapshot.node_states()
     if not isinstance(states, Unavailable) and not isinstance(snapshot.reports, Unavailable):
         by_name = {state.name: state for state in states}
         expected = [state.name for state in states if state.expected]
-        cutoff = started - timedelta(seconds=options.max_age) if since is None else None
 
         def fresh(report: NodeReport) -> bool:
             return is_fresh(report, by_name.get(report.node), target, since=since, cutoff=cutoff)
@@ -212,27 +194,18 @@ def pre_upgrade(
     release_coverage = (
         coverage(rendering.config, target.source_repository, target.digest) if rendering else None
     )
-    suggested = (
-        release_coverage.mirrors[0] if release_coverage and release_coverage.mirrors else None
-    )
-    first, releases = release_item(
-        snapshot,
-        target,
+    facts = PreUpgradeFacts(
+        snapshot=snapshot,
+        target=target,
+        version=version,
+        rendering=rendering,
+        release_coverage=release_coverage,
+        releases=node_releases(snapshot, target, since=since, cutoff=cutoff),
         since=since,
-        cutoff=started - timedelta(seconds=options.max_age) if since is None else None,
-        suggested_mirror=suggested,
         wait_note=wait_note,
         write_problem=write_problem,
     )
-    items = (
-        first,
-        mirror_rules_item(snapshot, target, rendering, version),
-        signature_item(snapshot, target),
-        health_checks_paused_item(snapshot),
-        pools_and_nodes_item(snapshot, post=False),
-        drain_blockers_item(snapshot),
-        upgrade_command_item(releases, target, release_coverage),
-    )
+    items = evaluate(PRE_UPGRADE, facts)
     notes = []
     if options.wait <= 0:
         notes.append(
@@ -266,13 +239,7 @@ def post_upgrade(
     target = parse_target(options.to_image) if options.to_image else None
     snapshot = cluster.read(pre=False)
     version = _version(snapshot, options.ocp_version, post=True)
-    items = (
-        cluster_version_item(snapshot, target),
-        pools_and_nodes_item(snapshot, post=True),
-        node_reports_item(snapshot),
-        health_checks_resumed_item(snapshot),
-        checks_cleanup_item(snapshot),
-    )
+    items = evaluate(POST_UPGRADE, PostUpgradeFacts(snapshot, target))
     return Checklist(
         kind="post-upgrade",
         generated_at=_stamp(now()),
@@ -305,5 +272,11 @@ def cleanup(cluster: Cluster) -> Optional[Change]:
                 f'--type=json -p \'[{{"op":"remove","path":"/data/{CHECKLIST_KEY}"}}]\''
             )
     return Change(
-        "removed", cluster.namespace, CHECKS_CONFIGMAP, CHECKLIST_KEY, FIELD_MANAGER, lines, error
+        "removed",
+        cluster.namespace,
+        CHECKS_CONFIGMAP,
+        CHECKLIST_KEY,
+        CHECKLIST_FIELD_MANAGER,
+        lines,
+        error,
     )

@@ -15,19 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from agent.checklist.model import FetchedList, FetchedObject, Json, Unavailable
-from agent.collect import (
+from agent.collect import daemonset_schedules, node_pool
+from agent.kube.contract import (
+    CHECKLIST_KEY,
     CURRENT_CONFIG,
     DESIRED_CONFIG,
     MCD_STATE,
     NODE_ANNOTATION,
     REPORT_KEY,
-    daemonset_schedules,
-    node_pool,
 )
 
-CHECKS_CONFIGMAP = "mirror-agent-checks"
-CHECKLIST_KEY = "checklist.txt"
-FIELD_MANAGER = "mirror-agent-checklist"
 MACHINE_API_NAMESPACE = "openshift-machine-api"
 SIGNATURES_NAMESPACE = "openshift-config-managed"
 SIGNATURES_LABEL = "release.openshift.io/verification-signatures"

@@ -3,38 +3,32 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import re
 from dataclasses import replace
 from typing import Any, Optional
 
-from agent.collect import CURRENT_CONFIG, DESIRED_CONFIG, MCD_STATE, NODE_ANNOTATION, REPORT_KEY
 from agent.errors import AgentError
 from agent.kube.client import ApiError, KubeClient, configmap_path, node_path
+from agent.kube.contract import (
+    CURRENT_CONFIG,
+    DESIRED_CONFIG,
+    MCD_STATE,
+    NODE_ANNOTATION,
+    REPORT_FIELD_MANAGER,
+    REPORT_KEY,
+    REPORT_LABELS,
+    VERDICT_LABEL,
+    configmap_name,
+)
 from agent.report import CheckReport, ImageResult
 
-FIELD_MANAGER = "mirror-agent"
-NAME_PREFIX = "mirror-agent-report-"
 CONFIGMAP_LIMIT = 1024 * 1024  # bytes of data, as the API server counts them
 _HEADROOM = 4096  # keys, JSON framing of the ConfigMap itself
-_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_NAME_MAX = 253
 _LABEL_VALUE_MAX = 63
 
 
 class ReportTooLarge(AgentError):
     pass
-
-
-def configmap_name(node: str) -> str:
-    """``mirror-agent-report-<node>``, hashed when the node name does not fit a DNS-1123 name."""
-    candidate = NAME_PREFIX + node
-    if len(candidate) <= _NAME_MAX and _DNS1123.match(candidate):
-        return candidate
-    digest = hashlib.sha256(node.encode()).hexdigest()[:12]
-    readable = re.sub(r"[^a-z0-9-]+", "-", node.lower()).strip("-")[:60].strip("-")
-    return f"{NAME_PREFIX}{readable}-{digest}" if readable else f"{NAME_PREFIX}{digest}"
 
 
 def machine_config_state(node: dict[str, Any]) -> dict[str, Optional[str]]:
@@ -95,11 +89,7 @@ def report_configmap(
     metadata: dict[str, Any] = {
         "name": configmap_name(report.node),
         "namespace": namespace,
-        "labels": {
-            "app.kubernetes.io/name": "mirror-agent",
-            "app.kubernetes.io/component": "report",
-            "mirror-agent.io/verdict": report.verdict,
-        },
+        "labels": {**REPORT_LABELS, VERDICT_LABEL: report.verdict},
         "annotations": {NODE_ANNOTATION: report.node},
     }
     uid = (node or {}).get("metadata", {}).get("uid")
@@ -121,7 +111,7 @@ def publish(client: KubeClient, configmap: dict[str, Any]) -> dict[str, Any]:
     return client.apply(
         configmap_path(metadata["namespace"], metadata["name"]),
         configmap,
-        field_manager=FIELD_MANAGER,
+        field_manager=REPORT_FIELD_MANAGER,
     )
 
 

@@ -32,7 +32,7 @@ from agent.kube.publish import report_configmap
 from agent.registries.model import CURRENT
 from agent.report import AttemptRecord, CheckReport, Finding, ImageResult
 from tests.support.fake_apiserver import FakeApiServer
-from tests.unit.test_checklist_items import (
+from tests.unit.checklist.factories import (
     BACKUP,
     CURRENT_IMAGE,
     DIGEST,

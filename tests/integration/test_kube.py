@@ -20,7 +20,6 @@ import pytest
 import yaml
 
 from agent.cli import main
-from agent.collect import REPORT_LABELS
 from agent.daemon import Agent, Publisher, RunSettings
 from agent.kube.client import (
     ApiError,
@@ -32,6 +31,7 @@ from agent.kube.client import (
     configmap_path,
 )
 from agent.kube.config import ClusterConfig, KubeConfigError, from_kubeconfig, in_cluster
+from agent.kube.contract import REPORT_SELECTOR
 from agent.kube.publish import NodeReportPublisher, report_configmap
 from agent.report import CheckReport, ImageResult
 from tests.support.data import PROJECT_ROOT
@@ -337,7 +337,7 @@ def test_list_pages_and_restarts_after_expired_continue(server: FakeApiServer) -
             }
         )
     client = client_for(server)
-    items = client.list(configmap_path(NS), label_selector=REPORT_LABELS, limit=500)
+    items = client.list(configmap_path(NS), label_selector=REPORT_SELECTOR, limit=500)
     first = [next(items)["metadata"]["name"] for _ in range(600)]
     server.expire_continue_tokens()
     rest = [item["metadata"]["name"] for item in items]
@@ -692,7 +692,7 @@ def test_collect_from_file(cluster: Path, capsys: Any, tmp_path: Path) -> None:
             "-n",
             NS,
             "-l",
-            REPORT_LABELS,
+            REPORT_SELECTOR,
             "-o",
             "json",
         ],

@@ -19,7 +19,6 @@ from agent.check import CheckOptions, read_image_lines, read_images_file
 from agent.checklist.model import (
     FAIL,
     PASS,
-    SCHEMA_VERSION,
     WARN,
     Change,
     Checklist,
@@ -27,16 +26,17 @@ from agent.checklist.model import (
     Permission,
     Unavailable,
 )
-from agent.checklist.render import junit, markdown, render, table
 from agent.checklist.snapshot import Reports
 from agent.checklist.wait import wait_for_reports
 from agent.cli import main
 from agent.daemon import Agent, Publisher, RunSettings
 from agent.errors import AgentError
 from agent.kube.publish import CONFIGMAP_LIMIT, fit_report, report_configmap
+from agent.output.checklist import junit, markdown, render, table
 from agent.report import CheckReport, ImageResult
+from agent.schema import CHECKLIST_SCHEMA_VERSION
+from tests.unit.checklist.factories import report_configmap as report_cm
 from tests.unit.test_check import LOGS, SRC, FakeRunner, check, host_with, result
-from tests.unit.test_checklist_items import report_configmap as report_cm
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"
 SKOPEO_LOG = LOGS / "skopeo-inspect-raw-mirror-missing-digest.log"
@@ -90,7 +90,7 @@ def sample(verdicts: tuple[str, ...] = (PASS, WARN, FAIL)) -> Checklist:
 
 def test_json_document() -> None:
     document = sample().to_json()
-    assert document["schemaVersion"] == SCHEMA_VERSION == 1
+    assert document["schemaVersion"] == CHECKLIST_SCHEMA_VERSION == 1
     assert (document["checklist"], document["verdict"]) == ("pre-upgrade", FAIL)
     assert document["summary"] == {"pass": 1, "warn": 1, "fail": 1}
     assert document["readOnly"] is False
@@ -259,7 +259,16 @@ def test_wait_gives_up_and_a_node_that_never_reports_stays_missing() -> None:
 
 # --- layering ---------------------------------------------------------------------------------
 
-PURE = ["model", "mirrors", "items", "snapshot", "target", "wait", "render", "run"]
+PURE = [
+    "model",
+    "mirrors",
+    "snapshot",
+    "target",
+    "version",
+    "wait",
+    "run",
+    *(f"items/{path.stem}" for path in sorted((AGENT / "checklist" / "items").glob("*.py"))),
+]
 IO = {"os", "subprocess", "socket", "shutil", "pathlib", "requests", "psutil", "tempfile", "typer"}
 
 
@@ -277,7 +286,8 @@ def _imports(path: Path) -> set[str]:
 def test_checklist_logic_does_no_io(module: str) -> None:
     imports = _imports(AGENT / "checklist" / f"{module}.py")
     assert not {name.split(".")[0] for name in imports} & IO
-    assert not any(name.startswith("agent.kube") for name in imports), "fetching stays in fetch.py"
+    kube = {name for name in imports if name.startswith("agent.kube")} - {"agent.kube.contract"}
+    assert not kube, "fetching stays in fetch.py; the ConfigMap contract is pure"
 
 
 def test_fetching_is_in_its_own_module() -> None:

@@ -238,12 +238,12 @@ def test_usage_errors_exit_2(capsys: Any, argv: list[str], message: str) -> None
 def test_internal_error_is_a_message_not_a_traceback(
     host: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import agent.render
+    import agent.output.registries
 
     def broken(*_: object) -> str:
         raise KeyError("boom")
 
-    monkeypatch.setattr(agent.render, "explain_table", broken)
+    monkeypatch.setattr(agent.output.registries, "explain_table", broken)
     code, _, err = run(capsys, "explain", "a.b/c", "--host-root", str(host))
     assert code == 70
     assert "internal error: KeyError('boom')" in err

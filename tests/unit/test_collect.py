@@ -10,7 +10,8 @@ from typing import Any, Optional
 import pytest
 
 from agent.collect import daemonset_schedules, node_pool, parse_duration, summarise
-from agent.kube.publish import CONFIGMAP_LIMIT, configmap_name, report_configmap
+from agent.kube.contract import configmap_name
+from agent.kube.publish import CONFIGMAP_LIMIT, report_configmap
 from agent.report import CheckReport, Finding, ImageResult
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)

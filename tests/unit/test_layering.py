@@ -11,7 +11,11 @@ AGENT = Path(__file__).resolve().parents[2] / "agent"
 PURE = [
     "agent/reference.py",
     "agent/errors.py",
-    "agent/render.py",
+    "agent/schema.py",
+    "agent/kube/contract.py",
+    *sorted(str(p.relative_to(AGENT.parent)) for p in (AGENT / "output").glob("*.py")),
+    *sorted(str(p.relative_to(AGENT.parent)) for p in (AGENT / "checklist" / "items").glob("*.py")),
+    "agent/checklist/version.py",
     "agent/registries/model.py",
     "agent/registries/decode.py",
     "agent/registries/merge.py",

@@ -1,12 +1,14 @@
-"""The checklist for people (table), for change tickets (markdown), for CI (JUnit) and for
-scripts (JSON). Pure: strings in, strings out."""
+"""``agent checklist``: for people (table), for change tickets (markdown), for CI (JUnit) and
+for scripts (JSON). Pure: strings in, strings out."""
 
 from __future__ import annotations
 
 import json
-from xml.sax.saxutils import escape, quoteattr
+from dataclasses import replace
 
+from agent.checklist.items import spec_of
 from agent.checklist.model import FAIL, PASS, WARN, Checklist
+from agent.output.junit import Case, Failure, junit_xml
 
 EVIDENCE_LINES = 12  # per item in the table; markdown and JSON show every line
 _LABEL = {PASS: "PASS", WARN: "WARN", FAIL: "FAIL"}
@@ -64,8 +66,7 @@ def table(checklist: Checklist, *, strict: bool = False) -> str:
         for permission in item.missing_permissions:
             lines.append(f"   ! {permission.text()}")
         if item.remediation:
-            # Item 7's command is the update itself, not a fix.
-            fixes = item.verdict != PASS and item.id != "upgrade-command"
+            fixes = item.verdict != PASS and _commands_are_fixes(item.id)
             lines.append("   fix:" if fixes else "   run:")
             for command in item.remediation:
                 first, *rest = command.split("\n")
@@ -109,34 +110,27 @@ def _md_line(text: str) -> str:
     return text.replace("\n", " ")
 
 
+def _commands_are_fixes(item_id: str) -> bool:
+    """Fixes, or the step itself (the upgrade command): the registry says."""
+    spec = spec_of(item_id)
+    return spec is None or spec.commands_are_fixes
+
+
 def junit(checklist: Checklist, *, strict: bool = False) -> str:
     """One test case per item; failures for fail (and warn with --strict)."""
     cases = []
-    failures = 0
     for item in checklist.items:
-        name = quoteattr(f"{item.number}. {item.title}")
+        case = Case(f"mirror-agent.checklist.{checklist.kind}", f"{item.number}. {item.title}")
         detail = "\n".join(
             [*item.evidence, *(p.text() for p in item.missing_permissions)]
             + [f"fix: {command}" for command in item.remediation]
         )
         if item.verdict == FAIL or (strict and item.verdict == WARN):
-            failures += 1
-            body = f"<failure message={quoteattr(item.summary)}>{escape(detail)}</failure>"
+            cases.append(replace(case, failure=Failure(item.summary, detail)))
         else:
-            body = f"<system-out>{escape(item.summary + chr(10) + detail)}</system-out>"
-        cases.append(
-            f'  <testcase classname="mirror-agent.checklist.{checklist.kind}" name={name}>'
-            f"{body}</testcase>"
-        )
-    header = (
-        f"<testsuite name={quoteattr('mirror-agent checklist ' + checklist.kind)} "
-        f'tests="{len(checklist.items)}" failures="{failures}" errors="0" '
-        f"timestamp={quoteattr(checklist.generated_at)}>"
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        + "\n".join([header, *cases, "</testsuite>"])
-        + "\n"
+            cases.append(replace(case, output=item.summary + "\n" + detail))
+    return junit_xml(
+        f"mirror-agent checklist {checklist.kind}", cases, timestamp=checklist.generated_at
     )
 
 

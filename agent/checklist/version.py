@@ -1,0 +1,42 @@
+"""The OpenShift version whose Machine Config Operator renders the nodes' registries.conf
+(pure): from ``--ocp-version``, or the ClusterVersion's history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from agent.checklist.mirrors import LATEST, parse_ocp_version
+
+
+@dataclass(frozen=True)
+class Version:
+    version: tuple[int, int]
+    text: str  # e.g. 4.14.8
+    source: str  # "--ocp-version" | "ClusterVersion" | "unknown"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ocpVersion": self.text, "ocpVersionFrom": self.source}
+
+
+def cluster_version_of(cluster_version: object, override: Optional[str], *, post: bool) -> Version:
+    """The version whose MCO renders the nodes' registries.conf now.
+
+    Before an update that is the last completed release in the history; after it, the
+    desired one. ``override`` (``--ocp-version``) wins; ValueError if it is not a version.
+    """
+    if override:
+        return Version(parse_ocp_version(override), override, "--ocp-version")
+    if isinstance(cluster_version, dict):
+        status = cluster_version.get("status") or {}
+        history = [h for h in status.get("history") or [] if isinstance(h, dict)]
+        candidates = [str((status.get("desired") or {}).get("version") or "")]
+        completed = [str(h.get("version") or "") for h in history if h.get("state") == "Completed"]
+        if not post:
+            candidates = completed[:1] + candidates
+        for text in candidates:
+            try:
+                return Version(parse_ocp_version(text), text, "ClusterVersion")
+            except ValueError:
+                continue
+    return Version(LATEST, "unknown", "unknown")

@@ -1,0 +1,167 @@
+"""Pre-upgrade item 2: the mirror rules cover the release and payload; every node agrees."""
+
+from __future__ import annotations
+
+import json
+
+from agent.checklist.items.mirror_rules import mirror_rules_item
+from agent.checklist.model import FAIL, PASS, WARN, Permission
+from agent.checklist.snapshot import Reports
+from agent.checklist.target import parse_target
+from agent.checklist.version import Version, cluster_version_of
+from tests.unit.checklist.factories import (
+    BACKUP,
+    DIGEST,
+    EFFECTIVE,
+    MIRROR,
+    PAYLOAD,
+    RELEASE,
+    cluster_version,
+    forbidden,
+    healthy_snapshot,
+    idms,
+    node,
+    rendered,
+    report_configmap,
+    target,
+)
+
+
+def version14() -> Version:
+    return cluster_version_of(cluster_version(), None, post=False)
+
+
+def test_mirror_rules_pass_when_covered_and_every_node_agrees() -> None:
+    snapshot = healthy_snapshot()
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.verdict == PASS, item.evidence
+    assert item.details["coverage"]["payload"]["mirrors"] == [MIRROR]
+    assert "3 of 3 compared nodes agree with the mirror sets" in item.evidence
+
+
+def test_an_uncovered_payload_repository_gets_a_mirror_set() -> None:
+    snapshot = healthy_snapshot(idmss=[idms("release", (RELEASE, [MIRROR]))])
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.verdict == FAIL
+    assert f"payload repository {PAYLOAD}: NOT covered" in "\n".join(item.evidence)
+    assert item.remediation[0] == (
+        "oc apply -f - <<'EOF'\napiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\n"
+        "metadata:\n  name: release-mirrors\nspec:\n  imageDigestMirrors:\n"
+        f"  - source: {PAYLOAD}\n    mirrors:\n    - {MIRROR}\nEOF"
+    )
+    # 4.12 and older: an ImageContentSourcePolicy.
+    old = mirror_rules_item(snapshot, target(), rendered(snapshot, (4, 12)), version14())
+    assert "kind: ImageContentSourcePolicy" in old.remediation[0]
+
+
+def test_a_node_that_disagrees_with_the_mirror_sets_is_named() -> None:
+    drifted = json.loads(json.dumps(EFFECTIVE))
+    drifted[1]["mirrors"].insert(
+        0, {"location": BACKUP, "insecure": False, "pullFromMirror": "digest-only"}
+    )
+    snapshot = healthy_snapshot(
+        reports=Reports.of(
+            [
+                report_configmap("master-0", current="rendered-master-1"),
+                report_configmap("worker-0"),
+                report_configmap("worker-1", effective=drifted),
+            ]
+        )
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.verdict == FAIL
+    assert item.summary == "1 node(s) disagree with the mirror sets"
+    line = next(e for e in item.evidence if e.startswith("1 node(s) worker-1"))
+    assert f"{RELEASE}: mirrors: expected {MIRROR} (digest-only); the node has {BACKUP}" in line
+    assert (
+        "oc debug node/worker-1 -- chroot /host touch /run/machine-config-daemon-force"
+        "   # the MCD rewrites the rendered registries.conf"
+    ) in item.remediation
+    nodes = {n["node"]: n for n in item.details["nodes"]}
+    assert nodes["worker-1"]["differences"][0]["aspect"] == "mirrors"
+
+
+def test_a_node_entry_that_shadows_a_mirrored_scope_fails_item_2() -> None:
+    # A namespace-scope mirror set covers release and payload; worker-1 has an unmanaged
+    # drop-in entry for the payload repository without mirrors, which takes its pulls.
+    scope, scope_mirror = "quay.io/openshift-release-dev", "mirror.corp.example:8443/ocp"
+    namespace_entry = {
+        "prefix": scope,
+        "location": scope,
+        "insecure": False,
+        "blocked": False,
+        "mirrorByDigestOnly": False,
+        "mirrors": [{"location": scope_mirror, "insecure": False, "pullFromMirror": "digest-only"}],
+    }
+    shadow = {**namespace_entry, "prefix": PAYLOAD, "location": PAYLOAD, "mirrors": []}
+    snapshot = healthy_snapshot(
+        idmss=[idms("oc-mirror", (scope, [scope_mirror]))],
+        reports=Reports.of(
+            [
+                report_configmap(
+                    "master-0", current="rendered-master-1", effective=[namespace_entry]
+                ),
+                report_configmap("worker-0", effective=[namespace_entry]),
+                report_configmap("worker-1", effective=[namespace_entry, shadow]),
+            ]
+        ),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.verdict == FAIL and item.summary == "1 node(s) disagree with the mirror sets"
+    line = next(e for e in item.evidence if e.startswith("1 node(s) worker-1"))
+    assert (
+        f"{PAYLOAD}: an entry no mirror set renders, inside {scope}, takes its pulls (the "
+        f"longest match wins): expected {scope_mirror}/ocp-v4.0-art-dev (digest-only); the node "
+        "has no mirrors"
+    ) in line
+    assert (
+        f"oc debug node/worker-1 -- chroot /host grep -rlF {PAYLOAD} "
+        "/etc/containers/registries.conf /etc/containers/registries.conf.d   # the file whose "
+        f"entry shadows {scope}: remove the entry (or the MachineConfig that writes it)"
+    ) in item.remediation
+    nodes = {n["node"]: n for n in item.details["nodes"]}
+    assert nodes["worker-1"]["differences"][0]["aspect"] == "shadowing-entry"
+    assert nodes["worker-0"]["verdict"] == PASS
+
+
+def test_a_rollout_in_progress_is_waited_for() -> None:
+    stale_rules = [EFFECTIVE[1]]  # the payload rule is not rendered on this node yet
+    snapshot = healthy_snapshot(
+        nodes=[node("worker-0"), node("worker-1", desired="rendered-worker-2")],
+        reports=Reports.of(
+            [report_configmap("worker-0"), report_configmap("worker-1", effective=stale_rules)]
+        ),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.verdict == FAIL
+    assert "(Machine Config rollout in progress on 1)" in "\n".join(item.evidence)
+    assert item.remediation == ("oc wait mcp/worker --for=condition=Updated=True --timeout=60m",)
+
+
+def test_mirror_rules_warnings_and_missing_permissions() -> None:
+    omitted = healthy_snapshot(
+        reports=Reports.of(
+            [
+                report_configmap("master-0", current="rendered-master-1"),
+                report_configmap("worker-0"),
+                report_configmap("worker-1", effective=None),
+            ]
+        ),
+        image_config=forbidden("get", "images.config.openshift.io"),
+    )
+    item = mirror_rules_item(omitted, target(), rendered(omitted), version14())
+    assert item.verdict == WARN
+    assert "not compared (its report has no effective entries (an older agent)): worker-1" in (
+        item.evidence
+    )
+    assert item.missing_permissions == (Permission("get", "images.config.openshift.io"),)
+    custom = parse_target(f"registry.example.com/ocp/release@{DIGEST}")
+    assert "payload repository of registry.example.com/ocp/release unknown" in "\n".join(
+        mirror_rules_item(omitted, custom, rendered(omitted), version14()).evidence
+    )
+    denied = healthy_snapshot(idmss=forbidden("list", "imagedigestmirrorsets.config.openshift.io"))
+    item = mirror_rules_item(denied, target(), None, version14())
+    assert item.verdict == FAIL
+    assert item.summary == (
+        "not checked: missing permission: list imagedigestmirrorsets.config.openshift.io"
+    )

@@ -1,0 +1,86 @@
+"""Post-upgrade item 3: every node re-checked after its last rollout, passing, no source used."""
+
+from __future__ import annotations
+
+from agent.checklist.items.node_reports import node_reports_item
+from agent.checklist.model import FAIL, PASS
+from agent.checklist.snapshot import Reports
+from tests.unit.checklist.factories import (
+    DIGEST,
+    MIRROR,
+    NS,
+    TARGET,
+    healthy_snapshot,
+    node,
+    release_image,
+    report_configmap,
+)
+
+
+def test_node_reports_item() -> None:
+    assert node_reports_item(healthy_snapshot()).verdict == PASS
+    snapshot = healthy_snapshot(
+        nodes=[
+            node("fresh"),
+            node("stale", current="rendered-worker-2"),
+            node("silent"),
+            node("failing"),
+            node("rolling", desired="rendered-worker-2"),
+            node("source"),
+        ],
+        reports=Reports.of(
+            [
+                report_configmap("fresh"),
+                report_configmap("stale"),
+                report_configmap("rolling"),
+                report_configmap(
+                    "failing",
+                    images=[
+                        release_image(
+                            served_by=None,
+                            kind=None,
+                            verdict="fail",
+                            findings=[("not-served", "fail", "no source served the image")],
+                        )
+                    ],
+                ),
+                report_configmap(
+                    "source",
+                    images=[
+                        release_image(
+                            served_by=TARGET,
+                            kind="source",
+                            verdict="warn",
+                            attempts=[
+                                (f"{MIRROR}@{DIGEST}", "mirror", "failed", "timeout"),
+                                (TARGET, "source", "served", None),
+                            ],
+                        )
+                    ],
+                ),
+            ]
+        ),
+    )
+    item = node_reports_item(snapshot)
+    rows = {row["node"]: row for row in item.details["nodes"]}
+    assert {n: r["verdict"] for n, r in rows.items()} == {
+        "fresh": PASS,
+        "stale": FAIL,
+        "silent": FAIL,
+        "failing": FAIL,
+        "rolling": FAIL,
+        "source": FAIL,
+    }
+    assert rows["stale"]["problems"] == [
+        "checked under rendered-worker-1, before the rollout of rendered-worker-2"
+    ]
+    assert rows["source"]["problems"][-1] == f"contacted a source registry for {TARGET}"
+    assert (
+        f"oc delete pod -n {NS} -l app.kubernetes.io/name=mirror-agent --field-selector "
+        "spec.nodeName=stale   # re-checks at start"
+    ) in item.remediation
+    assert (
+        f"oc get configmap mirror-agent-report-failing -n {NS} -o jsonpath="
+        "'{.data.report\\.json}'   # the node's full report"
+    ) in item.remediation
+    assert item.summary == "5 of 6 expected nodes need attention"

@@ -1,0 +1,46 @@
+"""Pre-upgrade item 5 and post-upgrade item 2: pools updated and not degraded, nodes Ready."""
+
+from __future__ import annotations
+
+from agent.checklist.items import POST_UPGRADE, evaluate
+from agent.checklist.items.facts import PostUpgradeFacts
+from agent.checklist.items.pools_and_nodes import pools_and_nodes_item
+from agent.checklist.model import FAIL, PASS
+from tests.unit.checklist.factories import forbidden, healthy_snapshot, node, pool
+
+
+def test_pools_and_nodes() -> None:
+    assert pools_and_nodes_item(healthy_snapshot()).verdict == PASS
+    broken = healthy_snapshot(
+        pools=[
+            pool("master"),
+            pool("worker", degraded=True),
+            pool("infra", updated=False),
+            pool("edge", paused=True),
+        ],
+        nodes=[node("worker-0", ready=False), node("worker-1", unschedulable=True)],
+    )
+    item = evaluate(POST_UPGRADE, PostUpgradeFacts(broken))[1]  # as post-upgrade numbers it
+    assert (item.id, item.number, item.verdict) == ("pools-and-nodes", 2, FAIL)
+    assert item.summary == (
+        "pool edge paused; pool infra NOT updated; pool worker DEGRADED; node worker-0 not Ready "
+        "(+1 more)"
+    )
+    assert item.remediation == (
+        'oc patch mcp/edge --type=merge -p \'{"spec":{"paused":false}}\''
+        "   # when the pool may update",
+        "oc wait mcp/infra --for=condition=Updated=True --timeout=60m",
+        "oc describe mcp/worker   # see the Degraded reason",
+        "oc describe node/worker-0",
+        "oc adm uncordon worker-1   # if no update is running",
+    )
+    denied = pools_and_nodes_item(
+        healthy_snapshot(
+            pools=forbidden("list", "machineconfigpools.machineconfiguration.openshift.io")
+        )
+    )
+    assert denied.verdict == FAIL and "3 of 3 nodes Ready" in denied.evidence
+    assert (
+        denied.missing_permissions[0].resource
+        == "machineconfigpools.machineconfiguration.openshift.io"
+    )

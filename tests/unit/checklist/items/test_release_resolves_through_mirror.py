@@ -1,0 +1,214 @@
+"""Pre-upgrade item 1: the release through a mirror on every node, and when a report is fresh."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from agent.checklist.items.release_resolves_through_mirror import (
+    NodeRelease,
+    is_fresh,
+    node_releases,
+    release_item,
+)
+from agent.checklist.model import FAIL, PASS, Outcome, Permission, Unavailable
+from agent.checklist.snapshot import NodeState, Reports, Snapshot
+from agent.checklist.target import parse_target
+from tests.unit.checklist.factories import (
+    BACKUP,
+    DIGEST,
+    EARLIER,
+    MIRROR,
+    NS,
+    RELEASE,
+    SINCE,
+    TARGET,
+    daemonset,
+    forbidden,
+    healthy_snapshot,
+    node,
+    release_image,
+    report_configmap,
+    target,
+)
+
+
+def evaluate_release(
+    snapshot: Snapshot,
+    *,
+    since: Optional[str],
+    cutoff: Optional[datetime],
+    suggested_mirror: Optional[str],
+    write_problem: Optional[Unavailable] = None,
+) -> tuple[Outcome, list[NodeRelease]]:
+    """Item 1 as the runner evaluates it: each node's release state, then the verdict."""
+    releases = node_releases(snapshot, target(), since=since, cutoff=cutoff)
+    item = release_item(
+        snapshot,
+        target(),
+        releases,
+        since=since,
+        suggested_mirror=suggested_mirror,
+        write_problem=write_problem,
+    )
+    return item, releases
+
+
+def test_release_item_passes_when_every_node_was_served_by_a_mirror() -> None:
+    item, releases = evaluate_release(
+        healthy_snapshot(), since=SINCE, cutoff=None, suggested_mirror=MIRROR
+    )
+    assert (
+        item.verdict == PASS and item.summary == "all 3 expected nodes resolved it through a mirror"
+    )
+    assert item.evidence[0].endswith(f"{MIRROR} (3)")
+    assert [r.state for r in releases] == ["mirror"] * 3
+    assert item.details["servedBy"] == {MIRROR: 3}
+
+
+def not_served(mirror_reason: str, source_reason: str) -> dict[str, Any]:
+    """The release as a report has it when neither the mirror nor the source served it."""
+    return release_image(
+        served_by=None,
+        kind=None,
+        verdict="fail",
+        attempts=[
+            (f"{MIRROR}@{DIGEST}", "mirror", "failed", mirror_reason),
+            (TARGET, "source", "failed", source_reason),
+        ],
+        findings=[("not-served", "fail", "no source served the image")],
+    )
+
+
+def test_release_item_failures_and_their_fixes() -> None:
+    snapshot = healthy_snapshot(
+        nodes=[
+            node(n)
+            for n in ("w-fallback", "w-missing", "w-old", "w-source", "w-unknown", "w-unauthorized")
+        ],
+        reports=Reports.of(
+            [
+                report_configmap(
+                    "w-fallback",
+                    images=[
+                        release_image(
+                            served_by=f"{BACKUP}@{DIGEST}",
+                            verdict="warn",
+                            attempts=[
+                                (f"{MIRROR}@{DIGEST}", "mirror", "failed", "connection-refused"),
+                                (f"{BACKUP}@{DIGEST}", "mirror", "served", None),
+                            ],
+                            findings=[("fallback-to-later-mirror", "warn", "served by mirror #2")],
+                        )
+                    ],
+                ),
+                report_configmap("w-old", checked_at=EARLIER),
+                report_configmap(
+                    "w-source",
+                    images=[
+                        release_image(
+                            served_by=TARGET,
+                            kind="source",
+                            verdict="warn",
+                            attempts=[(TARGET, "source", "served", None)],
+                            findings=[("no-mirror-configured", "warn", "no mirrors")],
+                        )
+                    ],
+                ),
+                report_configmap("w-unknown", images=[not_served("manifest-unknown", "blocked")]),
+                report_configmap("w-unauthorized", images=[not_served("unauthorized", "dns")]),
+            ]
+        ),
+    )
+    item, releases = evaluate_release(snapshot, since=SINCE, cutoff=None, suggested_mirror=MIRROR)
+    states = {r.node: r.state for r in releases}
+    assert states == {
+        "w-fallback": "fallback",
+        "w-missing": "missing",
+        "w-old": "missing",
+        "w-source": "source",
+        "w-unknown": "failed",
+        "w-unauthorized": "failed",
+    }
+    assert item.verdict == FAIL
+    assert "5 of 6 expected nodes did not resolve the release through a mirror" in item.summary
+    text = "\n".join(item.evidence)
+    assert "w-missing: no report from this node" in text
+    assert f"w-old: its latest check of the release ({EARLIER}) is older than this run" in text
+    assert f"w-source: served by the source {TARGET}, not a mirror" in text
+    assert "w-fallback: served by backup" in text
+    assert item.remediation[:2] == (
+        f"oc get pods -n {NS} -o wide --field-selector spec.nodeName=w-missing",
+        f"oc get pods -n {NS} -o wide --field-selector spec.nodeName=w-old",
+    )
+    assert (
+        f"oc adm release mirror -a <pull-secret.json> --from={TARGET} --to={MIRROR}"
+        in item.remediation
+    )
+    assert any(
+        r.startswith("oc set data secret/pull-secret -n openshift-config") for r in item.remediation
+    )
+    assert (
+        f"oc debug node/w-source -- chroot /host skopeo --debug inspect --raw --authfile "
+        f"/var/lib/kubelet/config.json docker://{TARGET}"
+    ) in item.remediation
+
+
+def test_release_item_skips_nodes_the_daemonset_does_not_run_on() -> None:
+    ds = daemonset()
+    ds["spec"]["template"]["spec"]["nodeSelector"] = {"kubernetes.io/os": "linux"}
+    windows = node("win-0", labels={"kubernetes.io/os": "windows"})
+    linux = node("worker-0", labels={"kubernetes.io/os": "linux"})
+    snapshot = healthy_snapshot(nodes=[windows, linux], daemonset=ds)
+    item, releases = evaluate_release(snapshot, since=SINCE, cutoff=None, suggested_mirror=None)
+    assert [r.node for r in releases] == ["worker-0"] and item.verdict == PASS
+
+
+def test_release_item_without_mirror_agent_installed_or_readable() -> None:
+    bare = healthy_snapshot(daemonset=None, reports=Reports())
+    item, _ = evaluate_release(bare, since=SINCE, cutoff=None, suggested_mirror=None)
+    assert item.verdict == FAIL and item.remediation[0].startswith("oc apply -k daemonset/")
+    denied = healthy_snapshot(reports=forbidden("list", "configmaps", NS))
+    item, _ = evaluate_release(denied, since=SINCE, cutoff=None, suggested_mirror=None)
+    assert item.verdict == FAIL
+    assert item.summary == "not checked: missing permission: list configmaps (in mirror-agent)"
+    assert item.missing_permissions == (Permission("list", "configmaps", NS),)
+
+
+def test_when_the_check_cannot_be_requested_recent_reports_still_count() -> None:
+    cutoff = datetime(2030, 1, 1, 9, 30, tzinfo=timezone.utc)
+    snapshot = healthy_snapshot()
+    problem = forbidden("patch", "configmaps", NS)
+    item, _ = evaluate_release(
+        snapshot,
+        since=None,
+        cutoff=cutoff,
+        suggested_mirror=MIRROR,
+        write_problem=problem,
+    )
+    assert item.verdict == PASS  # the reports (10:02) are recent enough
+    assert item.missing_permissions == (Permission("patch", "configmaps", NS),)
+    stale = healthy_snapshot(
+        reports=Reports.of(
+            [report_configmap(n, checked_at=EARLIER) for n in ("master-0", "worker-0", "worker-1")]
+        )
+    )
+    item, _ = evaluate_release(
+        stale, since=None, cutoff=cutoff, suggested_mirror=MIRROR, write_problem=problem
+    )
+    assert item.verdict == FAIL
+    assert item.remediation[0].startswith(f"oc edit configmap mirror-agent-checks -n {NS}")
+
+
+def test_freshness_follows_the_request_or_the_machine_config() -> None:
+    state = NodeState(
+        "worker-0", True, "", False, True, "worker", "rendered-worker-2", None, "Done"
+    )
+    report = Reports.of([report_configmap("worker-0")]).by_node["worker-0"]
+    assert is_fresh(report, state, target(), since=SINCE, cutoff=None)
+    assert not is_fresh(report, state, target(), since="2030-01-01T10:05:00Z", cutoff=None)
+    cutoff = datetime(2030, 1, 1, 9, 0, tzinfo=timezone.utc)
+    # Checked under rendered-worker-1; the node has rolled out rendered-worker-2 since.
+    assert not is_fresh(report, state, target(), since=None, cutoff=cutoff)
+    other = parse_target(f"{RELEASE}@sha256:" + "99" * 32)
+    assert not is_fresh(report, state, other, since=SINCE, cutoff=None)
