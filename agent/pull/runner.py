@@ -48,7 +48,7 @@ if sys.version_info >= (3, 11):
 else:  # the same parser, before it joined the standard library
     import tomli as tomllib
 
-from agent.errors import AgentError, UsageError
+from agent.errors import EnvironmentFailure, ExitCode, UsageError
 from agent.registries.hostfiles import HostRoot
 
 __all__ = [
@@ -106,7 +106,7 @@ _INSTALL_HINTS = {
 # errors and results
 
 
-class CommandNotFound(AgentError):
+class CommandNotFound(EnvironmentFailure):
     """An executable the agent needs is missing (on the agent's side or on the node)."""
 
     kind = "command-not-found"
@@ -122,7 +122,7 @@ class CommandNotFound(AgentError):
         self.executable = executable
 
 
-class CheckEnvironmentError(AgentError):
+class CheckEnvironmentError(EnvironmentFailure):
     """The node cannot host the check: no disk space, no chroot, no scratch folder..."""
 
     kind = "environment"
@@ -136,7 +136,7 @@ class Terminated(SystemExit):
     """
 
     def __init__(self) -> None:
-        super().__init__(128 + signal.SIGTERM)
+        super().__init__(int(ExitCode.TERMINATED))
 
 
 @dataclass(frozen=True)
