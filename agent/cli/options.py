@@ -26,6 +26,9 @@ HostRootOption = Annotated[
         "--host-root",
         help="The node's filesystem root. Default: /host when it holds etc/containers "
         "(oc debug node, the DaemonSet), else /.",
+        # not click's check (a usage error, 2): a node root the agent may not read is a
+        # refused permission (ENVIRONMENT), found when it is read
+        readable=False,
     ),
 ]
 RegistriesConfOption = Annotated[

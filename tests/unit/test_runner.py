@@ -133,7 +133,7 @@ def test_missing_executable_is_command_not_found() -> None:
         run_command(["mirror-agent-no-such-tool", "--help"], timeout=10)
     error = caught.value
     assert "mirror-agent-no-such-tool" in error.message
-    assert error.exit_code == ExitCode.BAD_INPUT and int(error.exit_code) == 2
+    assert error.exit_code == ExitCode.ENVIRONMENT and int(error.exit_code) == 69
     assert error.hint and "install" in error.hint
     with pytest.raises(CommandNotFound, match="skopeo") as caught:
         run_command(["/nonexistent/skopeo"], timeout=10)
@@ -911,7 +911,7 @@ def test_missing_tool_on_the_node_is_command_not_found(host_root: Path) -> None:
     with pytest.raises(CommandNotFound, match="skopeo") as caught:
         NodeRunner(settings_for(host_root), run=fake).inspect_manifest(REF)
     assert str(host_root) in caught.value.message
-    assert caught.value.exit_code == 2
+    assert caught.value.exit_code == ExitCode.ENVIRONMENT
 
 
 @pytest.mark.usefixtures("big_disk")  # whatever this machine has free
