@@ -3,7 +3,7 @@ pull), ``check`` (real pulls, judged) and ``analyze`` (a log captured elsewhere,
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
 
@@ -181,7 +181,7 @@ def check(
 
 def _history(
     runner: "NodeRunner", root: Path, since: str, strict: bool, output: CheckOutput
-) -> None:
+) -> NoReturn:
     """``check --history``: prints the summary; exits with the worst verdict of the pulls."""
     from agent import render
     from agent.commands.history import read_history
