@@ -7,12 +7,17 @@ from typing import Optional
 
 
 class ExitCode(enum.IntEnum):
-    """Process exit codes, documented in the README."""
+    """Every status the agent's process ends with (nothing else returns a number)."""
 
     OK = 0
-    VERIFICATION_FAILED = 1
-    BAD_INPUT = 2
-    NOT_PUBLISHED = 69  # sysexits' EX_UNAVAILABLE: agent run --cycles could not publish
+    VERIFICATION_FAILED = 1  # an image, a node or a checklist item failed (or warned, --strict)
+    BAD_INPUT = 2  # usage, an option's value, an input file, a registries.conf the user gave
+    # sysexits' EX_UNAVAILABLE: what the agent needs is not available: the API server
+    # (unreachable, 401, 403), podman or skopeo, a permission, a report it could not publish
+    ENVIRONMENT = 69
+    INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug; no input may lead here
+    INTERRUPTED = 130  # 128 + SIGINT
+    TERMINATED = 143  # 128 + SIGTERM
 
 
 class AgentError(Exception):
@@ -31,7 +36,13 @@ class UsageError(AgentError):
     kind = "usage"
 
 
-class CheckEnvironmentError(AgentError):
+class EnvironmentFailure(AgentError):
+    """Not the input's fault: something the agent needs is missing, refused or unreachable."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class CheckEnvironmentError(EnvironmentFailure):
     """The node cannot host the check: no disk space, no chroot, no scratch folder..."""
 
     kind = "environment"
@@ -41,7 +52,9 @@ class ConfigError(AgentError):
     """registries.conf cannot be loaded: every pull on the node would fail.
 
     ``kind`` is one of the names in the conformance README's error table, so scripts can
-    rely on it; ``file``/``line``/``column`` point at the fault when known.
+    rely on it; ``file``/``line``/``column`` point at the fault when known. A file the
+    agent may not read is the environment's fault (``exit_code`` ENVIRONMENT), not the
+    file's.
     """
 
     def __init__(
@@ -53,12 +66,14 @@ class ConfigError(AgentError):
         line: Optional[int] = None,
         column: Optional[int] = None,
         hint: Optional[str] = None,
+        exit_code: ExitCode = ExitCode.BAD_INPUT,
     ) -> None:
         super().__init__(message, hint=hint)
         self.kind = kind
         self.file = file
         self.line = line
         self.column = column
+        self.exit_code = exit_code
 
     def __str__(self) -> str:
         where = ""

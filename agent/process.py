@@ -29,7 +29,7 @@ from typing import IO, Any, Callable, Optional
 
 import psutil
 
-from agent.errors import AgentError
+from agent.errors import EnvironmentFailure, ExitCode
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -67,7 +67,7 @@ _INSTALL_HINTS = {
 # errors and results
 
 
-class CommandNotFound(AgentError):
+class CommandNotFound(EnvironmentFailure):
     """An executable the agent needs is missing (on the agent's side or on the node)."""
 
     kind = "command-not-found"
@@ -91,7 +91,7 @@ class Terminated(SystemExit):
     """
 
     def __init__(self) -> None:
-        super().__init__(128 + signal.SIGTERM)
+        super().__init__(int(ExitCode.TERMINATED))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The schema version of every JSON document the agent writes, in one place.
 
 Keys may be added to a document without a version change; removing a key or changing its
-meaning bumps that document's version (the README's JSON reference documents each).
+meaning bumps that document's version (docs/json.md documents each).
 """
 
 from __future__ import annotations

@@ -17,14 +17,17 @@ from urllib.parse import quote
 
 import requests
 
-from agent.errors import AgentError
+from agent.errors import EnvironmentFailure
 from agent.kube.config import ClusterConfig
 
 RETRYABLE = {429, 500, 502, 503, 504}
 
 
-class ApiError(AgentError):
-    """The API answered with an error (``status``/``reason`` from its Status body)."""
+class ApiError(EnvironmentFailure):
+    """The API answered with an error (``status``/``reason`` from its Status body).
+
+    Options are validated before any request, so an error the API returns is the
+    cluster's (a refused login or permission, a server in trouble): exit ENVIRONMENT."""
 
     def __init__(
         self, status: int, reason: str, message: str, *, details: Optional[dict[str, Any]] = None
@@ -60,7 +63,7 @@ class Invalid(ApiError):
     """422: the object was rejected (e.g. a ConfigMap over 1 MiB)."""
 
 
-class Unreachable(AgentError):
+class Unreachable(EnvironmentFailure):
     """No answer from the API after the retries (connection errors, timeouts)."""
 
 
@@ -130,7 +133,9 @@ class KubeClient:
                     self._token = handle.read().strip()
                 self._token_mtime = mtime
         except OSError as exc:
-            raise AgentError(f"cannot read the API token {path}: {exc.strerror or exc}") from None
+            raise EnvironmentFailure(
+                f"cannot read the API token {path}: {exc.strerror or exc}"
+            ) from None
 
     def _headers(self, extra: Optional[dict[str, str]]) -> dict[str, str]:
         headers = dict(extra or {})

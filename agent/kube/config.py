@@ -24,6 +24,7 @@ from typing import Any, Optional
 from agent.errors import AgentError
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+DEFAULT_NAMESPACE = "mirror-agent"  # where the manifests in daemonset/ install the agent
 FROM_FILE_HINT = (
     "or fetch the reports yourself: oc get configmaps -n mirror-agent "
     "-l app.kubernetes.io/component=report -o json | agent collect --from-file -"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, ExitCode
 from agent.node.paths import (
     ALIAS_CACHE,
     ROOT_HOME,
@@ -34,6 +34,11 @@ class ConfigFile:
     drop_in: bool
 
 
+def _exit_code_of(error: OSError) -> ExitCode:
+    """A file the agent may not read is the environment's fault (not root), not the file's."""
+    return ExitCode.ENVIRONMENT if isinstance(error, PermissionError) else ExitCode.BAD_INPUT
+
+
 def _read(path: Path, shown: str) -> Optional[str]:
     try:
         data = path.read_bytes()
@@ -41,7 +46,10 @@ def _read(path: Path, shown: str) -> Optional[str]:
         return None
     except OSError as exc:
         raise ConfigError(
-            "file-unreadable", f"cannot read: {exc.strerror or exc}", file=shown
+            "file-unreadable",
+            f"cannot read: {exc.strerror or exc}",
+            file=shown,
+            exit_code=_exit_code_of(exc),
         ) from None
     try:
         return data.decode("utf-8")
@@ -75,6 +83,7 @@ def _drop_ins(host: HostRoot, node_dir: str) -> list[tuple[Path, Path]]:
             "file-unreadable",
             f"cannot list the drop-in directory: {exc.strerror or exc}",
             file=str(directory),
+            exit_code=_exit_code_of(exc),
         ) from None
     return [
         (directory / name, host.resolve(f"{node_dir}/{name}"))

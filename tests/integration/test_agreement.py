@@ -35,7 +35,7 @@ from typing import Any, Optional
 
 import pytest
 
-from agent.cli import main
+from agent.cli.app import main
 from tests.support.data import CONFORMANCE_CASES, require
 from tests.support.lab import Lab, Registry
 

@@ -680,7 +680,7 @@ def test_option_like_image_is_a_usage_error(world: World, value: str) -> None:
     """``--image -x`` (or ``--image --strict``, where the flag is swallowed as the value)
     is bad input, exit 2, like an invalid reference for ``agent explain`` (README: exit
     codes). FAILS today: the check runs and reports the image as ``invalid-reference``
-    with verdict error, exit 1 (agent/check.py check_image)."""
+    with verdict error, exit 1 (agent/commands/check.py check_image)."""
     root = node(world, [world.mirror.host])
     done = run_agent(world, root, "check", "--host-root", str(root), "--image", value)
     assert done.returncode == 2, shown(done)

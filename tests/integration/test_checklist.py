@@ -22,10 +22,11 @@ from typing import Any, Optional
 
 import pytest
 
-import agent.cli as cli
 from agent import reference, registries
-from agent.check import analyze_log, read_image_lines
-from agent.cli import main
+from agent.cli import progress
+from agent.cli.app import main
+from agent.commands.analyze import analyze_log
+from agent.commands.checks_file import read_image_lines
 from agent.kube.client import KubeClient, configmap_path
 from agent.kube.config import from_kubeconfig
 from agent.kube.publish import report_configmap
@@ -264,8 +265,8 @@ class Cluster:
             self.clock += seconds
             self.agents_react()
 
-        monkeypatch.setattr(cli._Waiting, "clock", staticmethod(clock))
-        monkeypatch.setattr(cli._Waiting, "sleep", staticmethod(sleep))
+        monkeypatch.setattr(progress, "clock", clock)
+        monkeypatch.setattr(progress, "sleep", sleep)
 
     def run(self, capsys: Any, *argv: str) -> tuple[int, str]:
         code = main([*argv, "--kubeconfig", str(self.kubeconfig)])

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.cli import main
-from agent.daemon import Agent, Publisher, RunSettings
+from agent.cli.app import main
+from agent.commands.daemon import Agent, Publisher, RunSettings
 from agent.kube.client import (
     ApiError,
     Forbidden,
@@ -37,7 +37,7 @@ from agent.report import CheckReport, ImageResult
 from tests.support.data import PROJECT_ROOT
 from tests.support.fake_apiserver import FakeApiServer
 from tests.support.fake_apiserver.certs import shared_certs
-from tests.unit.test_check import LOGS, SRC, FakeRunner, result
+from tests.unit.commands.fakes import LOGS, SRC, FakeRunner, result
 
 NS = "mirror-agent"
 
@@ -489,7 +489,7 @@ def test_agent_run_with_cycles_retries_a_refused_publish_before_it_exits(
     (root / "etc/containers").mkdir(parents=True)
     (root / "etc/containers/registries.conf").write_text("")
     server.inject(403, count=1, method="PATCH", message="configmaps is forbidden (injected)")
-    argv = [sys.executable, "-m", "agent.cli", "run", "--kubeconfig", str(kubeconfig)]
+    argv = [sys.executable, "-m", "agent", "run", "--kubeconfig", str(kubeconfig)]
     argv += ["--host-root", str(root), "--image", "x.example.com/a@sha256:" + "b" * 64]
     argv += ["--jitter", "0s", "--poll", "1s", "--cycles", "1", "--log-format", "json"]
     done = subprocess.run(
@@ -519,7 +519,7 @@ def test_agent_run_process_publishes_and_stops_on_sigterm(
         [
             sys.executable,
             "-m",
-            "agent.cli",
+            "agent",
             "run",
             "--kubeconfig",
             str(kubeconfig),

@@ -20,7 +20,7 @@ from typing import Any
 import psutil
 import pytest
 
-from agent.check import _repo_digests
+from agent.commands.auto import repo_digests
 from tests.support.hostroot import (
     PROJECT_ROOT,
     build_host_root,
@@ -153,7 +153,7 @@ def test_node_storage_pull_lands_in_the_host_root_store(lab: Lab, pushed: Pushed
     before = tree_listing(store)
     records = call_runner(root, "node_store_images", lab=lab)["result"]
     assert [record["id"] for record in records] == [pushed.image_id]
-    assert f"{pushed.open.host}/team/app@{pushed.digest}" in _repo_digests(records)
+    assert f"{pushed.open.host}/team/app@{pushed.digest}" in repo_digests(records)
     assert tree_listing(store) == before  # nothing set up in the node's store by listing it
 
 

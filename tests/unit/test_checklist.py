@@ -15,7 +15,6 @@ from typing import Any, Optional
 import pytest
 
 from agent import registries
-from agent.check import CheckOptions, read_image_lines, read_images_file
 from agent.checklist.model import (
     FAIL,
     PASS,
@@ -28,15 +27,17 @@ from agent.checklist.model import (
 )
 from agent.checklist.snapshot import Reports
 from agent.checklist.wait import wait_for_reports
-from agent.cli import main
-from agent.daemon import Agent, Publisher, RunSettings
+from agent.cli.app import main
+from agent.commands.check import CheckOptions
+from agent.commands.checks_file import read_image_lines, read_images_file
+from agent.commands.daemon import Agent, Publisher, RunSettings
 from agent.errors import AgentError
 from agent.kube.publish import CONFIGMAP_LIMIT, fit_report, report_configmap
 from agent.output.checklist import junit, markdown, render, table
 from agent.report import CheckReport, ImageResult
 from agent.schema import CHECKLIST_SCHEMA_VERSION
 from tests.unit.checklist.factories import report_configmap as report_cm
-from tests.unit.test_check import LOGS, SRC, FakeRunner, check, host_with, result
+from tests.unit.commands.fakes import LOGS, SRC, FakeRunner, check, host_with, result
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"
 SKOPEO_LOG = LOGS / "skopeo-inspect-raw-mirror-missing-digest.log"
@@ -436,11 +437,11 @@ class _Terminal(io.StringIO):
 
 
 def test_the_progress_bar_draws_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    import agent.cli as cli
+    from agent.cli import progress
 
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
-    bar = cli._ReportsBar()
+    bar = progress.ReportsBar()
     bar(1, 4)
     bar(4, 4)
     bar.clear()
@@ -452,7 +453,7 @@ def test_the_progress_bar_draws_only_on_a_terminal(monkeypatch: pytest.MonkeyPat
     assert text.endswith("\r")
     pipe = io.StringIO()
     monkeypatch.setattr("sys.stderr", pipe)
-    quiet = cli._ReportsBar()
+    quiet = progress.ReportsBar()
     quiet(1, 4)
     quiet.clear()
     assert pipe.getvalue() == ""

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.cli import main
+from agent.cli.app import main
 from tests.support.data import CONFORMANCE_CASES, require
 
 CASE_FILES = sorted(require(CONFORMANCE_CASES).glob("*.json"))

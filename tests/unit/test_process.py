@@ -108,7 +108,7 @@ def test_an_executable_that_cannot_be_found_is_command_not_found(
         run_command(argv, timeout=10, env=env)
     error = caught.value
     assert error.message.startswith(f"cannot run {argv[0]!r}") and named in error.message
-    assert error.exit_code == ExitCode.BAD_INPUT and int(error.exit_code) == 2
+    assert error.exit_code == ExitCode.ENVIRONMENT and int(error.exit_code) == 69
     assert error.hint and "install" in error.hint and named in error.hint
 
 

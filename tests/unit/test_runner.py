@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 import psutil
 import pytest
 
-from agent.errors import CheckEnvironmentError, UsageError
+from agent.errors import CheckEnvironmentError, ExitCode, UsageError
 from agent.node.paths import NODE_PATH
 from agent.node.settings import NodeSettings
 from agent.process import CommandNotFound, CommandResult, Terminated
@@ -447,7 +447,7 @@ def test_missing_tool_on_the_node_is_command_not_found(host_root: Path) -> None:
     with pytest.raises(CommandNotFound, match="skopeo") as caught:
         NodeRunner(settings_for(host_root), run=fake).inspect_manifest(REF)
     assert str(host_root) in caught.value.message
-    assert caught.value.exit_code == 2
+    assert caught.value.exit_code == ExitCode.ENVIRONMENT
 
 
 @pytest.mark.usefixtures("big_disk")  # whatever this machine has free

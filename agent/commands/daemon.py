@@ -16,14 +16,19 @@ import json
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
-from agent.check import CheckOptions, compat_of, read_image_lines, run_check
-from agent.errors import AgentError
+from agent import registries
+from agent.commands.check import CheckOptions, compat_of, run_check
+from agent.commands.checks_file import read_image_lines
+from agent.errors import AgentError, ExitCode, UsageError
+from agent.kube.client import KubeClient
+from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, in_cluster
 from agent.kube.contract import CHECKLIST_KEY
+from agent.kube.publish import NodeReportPublisher
 from agent.node.paths import (
     ROOT_HOME,
     SYSTEM_DROP_INS,
@@ -32,7 +37,8 @@ from agent.node.paths import (
     USER_MAIN,
     HostRoot,
 )
-from agent.process import Terminated
+from agent.process import Terminated, stop_signals_raise
+from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat
 from agent.report import CheckReport, Finding, timestamp, worst
@@ -120,7 +126,7 @@ class Agent:
         self,
         settings: RunSettings,
         *,
-        runner: Any,
+        runner: NodeRunner,
         load: Callable[[Compat], LoadedHost],
         publisher: Publisher,
         clock: Callable[[], float] = time.monotonic,
@@ -353,15 +359,7 @@ class Agent:
                 self.log_line({"event": "published", "node": self.settings.node})
 
 
-def heartbeat_age(path: Path, now: Optional[float] = None) -> Optional[float]:
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        return None
-    return (now if now is not None else time.time()) - mtime
-
-
-def service_namespace(env: dict[str, str], account_dir: Path) -> Optional[str]:
+def service_namespace(env: Mapping[str, str], account_dir: Path) -> Optional[str]:
     namespace_file = account_dir / "namespace"
     try:
         return namespace_file.read_text().strip() or env.get("POD_NAMESPACE")
@@ -369,4 +367,75 @@ def service_namespace(env: dict[str, str], account_dir: Path) -> Optional[str]:
         return env.get("POD_NAMESPACE")
 
 
-__all__: Sequence[str] = ("Agent", "Publisher", "RunSettings", "config_signature", "heartbeat_age")
+# -- agent run: the agent wired to the node and to the API server -----------------------------
+
+
+def cluster_config(kubeconfig: Optional[str], env: Mapping[str, str]) -> ClusterConfig:
+    """Outside a pod, as --kubeconfig's help says: --kubeconfig or KUBECONFIG; inside, the
+    pod's service account."""
+    if kubeconfig or env.get("KUBECONFIG"):
+        return from_kubeconfig(kubeconfig, env=env)
+    return in_cluster(env)
+
+
+def connect(
+    kubeconfig: Optional[str], namespace: Optional[str], env: Mapping[str, str]
+) -> tuple[KubeClient, str]:
+    """The API client and the namespace the reports go to (--namespace, else the
+    kubeconfig's, the service account's or POD_NAMESPACE)."""
+    config = cluster_config(kubeconfig, env)
+    ns = namespace or config.namespace or service_namespace(env, SERVICE_ACCOUNT)
+    if not ns:
+        raise UsageError("no namespace: --namespace, the service account or POD_NAMESPACE")
+    return KubeClient(config), ns
+
+
+def serve(
+    settings: RunSettings,
+    runner: NodeRunner,
+    client: KubeClient,
+    *,
+    cycles: Optional[int],
+    agent_version: str,
+) -> ExitCode:
+    """Run the agent until stopped (or for ``cycles`` checks), publishing to ``client``.
+
+    A stop (SIGTERM, Ctrl-C) is a normal end (OK); a one-shot run (``cycles``) whose last
+    report could not be published is not (ENVIRONMENT).
+    """
+    send = NodeReportPublisher(client, namespace=settings.namespace, node_name=settings.node)
+    agent = Agent(
+        settings,
+        runner=runner,
+        load=lambda compat: registries.load(settings.host_root, compat=compat),
+        publisher=Publisher(send, clock=time.monotonic),
+        agent_version=agent_version,
+    )
+    stopped = True
+    try:
+        with stop_signals_raise():
+            agent.run_forever(max_cycles=cycles)
+        stopped = False  # ended after --cycles checks
+    except Terminated:
+        agent.log_line({"event": "terminated", "node": settings.node})
+    except KeyboardInterrupt:
+        agent.log_line({"event": "interrupted", "node": settings.node})
+    if agent.publisher.pending is not None:
+        # no error yet: the stop came while the report was being sent
+        error = agent.publisher.last_error or "stopped while publishing; it may not have arrived"
+        agent.log_line({"event": "unpublished", "error": error})
+        if not stopped:  # a one-shot run whose report was lost must not look successful
+            return ExitCode.ENVIRONMENT
+    return ExitCode.OK
+
+
+__all__: Sequence[str] = (
+    "Agent",
+    "Publisher",
+    "RunSettings",
+    "cluster_config",
+    "config_signature",
+    "connect",
+    "serve",
+    "service_namespace",
+)

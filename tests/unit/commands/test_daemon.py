@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from agent import registries
-from agent.daemon import Agent, Publisher, RunSettings, heartbeat_age
+from agent.commands.daemon import Agent, Publisher, RunSettings
+from agent.commands.health import heartbeat_age
 from agent.errors import AgentError
 from agent.process import Terminated
 from agent.report import CheckReport
-from tests.unit.test_check import LOGS, SRC, FakeRunner, result
+from tests.unit.commands.fakes import LOGS, SRC, FakeRunner, result
 
 
 class Clock:

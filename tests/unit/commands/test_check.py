@@ -1,133 +1,31 @@
-"""The check flow with a fake node runner that replays real fixture logs."""
+"""agent check's flow with a fake node runner that replays real fixture logs."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
-from agent import registries
-from agent.check import CheckOptions, analyze_log, read_images_file, run_check, summarise_history
+from agent.commands.auto import repo_digests
+from agent.commands.check import CheckOptions
+from agent.commands.checks_file import read_images_file
 from agent.errors import AgentError, CheckEnvironmentError
-from agent.process import CommandNotFound, CommandResult
-from agent.registries.model import Compat
+from agent.process import CommandNotFound
 from agent.report import CheckReport
-from tests.support.data import FIXTURES, require
-
-LOGS = require(FIXTURES) / "podman-4.3"
-D = "sha256:6d9d24274a885ae757f53f7950337d94ebd4b3dfce1a3ba48b218624fa5e72aa"
-SRC = f"127.0.0.1:5101/src/hello@{D}"
-
-
-def result(
-    stderr: str = "", exit_code: Optional[int] = 0, *, timed_out: bool = False, stdout: str = ""
-) -> CommandResult:
-    return CommandResult(("podman",), exit_code, stdout, stderr, timed_out, 0.5)
-
-
-class FakeRunner:
-    """Stands in for NodeRunner: canned results per reference, calls recorded."""
-
-    def __init__(self, pulls: dict[str, Any], *, version: Optional[str] = "4.3.1") -> None:
-        self.pulls = pulls
-        self.version = version
-        self.calls: list[tuple[str, str, Optional[str]]] = []
-        self.store_images: Any = []  # containers/storage images.json records, or an error
-        self.temp_files: list[str] = []
-        self.version_asked = 0
-
-    def podman_version(self) -> Optional[str]:
-        self.version_asked += 1
-        return self.version
-
-    def _answer(self, method: str, reference: str, conf: Optional[str] = None) -> CommandResult:
-        self.calls.append((method, reference, conf))
-        answer = self.pulls[reference]
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer  # type: ignore[no-any-return]
-
-    def pull(self, reference: str, *, on_stderr_line: Any = None) -> CommandResult:
-        answer = self._answer("pull", reference)
-        if on_stderr_line:
-            for line in answer.stderr.splitlines():
-                on_stderr_line(line)
-        return answer
-
-    def inspect_manifest(
-        self, reference: str, *, registries_conf: Optional[str] = None, on_stderr_line: Any = None
-    ) -> CommandResult:
-        return self._answer("manifest", reference, registries_conf)
-
-    def node_store_images(self) -> list[dict[str, Any]]:
-        if isinstance(self.store_images, BaseException):
-            raise self.store_images
-        return self.store_images  # type: ignore[no-any-return]
-
-    @contextlib.contextmanager
-    def node_temp_file(self, content: str) -> Iterator[str]:
-        self.temp_files.append(content)
-        yield "/var/tmp/mirror-agent-probe.conf"
-
-
-def host_from(tmp_path: Path, registries_conf: str) -> Path:
-    """A host root whose registries.conf is ``registries_conf``."""
-    root = tmp_path / "host"
-    (root / "etc/containers").mkdir(parents=True)
-    (root / "etc/containers/registries.conf").write_text(registries_conf)
-    return root
-
-
-def host_with(tmp_path: Path, conf: str) -> Path:
-    root = tmp_path / "host"
-    (root / "etc/containers").mkdir(parents=True)
-    shutil.copy(LOGS / "registries" / f"{conf}.conf", root / "etc/containers/registries.conf")
-    return root
-
-
-def check(runner: FakeRunner, root: Path, options: CheckOptions, **kwargs: Any) -> CheckReport:
-    def load(compat: Compat) -> registries.LoadedHost:
-        return registries.load(root, compat=compat)
-
-    return run_check(
-        runner,
-        load,
-        options,
-        node="node-1",
-        checked_at="2026-11-25T10:00:00Z",  # type: ignore[arg-type]
-        agent_version="0.1.0",
-        storage="scratch",
-        **kwargs,
-    )
-
-
-def analyze(
-    loaded: registries.LoadedHost,
-    text: str,
-    *,
-    source: str,
-    image: Optional[str] = None,
-    exit_code: Optional[int] = None,
-) -> CheckReport:
-    """``agent analyze`` as the tests run it (fixed time and agent version)."""
-    return analyze_log(
-        loaded,
-        text,
-        source=source,
-        image=image,
-        exit_code=exit_code,
-        checked_at="now",
-        agent_version="0",
-    )
-
-
-def fixture(name: str) -> str:
-    return (LOGS / f"{name}.log").read_text()
+from tests.unit.commands.fakes import (
+    SRC,
+    D,
+    FakeRunner,
+    check,
+    fixture,
+    host_from,
+    host_with,
+    result,
+)
 
 
 def test_fallback_is_reported_with_attempts_and_schema(tmp_path: Path) -> None:
@@ -301,40 +199,6 @@ def test_a_version_asked_for_earlier_is_used_instead_of_asking_again(tmp_path: P
     assert runner.version_asked == 0  # not asked a second time
 
 
-def test_analyze_maps_a_skopeo_log_back_to_its_source(tmp_path: Path) -> None:
-    loaded = registries.load(host_with(tmp_path, "mirror-missing-digest"))
-    report = analyze(loaded, fixture("skopeo-inspect-raw-mirror-missing-digest"), source="x.log")
-    (image,) = report.images
-    assert image.image == SRC
-    assert image.verdict == "warn"
-    assert image.exit_code == 0  # inferred: skopeo printed no error
-
-
-def test_analyze_crio_journal_and_history(tmp_path: Path) -> None:
-    loaded = registries.load(host_with(tmp_path, "first-mirror-down"))
-    mirror_a = f"127.0.0.1:5109/mirror/hello@{D}"
-    mirror_b = f"127.0.0.1:5103/mirror/hello@{D}"
-    journal = "\n".join(
-        f'Nov 25 10:00:0{n} node-1 crio[1234]: time="2026-11-25T10:00:0{n}Z" level=info msg="{msg}"'
-        for n, msg in enumerate(
-            [
-                f"Pulling image: {SRC}",
-                f'Trying to access \\"{mirror_a}\\"',
-                f'Trying to access \\"{mirror_b}\\"',
-                f"Pulled image: {mirror_b}",
-            ]
-        )
-    )
-    report = analyze(loaded, journal, source="journal")
-    (image,) = report.images
-    assert (image.image, image.served_by) == (SRC, mirror_b)
-    (fallback,) = image.findings  # info level: the journal does not say why mirror A failed
-    assert fallback.code == "fallback-to-later-mirror"
-    assert fallback.message.endswith("(CRI-O logs failed attempts at debug level only)")
-    (entry,) = summarise_history(loaded, journal)
-    assert (entry["servedBy"], entry["servedByKind"]) == (mirror_b, "mirror")
-
-
 def test_images_file() -> None:
     assert read_images_file("# c\n a.b/c@x \n\nd.e/f:1  # tag\n", "f") == ["a.b/c@x", "d.e/f:1"]
     with pytest.raises(AgentError, match="f:2: one image reference per line"):
@@ -437,149 +301,9 @@ def test_auto_still_picks_a_digest_for_an_entry_with_some_digest_mirrors(tmp_pat
     assert report.not_verified == ()
 
 
-# --- analyze JOURNAL --image X -----------------------------------------------------------
-
-
-OTHER_APP = "quay.io/other/app@sha256:" + "1" * 64
-
-
-def crio_journal(*messages: str) -> str:
-    return "\n".join(
-        f'Nov 25 10:00:{n:02} node-1 crio[1234]: time="2026-11-25T10:00:{n:02}Z" level=info '
-        f'msg="{msg}"'
-        for n, msg in enumerate(messages)
-    )
-
-
-def analyze_journal(tmp_path: Path, journal: str, image: Optional[str]) -> CheckReport:
-    root = tmp_path / "host"
-    if not root.exists():
-        host_with(tmp_path, "first-mirror-down")
-    loaded = registries.load(root)
-    return analyze(loaded, journal, source="crio.journal", image=image)
-
-
-def test_analyze_journal_judges_the_last_pull_of_the_given_image(tmp_path: Path) -> None:
-    mirror_a = f"127.0.0.1:5109/mirror/hello@{D}"
-    mirror_b = f"127.0.0.1:5103/mirror/hello@{D}"
-    journal = crio_journal(
-        f"Pulling image: {SRC}",  # a first try that never finished (kubelet retried)
-        f'Trying to access \\"{mirror_a}\\"',
-        f"Pulling image: {SRC}",
-        f'Trying to access \\"{mirror_a}\\"',
-        f'Trying to access \\"{mirror_b}\\"',
-        f"Pulled image: {mirror_b}",
-        f"Pulling image: {OTHER_APP}",  # the journal's last pull is another image
-        f'Trying to access \\"{OTHER_APP}\\"',
-        f"Pulled image: {OTHER_APP}",
-    )
-    (image,) = analyze_journal(tmp_path, journal, SRC).images
-    assert (image.image, image.reference, image.served_by) == (SRC, SRC, mirror_b)
-    assert [f.code for f in image.findings] == ["fallback-to-later-mirror"]
-    assert image.rounds == 2
-    (other,) = analyze_journal(tmp_path, journal, OTHER_APP).images
-    assert (other.served_by, [f.code for f in other.findings]) == (
-        OTHER_APP,
-        ["no-mirror-configured"],
-    )
-    # Spelled differently (a tag and a digest: the tag is dropped), the same image.
-    tagged = f"127.0.0.1:5101/src/hello:v1@{D}"
-    assert analyze_journal(tmp_path, journal, tagged).images[0].served_by == mirror_b
-
-
-def test_analyze_journal_without_a_pull_of_the_image_is_an_error(tmp_path: Path) -> None:
-    journal = crio_journal(
-        f"Pulling image: {OTHER_APP}",
-        f'Trying to access \\"{OTHER_APP}\\"',
-        f"Pulled image: {OTHER_APP}",
-    )
-    report = analyze_journal(tmp_path, journal, SRC)
-    assert report.verdict == "error"
-    (image,) = report.images
-    assert (image.image, image.verdict, image.served_by) == (SRC, "error", None)
-    (finding,) = image.findings
-    assert finding.code == "no-pull-in-log"
-    assert SRC in finding.message and "crio.journal" in finding.message
-    assert OTHER_APP in finding.message
-
-
-def test_analyze_infers_a_failure_after_the_manifest_was_served(tmp_path: Path) -> None:
-    """A mirror that holds the manifest but not a layer (an incomplete oc-mirror)."""
-    lines = fixture("blocked-mirror-serves").splitlines(keepends=True)
-    layer = "sha256:e9a0465e91ed083954116d440c506b11386fd82c8dcb50ba10c5aac4451278a2"
-    cut = max(i for i, line in enumerate(lines) if 'msg="GET ' in line and layer in line)
-    text = "".join(lines[: cut + 1]) + (
-        f"Error: copying system image from manifest list: reading blob {layer}: "
-        "fetching blob: blob unknown: blob unknown to registry\n"
-    )
-    loaded = registries.load(host_with(tmp_path, "blocked-mirror-serves"))
-    report = analyze(loaded, text, source="x.log")
-    (image,) = report.images
-    assert (report.verdict, image.exit_code) == ("fail", 125)  # inferred from podman's Error:
-    assert image.findings[-1].code == "pull-failed-after-resolution"
-    assert image.served_by == f"127.0.0.1:5103/mirror/hello@{D}"
-
-
-@pytest.mark.parametrize("colours", [False, True])
-def test_analyze_a_log_pasted_from_a_terminal(tmp_path: Path, colours: bool) -> None:
-    """Colours and CRLF must not hide the image the log pulled or change the verdict."""
-    from tests.unit.pull_log.synthetic import to_terminal
-
-    loaded = registries.load(host_with(tmp_path, "first-mirror-down"))
-    # cut before podman's "Writing manifest": only the image ID line tells it succeeded
-    plain = "\n".join(
-        line for line in fixture("first-mirror-down").splitlines() if "Writing manifest" not in line
-    )
-    pasted = to_terminal(plain, colours).replace("\n", "\r\n")
-
-    def analyzed(text: str) -> Any:
-        return analyze(loaded, text, source="x.log")
-
-    expected, got = analyzed(plain).images[0], analyzed(pasted).images[0]
-    assert (got.image, got.verdict, got.served_by) == (
-        expected.image,
-        expected.verdict,
-        expected.served_by,
-    )
-    assert [f.code for f in got.findings] == [f.code for f in expected.findings]
-
-
-def test_a_grepped_journal_with_a_shared_mirror_is_mapped_by_all_its_attempts(
-    tmp_path: Path,
-) -> None:
-    """oc-mirror sends the release and the payload repositories to one mirror; an excerpt
-    of only 'Trying to access' lines names no image, and ends before any 'Pulled image'."""
-    conf = tmp_path / "idms.conf"
-    conf.write_text(
-        "".join(
-            f'[[registry]]\nlocation = "quay.io/openshift-release-dev/{repo}"\n\n'
-            '[[registry.mirror]]\nlocation = "mirror.corp:8443/ocp4/openshift4"\n'
-            'pull-from-mirror = "digest-only"\n\n'
-            for repo in ("ocp-release", "ocp-v4.0-art-dev")
-        )
-    )
-    loaded = registries.load(tmp_path / "empty", main_override=conf)
-    digest = "sha256:" + "2" * 64
-    journal = "\n".join(
-        f'Nov 25 20:31:4{n} worker-0 crio[2345]: time="2026-11-25 20:31:4{n}Z" level=info '
-        f'msg="Trying to access \\"{location}@{digest}\\""'
-        for n, location in enumerate(
-            ["mirror.corp:8443/ocp4/openshift4", "quay.io/openshift-release-dev/ocp-v4.0-art-dev"]
-        )
-    )
-    report = analyze(loaded, journal, source="grep.log")
-    (image,) = report.images
-    assert image.image == f"quay.io/openshift-release-dev/ocp-v4.0-art-dev@{digest}"
-    assert [f.code for f in image.findings] == ["outcome-unknown"]  # not "not-served"
-    assert image.verdict == "error"
-    assert [attempt.kind for attempt in image.attempts] == ["mirror", "source"]
-
-
 def test_repo_digests_of_store_records_are_what_podman_shows() -> None:
     """RepoDigests as podman derives them: every name's repository with every manifest
     digest of the image (a manifest list's and the instance's)."""
-    from agent.check import _repo_digests
-
     instance, listed = "sha256:" + "a" * 64, "sha256:" + "b" * 64
     records = [
         {
@@ -591,7 +315,7 @@ def test_repo_digests_of_store_records_are_what_podman_shows() -> None:
         {"names": None, "digest": instance},
         {"names": ["localhost/only-a-tag:1"], "digest": "not-a-digest"},
     ]
-    assert _repo_digests(records) == [
+    assert repo_digests(records) == [
         f"mirror.example.net:5000/ocp/release@{instance}",
         f"mirror.example.net:5000/ocp/release@{listed}",
         f"quay.io/ocp/release@{instance}",

@@ -1,0 +1,7 @@
+"""``python -m agent.cli``: the same as the ``agent`` console script."""
+
+import sys
+
+from agent.cli.app import main
+
+sys.exit(main())
