@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up, then run every check: ruff lint, ruff format, mypy, pytest (extra args go to
+# Set up, then run every check: ruff lint, ruff format, mypy, the import contracts, pytest (extra args go to
 # pytest). Runs all of them even when one fails; exits non-zero if any failed.
 # pytest's exit code 5 (no tests collected) counts as a failure.
 set -euo pipefail
@@ -26,6 +26,7 @@ run() {
 run "ruff check" .venv/bin/ruff check .
 run "ruff format" .venv/bin/ruff format --check .
 run "mypy" .venv/bin/mypy agent
+run "import contracts" .venv/bin/lint-imports
 run "pytest" .venv/bin/pytest "$@"
 
 if [ "${#failed[@]}" -gt 0 ]; then
