@@ -80,7 +80,7 @@ def _load(
 ) -> Any:
     # Imported here so that commands which do not read registries.conf start faster.
     from agent import registries
-    from agent.registries.hostfiles import default_host_root
+    from agent.node.preflight import node_root
     from agent.registries.model import CURRENT, compat_for_podman
 
     compat = CURRENT
@@ -89,7 +89,7 @@ def _load(
             compat = compat_for_podman(podman_version)
         except ValueError as exc:
             raise UsageError(f"--podman-version: {exc}") from None
-    root = host_root if host_root is not None else default_host_root()
+    root = node_root(host_root, privileged=False)
     if not root.is_dir():
         raise UsageError(f"--host-root {root}: not a directory")
     return registries.load(root, main_override=registries_conf, home=home, compat=compat)
@@ -267,14 +267,15 @@ def check(
     ] = CheckOutput.table,
 ) -> None:
     """Pull images as the node's container runtime would; judge mirror order and fallback."""
+    from agent.node.preflight import node_root
     from agent.pull.runner import NodeRunner, NodeSettings
-    from agent.registries.hostfiles import default_host_root
 
-    root = host_root if host_root is not None else default_host_root()
+    root = node_root(host_root, privileged=True)
     if not root.is_dir():
         raise UsageError(f"--host-root {root}: not a directory")
     wanted = list(image or [])
     manifest_images: tuple[str, ...] = ()  # "# method=manifest" lines of --images-file
+    pull_images: tuple[str, ...] = ()  # "# method=pull" lines
     if images_file is not None:
         try:
             text = sys.stdin.read() if str(images_file) == "-" else images_file.read_text()
@@ -285,6 +286,7 @@ def check(
         lines = read_image_lines(text, str(images_file))
         wanted += [name for name, _ in lines if name not in wanted]
         manifest_images = tuple(name for name, line_method in lines if line_method == "manifest")
+        pull_images = tuple(name for name, line_method in lines if line_method == "pull")
     _refuse_option_like(wanted)
     settings = NodeSettings.detect(root)
     runner = NodeRunner(
@@ -308,7 +310,12 @@ def check(
             runner,
             lambda compat: registries.load(root, compat=compat),
             CheckOptions(
-                tuple(wanted), auto, method.value, probe_mirrors, manifest_images=manifest_images
+                tuple(wanted),
+                auto,
+                method.value,
+                probe_mirrors,
+                manifest_images=manifest_images,
+                pull_images=pull_images,
             ),
             node=_node_name(root),
             checked_at=_utc_now(),
@@ -558,13 +565,13 @@ def run(
     from agent.kube.client import KubeClient
     from agent.kube.config import SERVICE_ACCOUNT, from_kubeconfig, in_cluster
     from agent.kube.publish import NodeReportPublisher
+    from agent.node.preflight import node_root
     from agent.pull.runner import NodeRunner, NodeSettings, Terminated, stop_signals_raise
-    from agent.registries.hostfiles import default_host_root
 
     if log_format not in ("text", "json"):
         raise UsageError("--log-format: text or json")
     _refuse_option_like(list(image or []))
-    root = host_root if host_root is not None else default_host_root()
+    root = node_root(host_root, privileged=True)
     node_name = node or os.environ.get("NODE_NAME")
     if not node_name:
         raise UsageError("no node name: set NODE_NAME (downward API) or --node")
@@ -639,10 +646,20 @@ def health(
         raise typer.Exit(1)
 
 
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        sys.stdout.write(f"mirror-agent {__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show tracebacks of internal errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
     global _verbose

@@ -12,7 +12,10 @@ class ExitCode(enum.IntEnum):
     OK = 0
     VERIFICATION_FAILED = 1
     BAD_INPUT = 2
-    NOT_PUBLISHED = 69  # sysexits' EX_UNAVAILABLE: agent run --cycles could not publish
+    # sysexits' EX_UNAVAILABLE: what the agent needs is not available (no node root at
+    # /host, not privileged, a report that could not be published...)
+    ENVIRONMENT = 69
+    NOT_PUBLISHED = 69  # the same code (an alias): agent run --cycles could not publish
 
 
 class AgentError(Exception):
