@@ -29,8 +29,7 @@ NODE_CONFIG = "etc/containers"
 CAP_SYS_CHROOT = 18
 CAP_SYS_ADMIN = 21
 _PROVIDED_BY = (
-    "the DaemonSet mounts it (hostPath path: /) and oc debug node/<name> does too, "
-    "at /host"
+    "the DaemonSet mounts it (hostPath path: /) and oc debug node/<name> does too, at /host"
 )
 
 
