@@ -60,11 +60,6 @@ import tomlkit
 from tests.hostroot import host_root_argv, kill_tree
 from tests.shared import PROJECT_ROOT
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 CACHE_DIR = Path(os.environ.get("MIRROR_AGENT_TEST_CACHE", "/var/cache/mirror-agent-test"))
 #: python3-venv: the build stage makes the agent's virtual environment with the base's Python.
 BASE_PACKAGES = ("python3", "python3-venv")
@@ -211,21 +206,18 @@ def debian_base(cache: Path = CACHE_DIR) -> Path:
     return tarball
 
 
-def project_dependencies(pyproject: Path = PROJECT_ROOT / "pyproject.toml") -> list[str]:
-    document = tomllib.loads(pyproject.read_text())
-    return [str(requirement) for requirement in document["project"]["dependencies"]]
-
-
 def python_tag() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def wheelhouse(cache: Path = CACHE_DIR) -> Path:
-    """A folder of wheels for an offline `pip install` of the project (pip download
-    when the cache lacks it). Wheels for this Python, which is the base's too: both come
-    from the machine's Debian suite."""
-    requirements = [*project_dependencies(), *BUILD_REQUIREMENTS]
-    folder = cache / f"wheels-py{python_tag()}-{_short_hash(python_tag(), *requirements)}"
+    """A folder of wheels for an offline `pip install` of the project: what
+    docs/deploying.md has a connected machine download (``pip download --only-binary=:all:
+    . 'setuptools>=61'``), made when the cache lacks it. Wheels for this Python, which is
+    the base's too: both come from the machine's Debian suite."""
+    pyproject = (PROJECT_ROOT / "pyproject.toml").read_text()
+    key = _short_hash(python_tag(), pyproject, *BUILD_REQUIREMENTS)
+    folder = cache / f"wheels-py{python_tag()}-{key}"
     if folder.is_dir():
         return folder
     with _cache_lock(cache):
@@ -233,7 +225,8 @@ def wheelhouse(cache: Path = CACHE_DIR) -> Path:
             return folder
         partial = Path(tempfile.mkdtemp(prefix=".wheels-", dir=cache))
         argv = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-        argv += ["--only-binary=:all:", "--dest", str(partial), *requirements]
+        argv += ["--only-binary=:all:", "--dest", str(partial), str(PROJECT_ROOT)]
+        argv += BUILD_REQUIREMENTS
         done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
         if done.returncode != 0:
             shutil.rmtree(partial, ignore_errors=True)
@@ -336,6 +329,11 @@ class ImageLab:
         shutil.rmtree(self.graphroot, ignore_errors=True)
         if self._own_runroot:
             shutil.rmtree(self.runroot, ignore_errors=True)
+
+    @property
+    def registries_conf_path(self) -> Path:
+        """The outer podman's registries.conf (no mirrors, no search registries at first)."""
+        return self.workdir / "etc-containers" / "registries.conf"
 
     @property
     def _enter_script(self) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -273,9 +274,10 @@ def test_without_what_the_agent_needs_one_line_and_exit_69(
 # the DaemonSet's container, as its manifest says
 
 
-def daemonset_container() -> dict[str, Any]:
-    document = yaml.safe_load(DAEMONSET.read_text())
-    (container,) = document["spec"]["template"]["spec"]["containers"]
+def daemonset_container(document: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """The container of the DaemonSet (``document``, else daemonset/daemonset.yaml)."""
+    daemonset = document or yaml.safe_load(DAEMONSET.read_text())
+    (container,) = daemonset["spec"]["template"]["spec"]["containers"]
     return dict(container)
 
 
@@ -288,21 +290,23 @@ class Pod:
     account: Path  # the service account's projected token, CA and namespace
 
 
-def pod_folders(tmp_path: Path, server: FakeApiServer, images_txt: str) -> Pod:
+def pod_folders(tmp_path: Path, server: FakeApiServer, checks: Mapping[str, str]) -> Pod:
     pod = Pod(tmp_path / "checks", tmp_path / "run", tmp_path / "serviceaccount")
     for folder in (pod.checks, pod.run, pod.account):
         folder.mkdir()
-    (pod.checks / "images.txt").write_text(images_txt)
+    for key, text in checks.items():
+        (pod.checks / key).write_text(text)
     (pod.account / "token").write_text(server.token)
     shutil.copyfile(server.ca_file, pod.account / "ca.crt")
     (pod.account / "namespace").write_text(NAMESPACE)
     return pod
 
 
-def pod_options(pod: Pod, server: FakeApiServer, **changes: Any) -> dict[str, Any]:
+def pod_options(
+    pod: Pod, server: FakeApiServer, container: Mapping[str, Any], **changes: Any
+) -> dict[str, Any]:
     """podman run options for the DaemonSet's pod: privileged, host network, read-only
     root, its volumes, the in-cluster API settings the kubelet gives every container."""
-    container = daemonset_container()
     mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     options: dict[str, Any] = {
@@ -328,22 +332,97 @@ def pod_options(pod: Pod, server: FakeApiServer, **changes: Any) -> dict[str, An
 @pytest.fixture
 def server() -> Iterator[FakeApiServer]:
     with FakeApiServer(token=f"token-{uuid.uuid4().hex}") as api:
-        api.add_namespace(NAMESPACE)
         api.add_node(NODE)
+        # what `oc apply -k daemonset/` creates besides the kinds the fake serves already
+        api.register_kind("", "v1", "serviceaccounts", "ServiceAccount", True)
+        for plural, kind, namespaced in (
+            ("roles", "Role", True),
+            ("rolebindings", "RoleBinding", True),
+            ("clusterroles", "ClusterRole", False),
+            ("clusterrolebindings", "ClusterRoleBinding", False),
+        ):
+            api.register_kind("rbac.authorization.k8s.io", "v1", plural, kind, namespaced)
         yield api
 
 
-def test_daemonset_command_publishes_the_report_in_cluster(
+def pin_by_digest(overlay: Path, name: str, digest: str, images_txt: str) -> None:
+    """docs/deploying.md's edits of a copy of daemonset/: the image by digest, the checks."""
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    (entry,) = kustomization["images"]
+    entry.pop("newTag")
+    entry.update({"newName": name, "digest": digest})
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    checks = yaml.safe_load((overlay / "checks-configmap.yaml").read_text())
+    checks["data"]["images.txt"] = images_txt
+    (overlay / "checks-configmap.yaml").write_text(yaml.safe_dump(checks))
+
+
+def test_deployment_as_documented_publishes_the_report_in_cluster(
     world: World, server: FakeApiServer, tmp_path: Path
 ) -> None:
-    """The DaemonSet's own command (plus --cycles 1, --jitter 0s) with in-cluster
-    configuration: the report ConfigMap arrives; its default is the manifest method."""
+    """docs/deploying.md up to a real cluster: the image mirrored into the site's registry
+    (skopeo copy), pinned by digest in the kustomization, applied; the node pulls it by
+    digest through a mirror rule while the registry it was published to is unreachable;
+    the DaemonSet's container, as applied, runs with in-cluster configuration (plus
+    --cycles 1, --jitter 0s) and its report ConfigMap arrives. The DaemonSet's default
+    is the manifest method."""
+    published_to = world.lab.start_registry("image-release")  # quay.io/<org> for a site
+    site = world.lab.start_registry("image-site")  # the disconnected site's registry
+    digest_file = tmp_path / "digest"
+    world.images.podman(
+        "push",
+        "--tls-verify=false",
+        "--digestfile",
+        str(digest_file),
+        IMAGE,
+        f"docker://{published_to.host}/example/mirror-agent:0.1.0",
+    )
+    digest = digest_file.read_text().strip()
+    copied = world.lab.copy(
+        published_to, "example/mirror-agent", "0.1.0", site, "mirror-agent", "0.1.0"
+    )
+    assert copied == digest
+
+    overlay = tmp_path / "daemonset"
+    shutil.copytree(DAEMONSET.parent, overlay)
+    pinned = f"{published_to.host}/example/mirror-agent"
+    pin_by_digest(overlay, pinned, digest, f"{world.ref}\n")
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    apply = ["kubectl", "--kubeconfig", str(kubeconfig), "apply", "-k", str(overlay)]
+    applied = subprocess.run(
+        [*apply, "--validate=false"],  # the fake API server serves no OpenAPI schema
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert applied.returncode == 0, applied.stderr
+    daemonset = server.get_object("DaemonSet", "mirror-agent", NAMESPACE)
+    assert daemonset is not None
+    container = daemonset_container(daemonset)
+    assert container["image"] == f"{pinned}@{digest}"
+
+    published_to.stop()  # disconnected: only the mirror rule leads to the image
+    world.images.registries_conf_path.write_text(
+        "unqualified-search-registries = []\n"
+        "[[registry]]\n"
+        f'location = "{pinned}"\n'
+        "mirror-by-digest-only = true\n"
+        "[[registry.mirror]]\n"
+        f'location = "{site.host}/mirror-agent"\n'
+        "insecure = true\n"
+    )
+    world.images.podman("pull", container["image"])
+
     root = world.node(world.down.host, world.mirror.host)
     before = node_listing(root)
-    pod = pod_folders(tmp_path, server, f"{world.ref}\n")
-    command = [*daemonset_container()["command"], "--cycles", "1", "--jitter", "0s"]
-
-    done = in_container(world, command, root=root, **pod_options(pod, server))
+    checks = server.get_object("ConfigMap", "mirror-agent-checks", NAMESPACE)
+    assert checks is not None
+    pod = pod_folders(tmp_path, server, checks["data"])
+    options = pod_options(pod, server, container)
+    command = [*container["command"], "--cycles", "1", "--jitter", "0s"]
+    args = container_argv(container["image"], command, host=root, **options)
+    done = world.images.run(world.images.host_root_argv(root, *args), timeout=180, check=False)
 
     assert done.returncode == 0, shown(done)
     (event,) = [json.loads(line) for line in done.stdout.splitlines()]
@@ -358,12 +437,13 @@ def test_daemonset_command_publishes_the_report_in_cluster(
     assert found["attempts"] == fallback_expected(world)
     assert found["findings"] == ["fallback-to-later-mirror"]
     owner = published["metadata"]["ownerReferences"][0]
-    assert (owner["kind"], owner["name"]) == ("Node", NODE)
+    assert (owner["kind"], owner["name"]) == ("Node", NODE)  # it stays when uninstalled
     assert left_behind(before, node_listing(root)) <= ALLOWED_LEFTOVERS
 
     # the liveness probe, in the image, reads the heartbeat the agent wrote
-    probe = daemonset_container()["livenessProbe"]["exec"]["command"]
-    healthy = in_container(world, probe, **pod_options(pod, server))
+    probe = container["livenessProbe"]["exec"]["command"]
+    args = container_argv(container["image"], probe, **options)
+    healthy = world.images.run(world.images.argv(*args), timeout=60, check=False)
     assert healthy.returncode == 0, shown(healthy)
 
 
@@ -383,11 +463,12 @@ def test_sigterm_mid_pull_stops_cleanly_and_removes_the_scratch_store(
     root, no emptyDir): that is logged once, however often the agent tries."""
     hanging = world.lab.start_hanging_server()
     root = world.node(hanging.host, world.mirror.host)
-    pod = pod_folders(tmp_path, server, f"{world.ref}  # method=pull\n")
-    options = pod_options(pod, server, read_only_tmpfs=False)
+    pod = pod_folders(tmp_path, server, {"images.txt": f"{world.ref}  # method=pull\n"})
+    container = daemonset_container()
+    options = pod_options(pod, server, container, read_only_tmpfs=False)
     options["volumes"] = [v for v in options["volumes"] if v[0] != pod.run]
     name = f"mirror-agent-{uuid.uuid4().hex[:8]}"
-    command = [*daemonset_container()["command"], "--jitter", "0s", "--poll", "1s"]
+    command = [*container["command"], "--jitter", "0s", "--poll", "1s"]
     args = container_argv(IMAGE, command, name=name, host=root, **options)
     agent = start(world.images.host_root_argv(root, *args), world.images.env())
     try:
