@@ -140,6 +140,20 @@ def _cache_lock(cache: Path) -> Iterator[None]:
         yield
 
 
+def _used(made: Path, pattern: str) -> Path:
+    """Mark ``made`` as used now; remove what ``pattern`` matches beside it that no run
+    has used for a week (made from an older pyproject.toml, or apt sources)."""
+    os.utime(made)
+    week_ago = time.time() - 7 * 24 * 3600
+    for other in made.parent.glob(pattern):
+        if other != made and other.stat().st_mtime < week_ago:
+            if other.is_dir():
+                shutil.rmtree(other, ignore_errors=True)
+            else:
+                other.unlink(missing_ok=True)
+    return made
+
+
 def _short_hash(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
@@ -179,7 +193,7 @@ def debian_base(cache: Path = CACHE_DIR) -> Path:
     )
     tarball = cache / f"debian-{suite}-{key}.tar"
     if tarball.is_file():
-        return tarball
+        return _used(tarball, "debian-*.tar")
     if shutil.which("mmdebstrap") is None:
         raise ImageLabError("mmdebstrap is not installed: run scripts/setup.sh")
     with _cache_lock(cache):
@@ -203,7 +217,7 @@ def debian_base(cache: Path = CACHE_DIR) -> Path:
             partial.unlink(missing_ok=True)
             raise ImageLabError(f"mmdebstrap failed (exit {done.returncode}), see {log}")
         partial.rename(tarball)
-    return tarball
+    return _used(tarball, "debian-*.tar")
 
 
 def python_tag() -> str:
@@ -219,7 +233,7 @@ def wheelhouse(cache: Path = CACHE_DIR) -> Path:
     key = _short_hash(python_tag(), pyproject, *BUILD_REQUIREMENTS)
     folder = cache / f"wheels-py{python_tag()}-{key}"
     if folder.is_dir():
-        return folder
+        return _used(folder, "wheels-py*")
     with _cache_lock(cache):
         if folder.is_dir():
             return folder
@@ -233,7 +247,7 @@ def wheelhouse(cache: Path = CACHE_DIR) -> Path:
             raise ImageLabError(f"pip download failed (exit {done.returncode}):\n{done.stderr}")
         partial.chmod(0o755)
         partial.rename(folder)
-    return folder
+    return _used(folder, "wheels-py*")
 
 
 # --------------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """The agent's image, built from the Containerfile and run with real podman, as a cluster runs it.
 
 The image is built once per module (tests/image_lab.py): from a Debian base made with
-mmdebstrap (cached per machine), offline (``--network none``, pip limited to a folder of
-wheels). Each test runs it with the outer podman of the image lab, privileged, on the host
-network, with a test host root (tests/hostroot.py) mounted at ``/host``, against the
-lab's registries: a source, a mirror that is down and a mirror that serves the image.
+mmdebstrap (cached per machine), offline (in a network namespace with loopback only, pip
+limited to a folder of wheels). Each test runs it with the outer podman of the image lab,
+privileged, on the host network, with a test host root (tests/hostroot.py) mounted at
+``/host``, against the lab's registries: a source, a mirror that is down and a mirror
+that serves the image.
 The lab registries are plain HTTP, so every registries.conf written here marks them
 ``insecure`` (as MCO does for insecureRegistries).
 """
