@@ -29,15 +29,8 @@ import yaml
 
 from tests.fake_apiserver import FakeApiServer
 from tests.hostroot import build_host_root, kill_tree, run_in_host_root, tree_listing
-from tests.image_lab import (
-    ImageLab,
-    container_argv,
-    debian_base,
-    finish,
-    python_tag,
-    start,
-    wheelhouse,
-)
+from tests.image_inputs import debian_base, python_tag, wheelhouse
+from tests.image_lab import ImageLab, container_argv, finish, start
 from tests.lab import Lab, Registry
 from tests.shared import PROJECT_ROOT
 

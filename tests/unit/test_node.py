@@ -116,7 +116,8 @@ def test_in_the_image_every_problem_is_one_line_and_exit_69(tmp_path: Path) -> N
     with pytest.raises(NodeAccessError) as caught:
         node_root(None, privileged=True, env=env, look=look)
     error = caught.value
-    assert error.exit_code == ExitCode.ENVIRONMENT == 69
+    assert error.exit_code == ExitCode.ENVIRONMENT
+    assert int(error.exit_code) == 69
     assert "\n" not in error.message and error.hint is None
     assert error.message.startswith("cannot work on the node: /host does not exist")
     assert "; the container is not privileged" in error.message
