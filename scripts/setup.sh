@@ -2,12 +2,14 @@
 # Set up a Debian machine for mirror-agent development and CI; safe to run again.
 #
 # Installs podman, skopeo, docker-registry (the tests run their own instances on free
-# loopback ports, so the packaged service is stopped and disabled) and apache2-utils
-# (`htpasswd -B`, bcrypt files for registries with basic auth), then creates .venv and
-# installs the project with its test extras. Runs as root, or through sudo otherwise.
+# loopback ports, so the packaged service is stopped and disabled), apache2-utils
+# (`htpasswd -B`, bcrypt files for registries with basic auth) and mmdebstrap (the image
+# test bootstraps a minimal Debian base from the machine's apt sources), then creates .venv
+# and installs the project with its test extras. Runs as root, or through sudo otherwise.
 #
-# Quick when nothing changed: `apt-get update` only runs when a package is missing,
-# and pip only runs when pyproject.toml changed since the last successful install.
+# Quick when nothing changed: apt-get only runs when a package is missing, pip only when
+# pyproject.toml changed since the last successful install. When another apt-get or dpkg
+# holds the package manager's lock, it waits for it (up to 20 minutes) instead of failing.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,6 +27,7 @@ PACKAGES=(
     python3
     python3-venv
     util-linux # unshare, mount: the lab runs podman/skopeo in a private mount namespace
+    mmdebstrap # the image test's Debian base (tests/image_lab.py)
 )
 
 missing=()
@@ -35,12 +38,35 @@ for package in "${PACKAGES[@]}"; do
 done
 
 export DEBIAN_FRONTEND=noninteractive
+LOCK_WAIT=1200 # seconds
+
+# apt-get, waiting while another package manager run holds a lock: DPkg::Lock::Timeout
+# covers dpkg's frontend lock; `apt-get update` takes the lists lock without waiting, so a
+# busy lock is also retried here.
+apt_get() {
+    local waited=0 output status
+    while true; do
+        status=0
+        output=$("${SUDO[@]}" apt-get -o DPkg::Lock::Timeout="$LOCK_WAIT" -qq "$@" 2>&1) || status=$?
+        if [ "$status" -eq 0 ]; then
+            return 0
+        fi
+        if grep -qE 'Could not get lock|Unable to (acquire|lock)' <<<"$output" && [ "$waited" -lt "$LOCK_WAIT" ]; then
+            [ "$waited" -eq 0 ] && echo "setup: waiting for another apt-get/dpkg to finish" >&2
+            sleep 5
+            waited=$((waited + 5))
+            continue
+        fi
+        printf '%s\n' "$output" >&2
+        return "$status"
+    done
+}
+
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
-    "${SUDO[@]}" apt-get update -qq
+    apt_get update
+    apt_get install -y "${missing[@]}"
 fi
-# Idempotent, and a no-op taking about a second when everything is present.
-"${SUDO[@]}" apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
 
 # The docker-registry package ships a service listening on :5000; the tests never use it.
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
@@ -57,11 +83,11 @@ fi
 # kubectl: the fake API server's fidelity test and `kubectl kustomize daemonset/` use the
 # real one. The python machine image ships it; install it only where it is missing.
 if ! command -v kubectl >/dev/null 2>&1; then
-    "${SUDO[@]}" apt-get install -y -qq kubectl >/dev/null ||
+    apt_get install -y kubectl ||
         echo "setup: kubectl is not available from apt; its tests will fail" >&2
 fi
 
-for tool in podman skopeo docker-registry htpasswd unshare; do
+for tool in podman skopeo docker-registry htpasswd unshare mmdebstrap; do
     command -v "$tool" >/dev/null 2>&1 || {
         echo "setup: $tool is still missing after apt-get install" >&2
         exit 1

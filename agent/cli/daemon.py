@@ -59,7 +59,7 @@ def run(
     if log_format not in ("text", "json"):
         raise UsageError("--log-format: text or json")
     options.refuse_option_like(list(image or []))
-    root = options.host_root(host_root, must_exist=False)
+    root = options.host_root(host_root, must_exist=False, privileged=True)
     node_name = node or os.environ.get("NODE_NAME")
     if not node_name:
         raise UsageError("no node name: set NODE_NAME (downward API) or --node")

@@ -130,15 +130,17 @@ def check(
     output: CheckOutputOption = CheckOutput.table,
 ) -> None:
     """Pull images as the node's container runtime would; judge mirror order and fallback."""
-    root = options.host_root(host_root)
+    root = options.host_root(host_root, privileged=True)
     wanted = list(image or [])
     manifest_images: tuple[str, ...] = ()  # "# method=manifest" lines of --images-file
+    pull_images: tuple[str, ...] = ()  # "# method=pull" lines
     if images_file is not None:
         from agent.commands.check import read_checks_file
 
         lines = read_checks_file(images_file)
         wanted += [name for name, _ in lines if name not in wanted]
         manifest_images = tuple(name for name, line_method in lines if line_method == "manifest")
+        pull_images = tuple(name for name, line_method in lines if line_method == "pull")
     options.refuse_option_like(wanted)
     runner = options.node_runner(
         root,
@@ -153,7 +155,7 @@ def check(
         raise UsageError("give --image REF, --images-file FILE or --auto")
     podman_version = runner.podman_version_soon()  # runs while the rest is imported
     from agent.commands.check import CheckOptions, check_node
-    from agent.output.check import check_table  # only when output is made
+    from agent.output.check import check_table
 
     shown = progress.ImageProgress()
     try:
@@ -161,7 +163,12 @@ def check(
             runner,
             root,
             CheckOptions(
-                tuple(wanted), auto, method.value, probe_mirrors, manifest_images=manifest_images
+                tuple(wanted),
+                auto,
+                method.value,
+                probe_mirrors,
+                manifest_images=manifest_images,
+                pull_images=pull_images,
             ),
             storage=storage.value,
             progress=shown,
@@ -224,7 +231,7 @@ def analyze(
         podman_version,
         Output.json if output is CheckOutput.json else Output.table,
     )
-    from agent.output.check import check_table  # only when output is made
+    from agent.output.check import check_table
     from agent.report import timestamp
 
     report = analyze_log(

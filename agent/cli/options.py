@@ -152,11 +152,13 @@ def failed_exit(failed: bool) -> ExitCode:
 # -- option values ------------------------------------------------------------------------------
 
 
-def host_root(option: Optional[Path], *, must_exist: bool = True) -> Path:
-    """--host-root, else /host when it holds a node's etc/containers, else /."""
-    from agent.node.paths import default_host_root
+def host_root(option: Optional[Path], *, must_exist: bool = True, privileged: bool = False) -> Path:
+    """--host-root, else /host when it holds a node's etc/containers, else /; in the image,
+    the mounted node root, checked (with root and privileges when ``privileged``: the
+    command runs the node's tools) before anything else happens."""
+    from agent.node.preflight import node_root
 
-    root = option if option is not None else default_host_root()
+    root = node_root(option, privileged=privileged)
     if must_exist and not root.is_dir():
         raise UsageError(f"--host-root {root}: not a directory")
     return root

@@ -46,6 +46,9 @@ class CheckOptions:
     # Images checked with skopeo inspect --raw whatever ``method`` says (``# method=manifest``
     # in a checks file: release images, whose payload is too large to pull on every node).
     manifest_images: tuple[str, ...] = ()
+    # Images really pulled whatever ``method`` says (``# method=pull``): a few chosen images
+    # when the DaemonSet's default is the manifest method.
+    pull_images: tuple[str, ...] = ()
 
 
 def compat_of(podman_version: Optional[str]) -> Compat:
@@ -142,6 +145,7 @@ def check_image(
     if progress:
         progress(image, "starting")
     method = "manifest" if image in options.manifest_images else options.method
+    method = "pull" if image in options.pull_images else method
     try:
         if method == "manifest":
             result = runner.inspect_manifest(

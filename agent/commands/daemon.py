@@ -29,6 +29,7 @@ from agent.kube.client import KubeClient
 from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, in_cluster
 from agent.kube.contract import CHECKLIST_KEY
 from agent.kube.publish import NodeReportPublisher
+from agent.node.heartbeat import HeartbeatFile
 from agent.node.paths import (
     ROOT_HOME,
     SYSTEM_DROP_INS,
@@ -153,7 +154,9 @@ class Agent:
         self._last_check = 0.0
         self._compat: Optional[Compat] = None
         self.manifest_images: tuple[str, ...] = ()
+        self.pull_images: tuple[str, ...] = ()
         self.images_problems: tuple[str, ...] = ()  # why a checks file was not usable
+        self._heartbeat = HeartbeatFile(settings.heartbeat_file)
 
     # -- triggers ----------------------------------------------------------------------
 
@@ -162,10 +165,12 @@ class Agent:
 
         Besides ``--images-file``, the agent reads ``checklist.txt`` in the same folder: the
         key of the checks ConfigMap that ``agent checklist pre-upgrade`` owns. A line's
-        ``# method=manifest`` option is remembered in :attr:`manifest_images`.
+        ``# method=manifest`` / ``# method=pull`` option is remembered in
+        :attr:`manifest_images` / :attr:`pull_images`.
         """
         images = list(self.settings.images)
         manifest: list[str] = []
+        pull: list[str] = []
         problems: list[str] = []
         digest = None
         path = self.settings.images_file
@@ -187,10 +192,13 @@ class Agent:
                         images.append(image)
                     if method == "manifest" and image not in manifest:
                         manifest.append(image)
+                    if method == "pull" and image not in pull:
+                        pull.append(image)
             # The first file alone hashes as before, so an upgrade triggers no extra check.
             joined = texts[0] if not texts[1] else "\0".join(texts)
             digest = hashlib.sha256(joined.encode()).hexdigest()
         self.manifest_images = tuple(manifest)
+        self.pull_images = tuple(pull)
         self.images_problems = tuple(problems)
         return images, digest
 
@@ -237,6 +245,7 @@ class Agent:
                 self.settings.auto,
                 self.settings.method,
                 manifest_images=self.manifest_images,
+                pull_images=self.pull_images,
             ),
             node=self.settings.node,
             checked_at=self.now(),
@@ -301,14 +310,10 @@ class Agent:
         self.out.flush()
 
     def heartbeat(self) -> None:
-        path = self.settings.heartbeat_file
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(self.now() + "\n")
-        except OSError:
-            pass  # a read-only or missing folder must not stop the checks
+        # a file that cannot be written must not stop the checks: said once, loudly
+        problem = self._heartbeat.touch(self.now() + "\n")
+        if problem:
+            self.log_line({"event": "heartbeat-failed", "level": "error", "error": problem})
 
     def step(self) -> Optional[CheckReport]:
         """One turn of the loop: publish what is pending, check when due."""
