@@ -159,8 +159,9 @@ def _scope_refusals(
     return refusals
 
 
-def _set_refusals(version: tuple[int, int], one: _Set) -> list[Refusal]:
-    """The source and mirror checks of one set, before 4.13 (ICSP) or in 4.13 … 4.15."""
+def _set_refusals(version: tuple[int, int], one: _Set, seen: dict[str, str]) -> list[Refusal]:
+    """The checks of one set, in the MCO's order: the source, its ``mirrorSourcePolicy``
+    against earlier sets of the source (4.13+), then each mirror."""
 
     def refusal(field: str, message: str) -> Refusal:
         return Refusal(one.kind, one.name, field, message)
@@ -174,6 +175,21 @@ def _set_refusals(version: tuple[int, int], one: _Set) -> list[Refusal]:
         found.append(refusal(one.field(), "invalid empty entry for source configuration"))
     elif "*" in one.source:
         found.append(refusal(one.field(), f"{wildcard} {go_quote(one.source)}"))
+    with_policy = version >= (4, 13)
+    policy = one.policy or ALLOW_CONTACTING_SOURCE
+    if with_policy and seen.setdefault(one.source, policy) != policy:
+        where = (
+            "imagedigestmirrorsets, imagetagmirrorsets, or imagecontentsourcepolicies"
+            if version >= (4, 15)
+            else "imagedigestmirrorsets and/or imagetagmirrorsets"
+        )
+        found.append(
+            refusal(
+                one.field("mirrorSourcePolicy"),
+                "conflicting mirrorSourcePolicy is set for the same source "
+                f"{go_quote(one.source)} in {where}",
+            )
+        )
     for position, mirror in one.mirrors:
         field = one.field(f"mirrors[{position}]")
         if version >= (4, 16):
@@ -183,42 +199,46 @@ def _set_refusals(version: tuple[int, int], one: _Set) -> list[Refusal]:
             found.append(refusal(field, "invalid empty entry for mirror configuration"))
         elif "*" in mirror:
             found.append(refusal(field, f"{wildcard} {go_quote(mirror)}"))
-    return found
-
-
-def _policy_refusals(version: tuple[int, int], one: _Set, seen: dict[str, str]) -> list[Refusal]:
-    """One ``mirrorSourcePolicy`` per source; NeverContactSource never lists the source."""
-    found = []
-    policy = one.policy or ALLOW_CONTACTING_SOURCE
-    first = seen.setdefault(one.source, policy)
-    if first != policy:
-        where = (
-            "imagedigestmirrorsets, imagetagmirrorsets, or imagecontentsourcepolicies"
-            if version >= (4, 15)
-            else "imagedigestmirrorsets and/or imagetagmirrorsets"
-        )
-        found.append(
-            Refusal(
-                one.kind,
-                one.name,
-                one.field("mirrorSourcePolicy"),
-                f"conflicting mirrorSourcePolicy is set for the same source "
-                f"{go_quote(one.source)} in {where}",
-            )
-        )
-    if policy == NEVER_CONTACT_SOURCE:
-        for position, mirror in one.mirrors:
-            if mirror == one.source:
-                found.append(
-                    Refusal(
-                        one.kind,
-                        one.name,
-                        one.field(f"mirrors[{position}]"),
-                        "cannot set mirrorSourcePolicy: NeverContactSource if the source "
-                        f"{go_quote(one.source)} is one of the mirrors",
-                    )
+        if with_policy and policy == NEVER_CONTACT_SOURCE and mirror == one.source:
+            found.append(
+                refusal(
+                    field,
+                    "cannot set mirrorSourcePolicy: NeverContactSource if the source "
+                    f"{go_quote(one.source)} is one of the mirrors",
                 )
+            )
     return found
+
+
+def validate_scopes(
+    version: tuple[int, int],
+    insecure: Sequence[Scope],
+    blocked: Sequence[Scope],
+    allowed: Sequence[Scope],
+    icsps: Iterable[Mapping[str, Any]] = (),
+    idmss: Iterable[Mapping[str, Any]] = (),
+    itmss: Iterable[Mapping[str, Any]] = (),
+) -> list[Refusal]:
+    """``validateRegistriesConfScopes`` of OCP ``version`` (none before 4.9): the scopes,
+    then ICSP sets (≤ 4.12), or IDMS, ICSP and ITMS sets (4.13+)."""
+    if version < (4, 9):
+        return []
+    refusals = _scope_refusals(
+        version,
+        [
+            ("insecureRegistries", "insecure", insecure),
+            ("blockedRegistries", "blocked", blocked),
+            ("allowedRegistries", "allowed", allowed),
+        ],
+    )
+    if version < (4, 13):
+        ordered = _sets(ICSP, icsps)
+    else:
+        ordered = [*_sets(IDMS, idmss), *_sets(ICSP, icsps), *_sets(ITMS, itmss)]
+    seen: dict[str, str] = {}
+    for one in ordered:
+        refusals += _set_refusals(version, one, seen)
+    return refusals
 
 
 def registries_refusals(
@@ -229,25 +249,9 @@ def registries_refusals(
     insecure: Sequence[Scope],
     blocked: Sequence[Scope],
 ) -> list[Refusal]:
-    """``validateRegistriesConfScopes`` as ``updateRegistriesConfig`` calls it.
-
-    ``blocked`` is the list the MCO keeps after sparing the release payload."""
-    if version < (4, 9):
-        return []
-    refusals = _scope_refusals(
-        version,
-        [("insecureRegistries", "insecure", insecure), ("blockedRegistries", "blocked", blocked)],
-    )
-    if version < (4, 13):
-        for one in _sets(ICSP, icsps):
-            refusals += _set_refusals(version, one)
-        return refusals
-    seen: dict[str, str] = {}
-    ordered = [*_sets(IDMS, idmss), *_sets(ICSP, icsps), *_sets(ITMS, itmss)]
-    for one in ordered:
-        refusals += _set_refusals(version, one)
-        refusals += _policy_refusals(version, one, seen)
-    return refusals
+    """What ``updateRegistriesConfig`` refuses; ``blocked`` is the list the MCO keeps after
+    sparing the release payload."""
+    return validate_scopes(version, insecure, blocked, [], icsps, idmss, itmss)
 
 
 def policy_refusals(
@@ -277,12 +281,6 @@ def policy_refusals(
                     "may be specified",
                 )
             )
-    if version >= (4, 9) and (policy_blocked or allowed):
-        refusals += _scope_refusals(
-            version,
-            [
-                ("blockedRegistries", "blocked", policy_blocked),
-                ("allowedRegistries", "allowed", allowed),
-            ],
-        )
+    if policy_blocked or allowed:
+        refusals += validate_scopes(version, [], policy_blocked, allowed)
     return refusals
