@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from agent import registries
-from agent.cli import main
+from agent.output.registries import config_json as render_config
 
 MAIN = "etc/containers/registries.conf"
 
@@ -25,10 +25,10 @@ def host(tmp_path: Path, text: str, drop_in: str = "") -> Path:
     return root
 
 
-def config_json(capsys: Any, root: Path) -> dict[str, Any]:
-    code = main(["config", "--host-root", str(root), "-o", "json"])
-    assert code == 0
-    document: dict[str, Any] = json.loads(capsys.readouterr().out)
+def config_json(root: Path) -> dict[str, Any]:
+    """What ``agent config -o json`` prints for this node root."""
+    document = render_config(registries.load(root).config)
+    assert json.loads(json.dumps(document)) == document  # as printed
     return document
 
 
@@ -44,10 +44,8 @@ def config_json(capsys: Any, root: Path) -> dict[str, Any]:
         ("registry.example.com:5000/app", "registry.example.com:5000/app"),
     ],
 )
-def test_agent_config_shows_the_normalised_alias(
-    tmp_path: Path, capsys: Any, value: str, held: str
-) -> None:
-    document = config_json(capsys, host(tmp_path, f'[aliases]\n"fedora" = "{value}"\n'))
+def test_agent_config_shows_the_normalised_alias(tmp_path: Path, value: str, held: str) -> None:
+    document = config_json(host(tmp_path, f'[aliases]\n"fedora" = "{value}"\n'))
     assert document["effective"]["aliases"] == {"fedora": held}
 
 

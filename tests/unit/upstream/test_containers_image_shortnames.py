@@ -13,25 +13,22 @@ written here directly), and the ``Nonempty`` method.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 
-from agent.cli import main
+from agent import registries
 from agent.errors import ConfigError
-from tests.unit.upstream.conf_files import ALIASES, DROP_IN_DIR, decode, load, node_root
+from agent.output.registries import config_json as render_config
+from tests.unit.upstream.conf_files import ALIASES, DROP_IN_DIR, V5_23, decode, load, node_root
 
 SHA = "sha256:b87dd5f837112a9e1e9882963a6406387597698268c0ad371b187151a5dfe6bf"
 
 
-def config_json(capsys: Any, root: Path) -> dict[str, Any]:
-    assert (
-        main(["config", "--host-root", str(root), "--podman-version", "4.3.1", "-o", "json"]) == 0
-    )
-    document: dict[str, Any] = json.loads(capsys.readouterr().out)
-    return document
+def config_json(root: Path) -> dict[str, Any]:
+    """What ``agent config -o json`` prints for this node root (containers/image 5.23)."""
+    return render_config(registries.load(root, compat=V5_23).config)
 
 
 # --- TestParseShortNameValue ----------------------------------------------------------------
@@ -46,16 +43,14 @@ def config_json(capsys: Any, root: Path) -> dict[str, Any]:
         "localhost:5000/namespace/fedora",
     ],
 )
-def test_valid_alias_values_are_held_as_written(tmp_path: Path, capsys: Any, value: str) -> None:
+def test_valid_alias_values_are_held_as_written(tmp_path: Path, value: str) -> None:
     root = node_root(tmp_path, f'[aliases]\n"fedora" = "{value}"\n')
-    assert config_json(capsys, root)["effective"]["aliases"] == {"fedora": value}
+    assert config_json(root)["effective"]["aliases"] == {"fedora": value}
 
 
-def test_docker_hub_alias_values_are_normalised(tmp_path: Path, capsys: Any) -> None:
+def test_docker_hub_alias_values_are_normalised(tmp_path: Path) -> None:
     root = node_root(tmp_path, '[aliases]\n"fedora" = "docker.io/fedora"\n')
-    assert config_json(capsys, root)["effective"]["aliases"] == {
-        "fedora": "docker.io/library/fedora"
-    }
+    assert config_json(root)["effective"]["aliases"] == {"fedora": "docker.io/library/fedora"}
 
 
 @pytest.mark.parametrize(
