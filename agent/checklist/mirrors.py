@@ -20,7 +20,11 @@ registry filtering of ``pkg/controller/container-runtime-config/helpers.go``
   and mirrors inside them insecure, blocked scopes add blocked entries (a scope that would
   block the release payload is dropped unless the payload has an unblocked digest mirror).
 * Nested scopes (OCP ≥ 4.11): an entry inside a mirrored scope that has no mirrors of its
-  own receives the parent's mirrors, with the path difference appended.
+  own receives the parent's mirrors, with the path difference appended. A wildcard source
+  (accepted from 4.16) cannot pass its mirrors on: runtime-utils fails, so does the MCO.
+* Before rendering, the MCO validates the objects (agent/checklist/mco_validation.py). When
+  it refuses, it renders nothing and the nodes keep the file they have: the rendering then
+  carries the refusals as ``problems`` (its entries are what the objects would render).
 
 The comparison with a node is semantic: per source, the mirrors in order with the kind of
 reference each applies to (``mirror-by-digest-only`` and per-mirror ``digest-only`` are the
@@ -36,6 +40,14 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from agent import reference
+from agent.checklist.mco_validation import (
+    Refusal,
+    Scope,
+    go_quote,
+    indexed,
+    policy_refusals,
+    registries_refusals,
+)
 from agent.errors import AgentError
 from agent.reference import ReferenceError
 from agent.registries.model import Configuration, Mirror, RegistryEntry
@@ -74,10 +86,15 @@ class MirrorSet:
     source: str
     mirrors: tuple[str, ...]
     policy: str = ""  # mirrorSourcePolicy ("" = AllowContactingSource)
+    index: int = 0  # position in the object's list of sets
 
     @property
     def origin(self) -> str:
         return f"{self.kind}/{self.name}"
+
+    @property
+    def field(self) -> str:
+        return f"spec.{_SPEC_KEYS[self.kind]}[{self.index}].source"
 
 
 _SPEC_KEYS = {ICSP: "repositoryDigestMirrors", IDMS: "imageDigestMirrors", ITMS: "imageTagMirrors"}
@@ -88,12 +105,12 @@ def mirror_sets(kind: str, objects: Iterable[Mapping[str, Any]]) -> list[MirrorS
     found = []
     for obj in objects:
         name = str((obj.get("metadata") or {}).get("name", "?"))
-        for item in (obj.get("spec") or {}).get(_SPEC_KEYS[kind]) or []:
+        for index, item in enumerate((obj.get("spec") or {}).get(_SPEC_KEYS[kind]) or []):
             if not isinstance(item, Mapping) or not isinstance(item.get("source"), str):
                 continue
             mirrors = tuple(str(m) for m in item.get("mirrors") or [] if isinstance(m, str))
             policy = "" if kind == ICSP else str(item.get("mirrorSourcePolicy") or "")
-            found.append(MirrorSet(kind, name, item["source"], mirrors, policy))
+            found.append(MirrorSet(kind, name, item["source"], mirrors, policy, index))
     return found
 
 
@@ -217,11 +234,18 @@ class Rendering:
     """What the MCO writes to /etc/containers/registries.conf for these objects."""
 
     version: tuple[int, int]
-    entries: tuple[RegistryEntry, ...]  # sorted by prefix, as containers/image holds them
-    problems: tuple[str, ...] = ()  # why the MCO refuses to render (nodes keep the old file)
+    # Sorted by prefix, as containers/image holds them; when the MCO refuses, what the
+    # objects would render once it accepts them (nodes keep their file meanwhile).
+    entries: tuple[RegistryEntry, ...]
+    problems: tuple[Refusal, ...] = ()  # why the MCO refuses to render
     notes: tuple[str, ...] = ()
     flags_known: bool = True  # image.config registrySources were read (insecure/blocked)
     origins: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # source -> objects
+
+    @property
+    def refused(self) -> bool:
+        """The MCO renders nothing: every node should keep the registries.conf it has."""
+        return bool(self.problems)
 
     @property
     def config(self) -> Configuration:
@@ -232,26 +256,6 @@ class Rendering:
 
     def to_json(self) -> list[dict[str, Any]]:
         return [entry.canonical() for entry in self.entries]
-
-
-def _policy_problems(sets: Sequence[MirrorSet]) -> list[str]:
-    """``validateRegistriesConfScopes``: what makes the MCO refuse the mirror sets."""
-    problems = []
-    policies: dict[str, tuple[str, str]] = {}
-    for one in sets:
-        policy = one.policy or ALLOW_CONTACTING_SOURCE
-        seen = policies.setdefault(one.source, (policy, one.origin))
-        if seen[0] != policy:
-            problems.append(
-                f"conflicting mirrorSourcePolicy for source {one.source}: {seen[0]} in "
-                f"{seen[1]}, {policy} in {one.origin}"
-            )
-        if policy == NEVER_CONTACT_SOURCE and one.source in one.mirrors:
-            problems.append(
-                f"{one.origin}: NeverContactSource while the source {one.source} is one of "
-                "its mirrors"
-            )
-    return problems
 
 
 def _repository(text: str) -> Optional[reference.ImageReference]:
@@ -278,7 +282,7 @@ def _valid_blocked_scopes(
         if len(kept) != len(blocked):
             notes.append(f"blocked registry {payload.domain} is the payload's: not blocked")
         return kept
-    trial = _render_entries(version, digest_sets, [], list(insecure), list(blocked))
+    trial, _ = _render_entries(version, digest_sets, [], list(insecure), list(blocked))
     sources = []
     try:
         resolution = pull_sources(Configuration(registries=trial), payload.for_pull())
@@ -312,8 +316,10 @@ def _render_entries(
     tag_sets: Sequence[MirrorSet],
     insecure_scopes: Sequence[str],
     blocked_scopes: Sequence[str],
-) -> tuple[RegistryEntry, ...]:
+) -> tuple[tuple[RegistryEntry, ...], Optional[Refusal]]:
+    """The entries, and the error that stops runtime-utils' ``EditRegistriesConfig``."""
     legacy = version < (4, 13)
+    failure: Optional[Refusal] = None
     entries: list[_Entry] = []
 
     def get(scope: str) -> _Entry:
@@ -360,6 +366,13 @@ def _render_entries(
                     and scope_nested(entry.scope, parent.scope)
                     and not entry.mirrors
                 ):
+                    if parent.scope.startswith("*."):
+                        # mirrorsAdjustedForNestedScope refuses wildcard scopes: the MCO
+                        # stops there and renders nothing.
+                        failure = failure or _wildcard_refusal(
+                            one, entry.scope, [*digest_sets, *tag_sets]
+                        )
+                        continue
                     suffix = entry.scope[len(parent.scope) :]
                     if legacy:
                         entry.digest_only = parent.digest_only
@@ -381,7 +394,22 @@ def _render_entries(
         )
         for entry in entries
     ]
-    return tuple(sorted(rendered, key=lambda entry: entry.prefix))
+    return tuple(sorted(rendered, key=lambda entry: entry.prefix)), failure
+
+
+def _wildcard_refusal(one: MergedSet, nested: str, sets: Sequence[MirrorSet]) -> Refusal:
+    first = next(s for s in sets if s.source == one.source)
+    return Refusal(
+        first.kind,
+        first.name,
+        first.field,
+        "could not update registries config with new changes: internal error: "
+        f"mirrorsAdjustedForNestedScope for a wildcard scope {go_quote(one.source)}",
+        detail=(
+            f"{nested} lies inside the wildcard source {one.source} and has no mirrors of its "
+            "own; runtime-utils cannot carry a wildcard scope's mirrors into it"
+        ),
+    )
 
 
 def render_registries(
@@ -400,11 +428,11 @@ def render_registries(
     ``flags_known`` is False when it could not be read. ``release_image`` is
     ClusterVersion ``status.desired.image`` (the payload the blocked scopes must spare).
     """
+    icsps, idmss, itmss = list(icsps), list(idmss), list(itmss)
     icsp_sets = mirror_sets(ICSP, icsps)
     idms_sets = mirror_sets(IDMS, idmss)
     itms_sets = mirror_sets(ITMS, itmss)
     notes: list[str] = []
-    problems: list[str] = []
     if version < (4, 13):
         ignored = sorted({one.origin for one in [*idms_sets, *itms_sets]})
         if ignored:
@@ -417,7 +445,6 @@ def render_registries(
     else:
         digest_sets = [*idms_sets, *icsp_sets]
         tag_sets = itms_sets
-        problems += _policy_problems([*idms_sets, *itms_sets, *icsp_sets])
         if icsp_sets and (idms_sets or itms_sets) and version < (4, 15):
             notes.append(
                 "ImageContentSourcePolicy together with ImageDigestMirrorSet/ImageTagMirrorSet: "
@@ -426,9 +453,31 @@ def render_registries(
             )
     sources = (image_config or {}).get("spec", {}).get("registrySources") or {}
     insecure = [str(s) for s in sources.get("insecureRegistries") or []]
-    blocked = [str(s) for s in sources.get("blockedRegistries") or []]
-    blocked = _valid_blocked_scopes(version, blocked, insecure, digest_sets, release_image, notes)
-    entries = _render_entries(version, digest_sets, tag_sets, insecure, blocked)
+    blocked_all = [str(s) for s in sources.get("blockedRegistries") or []]
+    allowed = [str(s) for s in sources.get("allowedRegistries") or []]
+    blocked = _valid_blocked_scopes(
+        version, blocked_all, insecure, digest_sets, release_image, notes
+    )
+    kept = [(index, scope) for index, scope in indexed(blocked_all) if scope in blocked]
+    policy_blocked, policy_allowed = _policy_lists(version, kept, allowed, release_image)
+    payload = _repository(release_image) if release_image else None
+    problems: list[Refusal] = []
+    for refusal in [
+        *registries_refusals(version, icsps, idmss, itmss, indexed(insecure), kept),
+        *policy_refusals(
+            version, policy_blocked, policy_allowed, payload.name if payload else None
+        ),
+    ]:
+        if refusal not in problems:  # policy.json repeats the blocked scopes' check
+            problems.append(refusal)
+    entries, failure = _render_entries(version, digest_sets, tag_sets, insecure, blocked)
+    if failure is not None and not problems:  # validation comes first
+        problems.append(failure)
+    if version < (4, 11) and _has_empty(insecure, blocked, digest_sets):
+        notes.append(
+            f"OCP {version_text(version)}: the MCO renders an empty registry or mirror as it is; "
+            "containers/image on the nodes then refuses the whole registries.conf"
+        )
     origins: dict[str, list[str]] = {}
     for one in [*digest_sets, *tag_sets]:
         origins.setdefault(one.source, [])
@@ -441,6 +490,38 @@ def render_registries(
         notes=tuple(notes),
         flags_known=flags_known,
         origins={source: tuple(sorted(names)) for source, names in origins.items()},
+    )
+
+
+def _policy_lists(
+    version: tuple[int, int],
+    kept: Sequence[Scope],
+    allowed: Sequence[str],
+    release_image: Optional[str],
+) -> tuple[list[Scope], list[Scope]]:
+    """The blocked and allowed scopes the MCO writes to policy.json. From 4.11 a blocked
+    scope that covers the payload (kept only when the payload has a mirror) lets the payload
+    repository itself be allowed, and is not blocked there when it is that repository."""
+    payload = _repository(release_image) if release_image else None
+    if version < (4, 11) or payload is None:
+        return list(kept), indexed(allowed)
+    policy_blocked: list[Scope] = []
+    extra: list[Scope] = []
+    for index, scope in kept:
+        if scope_nested(payload.name, scope):
+            if scope != payload.name:
+                policy_blocked.append((index, scope))
+            extra.append((-1, payload.name))
+            continue
+        policy_blocked.append((index, scope))
+    return policy_blocked, [*extra, *indexed(allowed)]
+
+
+def _has_empty(insecure: Sequence[str], blocked: Sequence[str], sets: Sequence[MirrorSet]) -> bool:
+    return (
+        "" in insecure
+        or "" in blocked
+        or any(one.source == "" or "" in one.mirrors for one in sets)
     )
 
 

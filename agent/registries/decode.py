@@ -459,9 +459,9 @@ def _decode(document: dict[str, Any], path: str, *, drop_in: bool, compat: Compa
                 entry=index,
                 key="prefix",
             )
-    alias_pairs = sorted((aliases or {}).items())
-    for name, value in alias_pairs:
-        _validate_alias(name, value)
+    alias_pairs = [
+        (name, _validate_alias(name, value)) for name, value in sorted((aliases or {}).items())
+    ]
 
     return FileConfig(
         path=path,
@@ -661,7 +661,10 @@ def _normalise_search(value: str) -> str:
     return host
 
 
-def _validate_alias(name: str, value: str) -> None:
+def _validate_alias(name: str, value: str) -> str:
+    """The value as containers/image holds it (``parseShortNameValue`` normalises it:
+    ``docker.io/fedora`` is ``docker.io/library/fedora``), or the fault."""
+
     def invalid(message: str) -> _Fault:
         return _Fault("invalid-alias", message, key=name)
 
@@ -674,7 +677,7 @@ def _validate_alias(name: str, value: str) -> None:
     if parsed_name.tag or parsed_name.digest:
         raise invalid(f"alias name {name!r} must not carry a tag or digest")
     if value == "":
-        return  # an empty value erases an alias from an earlier file
+        return value  # an empty value erases an alias from an earlier file
     try:
         parsed_value = reference.parse_normalized(value)
     except ReferenceError as exc:
@@ -685,6 +688,7 @@ def _validate_alias(name: str, value: str) -> None:
         raise invalid(f"alias {name!r}: value {value!r} must include a registry host")
     if parsed_value.tag or parsed_value.digest:
         raise invalid(f"alias {name!r}: value {value!r} must not carry a tag or digest")
+    return parsed_value.name
 
 
 def decode_alias_cache(text: str, path: str) -> dict[str, str]:

@@ -624,6 +624,91 @@ def test_the_mirror_reference_and_an_older_cluster(cluster: Cluster, capsys: Any
     ]
 
 
+def test_objects_the_mco_refuses_are_named_and_nodes_are_not_called_drifted(
+    cluster: Cluster, capsys: Any
+) -> None:
+    # An ICSP with an empty mirror and image.config with an empty insecure registry: the MCO
+    # (4.14) refuses to render, the pools do not update and the nodes keep the file they
+    # have (HEALTHY_CONF, rendered from the release IDMS before these objects came).
+    cluster.server.put(
+        {
+            "apiVersion": "operator.openshift.io/v1alpha1",
+            "kind": "ImageContentSourcePolicy",
+            "metadata": {"name": "team"},
+            "spec": {
+                "repositoryDigestMirrors": [
+                    {"source": "registry.example.com/team", "mirrors": [BACKUP, ""]}
+                ]
+            },
+        }
+    )
+    cluster.server.put(
+        {
+            "apiVersion": "config.openshift.io/v1",
+            "kind": "Image",
+            "metadata": {"name": "cluster"},
+            "spec": {"registrySources": {"insecureRegistries": [""]}},
+        }
+    )
+    code, document = cluster.pre(capsys)
+    assert code == 1
+    assert verdicts(document) == {**ALL_PASS_PRE, "mirror-rules": "fail"}
+    rules = items(document)["mirror-rules"]
+    assert rules["summary"] == (
+        "the MCO refuses to render the mirror sets: the MachineConfigPools will not update, "
+        "nodes keep their current registries.conf"
+    )
+    assert (
+        "MCO refusal: Image/cluster spec.registrySources.insecureRegistries[0]: invalid entry for "
+        'insecure registries ""'
+    ) in rules["evidence"]
+    assert (
+        "MCO refusal: ImageContentSourcePolicy/team spec.repositoryDigestMirrors[0].mirrors[1]: "
+        "invalid empty entry for mirror configuration"
+    ) in rules["evidence"]
+    assert rules["remediation"][:2] == [
+        "oc get image.config.openshift.io/cluster -o yaml   # fix "
+        "spec.registrySources.insecureRegistries[0]",
+        "oc get imagecontentsourcepolicy/team -o yaml   # fix "
+        "spec.repositoryDigestMirrors[0].mirrors[1]",
+    ]
+    # No node is called drifted: each is held to its current file.
+    assert not any("machine-config-daemon-force" in line for line in rules["remediation"])
+    assert not any("no entry on the node" in line for line in rules["evidence"])
+    assert [(n["node"], n["verdict"], n["compared"]) for n in rules["details"]["nodes"]] == [
+        (name, "pass", True) for name in Cluster.NODES
+    ]
+    assert [p["kind"] for p in rules["details"]["problems"]] == [
+        "Image",
+        "ImageContentSourcePolicy",
+    ]
+
+
+def test_a_wildcard_source_with_a_nested_scope_is_a_refusal_on_4_16(
+    cluster: Cluster, capsys: Any
+) -> None:
+    cluster.server.put(idms("corp", ("*.corp.example", ["mirror.example.net/corp"])))
+    cluster.server.put(
+        {
+            "apiVersion": "config.openshift.io/v1",
+            "kind": "Image",
+            "metadata": {"name": "cluster"},
+            "spec": {"registrySources": {"insecureRegistries": ["registry.corp.example"]}},
+        }
+    )
+    code, document = cluster.pre(capsys, "--ocp-version", "4.16")
+    rules = items(document)["mirror-rules"]
+    assert code == 1 and rules["verdict"] == "fail"
+    (line,) = [e for e in rules["evidence"] if e.startswith("MCO refusal:")]
+    assert line.startswith(
+        "MCO refusal: ImageDigestMirrorSet/corp spec.imageDigestMirrors[0].source: could not "
+        "update registries config with new changes: internal error: "
+        'mirrorsAdjustedForNestedScope for a wildcard scope "*.corp.example"'
+    )
+    assert "mirror.example.net/corpexample" not in json.dumps(document)
+    assert not any("machine-config-daemon-force" in line for line in rules["remediation"])
+
+
 def test_a_check_of_the_mirror_reference_is_not_the_release_check(
     cluster: Cluster, capsys: Any
 ) -> None:

@@ -251,8 +251,26 @@ def test_conflicting_source_policies_are_refused_like_the_mco() -> None:
         [],
         version=(4, 15),
     )
-    assert len(rendering.problems) == 1
-    assert "conflicting mirrorSourcePolicy for source " + RELEASE in rendering.problems[0]
+    (refusal,) = rendering.problems
+    assert (refusal.origin, refusal.field) == (
+        "ImageDigestMirrorSet/b",
+        "spec.imageDigestMirrors[0].mirrorSourcePolicy",
+    )
+    assert refusal.message == (
+        f'conflicting mirrorSourcePolicy is set for the same source "{RELEASE}" in '
+        "imagedigestmirrorsets, imagetagmirrorsets, or imagecontentsourcepolicies"
+    )
+    # 4.13/4.14 word it without ICSPs.
+    older = render_registries(
+        [],
+        [
+            idms("a", (RELEASE, [MIRROR]), policy="NeverContactSource"),
+            idms("b", (RELEASE, [BACKUP])),
+        ],
+        [],
+        version=(4, 14),
+    )
+    assert older.problems[0].message.endswith("in imagedigestmirrorsets and/or imagetagmirrorsets")
     # An ICSP always allows contacting the source: it conflicts with NeverContactSource.
     with_icsp = render_registries(
         [icsp("legacy", (RELEASE, [BACKUP]))],
@@ -260,14 +278,18 @@ def test_conflicting_source_policies_are_refused_like_the_mco() -> None:
         [],
         version=(4, 16),
     )
-    assert "ImageContentSourcePolicy/legacy" in with_icsp.problems[0]
+    assert with_icsp.problems[0].origin == "ImageContentSourcePolicy/legacy"
     never_self = render_registries(
         [],
         [idms("c", (RELEASE, [RELEASE, MIRROR]), policy="NeverContactSource")],
         [],
         version=(4, 15),
     )
-    assert "is one of its mirrors" in never_self.problems[0]
+    assert never_self.problems[0].field == "spec.imageDigestMirrors[0].mirrors[0]"
+    assert never_self.problems[0].message == (
+        f'cannot set mirrorSourcePolicy: NeverContactSource if the source "{RELEASE}" is one '
+        "of the mirrors"
+    )
 
 
 def test_insecure_blocked_and_nested_scopes() -> None:

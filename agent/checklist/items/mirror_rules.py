@@ -13,6 +13,11 @@ from shlex import quote
 from typing import Any, Optional
 
 from agent.checklist.items.common import listed, outcome, unavailable, unavailable_parts
+from agent.checklist.items.mco_refusal import (
+    keep_current_files,
+    refusal_evidence,
+    refusal_remediation,
+)
 from agent.checklist.mirrors import Difference, Rendering, compare, coverage, version_text
 from agent.checklist.model import FAIL, PASS, WARN, Outcome, Permission, Unavailable
 from agent.checklist.snapshot import NodeState, Reports, Snapshot
@@ -76,16 +81,10 @@ def mirror_rules_item(
     )
     if version.source == "unknown":
         verdicts.append(WARN)
-    for problem in rendering.problems:
+    if rendering.refused:
         verdicts.append(FAIL)
-        evidence.append(
-            f"the MCO refuses these mirror sets (nodes keep their old rules): {problem}"
-        )
-    if rendering.problems:
-        remediation.append(
-            "oc get imagedigestmirrorset,imagetagmirrorset,imagecontentsourcepolicy -o yaml"
-            "   # make mirrorSourcePolicy agree for each source"
-        )
+        evidence += refusal_evidence(rendering.problems)
+        remediation += refusal_remediation(rendering.problems)
     evidence += rendering.notes
     if isinstance(snapshot.image_config, Unavailable):
         verdicts.append(WARN)
@@ -108,6 +107,10 @@ def mirror_rules_item(
             "--payload-repository to check it"
         )
     coverages = [(role, coverage(config, repo, target.digest)) for role, repo in repositories]
+    if rendering.refused:
+        evidence.append(
+            "coverage below: of the rules the objects describe, once the MCO accepts them"
+        )
     known_mirror = next((c.mirrors[0] for _, c in coverages if c.covered), None)
     uncovered = []
     for role, found in coverages:
@@ -137,6 +140,8 @@ def mirror_rules_item(
             evidence.append(f"nodes not compared: {part.text()}")
             if part.permission:
                 permissions.append(part.permission)
+    elif rendering.refused:
+        verdicts += keep_current_files(states, snapshot.reports, evidence, node_results)
     else:
         verdicts += _compare_nodes(
             states, snapshot.reports, rendering, evidence, remediation, node_results
@@ -149,16 +154,21 @@ def mirror_rules_item(
         parts_text = []
         if uncovered:
             parts_text.append("not covered: " + ", ".join(c.repository for c in uncovered))
-        if rendering.problems:
-            parts_text.append("the MCO refuses the mirror sets")
+        if rendering.refused:
+            parts_text.append(
+                "the MCO refuses to render the mirror sets: the MachineConfigPools will not "
+                "update, nodes keep their current registries.conf"
+            )
         if failing:
             parts_text.append(f"{failing} node(s) disagree with the mirror sets")
         summary = "; ".join(parts_text) or "see the evidence"
     details = {
         "ocpVersion": version_text(rendering.version),
         "coverage": {role: c.to_json() for role, c in coverages},
-        "expected": rendering.to_json(),
-        "problems": list(rendering.problems),
+        # Refused: nodes should keep their current file; the objects' rules are shown apart.
+        "expected": None if rendering.refused else rendering.to_json(),
+        "refusedRendering": rendering.to_json() if rendering.refused else None,
+        "problems": [problem.to_json() for problem in rendering.problems],
         "nodes": node_results,
     }
     return outcome(verdict, summary, evidence, remediation, permissions, details)
@@ -252,7 +262,7 @@ def _compare_nodes(
             f"oc debug node/{node.name} -- chroot /host touch /run/machine-config-daemon-force"
             "   # the MCD rewrites the rendered registries.conf"
         )
-    if drifted and not rendering.problems:
+    if drifted:
         remediation.append(
             "oc logs -n openshift-machine-config-operator deployment/machine-config-controller "
             "-c machine-config-controller | grep -i registr   # did the MCO render the sets?"

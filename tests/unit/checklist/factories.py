@@ -328,6 +328,7 @@ def rendered(snapshot: Snapshot, version: tuple[int, int] = (4, 14)) -> Renderin
         snapshot.idmss if isinstance(snapshot.idmss, list) else [],
         snapshot.itmss if isinstance(snapshot.itmss, list) else [],
         version=version,
+        image_config=snapshot.image_config if isinstance(snapshot.image_config, dict) else None,
         flags_known=not isinstance(snapshot.image_config, Unavailable),
     )
 

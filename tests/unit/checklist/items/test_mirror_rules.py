@@ -6,7 +6,7 @@ import json
 
 from agent.checklist.items.mirror_rules import mirror_rules_item
 from agent.checklist.model import FAIL, PASS, WARN, Permission
-from agent.checklist.snapshot import Reports
+from agent.checklist.snapshot import Reports, Snapshot
 from agent.checklist.target import parse_target
 from agent.checklist.version import Version, cluster_version_of
 from tests.unit.checklist.factories import (
@@ -165,3 +165,72 @@ def test_mirror_rules_warnings_and_missing_permissions() -> None:
     assert item.summary == (
         "not checked: missing permission: list imagedigestmirrorsets.config.openshift.io"
     )
+
+
+def refused_snapshot(**changes: object) -> Snapshot:
+    """The cluster's objects add a set the MCO refuses (an empty mirror in an ICSP): the
+    nodes still hold the file rendered before (EFFECTIVE), which the new set would change."""
+    return healthy_snapshot(
+        icsps=[
+            {
+                "kind": "ImageContentSourcePolicy",
+                "metadata": {"name": "team"},
+                "spec": {
+                    "repositoryDigestMirrors": [
+                        {"source": "registry.example.com/team", "mirrors": ["", BACKUP]}
+                    ]
+                },
+            }
+        ],
+        **changes,
+    )
+
+
+def test_a_refused_rendering_is_named_and_nodes_keep_their_file() -> None:
+    snapshot = refused_snapshot()
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.verdict == FAIL
+    assert item.summary == (
+        "the MCO refuses to render the mirror sets: the MachineConfigPools will not update, "
+        "nodes keep their current registries.conf"
+    )
+    evidence = "\n".join(item.evidence)
+    assert (
+        "MCO refusal: ImageContentSourcePolicy/team spec.repositoryDigestMirrors[0].mirrors[0]: "
+        "invalid empty entry for mirror configuration"
+    ) in evidence
+    # Nodes are held to their current file, not to the refused objects: none is "drifted",
+    # although the objects' rules (registry.example.com/team) are on no node.
+    assert "disagree" not in item.summary and "no entry on the node" not in evidence
+    assert not any("machine-config-daemon-force" in command for command in item.remediation)
+    assert item.remediation == (
+        "oc get imagecontentsourcepolicy/team -o yaml   # fix "
+        "spec.repositoryDigestMirrors[0].mirrors[0]",
+        "oc logs -n openshift-machine-config-operator deployment/machine-config-controller "
+        "-c machine-config-controller | grep -F 'invalid empty entry for mirror configuration'",
+    )
+    assert all(n["compared"] and n["verdict"] == PASS for n in item.details["nodes"])
+    assert item.details["expected"] is None
+    assert item.details["problems"][0]["field"] == "spec.repositoryDigestMirrors[0].mirrors[0]"
+    assert any(e["prefix"] == "registry.example.com/team" for e in item.details["refusedRendering"])
+
+
+def test_while_refused_nodes_on_one_rendered_config_should_hold_one_file() -> None:
+    drifted = json.loads(json.dumps(EFFECTIVE))
+    drifted[1]["mirrors"].insert(
+        0, {"location": BACKUP, "insecure": False, "pullFromMirror": "digest-only"}
+    )
+    snapshot = refused_snapshot(
+        reports=Reports.of(
+            [
+                report_configmap("master-0", current="rendered-master-1"),
+                report_configmap("worker-0"),
+                report_configmap("worker-1", effective=drifted),
+            ]
+        )
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.verdict == FAIL  # the refusal
+    line = next(e for e in item.evidence if e.startswith("pool worker:"))
+    assert "nodes on rendered-worker-1 hold different registries.conf files" in line
+    assert "worker-0" in line and "worker-1" in line
