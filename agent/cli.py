@@ -325,7 +325,7 @@ def check(
     else:
         from agent.output.check import check_table
 
-        sys.stdout.write(check_table(report, wide=output is CheckOutput.wide))
+        sys.stdout.write(check_table(report, wide=output is CheckOutput.wide, strict=strict))
     interrupted = report.extra.get("interrupted")
     if interrupted:
         raise typer.Exit(143 if interrupted == "SIGTERM" else 130)
@@ -417,7 +417,7 @@ def analyze(
     else:
         from agent.output.check import check_table
 
-        sys.stdout.write(check_table(report, wide=output is CheckOutput.wide))
+        sys.stdout.write(check_table(report, wide=output is CheckOutput.wide, strict=strict))
     raise typer.Exit(_exit_code(report.verdict, strict))
 
 
@@ -860,10 +860,11 @@ def checklist_pre_upgrade(
         max_age=_duration("--max-age", max_age, zero_ok=True),
     )
     cluster = _checklist_cluster(kubeconfig, context, namespace)
-    sys.stderr.write(
-        f"note: writing data key {CHECKLIST_KEY} of configmap {cluster.namespace}/"
-        f"{CHECKS_CONFIGMAP} (the only change this command makes)\n"
-    )
+    if options.wait > 0:  # --wait 0 requests no check: it writes nothing
+        sys.stderr.write(
+            f"note: writing data key {CHECKLIST_KEY} of configmap {cluster.namespace}/"
+            f"{CHECKS_CONFIGMAP} (the only change this command makes)\n"
+        )
     bar = _ReportsBar()
     try:
         checklist = pre_upgrade(

@@ -36,7 +36,10 @@ def _header(checklist: Checklist) -> list[tuple[str, str]]:
 def _overall(checklist: Checklist, strict: bool) -> str:
     counts = checklist.counts()
     state = "FAIL" if checklist.failed(strict) else _LABEL[checklist.verdict]
-    return f"{state} ({counts[PASS]} pass, {counts[WARN]} warn, {counts[FAIL]} fail)"
+    text = f"{state} ({counts[PASS]} pass, {counts[WARN]} warn, {counts[FAIL]} fail)"
+    if strict and checklist.verdict == WARN:
+        text += " — failed by --strict: warnings fail in strict mode"
+    return text
 
 
 def to_json(checklist: Checklist, *, strict: bool = False) -> str:

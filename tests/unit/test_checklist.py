@@ -142,7 +142,10 @@ def test_table_markdown_and_junit() -> None:
     assert (
         table(sample((PASS, WARN)), strict=True)
         .rstrip()
-        .endswith("overall: FAIL (1 pass, 1 warn, 0 fail)")
+        .endswith(
+            "overall: FAIL (1 pass, 1 warn, 0 fail) — failed by --strict: warnings fail in "
+            "strict mode"
+        )
     )
     md = markdown(sample())
     assert md.startswith("### mirror-agent checklist: pre-upgrade")
