@@ -102,6 +102,20 @@ def mirror_evidence(snapshot: Snapshot, target: Target, repository: str) -> list
     return list(unique.values())
 
 
+def sources_mirrored_at(snapshot: Snapshot, repository: str) -> list[str]:
+    """Mirror-set sources that name ``repository`` as one of their mirrors: a mirror given
+    where the source it stands for belongs."""
+    found = []
+    for kind, objects in ((ICSP, snapshot.icsps), (IDMS, snapshot.idmss), (ITMS, snapshot.itmss)):
+        if isinstance(objects, list):
+            found += [
+                f"{one.source} ({one.origin})"
+                for one in mirror_sets(kind, objects)
+                if repository in one.mirrors
+            ]
+    return list(dict.fromkeys(found))
+
+
 def instructions(version: tuple[int, int], target: Target) -> list[str]:
     """The commands that print (or are) the right mirror set when no evidence shows where
     the repositories are mirrored: what the mirroring tool wrote."""

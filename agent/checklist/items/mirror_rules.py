@@ -25,6 +25,7 @@ from agent.checklist.items.mirror_evidence import (
     evidence_json,
     instructions,
     mirror_evidence,
+    sources_mirrored_at,
 )
 from agent.checklist.items.registry_sources import (
     RegistrySources,
@@ -139,6 +140,12 @@ def mirror_rules_item(
             )
             for one in shown:
                 evidence.append(f"{found.repository} is mirrored at {one.mirror}: {one.why}")
+            mirror_of = sources_mirrored_at(snapshot, found.repository)
+            if mirror_of:
+                evidence.append(
+                    f"{found.repository} is itself a mirror of {', '.join(mirror_of)}: pass "
+                    "--to-image with the source it stands for"
+                )
             if shown:
                 proposals.append((found.repository, shown[0].mirror))
     if proposals:

@@ -55,9 +55,7 @@ def evaluate_release(
 
 
 def test_release_item_passes_when_every_node_was_served_by_a_mirror() -> None:
-    item, releases = evaluate_release(
-        healthy_snapshot(), since=SINCE, cutoff=None
-    )
+    item, releases = evaluate_release(healthy_snapshot(), since=SINCE, cutoff=None)
     assert (
         item.verdict == PASS and item.summary == "all 3 expected nodes resolved it through a mirror"
     )
@@ -200,9 +198,7 @@ def test_when_the_check_cannot_be_requested_recent_reports_still_count() -> None
             [report_configmap(n, checked_at=EARLIER) for n in ("master-0", "worker-0", "worker-1")]
         )
     )
-    item, _ = evaluate_release(
-        stale, since=None, cutoff=cutoff, write_problem=problem
-    )
+    item, _ = evaluate_release(stale, since=None, cutoff=cutoff, write_problem=problem)
     assert item.verdict == FAIL
     assert item.remediation[0].startswith(f"oc edit configmap mirror-agent-checks -n {NS}")
 
