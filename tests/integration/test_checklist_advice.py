@@ -122,10 +122,8 @@ def test_wait_zero_claims_no_write(cluster: Cluster, capsys: Any) -> None:
     cluster.pre(capsys)  # reports of the release, a moment ago
     before = cluster.server.get_object("ConfigMap", "mirror-agent-checks", NS)
     patches = sum(1 for r in cluster.server.requests if r.method == "PATCH")
-    code = main(
-        ["checklist", "pre-upgrade", "--to-image", TARGET, "--wait", "0", "--kubeconfig"]
-        + [str(cluster.kubeconfig)]
-    )
+    argv = ["checklist", "pre-upgrade", "--to-image", TARGET, "--wait", "0"]
+    code = main([*argv, "--kubeconfig", str(cluster.kubeconfig)])
     out, err = capsys.readouterr()
     assert code == 0
     assert "writing" not in err and "note:" not in err
