@@ -4,6 +4,7 @@ and a condition's status."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from shlex import quote
 from typing import Any, Optional
@@ -73,6 +74,23 @@ def grouped(pairs: Iterable[tuple[str, str]]) -> list[str]:
 # command's comment; a command with `<…>` placeholders would be a redirection when pasted.
 PULL_SECRET = '"$PULL_SECRET"'  # a pull secret file (registry credentials, as podman writes)
 RELEASE_TAG = "${OCP_RELEASE}-${ARCHITECTURE}"  # e.g. 4.15.3-x86_64, as oc's docs name them
+#: Every variable a command may use, and what to set it to (the renderers print it once).
+PLACEHOLDERS: Mapping[str, str] = {
+    "PULL_SECRET": "a pull secret file with the credentials the command needs",
+    "OCP_RELEASE": "the release's version, e.g. 4.15.3",
+    "ARCHITECTURE": "the release's architecture, e.g. x86_64",
+    "MIRROR_REPOSITORY": "the repository the release was mirrored to (oc adm release mirror --to)",
+    "OC_MIRROR_WORKSPACE": "the oc-mirror workspace the release was mirrored with",
+    "MIRROR_CA": "the PEM file of the CA that signed the mirror registry's certificate",
+}
+
+
+def placeholders_in(commands: Iterable[str]) -> list[str]:
+    """The variables these commands use, in PLACEHOLDERS order."""
+    text = "\n".join(commands)
+    return [
+        name for name in PLACEHOLDERS if re.search(r"\$(\{" + name + r"\}|" + name + r"\b)", text)
+    ]
 
 
 def annotation_path(name: str) -> str:
