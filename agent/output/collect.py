@@ -59,8 +59,8 @@ def collect_table(summary: Summary, *, wide: bool = False) -> str:
         rows.append([str(len(group.nodes)), group.state, group.pools, group.checked, served])
     lines += aligned(rows, indent="")
     for group in groups:
-        if not group.notes:
-            continue
+        if not group.notes and group.state == "PASS":
+            continue  # the bulk of a healthy cluster: counted, not named
         lines.append("")
         lines.append(
             f"{group.state}, {len(group.nodes)} node(s): {first_names(group.names, NAMES_SHOWN)}"
@@ -78,7 +78,7 @@ def _image_table(summary: Summary) -> list[str]:
     images = per_image(summary.nodes)
     if not images:
         return []
-    rows = [["IMAGE", "NODES", "PASS", "WARN", "FAIL", "SERVED BY"]]
+    rows = [["IMAGE", "NODES", "PASS", "WARN", "FAIL/ERROR", "SERVED BY"]]
     for line in images:
         served = ", ".join(
             f"{short_digest(served_location(line.image, location))} x{count}"
@@ -178,7 +178,7 @@ def collect_markdown(summary: Summary) -> str:
             "",
             "#### Images",
             "",
-            "| image | nodes | pass | warn | fail | served by (nodes) |",
+            "| image | nodes | pass | warn | fail/error | served by (nodes) |",
             "|---|---|---|---|---|---|",
         ]
         for line in images:

@@ -48,7 +48,11 @@ def _general(note: str) -> str:
 
 
 def _served(row: NodeRow) -> tuple[str, ...]:
-    return tuple(served or "nothing" for _, served, _, _ in row.served)
+    """Who served each image, without the image's own digest (the image table has it)."""
+    return tuple(
+        served_location(image, served) if served else "nothing"
+        for image, served, _, _ in row.served
+    )
 
 
 @dataclass
