@@ -229,7 +229,9 @@ def registry_sources_item(
         verdicts.append(FAIL if group.severe else WARN)
         names = [n.name for n in group.nodes]
         evidence.append(f"{len(names)} node(s) {listed(names)}: " + "; ".join(group.lines))
-        remediation += pool_status_commands(group.nodes[0].pool, names[0])
+        first_of_pool = {n.pool: n.name for n in reversed(group.nodes)}  # the first node
+        for pool in sorted(first_of_pool, key=lambda p: p or ""):
+            remediation += pool_status_commands(pool, first_of_pool[pool])
     verdict = worst(verdicts)
     if verdict == PASS:
         summary = (

@@ -50,7 +50,12 @@ def upgrade_command_item(
     broken = [r.node for r in releases if r.state in ("failed", "source")]
     missing = [r.node for r in releases if r.state == "missing"]
     alternatives = _alternatives(releases, target.digest)
-    details: dict[str, Any] = {"command": None, "pullSpec": None, "alternatives": alternatives}
+    details: dict[str, Any] = {
+        "command": None,
+        "pullSpec": None,
+        "mirror": None,  # the mirror the command pins, when it names one
+        "alternatives": alternatives,
+    }
     if not through:
         return outcome(
             FAIL,
@@ -84,6 +89,7 @@ def upgrade_command_item(
             )
     elif alternatives:
         pull_spec = f"{alternatives[0]['mirror']}@{target.digest}"
+        details["mirror"] = alternatives[0]["mirror"]
         evidence.append(
             f"the mirror rules (item 2) do not cover {target.source_repository}: the command "
             f"names the mirror that served the release on {alternatives[0]['nodes']} node(s) "

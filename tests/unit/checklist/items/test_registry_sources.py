@@ -72,7 +72,10 @@ def test_an_insecure_registry_the_nodes_lack_is_not_a_mirror_rule() -> None:
         "(pulls from it verify TLS; mirror resolution is unaffected)"
     ) in sources.evidence
     assert "no entry on the node (expected no mirrors)" not in "\n".join(sources.evidence)
-    assert sources.remediation == tuple(pool_status_commands("master", "master-0"))
+    assert sources.remediation == (
+        *pool_status_commands("master", "master-0"),
+        *pool_status_commands("worker", "worker-0"),
+    )
     # Once the nodes have the entry, both pass.
     applied = with_effective(
         [*EFFECTIVE, entry(INTERNAL, insecure=True)],
