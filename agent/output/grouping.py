@@ -121,6 +121,8 @@ def distinct_findings(rows: Iterable[NodeRow]) -> list[Finding]:
         if row.status == "orphaned":
             continue
         state = row.status if row.status in ("missing", "stale") else (row.verdict or "error")
+        if row.drift and _RANK["drift"] < _RANK.get(state, 0):
+            state = "drift"
         for note in dict.fromkeys(_general(n) for n in node_notes(row)):
             finding = found.setdefault(note, Finding(note, state))
             if _RANK.get(state, 0) < _RANK.get(finding.worst, 0):

@@ -87,7 +87,12 @@ def test_oc_mirror_layout_with_the_payload_not_covered(cluster: Cluster, capsys:
     assert rules["details"]["mirrorEvidence"] == {PAYLOAD: []}
     # The release itself resolves through its mirror on every node.
     assert items(document)["release-resolves-through-mirror"]["verdict"] == "pass"
-    assert items(document)["upgrade-command"]["remediation"] == [UPGRADE]
+    upgrade = items(document)["upgrade-command"]
+    assert upgrade["remediation"] == [UPGRADE] and upgrade["verdict"] == "warn"
+    assert (
+        f"the payload repository {PAYLOAD} is not covered (item 2): the update would pull its "
+        "images from the source"
+    ) in upgrade["evidence"]
 
 
 def test_insecure_registries_of_image_config_are_not_mirror_rules(

@@ -102,7 +102,9 @@ PRE_UPGRADE: tuple[ItemSpec[PreUpgradeFacts], ...] = (
     ItemSpec(
         "upgrade-command",
         "The upgrade command",
-        lambda facts: upgrade_command_item(facts.releases, facts.target, facts.release_coverage),
+        lambda facts: upgrade_command_item(
+            facts.releases, facts.target, facts.release_coverage, facts.payload_coverage
+        ),
         commands_are_fixes=False,
     ),
 )

@@ -44,7 +44,10 @@ def _alternatives(releases: Sequence[NodeRelease], digest: str) -> list[dict[str
 
 
 def upgrade_command_item(
-    releases: Sequence[NodeRelease], target: Target, release_coverage: Optional[Coverage]
+    releases: Sequence[NodeRelease],
+    target: Target,
+    release_coverage: Optional[Coverage],
+    payload_coverage: Optional[Coverage] = None,
 ) -> Outcome:
     through = [r for r in releases if r.through_mirror]
     broken = [r.node for r in releases if r.state in ("failed", "source")]
@@ -106,6 +109,12 @@ def upgrade_command_item(
     if missing:
         verdict = WARN
         evidence.append(f"not confirmed (no fresh report): {listed(missing)} (item 1)")
+    if payload_coverage is not None and not payload_coverage.covered:
+        verdict = WARN
+        evidence.append(
+            f"the payload repository {payload_coverage.repository} is not covered (item 2): "
+            "the update would pull its images from the source"
+        )
     command = upgrade_command(pull_spec)
     details.update(command=command, pullSpec=pull_spec)
     return outcome(
