@@ -225,7 +225,7 @@ def _compare_nodes(
     refused: bool,
 ) -> list[str]:
     verdicts = []
-    groups: dict[str, _Group] = {}
+    groups: dict[tuple[str, ...], _Group] = {}
     cache: dict[str, list[Difference]] = {}
     not_compared: dict[str, list[str]] = {}
     for node in states:
@@ -267,8 +267,9 @@ def _compare_nodes(
                 "differences": [d.to_json() for d in differences],
             }
         )
-        if differences:
-            groups.setdefault(key, _Group(differences)).nodes.append(node)
+        if differences:  # nodes with the same differences share one line
+            same = tuple(d.text() for d in differences)
+            groups.setdefault(same, _Group(differences)).nodes.append(node)
     compared = sum(1 for n in node_results if n["compared"])
     agreeing = sum(1 for n in node_results if n["compared"] and n["verdict"] == PASS)
     evidence.append(f"{agreeing} of {compared} compared nodes agree with the mirror sets")

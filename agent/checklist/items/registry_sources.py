@@ -220,7 +220,12 @@ def registry_sources_item(
         node_results.append({"node": node.name, "differences": groups[key].lines})
     verdicts = [PASS]
     remediation: list[str] = []
-    differing = [g for g in groups.values() if g.lines]
+    merged: dict[tuple[str, ...], _Group] = {}  # fingerprints with the same differences
+    for group in groups.values():
+        if group.lines:
+            same = merged.setdefault(tuple(group.lines), _Group(group.lines, group.severe))
+            same.nodes += group.nodes
+    differing = list(merged.values())
     agreeing = compared - sum(len(g.nodes) for g in differing)
     evidence.append(f"{agreeing} of {compared} compared nodes apply it as the MCO renders it")
     if not_compared:
