@@ -215,3 +215,18 @@ def test_freshness_follows_the_request_or_the_machine_config() -> None:
     assert not is_fresh(report, state, target(), since=None, cutoff=cutoff)
     other = parse_target(f"{RELEASE}@sha256:" + "99" * 32)
     assert not is_fresh(report, state, other, since=SINCE, cutoff=None)
+
+
+def test_nodes_in_the_same_state_share_one_line() -> None:
+    names = [f"worker-{n:03d}" for n in range(500)]
+    snapshot = healthy_snapshot(
+        nodes=[node(n) for n in names],
+        reports=Reports.of([report_configmap(n, checked_at=EARLIER) for n in names[:200]]),
+    )
+    item, _ = evaluate_release(snapshot, since=SINCE, cutoff=None)
+    assert item.evidence == (
+        "200 nodes (" + ", ".join(names[:20]) + " and 180 more): its latest check of the "
+        "release is older than this run",
+        "300 nodes (" + ", ".join(names[200:220]) + " and 280 more): no report from this node",
+    )
+    assert len(item.remediation) == 11  # ten nodes' pods, then all of them
