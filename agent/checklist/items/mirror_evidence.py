@@ -4,7 +4,8 @@ A mapping for a repository the mirror rules do not cover is proposed only when s
 the cluster holds shows a mirror repository that has its images: a mirror set that names
 the repository but does not apply to digest pulls here (tag-only, or a kind this OCP
 version ignores), a node whose own registries.conf maps it, a node's report of an image of
-that repository served by a mirror, or ``--to-image`` naming a mirror of the release.
+that repository served by a mirror or found there by a probe (``--probe-mirrors``), or
+``--to-image`` naming a mirror of the release.
 Guessing is wrong in general: ``oc adm release mirror`` puts the release and its payload in
 one repository, oc-mirror in two (``…/release-images`` and ``…/release``). Without
 evidence, :func:`instructions` says which command prints the right objects.
@@ -75,16 +76,21 @@ def _from_reports(snapshot: Snapshot, repository: str) -> Iterable[Evidence]:
         return
     for report in snapshot.reports.by_node.values():
         for image in report.images:
-            if image.served_by_kind != "mirror" or not image.served_by:
-                continue
             try:
                 name = reference.parse_normalized(image.reference or image.image).name
             except ReferenceError:
                 continue
-            if name == repository:
+            if name != repository:
+                continue
+            if image.served_by_kind == "mirror" and image.served_by:
                 yield Evidence(
                     image.served_by.split("@", 1)[0],
                     f"{report.node}'s report: {image.image} served by {image.served_by}",
+                )
+            for holder in image.holders:  # agent check --probe-mirrors
+                yield Evidence(
+                    holder.split("@", 1)[0],
+                    f"{report.node}'s probe: {holder} holds {image.image}",
                 )
 
 

@@ -264,3 +264,21 @@ def test_an_uncovered_payload_is_mapped_where_the_evidence_shows_it() -> None:
             + "ab" * 32,
         }
     )
+
+
+def test_a_probe_that_found_a_payload_image_is_evidence() -> None:
+    payload_image = f"{PAYLOAD}@sha256:" + "cd" * 32
+    probed = release_image(image=payload_image, served_by=None, kind=None, verdict="fail")
+    probed["probes"] = [
+        {"location": f"{OC_MIRROR}/release@sha256:" + "cd" * 32, "available": True},
+        {"location": f"{OC_MIRROR}/other@sha256:" + "cd" * 32, "available": False},
+    ]
+    snapshot = healthy_snapshot(
+        idmss=[idms("oc-mirror", (RELEASE, [f"{OC_MIRROR}/release-images"]))],
+        reports=oc_mirror_nodes(probed),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert [e["mirror"] for e in item.details["mirrorEvidence"][PAYLOAD]] == [
+        f"{OC_MIRROR}/release"
+    ]
+    assert f"    - {OC_MIRROR}/release\nEOF" in item.remediation[0]
