@@ -10,8 +10,15 @@ from typing import Any
 
 import pytest
 
-from agent.cli import main
-from tests.integration.test_checklist import ALL_PASS_PRE, NS, Cluster, items, mco_file, verdicts
+from tests.integration.test_checklist import (  # main: where the CLI's entry point lives
+    ALL_PASS_PRE,
+    NS,
+    Cluster,
+    items,
+    main,
+    mco_file,
+    verdicts,
+)
 from tests.support.fake_apiserver import FakeApiServer
 from tests.unit.checklist.factories import (
     DIGEST,
