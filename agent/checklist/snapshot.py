@@ -44,6 +44,7 @@ class ImageCheck:
         tuple[str, Optional[str], str, Optional[str]], ...
     ] = ()  # loc, kind, outcome, reason
     findings: tuple[str, ...] = ()  # "code: message" of findings that are not info
+    holders: tuple[str, ...] = ()  # mirror locations a probe found holding the image
 
     @property
     def contacted_source(self) -> bool:
@@ -91,6 +92,11 @@ def _image_check(data: Mapping[str, Any]) -> ImageCheck:
             f"{f.get('code')}: {f.get('message')}"
             for f in data.get("findings") or []
             if isinstance(f, Mapping) and f.get("severity") != "info"
+        ),
+        holders=tuple(
+            str(p.get("location"))
+            for p in data.get("probes") or []
+            if isinstance(p, Mapping) and p.get("available") is True and p.get("location")
         ),
     )
 

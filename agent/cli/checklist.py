@@ -116,10 +116,11 @@ def pre_upgrade(
         max_age=options.duration("--max-age", max_age, zero_ok=True),
     )
     cluster = connect(kubeconfig, context, namespace)
-    sys.stderr.write(
-        f"note: writing data key {CHECKLIST_KEY} of configmap {cluster.namespace}/"
-        f"{CHECKS_CONFIGMAP} (the only change this command makes)\n"
-    )
+    if checklist_options.wait > 0:  # --wait 0 requests no check: it writes nothing
+        sys.stderr.write(
+            f"note: writing data key {CHECKLIST_KEY} of configmap {cluster.namespace}/"
+            f"{CHECKS_CONFIGMAP} (the only change this command makes)\n"
+        )
     bar = progress.ReportsBar()
     try:
         checklist = run_pre_upgrade(

@@ -179,7 +179,7 @@ def check(
     if output is CheckOutput.json:
         options.write_json(report.to_json())
     else:
-        sys.stdout.write(check_table(report, wide=output is CheckOutput.wide))
+        sys.stdout.write(check_table(report, wide=output is CheckOutput.wide, strict=strict))
     interrupted = report.extra.get("interrupted")
     if interrupted:
         raise typer.Exit(ExitCode.TERMINATED if interrupted == "SIGTERM" else ExitCode.INTERRUPTED)
@@ -246,5 +246,5 @@ def analyze(
     if output is CheckOutput.json:
         options.write_json(report.to_json())
     else:
-        sys.stdout.write(check_table(report, wide=output is CheckOutput.wide))
+        sys.stdout.write(check_table(report, wide=output is CheckOutput.wide, strict=strict))
     raise typer.Exit(options.verdict_exit(report.verdict, strict))

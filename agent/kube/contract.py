@@ -48,3 +48,4 @@ CHECKLIST_FIELD_MANAGER = "mirror-agent-checklist"
 CURRENT_CONFIG = "machineconfiguration.openshift.io/currentConfig"
 DESIRED_CONFIG = "machineconfiguration.openshift.io/desiredConfig"
 MCD_STATE = "machineconfiguration.openshift.io/state"
+MCD_REASON = "machineconfiguration.openshift.io/reason"  # why the MCD is Degraded

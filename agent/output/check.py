@@ -9,7 +9,7 @@ from agent.output.text import aligned, short_digest
 from agent.report import VERDICTS, CheckReport
 
 
-def check_table(report: CheckReport, *, wide: bool = False) -> str:
+def check_table(report: CheckReport, *, wide: bool = False, strict: bool = False) -> str:
     """``agent check`` for people: per image the verdict, who served it, the attempts."""
     shorten = (lambda text: text) if wide else short_digest
     lines = [
@@ -55,6 +55,8 @@ def check_table(report: CheckReport, *, wide: bool = False) -> str:
         + (f", {len(report.not_verified)} not verified" if report.not_verified else "")
         + ")"
     )
+    if strict and report.verdict == "warn":
+        lines.append("failed by --strict: warnings fail in strict mode (exit 1)")
     return "\n".join(lines) + "\n"
 
 

@@ -4,9 +4,11 @@ for scripts (JSON). Pure: strings in, strings out."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 
 from agent.checklist.items import spec_of
+from agent.checklist.items.common import PLACEHOLDERS, placeholders_in
 from agent.checklist.model import FAIL, PASS, WARN, Checklist
 from agent.output.junit import Case, Failure, junit_xml
 
@@ -36,7 +38,10 @@ def _header(checklist: Checklist) -> list[tuple[str, str]]:
 def _overall(checklist: Checklist, strict: bool) -> str:
     counts = checklist.counts()
     state = "FAIL" if checklist.failed(strict) else _LABEL[checklist.verdict]
-    return f"{state} ({counts[PASS]} pass, {counts[WARN]} warn, {counts[FAIL]} fail)"
+    text = f"{state} ({counts[PASS]} pass, {counts[WARN]} warn, {counts[FAIL]} fail)"
+    if strict and checklist.verdict == WARN:
+        text += " — failed by --strict: warnings fail in strict mode"
+    return text
 
 
 def to_json(checklist: Checklist, *, strict: bool = False) -> str:
@@ -72,6 +77,7 @@ def table(checklist: Checklist, *, strict: bool = False) -> str:
                 first, *rest = command.split("\n")
                 lines.append(f"     $ {first}")
                 lines += [f"       {line}" for line in rest]
+            lines += [f"     {line}" for line in _variables(item.remediation)]
     lines += ["", f"overall: {_overall(checklist, strict)}"]
     return "\n".join(lines) + "\n"
 
@@ -99,11 +105,17 @@ def markdown(checklist: Checklist, *, strict: bool = False) -> str:
             lines.append(f"- :warning: {permission.text()}")
         if item.remediation:
             lines += ["", "```sh", *item.remediation, "```"]
+            lines += [f"- {line}" for line in _variables(item.remediation)]
     lines += [
         "",
         f"**Overall: {_overall(checklist, strict)}** — generated {checklist.generated_at}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _variables(commands: Sequence[str]) -> list[str]:
+    """What to set the variables of these commands to, before pasting them."""
+    return [f"set {name}: {PLACEHOLDERS[name]}" for name in placeholders_in(commands)]
 
 
 def _md_line(text: str) -> str:

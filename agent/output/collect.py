@@ -1,5 +1,6 @@
-"""``agent collect``: the cluster summary as a table, JSON (written node by node), markdown
-and JUnit (pure; the JSON writer takes the stream to write to)."""
+"""``agent collect``: the cluster summary as a table (nodes with the same result grouped;
+``wide``: every node), JSON (written node by node), markdown and JUnit (pure; the JSON
+writer takes the stream to write to)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,15 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from agent.output.grouping import (
+    distinct_findings,
+    first_names,
+    group_nodes,
+    node_notes,
+    node_state,
+    per_image,
+    served_location,
+)
 from agent.output.junit import Case, Failure, junit_xml
 from agent.output.text import aligned, short_digest
 
@@ -14,60 +24,98 @@ if TYPE_CHECKING:  # annotations only: renderers are imported on every command's
     from agent.collect import NodeRow, Summary
 
 
-def _node_state(row: NodeRow) -> str:
-    if row.status in ("missing", "orphaned"):
-        return row.status.upper()
-    state = (row.verdict or "?").upper()
-    if row.status == "stale":
-        state += " (stale)"
-    if row.drift:
-        state += " (drift)"
-    return state
-
-
 def _served_text(row: NodeRow) -> str:
     return ", ".join(short_digest(served or "nothing") for _, served, _, _ in row.served) or "-"
 
 
-def collect_table(summary: Summary, *, wide: bool = False) -> str:
+def _counts_line(summary: Summary) -> str:
     counts = summary.counts
-    lines = [
+    return (
         f"nodes: {counts['expected']} expected, {counts['reported']} reported — "
         f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail, "
         f"{counts['error']} error, {counts['missing']} missing, {counts['stale']} stale, "
-        f"{counts['orphaned']} orphaned, {counts['drift']} drift",
+        f"{counts['orphaned']} orphaned, {counts['drift']} drift"
+    )
+
+
+NAMES_SHOWN = 5  # node names per group in the table; -o wide lists every node
+NOTES_SHOWN = 3  # notes per group (or node) in the table; -o wide shows all
+
+
+def collect_table(summary: Summary, *, wide: bool = False) -> str:
+    """Nodes with the same result as one row (``wide``: one row per node, every finding)."""
+    if wide:
+        return _wide_table(summary)
+    groups = group_nodes(summary.nodes)
+    lines = [
+        _counts_line(summary),
+        f"{len(groups)} distinct result(s) over {len(summary.nodes)} node(s); "
+        "-o wide lists every node",
         "",
     ]
+    rows = [["NODES", "STATE", "POOL", "CHECKED", "SERVED BY"]]
+    for group in groups:
+        served = ", ".join(short_digest(s) for s in group.served) or "-"
+        rows.append([str(len(group.nodes)), group.state, group.pools, group.checked, served])
+    lines += aligned(rows, indent="")
+    for group in groups:
+        if not group.notes and group.state == "PASS":
+            continue  # the bulk of a healthy cluster: counted, not named
+        lines.append("")
+        lines.append(
+            f"{group.state}, {len(group.nodes)} node(s): {first_names(group.names, NAMES_SHOWN)}"
+        )
+        lines += [f"  {short_digest(note)}" for note in group.notes[:NOTES_SHOWN]]
+        if len(group.notes) > NOTES_SHOWN:
+            lines.append(f"  … {len(group.notes) - NOTES_SHOWN} more (-o wide shows all)")
+    lines += _image_table(summary)
+    lines.append("")
+    lines.append("overall: " + ("OK" if summary.ok else "NOT OK"))
+    return "\n".join(lines) + "\n"
+
+
+def _image_table(summary: Summary) -> list[str]:
+    images = per_image(summary.nodes)
+    if not images:
+        return []
+    rows = [["IMAGE", "NODES", "PASS", "WARN", "FAIL/ERROR", "SERVED BY"]]
+    for line in images:
+        served = ", ".join(
+            f"{short_digest(served_location(line.image, location))} x{count}"
+            for (location, _kind), count in sorted(line.served.items(), key=_by_count)
+        )
+        rows.append(
+            [
+                short_digest(line.image),
+                str(sum(line.verdicts.values())),
+                str(line.verdicts["pass"]),
+                str(line.verdicts["warn"]),
+                str(line.verdicts["fail"] + line.verdicts["error"]),
+                served,
+            ]
+        )
+    return ["", *aligned(rows, indent="")]
+
+
+def _by_count(pair: tuple[tuple[str, str], int]) -> tuple[int, str]:
+    return (-pair[1], pair[0][0])
+
+
+def _wide_table(summary: Summary) -> str:
+    lines = [_counts_line(summary), ""]
     rows = [["NODE", "STATE", "POOL", "CHECKED", "SERVED BY"]]
     for row in summary.nodes:
         rows.append(
-            [row.node, _node_state(row), row.pool or "-", row.checked_at or "-", _served_text(row)]
+            [row.node, node_state(row), row.pool or "-", row.checked_at or "-", _served_text(row)]
         )
     lines += aligned(rows, indent="")
     for row in summary.nodes:
-        notes = list(row.findings if wide else row.findings[:3])
-        if row.stale_reason:
-            notes.insert(0, f"stale: {row.stale_reason}")
-        if row.drift:
-            notes.insert(
-                0,
-                f"drift: registries.conf fingerprint {row.fingerprint} differs "
-                + (f"in pool {row.pool}" if row.pool else "from the other nodes (pools unknown)"),
-            )
+        notes = [note for note in node_notes(row) if not note.startswith("missing:")]
         if notes:
             lines.append("")
             lines.append(f"{row.node}:")
-            lines += [f"  {short_digest(note)}" for note in notes]
-    if summary.images:
-        lines.append("")
-        image_rows = [["IMAGE", "NODES", "SERVED BY"]]
-        for image in summary.images:
-            served = ", ".join(
-                f"{short_digest(location)} x{count}"
-                for location, count in image["servedBy"].items()
-            )
-            image_rows.append([short_digest(image["image"]), str(image["nodes"]), served])
-        lines += aligned(image_rows, indent="")
+            lines += [f"  {note}" for note in notes]
+    lines += _image_table(summary)
     lines.append("")
     lines.append("overall: " + ("OK" if summary.ok else "NOT OK"))
     return "\n".join(lines) + "\n"
@@ -83,43 +131,80 @@ def write_collect_json(summary: Summary, out: Any) -> None:
     out.write("\n  ]\n}\n")
 
 
+MARKDOWN_NAMES = 10  # affected nodes named per finding; the rest counted
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def collect_markdown(summary: Summary) -> str:
+    """For a change ticket: the counts, each distinct finding once with the nodes it
+    affects, the images (verdicts and sources per node count), the nodes grouped by
+    result. Digests are whole: a reader may need to copy them."""
     counts = summary.counts
+    keys = (
+        "expected",
+        "reported",
+        "pass",
+        "warn",
+        "fail",
+        "error",
+        "missing",
+        "stale",
+        "orphaned",
+        "drift",
+    )
     lines = [
         "### mirror-agent: registry mirror verification",
         "",
-        "| expected | reported | pass | warn | fail | error | missing | stale | orphaned | drift |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        "| "
-        + " | ".join(
-            str(counts[key])
-            for key in (
-                "expected",
-                "reported",
-                "pass",
-                "warn",
-                "fail",
-                "error",
-                "missing",
-                "stale",
-                "orphaned",
-                "drift",
-            )
-        )
-        + " |",
-        "",
-        "| node | state | pool | checked | served by |",
-        "|---|---|---|---|---|",
+        "| " + " | ".join(keys) + " |",
+        "|" + "---|" * len(keys),
+        "| " + " | ".join(str(counts[key]) for key in keys) + " |",
     ]
-    for row in summary.nodes:
-        cells = [
-            row.node,
-            _node_state(row),
-            row.pool or "-",
-            row.checked_at or "-",
-            _served_text(row),
+    findings = distinct_findings(summary.nodes)
+    lines += ["", "#### Findings", ""]
+    if not findings:
+        lines.append("None: every node passed without findings.")
+    for finding in findings:
+        nodes = finding.nodes
+        lines.append(
+            f"- **{finding.worst.upper()}**, {len(nodes)} node(s) "
+            f"({first_names(nodes, MARKDOWN_NAMES)}): {_cell(finding.text)}"
+        )
+    images = per_image(summary.nodes)
+    if images:
+        lines += [
+            "",
+            "#### Images",
+            "",
+            "| image | nodes | pass | warn | fail/error | served by (nodes) |",
+            "|---|---|---|---|---|---|",
         ]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        for line in images:
+            served = "; ".join(
+                f"{served_location(line.image, location)}"
+                + (f" ({kind})" if location != "nothing" else "")
+                + f": {count}"
+                for (location, kind), count in sorted(line.served.items(), key=_by_count)
+            )
+            lines.append(
+                f"| {_cell(line.image)} | {sum(line.verdicts.values())} | "
+                f"{line.verdicts['pass']} | {line.verdicts['warn']} | "
+                f"{line.verdicts['fail'] + line.verdicts['error']} | {_cell(served)} |"
+            )
+    lines += [
+        "",
+        "#### Nodes by result",
+        "",
+        "| nodes | state | pool | names |",
+        "|---|---|---|---|",
+    ]
+    for group in group_nodes(summary.nodes):
+        lines.append(
+            f"| {len(group.nodes)} | {group.state} | {group.pools} | "
+            f"{_cell(first_names(group.names, MARKDOWN_NAMES))} |"
+        )
     lines.append("")
     lines.append("**Overall: " + ("OK" if summary.ok else "NOT OK") + "**")
     return "\n".join(lines) + "\n"

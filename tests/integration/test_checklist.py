@@ -151,7 +151,8 @@ class Cluster:
         self.kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
         self.silent: set[str] = set()
         self.confs: dict[str, str] = {}
-        self.served: dict[str, str] = {}  # node -> "source" | "missing-digest"
+        self.served: dict[str, str] = {}  # node -> "source" | "missing-digest" | "wrong-digest"
+        self.up = {MIRROR}  # the mirror repositories that answer (others do not resolve)
         self.clock = 0.0
         self.sleeps = 0
 
@@ -213,6 +214,16 @@ class Cluster:
                 attempts=(AttemptRecord(source, "served", "source"),),
                 findings=(Finding("no-mirror-configured", "warn", "pulled from the source"),),
             )
+        if how == "wrong-digest":  # every registry is up; none knows the digest
+            return ImageResult(
+                image=image,
+                verdict="fail",
+                attempts=(
+                    *(AttemptRecord(m, "failed", "mirror", "manifest-unknown") for m in mirrors),
+                    AttemptRecord(source, "failed", "source", "manifest-unknown"),
+                ),
+                findings=(Finding("not-served", "fail", "no source served the image"),),
+            )
         if how == "missing-digest":
             return ImageResult(
                 image=image,
@@ -224,8 +235,8 @@ class Cluster:
                 findings=(Finding("not-served", "fail", "no source served the image"),),
             )
         attempts: list[AttemptRecord] = []
-        for mirror in mirrors:  # only the MIRROR registry is up
-            if mirror.startswith(MIRROR + "@"):
+        for mirror in mirrors:  # only the repositories in self.up answer
+            if mirror.split("@", 1)[0] in self.up:
                 attempts.append(AttemptRecord(mirror, "served", "mirror"))
                 first = len(attempts) == 1
                 return ImageResult(
@@ -354,6 +365,7 @@ ALL_PASS_PRE = {
     "machine-health-checks-paused": "pass",
     "pools-and-nodes": "pass",
     "drain-blockers": "pass",
+    "registry-sources": "pass",
     "upgrade-command": "pass",
 }
 
@@ -368,7 +380,7 @@ def test_pre_upgrade_on_a_healthy_cluster(cluster: Cluster, capsys: Any) -> None
     assert document["cluster"]["ocpVersion"] == "4.14.8"
     assert document["target"]["payloadRepository"] == PAYLOAD
     command = items(document)["upgrade-command"]["remediation"]
-    assert command == [f"oc adm upgrade --allow-explicit-upgrade --to-image {MIRROR}@{DIGEST}"]
+    assert command == [f"oc adm upgrade --allow-explicit-upgrade --to-image {TARGET}"]
     first = items(document)["release-resolves-through-mirror"]
     assert first["summary"] == "all 3 expected nodes resolved it through a mirror"
     assert cluster.sleeps == 1  # one poll: every node reported after the first wait
@@ -431,6 +443,7 @@ def test_pre_upgrade_on_a_broken_cluster(cluster: Cluster, capsys: Any) -> None:
         "machine-health-checks-paused": "fail",
         "pools-and-nodes": "fail",
         "drain-blockers": "warn",
+        "registry-sources": "pass",
         "upgrade-command": "warn",
     }
     found = items(document)
@@ -454,20 +467,22 @@ def test_pre_upgrade_on_a_broken_cluster(cluster: Cluster, capsys: Any) -> None:
     ) in evidence
     assert f"{PAYLOAD}: the node has mirrors no mirror set defines" in evidence
     assert "not compared (no report): worker-1" in evidence
+    # The nodes' own rules map the payload to MIRROR: evidence for the mapping.
+    assert f"{PAYLOAD} is mirrored at {MIRROR}: a node's registries.conf maps {PAYLOAD} to " in (
+        evidence
+    )
     assert rules["remediation"][0] == (
         "oc apply -f - <<'EOF'\napiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\n"
         "metadata:\n  name: release-mirrors\nspec:\n  imageDigestMirrors:\n"
         f"  - source: {PAYLOAD}\n    mirrors:\n    - {MIRROR}\nEOF"
     )
-    assert (
-        "oc debug node/worker-0 -- chroot /host touch /run/machine-config-daemon-force"
-        "   # the MCD rewrites the rendered registries.conf"
-    ) in rules["remediation"]
+    assert "oc describe mcp/worker   # Degraded/NodeDegraded conditions: why a node did not " in (
+        "\n".join(rules["remediation"])
+    )
 
     signature = found["release-signature"]
-    assert signature["remediation"][1].startswith(
-        f"curl -sSfo signature-1 https://mirror.openshift.com/pub/openshift-v4/signatures/"
-        f"openshift/release/sha256={HEX}/signature-1 && oc create configmap sha256-{HEX}"
+    assert signature["remediation"][2] == (
+        "oc apply -f ./release-signatures/   # on a host that reaches the cluster"
     )
     assert found["machine-health-checks-paused"]["remediation"] == [
         'oc annotate machinehealthcheck infra -n openshift-machine-api cluster.x-k8s.io/paused=""'
@@ -480,9 +495,11 @@ def test_pre_upgrade_on_a_broken_cluster(cluster: Cluster, capsys: Any) -> None:
     ]
     upgrade = found["upgrade-command"]
     assert upgrade["remediation"] == [
-        f"oc adm upgrade --allow-explicit-upgrade --to-image {MIRROR}@{DIGEST}"
+        f"oc adm upgrade --allow-explicit-upgrade --to-image {TARGET}"
     ]
-    assert "not through a mirror yet: worker-1 (item 1)" in upgrade["evidence"]
+    assert "not confirmed (no fresh report): worker-1 (item 1)" in upgrade["evidence"]
+    # BACKUP failed on worker-0: never offered
+    assert not any(BACKUP in line for line in upgrade["evidence"])
 
 
 def test_a_missing_permission_affects_only_its_items(cluster: Cluster, capsys: Any) -> None:
@@ -567,11 +584,8 @@ def test_a_node_served_by_the_source_or_missing_the_digest(cluster: Cluster, cap
         f"worker-0: served by the source {TARGET}, not a mirror (no-mirror-configured: "
         "pulled from the source)" in first["evidence"]
     )
-    assert (
-        f"oc adm release mirror -a <pull-secret.json> --from={TARGET} --to={MIRROR}"
-        in first["remediation"]
-    )
-    assert items(document)["upgrade-command"]["verdict"] == "warn"
+    assert items(document)["upgrade-command"]["verdict"] == "fail"
+    assert items(document)["upgrade-command"]["remediation"] == []
 
 
 def test_table_markdown_and_junit_output(cluster: Cluster, capsys: Any) -> None:
@@ -583,7 +597,7 @@ def test_table_markdown_and_junit_output(cluster: Cluster, capsys: Any) -> None:
     assert "changes:      applied data key checklist.txt of configmap mirror-agent/" in text
     assert "5. MachineConfigPools updated and not degraded; nodes Ready: FAIL" in text
     assert "     $ oc describe node/worker-1" in text
-    assert f"     $ oc adm upgrade --allow-explicit-upgrade --to-image {MIRROR}@{DIGEST}" in text
+    assert f"     $ oc adm upgrade --allow-explicit-upgrade --to-image {TARGET}" in text
     code, md = cluster.run(
         capsys, "checklist", "pre-upgrade", "--to-image", TARGET, "-o", "markdown"
     )
@@ -591,7 +605,7 @@ def test_table_markdown_and_junit_output(cluster: Cluster, capsys: Any) -> None:
     assert "| 5 | MachineConfigPools updated and not degraded; nodes Ready | **FAIL** |" in md
     code, xml = cluster.run(capsys, "checklist", "pre-upgrade", "--to-image", TARGET, "-o", "junit")
     suite = ElementTree.fromstring(xml)
-    assert (suite.get("tests"), suite.get("failures")) == ("7", "1")
+    assert (suite.get("tests"), suite.get("failures")) == ("8", "1")
 
 
 def test_strict_fails_on_warnings(cluster: Cluster, capsys: Any) -> None:
@@ -611,7 +625,12 @@ def test_the_mirror_reference_and_an_older_cluster(cluster: Cluster, capsys: Any
         "the MCO renders ImageContentSourcePolicy only; ignored: ImageDigestMirrorSet/release"
         in ("\n".join(rules["evidence"]))
     )
-    assert "kind: ImageContentSourcePolicy" in rules["remediation"][0]
+    # The mirror reference is not mapped to itself; the rules need the source it stands for.
+    assert f"{MIRROR} is itself a mirror of {RELEASE} (ImageDigestMirrorSet/release)" in (
+        "\n".join(rules["evidence"])
+    )
+    assert not any(f"source: {MIRROR}" in command for command in rules["remediation"])
+    assert "--print-mirror-instructions=icsp --dry-run" in rules["remediation"][0]
     # 4.14: the mirror reference maps back to the release repository, and the nodes are
     # asked to check that source (checking the mirror reference would pull it directly).
     code, document = cluster.pre(capsys, to_image=f"{MIRROR}@{DIGEST}")
@@ -620,7 +639,7 @@ def test_the_mirror_reference_and_an_older_cluster(cluster: Cluster, capsys: Any
     (line,) = cluster.release_lines()
     assert line == TARGET
     assert items(document)["upgrade-command"]["remediation"] == [
-        f"oc adm upgrade --allow-explicit-upgrade --to-image {MIRROR}@{DIGEST}"
+        f"oc adm upgrade --allow-explicit-upgrade --to-image {TARGET}"
     ]
 
 

@@ -676,7 +676,7 @@ def test_collect_every_output_format(cluster: Path, capsys: Any, output: str) ->
         gone = next(case for case in suite if case.get("name") == "gone")
         assert gone.find("skipped") is not None and gone.find("failure") is None
     elif output == "markdown":
-        assert out.startswith("### mirror-agent") and "| w2 | FAIL |" in out
+        assert out.startswith("### mirror-agent") and "| 1 | FAIL | worker | w2 |" in out
     else:
         assert "MISSING" in out and "ORPHANED" in out and "overall: NOT OK" in out
 

@@ -143,7 +143,10 @@ def test_table_markdown_and_junit() -> None:
     assert (
         table(sample((PASS, WARN)), strict=True)
         .rstrip()
-        .endswith("overall: FAIL (1 pass, 1 warn, 0 fail)")
+        .endswith(
+            "overall: FAIL (1 pass, 1 warn, 0 fail) — failed by --strict: warnings fail in "
+            "strict mode"
+        )
     )
     md = markdown(sample())
     assert md.startswith("### mirror-agent checklist: pre-upgrade")
@@ -457,3 +460,22 @@ def test_the_progress_bar_draws_only_on_a_terminal(monkeypatch: pytest.MonkeyPat
     quiet(1, 4)
     quiet.clear()
     assert pipe.getvalue() == ""
+
+
+def test_the_variables_of_commands_are_explained_once_per_item() -> None:
+    item = Item(
+        "release-signature",
+        3,
+        "The release signature ConfigMap exists",
+        FAIL,
+        "none",
+        remediation=('oc adm release mirror -a "$PULL_SECRET" --to="$MIRROR_REPOSITORY"',),
+    )
+    checklist = Checklist(kind="pre-upgrade", generated_at="2030-01-01T10:00:00Z", items=(item,))
+    text = table(checklist)
+    assert (
+        "     set PULL_SECRET: a pull secret file with the credentials the command needs\n"
+        "     set MIRROR_REPOSITORY: the repository the release was mirrored to (oc adm release "
+        "mirror --to)\n"
+    ) in text
+    assert "- set PULL_SECRET: a pull secret file" in markdown(checklist)

@@ -26,6 +26,7 @@ from agent.checklist.items.machine_health_checks import (
 from agent.checklist.items.mirror_rules import mirror_rules_item
 from agent.checklist.items.node_reports import node_reports_item
 from agent.checklist.items.pools_and_nodes import pools_and_nodes_item
+from agent.checklist.items.registry_sources import registry_sources_item
 from agent.checklist.items.release_resolves_through_mirror import release_item
 from agent.checklist.items.release_signature import signature_item
 from agent.checklist.items.upgrade_command import upgrade_command_item
@@ -40,7 +41,7 @@ class ItemSpec(Generic[FactsT]):
     id: str  # stable identifier, documented
     title: str
     check: Callable[[FactsT], Outcome]
-    commands_are_fixes: bool = True  # False: its commands are the step itself (item 7)
+    commands_are_fixes: bool = True  # False: its commands are the step itself (item 8)
 
     def evaluate(self, number: int, facts: FactsT) -> Item:
         return Item.of(self.id, number, self.title, self.check(facts))
@@ -61,7 +62,7 @@ PRE_UPGRADE: tuple[ItemSpec[PreUpgradeFacts], ...] = (
             facts.target,
             facts.releases,
             since=facts.since,
-            suggested_mirror=facts.suggested_mirror,
+            payload_mirrors=facts.payload_mirrors,
             wait_note=facts.wait_note,
             write_problem=facts.write_problem,
         ),
@@ -90,9 +91,20 @@ PRE_UPGRADE: tuple[ItemSpec[PreUpgradeFacts], ...] = (
         lambda facts: drain_blockers_item(facts.snapshot),
     ),
     ItemSpec(
+        "registry-sources",
+        "Every node applies image.config's insecure and blocked registries",
+        lambda facts: registry_sources_item(
+            facts.snapshot,
+            facts.rendering,
+            [c for c in (facts.release_coverage, facts.payload_coverage) if c is not None],
+        ),
+    ),
+    ItemSpec(
         "upgrade-command",
         "The upgrade command",
-        lambda facts: upgrade_command_item(facts.releases, facts.target, facts.release_coverage),
+        lambda facts: upgrade_command_item(
+            facts.releases, facts.target, facts.release_coverage, facts.payload_coverage
+        ),
         commands_are_fixes=False,
     ),
 )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from agent.checklist.items.release_resolves_through_mirror import NodeRelease
-from agent.checklist.mirrors import Coverage, Rendering
+from agent.checklist.mirrors import Coverage, Rendering, coverage
 from agent.checklist.model import Unavailable
 from agent.checklist.snapshot import Snapshot
 from agent.checklist.target import Target
@@ -29,15 +29,22 @@ class PreUpgradeFacts(Facts):
     version: Version
     rendering: Optional[Rendering]  # None: the mirror sets could not be read
     release_coverage: Optional[Coverage]  # the release repository's, by the rendering
-    releases: Sequence[NodeRelease]  # node_releases(): item 1 judges them, item 7 uses them
+    releases: Sequence[NodeRelease]  # node_releases(): item 1 judges them, item 8 uses them
     since: Optional[str]  # when the release check was requested (None: it was not)
     wait_note: Optional[str] = None  # the wait for reports timed out
     write_problem: Optional[Unavailable] = None  # why the release check was not requested
 
     @property
-    def suggested_mirror(self) -> Optional[str]:
-        coverage = self.release_coverage
-        return coverage.mirrors[0] if coverage and coverage.mirrors else None
+    def payload_coverage(self) -> Optional[Coverage]:
+        """The payload repository's, by the rendering (None: unknown or not rendered)."""
+        if self.rendering is None or not self.target.payload_repository:
+            return None
+        return coverage(self.rendering.config, self.target.payload_repository, self.target.digest)
+
+    @property
+    def payload_mirrors(self) -> tuple[str, ...]:
+        found = self.payload_coverage
+        return found.mirrors if found is not None and found.covered else ()
 
 
 @dataclass(frozen=True)

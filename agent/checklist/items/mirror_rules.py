@@ -1,5 +1,6 @@
 """Pre-upgrade item 2: the mirror rules cover the release and payload repositories, and
-every node's effective registries.conf agrees with them.
+every node's effective registries.conf agrees with them (the registry sources policy of
+image.config, insecure and blocked registries, is item 7's).
 
 The ICSP/IDMS/ITMS objects are rendered as the cluster's Machine Config Operator renders
 them (agent/checklist/mirrors.py); each node's report carries its effective entries.
@@ -7,16 +8,34 @@ them (agent/checklist/mirrors.py); each node's report carries its effective entr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from shlex import quote
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from agent.checklist.items.common import listed, outcome, unavailable, unavailable_parts
+from agent.checklist.items.common import (
+    listed,
+    outcome,
+    pool_status_commands,
+    unavailable,
+    unavailable_parts,
+)
 from agent.checklist.items.mco_refusal import (
     keep_current_files,
     refusal_evidence,
     refusal_remediation,
+)
+from agent.checklist.items.mirror_evidence import (
+    Evidence,
+    evidence_json,
+    instructions,
+    mirror_evidence,
+    sources_mirrored_at,
+)
+from agent.checklist.items.registry_sources import (
+    RegistrySources,
+    is_policy_difference,
+    never_contact_sources,
 )
 from agent.checklist.mirrors import Difference, Rendering, compare, coverage, version_text
 from agent.checklist.model import FAIL, PASS, WARN, Outcome, Permission, Unavailable
@@ -86,14 +105,7 @@ def mirror_rules_item(
         evidence += refusal_evidence(rendering.problems)
         remediation += refusal_remediation(rendering.problems)
     evidence += rendering.notes
-    if isinstance(snapshot.image_config, Unavailable):
-        verdicts.append(WARN)
-        evidence.append(
-            "image.config.openshift.io/cluster could not be read: insecure and blocked "
-            f"registries are not compared ({snapshot.image_config.text()})"
-        )
-        if snapshot.image_config.permission:
-            permissions.append(snapshot.image_config.permission)
+    # image.config's insecure and blocked registries are item 7's (registry-sources).
 
     # Coverage of the release and payload repositories.
     config = rendering.config
@@ -111,8 +123,9 @@ def mirror_rules_item(
         evidence.append(
             "coverage below: of the rules the objects describe, once the MCO accepts them"
         )
-    known_mirror = next((c.mirrors[0] for _, c in coverages if c.covered), None)
     uncovered = []
+    proposals: list[tuple[str, str]] = []
+    evidence_of: dict[str, list[Evidence]] = {}
     for role, found in coverages:
         if found.covered:
             blocked = " (source blocked: NeverContactSource)" if found.source_blocked else ""
@@ -125,11 +138,29 @@ def mirror_rules_item(
             why = found.problem or "no ICSP/IDMS rule applies to digest pulls of it"
             evidence.append(f"{role} repository {found.repository}: NOT covered: {why}")
             uncovered.append(found)
-    if uncovered:
-        suggestion = known_mirror or "<mirror registry>/<repository>"
-        remediation.append(
-            _mirror_set_yaml(rendering.version, [(c.repository, suggestion) for c in uncovered])
+            shown = evidence_of[found.repository] = mirror_evidence(
+                snapshot, target, found.repository
+            )
+            for one in shown:
+                evidence.append(f"{found.repository} is mirrored at {one.mirror}: {one.why}")
+            mirror_of = sources_mirrored_at(snapshot, found.repository)
+            if mirror_of:
+                evidence.append(
+                    f"{found.repository} is itself a mirror of {', '.join(mirror_of)}: pass "
+                    "--to-image with the source it stands for"
+                )
+            if shown:
+                proposals.append((found.repository, shown[0].mirror))
+    if proposals:
+        remediation.append(_mirror_set_yaml(rendering.version, proposals))
+    if len(proposals) < len(uncovered):
+        unknown = [c.repository for c in uncovered if not evidence_of.get(c.repository)]
+        evidence.append(
+            f"nothing the cluster holds shows where {', '.join(unknown)} is mirrored (oc adm "
+            "release mirror puts release and payload in one repository, oc-mirror in two): "
+            "take the mirror set the mirroring tool printed or wrote"
         )
+        remediation += instructions(rendering.version, target)
 
     # Each node's effective rules against the rendering.
     states = snapshot.node_states()
@@ -143,8 +174,26 @@ def mirror_rules_item(
     elif rendering.refused:
         verdicts += keep_current_files(states, snapshot.reports, evidence, node_results)
     else:
+        sources = RegistrySources.of(
+            snapshot.image_config if isinstance(snapshot.image_config, dict) else None
+        )
+        never_contact = never_contact_sources(snapshot)
+
+        def mirror_rule_differences(effective: Sequence[Mapping[str, Any]]) -> list[Difference]:
+            return [
+                d
+                for d in compare(rendering, effective)
+                if not is_policy_difference(d, rendering, sources, never_contact)
+            ]
+
         verdicts += _compare_nodes(
-            states, snapshot.reports, rendering, evidence, remediation, node_results
+            states,
+            snapshot.reports,
+            mirror_rule_differences,
+            evidence,
+            remediation,
+            node_results,
+            refused=rendering.refused,
         )
     verdict = worst(verdicts)
     failing = sum(1 for n in node_results if n["verdict"] == FAIL)
@@ -165,6 +214,7 @@ def mirror_rules_item(
     details = {
         "ocpVersion": version_text(rendering.version),
         "coverage": {role: c.to_json() for role, c in coverages},
+        "mirrorEvidence": {repo: evidence_json(found) for repo, found in evidence_of.items()},
         # Refused: nodes should keep their current file; the objects' rules are shown apart.
         "expected": None if rendering.refused else rendering.to_json(),
         "refusedRendering": rendering.to_json() if rendering.refused else None,
@@ -177,13 +227,15 @@ def mirror_rules_item(
 def _compare_nodes(
     states: Sequence[NodeState],
     reports: Reports,
-    rendering: Rendering,
+    differences_of: Callable[[Sequence[Mapping[str, Any]]], list[Difference]],
     evidence: list[str],
     remediation: list[str],
     node_results: list[dict[str, Any]],
+    *,
+    refused: bool,
 ) -> list[str]:
     verdicts = []
-    groups: dict[str, _Group] = {}
+    groups: dict[tuple[str, ...], _Group] = {}
     cache: dict[str, list[Difference]] = {}
     not_compared: dict[str, list[str]] = {}
     for node in states:
@@ -212,7 +264,7 @@ def _compare_nodes(
             continue
         key = report.fingerprint or f"node:{node.name}"
         if key not in cache:
-            cache[key] = compare(rendering, effective)
+            cache[key] = differences_of(effective)
         differences = cache[key]
         verdict = worst([d.severity for d in differences])
         node_results.append(
@@ -225,8 +277,9 @@ def _compare_nodes(
                 "differences": [d.to_json() for d in differences],
             }
         )
-        if differences:
-            groups.setdefault(key, _Group(differences)).nodes.append(node)
+        if differences:  # nodes with the same differences share one line
+            same = tuple(d.text() for d in differences)
+            groups.setdefault(same, _Group(differences)).nodes.append(node)
     compared = sum(1 for n in node_results if n["compared"])
     agreeing = sum(1 for n in node_results if n["compared"] and n["verdict"] == PASS)
     evidence.append(f"{agreeing} of {compared} compared nodes agree with the mirror sets")
@@ -257,12 +310,9 @@ def _compare_nodes(
                     f"/etc/containers/registries.conf.d   # the file whose entry shadows "
                     f"{difference.scope}: remove the entry (or the MachineConfig that writes it)"
                 )
-    for node in drifted[:10]:
-        remediation.append(
-            f"oc debug node/{node.name} -- chroot /host touch /run/machine-config-daemon-force"
-            "   # the MCD rewrites the rendered registries.conf"
-        )
-    if drifted:
+    for node in drifted[:5]:
+        remediation += pool_status_commands(node.pool, node.name)
+    if drifted and not refused:
         remediation.append(
             "oc logs -n openshift-machine-config-operator deployment/machine-config-controller "
             "-c machine-config-controller | grep -i registr   # did the MCO render the sets?"

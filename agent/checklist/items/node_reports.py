@@ -6,7 +6,7 @@ from __future__ import annotations
 from shlex import quote
 from typing import Any
 
-from agent.checklist.items.common import outcome, unavailable, unavailable_parts
+from agent.checklist.items.common import grouped, outcome, unavailable, unavailable_parts
 from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
 from agent.checklist.snapshot import Snapshot
 from agent.kube.contract import REPORT_KEY
@@ -21,6 +21,7 @@ def node_reports_item(snapshot: Snapshot) -> Outcome:
     reports = snapshot.reports.by_node
     rows: list[dict[str, Any]] = []
     evidence: list[str] = []
+    pairs: list[tuple[str, str]] = []
     remediation: list[str] = []
     verdicts: list[str] = []
     expected = [node for node in states if node.expected]
@@ -74,7 +75,7 @@ def node_reports_item(snapshot: Snapshot) -> Outcome:
                 problems.append("contacted a source registry for " + ", ".join(contacted))
         verdicts.append(verdict)
         if problems:
-            evidence.append(f"{node.name}: " + "; ".join(problems))
+            pairs.append((node.name, "; ".join(problems)))
         rows.append(
             {
                 "node": node.name,
@@ -83,6 +84,7 @@ def node_reports_item(snapshot: Snapshot) -> Outcome:
                 "problems": problems,
             }
         )
+    evidence += grouped(pairs)  # nodes with the same problems: one line
     good = sum(1 for r in rows if r["verdict"] == PASS)
     evidence.insert(0, f"{good} of {len(rows)} expected nodes: fresh, passing, no source contacted")
     if not rows:

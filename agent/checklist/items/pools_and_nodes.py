@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from shlex import quote
 
-from agent.checklist.items.common import condition_status, outcome, unavailable_parts
+from agent.checklist.items.common import condition_status, grouped, outcome, unavailable_parts
 from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
 from agent.checklist.snapshot import Snapshot
 from agent.report import worst
+
+COMMANDS_PER_STATE = 10  # nodes given a command each; the evidence counts the rest
 
 
 def pools_and_nodes_item(snapshot: Snapshot) -> Outcome:
@@ -62,15 +64,23 @@ def pools_and_nodes_item(snapshot: Snapshot) -> Outcome:
         not_ready = [n for n in states_list if not n.ready]
         cordoned = [n for n in states_list if n.unschedulable]
         evidence.insert(0, f"{len(states_list) - len(not_ready)} of {len(states_list)} nodes Ready")
+        # Nodes in the same state share one line of evidence; the first few get a command.
+        evidence += [
+            f"node {line}"
+            for line in grouped((n.name, f"NOT Ready ({n.ready_reason})") for n in not_ready)
+        ]
+        evidence += [
+            f"node {line}" for line in grouped((n.name, "SchedulingDisabled") for n in cordoned)
+        ]
         for node in not_ready:
             verdicts.append(FAIL)
             headline.append(f"node {node.name} not Ready")
-            evidence.append(f"node {node.name}: NOT Ready ({node.ready_reason})")
-            remediation.append(f"oc describe node/{quote(node.name)}")
         for node in cordoned:
             verdicts.append(WARN)
             headline.append(f"node {node.name} cordoned")
-            evidence.append(f"node {node.name}: SchedulingDisabled")
+        for node in not_ready[:COMMANDS_PER_STATE]:
+            remediation.append(f"oc describe node/{quote(node.name)}")
+        for node in cordoned[:COMMANDS_PER_STATE]:
             remediation.append(f"oc adm uncordon {quote(node.name)}   # if no update is running")
         nodes_json = [
             {"node": n.name, "ready": n.ready, "unschedulable": n.unschedulable}

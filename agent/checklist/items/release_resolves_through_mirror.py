@@ -1,6 +1,6 @@
 """Pre-upgrade item 1: every node resolves the release image by digest through a mirror.
 
-Each expected node's newest report is classified (:class:`NodeRelease`); item 7 (the
+Each expected node's newest report is classified (:class:`NodeRelease`); item 8 (the
 upgrade command) reads the same classification.
 """
 
@@ -13,7 +13,14 @@ from datetime import datetime
 from shlex import quote
 from typing import Any, Optional
 
-from agent.checklist.items.common import outcome, unavailable, unavailable_parts
+from agent.checklist.items.common import (
+    PULL_SECRET,
+    RELEASE_TAG,
+    grouped,
+    outcome,
+    unavailable,
+    unavailable_parts,
+)
 from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
 from agent.checklist.snapshot import ImageCheck, NodeReport, NodeState, Snapshot
 from agent.checklist.target import Target, matches
@@ -31,10 +38,28 @@ class NodeRelease:
     served_by: Optional[str] = None
     reasons: tuple[str, ...] = ()  # failure reasons of the mirror attempts
     checked_at: Optional[str] = None
+    failures: tuple[tuple[str, str, str], ...] = ()  # (location, kind, reason) that failed
 
     @property
     def through_mirror(self) -> bool:
         return self.state in ("mirror", "fallback")
+
+    @property
+    def failed_mirrors(self) -> tuple[str, ...]:
+        """The mirror repositories that failed to serve the release on this node."""
+        return tuple(
+            mirror_repository(location) for location, kind, _ in self.failures if kind == "mirror"
+        )
+
+    @property
+    def digest_unknown_everywhere(self) -> bool:
+        """Every source tried, the source registry included, answered "manifest unknown":
+        the registries are up and know the repository, not this digest."""
+        return (
+            self.state == "failed"
+            and any(kind == "source" for _, kind, _ in self.failures)
+            and all(reason == "manifest-unknown" for _, _, reason in self.failures)
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +110,7 @@ def classify_release(
     since: Optional[str],
     cutoff: Optional[datetime],
 ) -> NodeRelease:
+    # Messages name no node and no time, so that nodes in the same state share one line.
     if report is None:
         return NodeRelease(node.name, "missing", "no report from this node")
     check = release_check(report, target)
@@ -92,20 +118,25 @@ def classify_release(
         return NodeRelease(
             node.name,
             "missing",
-            f"its latest report ({report.checked_at}) does not include the release image",
+            "its latest report does not include the release image",
             checked_at=report.checked_at,
         )
     if not is_fresh(report, node, target, since=since, cutoff=cutoff):
         return NodeRelease(
             node.name,
             "missing",
-            f"its latest check of the release ({report.checked_at}) is older than this run",
+            "its latest check of the release is older than this run",
             checked_at=report.checked_at,
         )
     reasons = tuple(
         reason or result
         for _, kind, result, reason in check.attempts
         if kind == "mirror" and result == "failed"
+    )
+    failures = tuple(
+        (location, kind or "unknown", reason or result)
+        for location, kind, result, reason in check.attempts
+        if result == "failed"
     )
     detail = "; ".join(check.findings)
     if check.served_by_kind == "mirror":
@@ -122,7 +153,9 @@ def classify_release(
         )
     else:
         state, message = "failed", detail or f"not served (verdict {check.verdict})"
-    return NodeRelease(node.name, state, message, check.served_by, reasons, report.checked_at)
+    return NodeRelease(
+        node.name, state, message, check.served_by, reasons, report.checked_at, failures
+    )
 
 
 def node_releases(
@@ -149,14 +182,31 @@ def mirror_repository(location: str) -> str:
     return location.split("@", 1)[0]
 
 
+def digest_command(target: Target) -> str:
+    """How to find the release's right digest: ``oc adm release info`` of its tag."""
+    return (
+        f"oc adm release info -o 'jsonpath={{.digest}}{{\"\\n\"}}' "
+        f'"{target.source_repository}:{RELEASE_TAG}"   # the digest of that release (or of '
+        "the tag you mirrored it to); re-run with --to-image "
+        f"{target.source_repository}@<that digest>"
+    )
+
+
+def _same_host_mirror(repository: str, candidates: Sequence[str]) -> Optional[str]:
+    host = repository.split("/", 1)[0]
+    return next((c for c in candidates if c.split("/", 1)[0] == host), None)
+
+
 def release_remediation(
     releases: Sequence[NodeRelease],
     target: Target,
     *,
     namespace: str,
     daemonset_missing: bool,
-    suggested_mirror: Optional[str],
+    payload_mirrors: Sequence[str] = (),
 ) -> list[str]:
+    """The commands that fix what the nodes' reports show, each about the mirror that
+    failed: never a mirror no node tried."""
     commands = []
     missing = [r.node for r in releases if r.state == "missing"]
     if missing and daemonset_missing:
@@ -169,25 +219,44 @@ def release_remediation(
             )
         if len(missing) > 10:
             commands.append(f"oc get pods -n {quote(namespace)} -o wide")
-    reasons = {reason for r in releases if not r.through_mirror for reason in r.reasons}
-    mirror = suggested_mirror or "<mirror registry>/<repository>"
-    if "manifest-unknown" in reasons:
-        commands.append(
-            "oc adm release mirror -a <pull-secret.json> "
-            f"--from={target.source_reference} --to={mirror}"
-        )
-    if reasons & {"unauthorized", "forbidden"}:
+    bad = [r for r in releases if not r.through_mirror]
+    if any(r.digest_unknown_everywhere for r in bad):
+        commands.append(digest_command(target))
+    failed: dict[str, set[str]] = {}  # mirror repository -> failure reasons
+    for release in bad:
+        if release.digest_unknown_everywhere:
+            continue  # mirroring a digest that does not exist cannot help
+        for location, kind, reason in release.failures:
+            if kind == "mirror":
+                failed.setdefault(mirror_repository(location), set()).add(reason)
+    for mirror, reasons in sorted(failed.items()):
+        if "manifest-unknown" in reasons:
+            # oc adm release mirror puts the payload in --to, the release at
+            # --to-release-image: the payload's mirror on the same registry, when known.
+            payload = _same_host_mirror(mirror, payload_mirrors) or mirror
+            commands.append(
+                f"oc adm release mirror -a {PULL_SECRET} --from={target.source_reference} "
+                f"--to={payload} --to-release-image={mirror}:{RELEASE_TAG}"
+                f"   # on a host that reaches {target.source_repository.split('/', 1)[0]} "
+                f"and {mirror.split('/', 1)[0]}; PULL_SECRET: credentials for both; "
+                f"{mirror} answered manifest unknown"
+            )
+    hosts = {m.split("/", 1)[0]: reasons for m, reasons in failed.items()}
+    if any(reasons & {"unauthorized", "forbidden"} for reasons in hosts.values()):
+        denied = sorted(h for h, r in hosts.items() if r & {"unauthorized", "forbidden"})
         commands.append(
             "oc set data secret/pull-secret -n openshift-config "
-            "--from-file=.dockerconfigjson=<pull secret with the mirror's credentials>"
+            f"--from-file=.dockerconfigjson={PULL_SECRET}   # PULL_SECRET: the cluster's pull "
+            f"secret with credentials for {', '.join(denied)} added"
         )
-    if "tls" in reasons:
-        host = mirror.split("/", 1)[0]
+    for host in sorted(h for h, r in hosts.items() if "tls" in r):
         commands.append(
             f"oc create configmap mirror-ca -n openshift-config "
-            f"--from-file={host.replace(':', '..')}=<mirror CA.pem> && oc patch "
+            f'--from-file={host.replace(":", "..")}="$MIRROR_CA" && oc patch '
             "image.config.openshift.io/cluster --type=merge -p "
             '\'{"spec":{"additionalTrustedCA":{"name":"mirror-ca"}}}\''
+            f"   # MIRROR_CA: the PEM file of the CA that signed {host}'s certificate; if "
+            "image.config already names a CA ConfigMap, add this key to that one instead"
         )
     failing = [r for r in releases if r.state in ("failed", "source")]
     for release in failing[:5]:
@@ -204,7 +273,7 @@ def release_item(
     releases: Sequence[NodeRelease],
     *,
     since: Optional[str],
-    suggested_mirror: Optional[str],
+    payload_mirrors: Sequence[str] = (),
     wait_note: Optional[str] = None,
     write_problem: Optional[Unavailable] = None,
 ) -> Outcome:
@@ -226,9 +295,16 @@ def release_item(
             f"{good} of {len(releases)} expected nodes resolved {target.digest} through a mirror: "
             + ", ".join(f"{mirror} ({count})" for mirror, count in sorted(served.items()))
         )
+    wrong = [r.node for r in releases if r.digest_unknown_everywhere]
+    if wrong:
+        evidence.append(
+            f"most likely a wrong digest: every source, the source registry "
+            f"{target.source_repository.split('/', 1)[0]} included, answered manifest unknown "
+            f"for {target.digest} ({len(wrong)} node(s)): find the right one with oc adm "
+            "release info"
+        )
     for state in ("source", "failed", "fallback", "missing"):
-        for release in by_state.get(state, []):
-            evidence.append(f"{release.node}: {release.message}")
+        evidence += grouped((r.node, r.message) for r in by_state.get(state, []))
     if wait_note:
         evidence.append(wait_note)
     permissions = []
@@ -247,6 +323,7 @@ def release_item(
         summary = (
             f"{len(bad)} of {len(releases)} expected nodes did not resolve the release through "
             f"a mirror ({_state_counts(by_state)})"
+            + ("; most likely a wrong digest" if wrong else "")
         )
     elif by_state.get("fallback"):
         verdict = WARN
@@ -261,7 +338,7 @@ def release_item(
         target,
         namespace=snapshot.namespace,
         daemonset_missing=snapshot.daemonset is None and not reports,
-        suggested_mirror=suggested_mirror,
+        payload_mirrors=payload_mirrors,
     )
     if write_problem is not None and bad:
         remediation.insert(

@@ -3,10 +3,25 @@ operator looks for it."""
 
 from __future__ import annotations
 
-from agent.checklist.items.common import outcome, unavailable
+from agent.checklist.items.common import PULL_SECRET, outcome, unavailable
 from agent.checklist.model import FAIL, PASS, Outcome, Unavailable
 from agent.checklist.snapshot import SIGNATURES_LABEL, SIGNATURES_NAMESPACE, Snapshot
 from agent.checklist.target import Target
+
+
+def signature_commands(target: Target) -> list[str]:
+    """The disconnected steps: the mirroring tool writes the signature ConfigMap on the host
+    that reaches the internet; it is carried across and applied with ``oc apply -f``."""
+    return [
+        'oc apply -f "$OC_MIRROR_WORKSPACE"/working-dir/cluster-resources/'
+        "signature-configmap.yaml   # mirrored with oc-mirror v2 (v1: "
+        "oc-mirror-workspace/results-*/release-signatures/)",
+        f"oc adm release mirror -a {PULL_SECRET} --from={target.source_reference} "
+        '--to="$MIRROR_REPOSITORY" --release-image-signature-to-dir=./release-signatures   # on '
+        "the host that mirrors releases (it reaches quay.io and the mirror): writes the "
+        "signature ConfigMap; copy ./release-signatures to a host that reaches the cluster",
+        "oc apply -f ./release-signatures/   # on a host that reaches the cluster",
+    ]
 
 
 def signature_item(snapshot: Snapshot, target: Target) -> Outcome:
@@ -37,10 +52,6 @@ def signature_item(snapshot: Snapshot, target: Target) -> Outcome:
             evidence=found,
             details={"signatures": found},
         )
-    url = (
-        "https://mirror.openshift.com/pub/openshift-v4/signatures/openshift/release/"
-        f"sha256={hexdigest}/signature-1"
-    )
     return outcome(
         FAIL,
         f"no ConfigMap labelled {SIGNATURES_LABEL} in "
@@ -50,12 +61,6 @@ def signature_item(snapshot: Snapshot, target: Target) -> Outcome:
             f"{prefix}-<n>",
             *under_data,
         ],
-        remediation=[
-            "oc apply -f <oc-mirror workspace>/working-dir/cluster-resources/"
-            "signature-configmap.yaml   # oc-mirror v2 (v1: results-*/release-signatures/)",
-            f"curl -sSfo signature-1 {url} && oc create configmap {prefix} -n "
-            f"{SIGNATURES_NAMESPACE} --from-file={prefix}-1=signature-1 && oc label configmap "
-            f"{prefix} -n {SIGNATURES_NAMESPACE} {SIGNATURES_LABEL}=",
-        ],
+        remediation=signature_commands(target),
         details={"signatures": []},
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any, Optional
 
 from agent.checklist.mirrors import Rendering, render_registries
@@ -331,6 +332,51 @@ def rendered(snapshot: Snapshot, version: tuple[int, int] = (4, 14)) -> Renderin
         image_config=snapshot.image_config if isinstance(snapshot.image_config, dict) else None,
         flags_known=not isinstance(snapshot.image_config, Unavailable),
     )
+
+
+def image_config(
+    *, insecure: Sequence[str] = (), blocked: Sequence[str] = (), allowed: Sequence[str] = ()
+) -> dict[str, Any]:
+    """``image.config.openshift.io/cluster`` with these registrySources."""
+    sources: dict[str, list[str]] = {}
+    for key, scopes in (
+        ("insecureRegistries", insecure),
+        ("blockedRegistries", blocked),
+        ("allowedRegistries", allowed),
+    ):
+        if scopes:
+            sources[key] = list(scopes)
+    return {
+        "apiVersion": "config.openshift.io/v1",
+        "kind": "Image",
+        "metadata": {"name": "cluster"},
+        "spec": {"registrySources": sources},
+    }
+
+
+def itms(name: str, *sets: tuple[str, list[str]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "config.openshift.io/v1",
+        "kind": "ImageTagMirrorSet",
+        "metadata": {"name": name},
+        "spec": {"imageTagMirrors": [{"source": s, "mirrors": m} for s, m in sets]},
+    }
+
+
+def entry(
+    prefix: str, mirrors: Sequence[str] = (), *, insecure: bool = False, blocked: bool = False
+) -> dict[str, Any]:
+    """An effective registries.conf entry as a report carries it (digest-only mirrors)."""
+    return {
+        "prefix": prefix,
+        "location": prefix,
+        "insecure": insecure,
+        "blocked": blocked,
+        "mirrorByDigestOnly": False,
+        "mirrors": [
+            {"location": m, "insecure": False, "pullFromMirror": "digest-only"} for m in mirrors
+        ],
+    }
 
 
 def forbidden(verb: str, resource: str, namespace: Optional[str] = None) -> Unavailable:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from agent.checklist.items.common import pool_status_commands
 from agent.checklist.items.mirror_rules import mirror_rules_item
-from agent.checklist.model import FAIL, PASS, WARN, Permission
+from agent.checklist.model import FAIL, PASS, WARN
 from agent.checklist.snapshot import Reports, Snapshot
 from agent.checklist.target import parse_target
 from agent.checklist.version import Version, cluster_version_of
@@ -17,10 +19,13 @@ from tests.unit.checklist.factories import (
     PAYLOAD,
     RELEASE,
     cluster_version,
+    entry,
     forbidden,
     healthy_snapshot,
     idms,
+    itms,
     node,
+    release_image,
     rendered,
     report_configmap,
     target,
@@ -73,10 +78,9 @@ def test_a_node_that_disagrees_with_the_mirror_sets_is_named() -> None:
     assert item.summary == "1 node(s) disagree with the mirror sets"
     line = next(e for e in item.evidence if e.startswith("1 node(s) worker-1"))
     assert f"{RELEASE}: mirrors: expected {MIRROR} (digest-only); the node has {BACKUP}" in line
-    assert (
-        "oc debug node/worker-1 -- chroot /host touch /run/machine-config-daemon-force"
-        "   # the MCD rewrites the rendered registries.conf"
-    ) in item.remediation
+    # The pool's status and the daemon's own state, not a forced rewrite of a production node.
+    assert item.remediation[:2] == tuple(pool_status_commands("worker", "worker-1"))
+    assert not any("machine-config-daemon-force" in command for command in item.remediation)
     nodes = {n["node"]: n for n in item.details["nodes"]}
     assert nodes["worker-1"]["differences"][0]["aspect"] == "mirrors"
 
@@ -154,7 +158,9 @@ def test_mirror_rules_warnings_and_missing_permissions() -> None:
     assert "not compared (its report has no effective entries (an older agent)): worker-1" in (
         item.evidence
     )
-    assert item.missing_permissions == (Permission("get", "images.config.openshift.io"),)
+    # image.config is item 7's: its absence says nothing about the mirror rules
+    assert item.missing_permissions == ()
+    assert not any("image.config" in line for line in item.evidence)
     custom = parse_target(f"registry.example.com/ocp/release@{DIGEST}")
     assert "payload repository of registry.example.com/ocp/release unknown" in "\n".join(
         mirror_rules_item(omitted, custom, rendered(omitted), version14()).evidence
@@ -234,3 +240,114 @@ def test_while_refused_nodes_on_one_rendered_config_should_hold_one_file() -> No
     line = next(e for e in item.evidence if e.startswith("pool worker:"))
     assert "nodes on rendered-worker-1 hold different registries.conf files" in line
     assert "worker-0" in line and "worker-1" in line
+
+
+OC_MIRROR = "mirror.corp.example:8443/ocp"  # oc-mirror: release-images and release apart
+
+
+def oc_mirror_nodes(*images: dict[str, Any]) -> Reports:
+    """Nodes that apply the release rule only (as rendered), reporting these images."""
+    effective = [entry(RELEASE, [f"{OC_MIRROR}/release-images"])]
+    return Reports.of(
+        [
+            report_configmap(
+                name,
+                effective=effective,
+                current=f"rendered-{name[:-2]}-1",
+                images=[release_image(served_by=f"{OC_MIRROR}/release-images@{DIGEST}"), *images],
+            )
+            for name in ("master-0", "worker-0", "worker-1")
+        ]
+    )
+
+
+def test_an_uncovered_payload_without_evidence_gets_the_command_that_prints_the_rules() -> None:
+    # oc-mirror put the release in …/release-images and the payload in …/release; only the
+    # release's rule was applied. Mapping the payload to …/release-images would be wrong.
+    snapshot = healthy_snapshot(
+        idmss=[idms("oc-mirror", (RELEASE, [f"{OC_MIRROR}/release-images"]))],
+        reports=oc_mirror_nodes(),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.verdict == FAIL
+    assert item.summary == f"not covered: {PAYLOAD}"
+    assert not any("release-images" in c and "source: " in c for c in item.remediation)
+    assert item.remediation[:2] == (
+        f'oc adm release mirror -a "$PULL_SECRET" --from={RELEASE}@{DIGEST} '
+        '--to="$MIRROR_REPOSITORY" --print-mirror-instructions=idms --dry-run   # mirrored '
+        "with oc adm release mirror: prints the mirror set to apply; MIRROR_REPOSITORY: the "
+        "--to it was mirrored with",
+        'oc apply -f "$OC_MIRROR_WORKSPACE"/working-dir/cluster-resources/idms-oc-mirror.yaml'
+        "   # mirrored with oc-mirror v2 (v1: oc-mirror-workspace/results-*/"
+        "imageContentSourcePolicy.yaml)",
+    )
+    assert (
+        f"nothing the cluster holds shows where {PAYLOAD} is mirrored (oc adm release mirror "
+        "puts release and payload in one repository, oc-mirror in two): take the mirror set "
+        "the mirroring tool printed or wrote"
+    ) in item.evidence
+    # 4.12 ignores the IDMS, which still shows where the release is: an ICSP for it; the
+    # payload's still comes from what the mirroring tool prints (an ICSP there too).
+    old = mirror_rules_item(snapshot, target(), rendered(snapshot, (4, 12)), version14())
+    assert old.remediation[0].endswith(
+        f"  - source: {RELEASE}\n    mirrors:\n    - {OC_MIRROR}/release-images\nEOF"
+    )
+    assert "kind: ImageContentSourcePolicy" in old.remediation[0]
+    assert "--print-mirror-instructions=icsp --dry-run" in old.remediation[1]
+
+
+def test_an_uncovered_payload_is_mapped_where_the_evidence_shows_it() -> None:
+    # A tag-only rule (ImageTagMirrorSet) names where the payload is; digest pulls skip it.
+    snapshot = healthy_snapshot(
+        idmss=[idms("oc-mirror", (RELEASE, [f"{OC_MIRROR}/release-images"]))],
+        itmss=[itms("oc-mirror", (PAYLOAD, [f"{OC_MIRROR}/release"]))],
+        reports=oc_mirror_nodes(),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.verdict == FAIL
+    assert (
+        f"{PAYLOAD} is mirrored at {OC_MIRROR}/release: ImageTagMirrorSet/oc-mirror maps "
+        f"{PAYLOAD} to {OC_MIRROR}/release"
+    ) in item.evidence
+    assert item.remediation[0] == (
+        "oc apply -f - <<'EOF'\napiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\n"
+        "metadata:\n  name: release-mirrors\nspec:\n  imageDigestMirrors:\n"
+        f"  - source: {PAYLOAD}\n    mirrors:\n    - {OC_MIRROR}/release\nEOF"
+    )
+    assert not any("--print-mirror-instructions" in c for c in item.remediation)
+    # A node's report of a payload image served by a mirror is evidence too.
+    payload_image = f"{PAYLOAD}@sha256:" + "ab" * 32
+    served = release_image(
+        image=payload_image, served_by=f"{OC_MIRROR}/release@sha256:" + "ab" * 32
+    )
+    reported = healthy_snapshot(
+        idmss=[idms("oc-mirror", (RELEASE, [f"{OC_MIRROR}/release-images"]))],
+        reports=oc_mirror_nodes(served),
+    )
+    item = mirror_rules_item(reported, target(), rendered(reported), version14())
+    assert f"    - {OC_MIRROR}/release\nEOF" in item.remediation[0]
+    assert item.details["mirrorEvidence"][PAYLOAD][0] == (
+        {
+            "mirror": f"{OC_MIRROR}/release",
+            "why": f"master-0's report: {payload_image} served by {OC_MIRROR}/release@sha256:"
+            + "ab" * 32,
+        }
+    )
+
+
+def test_a_probe_that_found_a_payload_image_is_evidence() -> None:
+    payload_image = f"{PAYLOAD}@sha256:" + "cd" * 32
+    probed = release_image(image=payload_image, served_by=None, kind=None, verdict="fail")
+    probed["probes"] = [
+        {"location": f"{OC_MIRROR}/release@sha256:" + "cd" * 32, "available": True},
+        {"location": f"{OC_MIRROR}/other@sha256:" + "cd" * 32, "available": False},
+    ]
+    snapshot = healthy_snapshot(
+        idmss=[idms("oc-mirror", (RELEASE, [f"{OC_MIRROR}/release-images"]))],
+        reports=oc_mirror_nodes(probed),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert [e["mirror"] for e in item.details["mirrorEvidence"][PAYLOAD]] == [
+        f"{OC_MIRROR}/release"
+    ]
+    assert f"    - {OC_MIRROR}/release\nEOF" in item.remediation[0]

@@ -38,7 +38,7 @@ def evaluate_release(
     *,
     since: Optional[str],
     cutoff: Optional[datetime],
-    suggested_mirror: Optional[str],
+    payload_mirrors: tuple[str, ...] = (),
     write_problem: Optional[Unavailable] = None,
 ) -> tuple[Outcome, list[NodeRelease]]:
     """Item 1 as the runner evaluates it: each node's release state, then the verdict."""
@@ -48,16 +48,14 @@ def evaluate_release(
         target(),
         releases,
         since=since,
-        suggested_mirror=suggested_mirror,
+        payload_mirrors=payload_mirrors,
         write_problem=write_problem,
     )
     return item, releases
 
 
 def test_release_item_passes_when_every_node_was_served_by_a_mirror() -> None:
-    item, releases = evaluate_release(
-        healthy_snapshot(), since=SINCE, cutoff=None, suggested_mirror=MIRROR
-    )
+    item, releases = evaluate_release(healthy_snapshot(), since=SINCE, cutoff=None)
     assert (
         item.verdict == PASS and item.summary == "all 3 expected nodes resolved it through a mirror"
     )
@@ -120,7 +118,7 @@ def test_release_item_failures_and_their_fixes() -> None:
             ]
         ),
     )
-    item, releases = evaluate_release(snapshot, since=SINCE, cutoff=None, suggested_mirror=MIRROR)
+    item, releases = evaluate_release(snapshot, since=SINCE, cutoff=None)
     states = {r.node: r.state for r in releases}
     assert states == {
         "w-fallback": "fallback",
@@ -134,20 +132,28 @@ def test_release_item_failures_and_their_fixes() -> None:
     assert "5 of 6 expected nodes did not resolve the release through a mirror" in item.summary
     text = "\n".join(item.evidence)
     assert "w-missing: no report from this node" in text
-    assert f"w-old: its latest check of the release ({EARLIER}) is older than this run" in text
+    assert "w-old: its latest check of the release is older than this run" in text
     assert f"w-source: served by the source {TARGET}, not a mirror" in text
     assert "w-fallback: served by backup" in text
     assert item.remediation[:2] == (
         f"oc get pods -n {NS} -o wide --field-selector spec.nodeName=w-missing",
         f"oc get pods -n {NS} -o wide --field-selector spec.nodeName=w-old",
     )
+    # The release goes to the mirror that answered manifest unknown (no payload mirror on
+    # that registry is known here: the same repository, as oc adm release mirror does).
     assert (
-        f"oc adm release mirror -a <pull-secret.json> --from={TARGET} --to={MIRROR}"
-        in item.remediation
-    )
-    assert any(
-        r.startswith("oc set data secret/pull-secret -n openshift-config") for r in item.remediation
-    )
+        f'oc adm release mirror -a "$PULL_SECRET" --from={TARGET} --to={MIRROR} '
+        f"--to-release-image={MIRROR}:${{OCP_RELEASE}}-${{ARCHITECTURE}}   # on a host that "
+        "reaches quay.io and mirror.corp.example:8443; PULL_SECRET: credentials for both; "
+        f"{MIRROR} answered manifest unknown"
+    ) in item.remediation
+    assert (
+        "oc set data secret/pull-secret -n openshift-config "
+        '--from-file=.dockerconfigjson="$PULL_SECRET"   # PULL_SECRET: the cluster\'s pull '
+        "secret with credentials for mirror.corp.example:8443 added"
+    ) in item.remediation
+    # BACKUP served w-fallback; MIRROR refused it a connection: nothing to fix on BACKUP.
+    assert not any(BACKUP in command for command in item.remediation)
     assert (
         f"oc debug node/w-source -- chroot /host skopeo --debug inspect --raw --authfile "
         f"/var/lib/kubelet/config.json docker://{TARGET}"
@@ -160,16 +166,16 @@ def test_release_item_skips_nodes_the_daemonset_does_not_run_on() -> None:
     windows = node("win-0", labels={"kubernetes.io/os": "windows"})
     linux = node("worker-0", labels={"kubernetes.io/os": "linux"})
     snapshot = healthy_snapshot(nodes=[windows, linux], daemonset=ds)
-    item, releases = evaluate_release(snapshot, since=SINCE, cutoff=None, suggested_mirror=None)
+    item, releases = evaluate_release(snapshot, since=SINCE, cutoff=None)
     assert [r.node for r in releases] == ["worker-0"] and item.verdict == PASS
 
 
 def test_release_item_without_mirror_agent_installed_or_readable() -> None:
     bare = healthy_snapshot(daemonset=None, reports=Reports())
-    item, _ = evaluate_release(bare, since=SINCE, cutoff=None, suggested_mirror=None)
+    item, _ = evaluate_release(bare, since=SINCE, cutoff=None)
     assert item.verdict == FAIL and item.remediation[0].startswith("oc apply -k daemonset/")
     denied = healthy_snapshot(reports=forbidden("list", "configmaps", NS))
-    item, _ = evaluate_release(denied, since=SINCE, cutoff=None, suggested_mirror=None)
+    item, _ = evaluate_release(denied, since=SINCE, cutoff=None)
     assert item.verdict == FAIL
     assert item.summary == "not checked: missing permission: list configmaps (in mirror-agent)"
     assert item.missing_permissions == (Permission("list", "configmaps", NS),)
@@ -183,7 +189,6 @@ def test_when_the_check_cannot_be_requested_recent_reports_still_count() -> None
         snapshot,
         since=None,
         cutoff=cutoff,
-        suggested_mirror=MIRROR,
         write_problem=problem,
     )
     assert item.verdict == PASS  # the reports (10:02) are recent enough
@@ -193,9 +198,7 @@ def test_when_the_check_cannot_be_requested_recent_reports_still_count() -> None
             [report_configmap(n, checked_at=EARLIER) for n in ("master-0", "worker-0", "worker-1")]
         )
     )
-    item, _ = evaluate_release(
-        stale, since=None, cutoff=cutoff, suggested_mirror=MIRROR, write_problem=problem
-    )
+    item, _ = evaluate_release(stale, since=None, cutoff=cutoff, write_problem=problem)
     assert item.verdict == FAIL
     assert item.remediation[0].startswith(f"oc edit configmap mirror-agent-checks -n {NS}")
 
@@ -212,3 +215,18 @@ def test_freshness_follows_the_request_or_the_machine_config() -> None:
     assert not is_fresh(report, state, target(), since=None, cutoff=cutoff)
     other = parse_target(f"{RELEASE}@sha256:" + "99" * 32)
     assert not is_fresh(report, state, other, since=SINCE, cutoff=None)
+
+
+def test_nodes_in_the_same_state_share_one_line() -> None:
+    names = [f"worker-{n:03d}" for n in range(500)]
+    snapshot = healthy_snapshot(
+        nodes=[node(n) for n in names],
+        reports=Reports.of([report_configmap(n, checked_at=EARLIER) for n in names[:200]]),
+    )
+    item, _ = evaluate_release(snapshot, since=SINCE, cutoff=None)
+    assert item.evidence == (
+        "200 nodes (" + ", ".join(names[:20]) + " and 180 more): its latest check of the "
+        "release is older than this run",
+        "300 nodes (" + ", ".join(names[200:220]) + " and 280 more): no report from this node",
+    )
+    assert len(item.remediation) == 11  # ten nodes' pods, then all of them

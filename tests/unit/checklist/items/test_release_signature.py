@@ -7,6 +7,7 @@ from agent.checklist.items.release_signature import signature_item
 from agent.checklist.model import FAIL, PASS
 from tests.unit.checklist.factories import (
     DIGEST,
+    TARGET,
     forbidden,
     healthy_snapshot,
     signature_configmap,
@@ -19,13 +20,19 @@ def test_signature_item() -> None:
     missing = signature_item(healthy_snapshot(signatures=[]), target())
     hexdigest = DIGEST.split(":")[1]
     assert missing.verdict == FAIL
-    assert missing.remediation[1] == (
-        "curl -sSfo signature-1 https://mirror.openshift.com/pub/openshift-v4/signatures/"
-        f"openshift/release/sha256={hexdigest}/signature-1 && oc create configmap "
-        f"sha256-{hexdigest} -n openshift-config-managed --from-file=sha256-{hexdigest}-1="
-        f"signature-1 && oc label configmap sha256-{hexdigest} -n openshift-config-managed "
-        "release.openshift.io/verification-signatures="
+    # Disconnected: the mirroring host writes the ConfigMap, a cluster host applies it.
+    assert missing.remediation == (
+        'oc apply -f "$OC_MIRROR_WORKSPACE"/working-dir/cluster-resources/'
+        "signature-configmap.yaml   # mirrored with oc-mirror v2 (v1: "
+        "oc-mirror-workspace/results-*/release-signatures/)",
+        f'oc adm release mirror -a "$PULL_SECRET" --from={TARGET} --to="$MIRROR_REPOSITORY" '
+        "--release-image-signature-to-dir=./release-signatures   # on the host that mirrors "
+        "releases (it reaches quay.io and the mirror): writes the signature ConfigMap; copy "
+        "./release-signatures to a host that reaches the cluster",
+        "oc apply -f ./release-signatures/   # on a host that reaches the cluster",
     )
+    assert not any("curl" in command or "https://" in command for command in missing.remediation)
+    assert hexdigest in missing.evidence[0]
     other = signature_item(
         healthy_snapshot(signatures=[signature_configmap("sha256:" + "1" * 64)]), target()
     )

@@ -1,0 +1,141 @@
+"""Where an uncovered repository is mirrored, by evidence only (pure; item 2).
+
+A mapping for a repository the mirror rules do not cover is proposed only when something
+the cluster holds shows a mirror repository that has its images: a mirror set that names
+the repository but does not apply to digest pulls here (tag-only, or a kind this OCP
+version ignores), a node whose own registries.conf maps it, a node's report of an image of
+that repository served by a mirror or found there by a probe (``--probe-mirrors``), or
+``--to-image`` naming a mirror of the release.
+Guessing is wrong in general: ``oc adm release mirror`` puts the release and its payload in
+one repository, oc-mirror in two (``…/release-images`` and ``…/release``). Without
+evidence, :func:`instructions` says which command prints the right objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agent import reference
+from agent.checklist.items.common import PULL_SECRET
+from agent.checklist.mirrors import ICSP, IDMS, ITMS, mirror_sets, rules_of_json, scope_nested
+from agent.checklist.model import Unavailable
+from agent.checklist.snapshot import Snapshot
+from agent.checklist.target import Target
+from agent.reference import ReferenceError
+
+
+@dataclass(frozen=True)
+class Evidence:
+    mirror: str  # a mirror repository that holds the repository's images
+    why: str
+
+
+def _nested(repository: str, scope: str, mirror: str) -> str:
+    return mirror + repository[len(scope) :]
+
+
+def _from_mirror_sets(snapshot: Snapshot, repository: str) -> Iterable[Evidence]:
+    for kind, objects in ((ICSP, snapshot.icsps), (IDMS, snapshot.idmss), (ITMS, snapshot.itmss)):
+        if not isinstance(objects, list):
+            continue
+        for one in mirror_sets(kind, objects):
+            if not scope_nested(repository, one.source):
+                continue
+            for mirror in one.mirrors:
+                if mirror != one.source:
+                    yield Evidence(
+                        _nested(repository, one.source, mirror),
+                        f"{one.origin} maps {one.source} to {mirror}",
+                    )
+
+
+def _from_node_rules(snapshot: Snapshot, repository: str) -> Iterable[Evidence]:
+    if isinstance(snapshot.reports, Unavailable):
+        return
+    for effective in snapshot.reports.effective.values():
+        matches = [
+            rules
+            for rules in map(rules_of_json, effective)
+            if not rules.prefix.startswith("*.") and scope_nested(repository, rules.prefix)
+        ]
+        if not matches:
+            continue
+        rules = max(matches, key=lambda r: len(r.prefix))  # the longest match wins
+        for mirror in rules.mirrors:
+            if mirror.applies_to != "tag-only":
+                yield Evidence(
+                    _nested(repository, rules.prefix, mirror.location),
+                    f"a node's registries.conf maps {rules.prefix} to {mirror.location}",
+                )
+
+
+def _from_reports(snapshot: Snapshot, repository: str) -> Iterable[Evidence]:
+    if isinstance(snapshot.reports, Unavailable):
+        return
+    for report in snapshot.reports.by_node.values():
+        for image in report.images:
+            try:
+                name = reference.parse_normalized(image.reference or image.image).name
+            except ReferenceError:
+                continue
+            if name != repository:
+                continue
+            if image.served_by_kind == "mirror" and image.served_by:
+                yield Evidence(
+                    image.served_by.split("@", 1)[0],
+                    f"{report.node}'s report: {image.image} served by {image.served_by}",
+                )
+            for holder in image.holders:  # agent check --probe-mirrors
+                yield Evidence(
+                    holder.split("@", 1)[0],
+                    f"{report.node}'s probe: {holder} holds {image.image}",
+                )
+
+
+def mirror_evidence(snapshot: Snapshot, target: Target, repository: str) -> list[Evidence]:
+    """Mirror repositories shown to hold ``repository``'s images, each once, best first."""
+    found: list[Evidence] = []
+    if repository == target.source_repository and target.repository != repository:
+        found.append(Evidence(target.repository, f"--to-image names {target.given}"))
+    found += _from_mirror_sets(snapshot, repository)
+    found += _from_node_rules(snapshot, repository)
+    found += _from_reports(snapshot, repository)
+    unique: dict[str, Evidence] = {}
+    for one in found:
+        unique.setdefault(one.mirror, one)
+    return list(unique.values())
+
+
+def sources_mirrored_at(snapshot: Snapshot, repository: str) -> list[str]:
+    """Mirror-set sources that name ``repository`` as one of their mirrors: a mirror given
+    where the source it stands for belongs."""
+    found = []
+    for kind, objects in ((ICSP, snapshot.icsps), (IDMS, snapshot.idmss), (ITMS, snapshot.itmss)):
+        if isinstance(objects, list):
+            found += [
+                f"{one.source} ({one.origin})"
+                for one in mirror_sets(kind, objects)
+                if repository in one.mirrors
+            ]
+    return list(dict.fromkeys(found))
+
+
+def instructions(version: tuple[int, int], target: Target) -> list[str]:
+    """The commands that print (or are) the right mirror set when no evidence shows where
+    the repositories are mirrored: what the mirroring tool wrote."""
+    kind = "icsp" if version < (4, 13) else "idms"
+    return [
+        f"oc adm release mirror -a {PULL_SECRET} --from={target.source_reference} "
+        f'--to="$MIRROR_REPOSITORY" --print-mirror-instructions={kind} --dry-run   # '
+        "mirrored with oc adm release mirror: prints the mirror set to apply; "
+        "MIRROR_REPOSITORY: the --to it was mirrored with",
+        'oc apply -f "$OC_MIRROR_WORKSPACE"/working-dir/cluster-resources/idms-oc-mirror.yaml   '
+        "# mirrored with oc-mirror v2 (v1: oc-mirror-workspace/results-*/"
+        "imageContentSourcePolicy.yaml)",
+    ]
+
+
+def evidence_json(evidence: Iterable[Evidence]) -> list[Mapping[str, Any]]:
+    return [{"mirror": one.mirror, "why": one.why} for one in evidence]
