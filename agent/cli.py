@@ -433,6 +433,14 @@ KubeconfigOption = Annotated[
     Optional[str], typer.Option("--kubeconfig", help="kubeconfig file (default: KUBECONFIG).")
 ]
 ContextOption = Annotated[Optional[str], typer.Option("--context", help="kubeconfig context.")]
+# --- impersonation flags of the workstation commands (issue 17) ---
+AsOption = Annotated[Optional[str], typer.Option("--as", help="Act as this user (impersonation).")]
+AsGroupOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--as-group", help="Act as a member of this group (repeatable; needs --as)."),
+]
+AsUidOption = Annotated[Optional[str], typer.Option("--as-uid", help="Act with this UID.")]
+# --- end impersonation flags ---
 NamespaceOption = Annotated[
     Optional[str], typer.Option("--namespace", "-n", help="Namespace of the reports.")
 ]
@@ -469,6 +477,9 @@ def collect(
     namespace: NamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
+    as_user: AsOption = None,
+    as_group: AsGroupOption = None,
+    as_uid: AsUidOption = None,
     from_file: Annotated[
         Optional[str],
         typer.Option("--from-file", help="A ConfigMapList JSON file (or - for stdin)."),
@@ -497,11 +508,10 @@ def collect(
         nodes: Any = _read_json_list(nodes_file, "NodeList") if nodes_file else None
         daemonset = None
     else:
-        from agent.kube.client import ApiError, KubeClient, configmap_path, node_path
-        from agent.kube.config import from_kubeconfig
+        from agent.kube.client import ApiError, configmap_path, node_path
+        from agent.kube.workstation import workstation_client
 
-        config = from_kubeconfig(kubeconfig, context)
-        client = KubeClient(config)
+        client = workstation_client(kubeconfig, context, as_user, as_group, as_uid)
         ns = namespace or "mirror-agent"
         try:
             daemonset = client.get(f"/apis/apps/v1/namespaces/{ns}/daemonsets/mirror-agent")
@@ -770,14 +780,16 @@ class _ReportsBar:
 
 
 def _checklist_cluster(
-    kubeconfig: Optional[str], context: Optional[str], namespace: Optional[str]
+    kubeconfig: Optional[str],
+    context: Optional[str],
+    namespace: Optional[str],
+    *impersonate: Any,  # --as, --as-group, --as-uid
 ) -> Any:
     from agent.checklist.fetch import KubeCluster
-    from agent.kube.client import KubeClient
-    from agent.kube.config import from_kubeconfig
+    from agent.kube.workstation import workstation_client
 
     return KubeCluster(
-        KubeClient(from_kubeconfig(kubeconfig, context)), namespace or "mirror-agent"
+        workstation_client(kubeconfig, context, *impersonate), namespace or "mirror-agent"
     )
 
 
@@ -813,6 +825,9 @@ def checklist_pre_upgrade(
     namespace: ChecklistNamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
+    as_user: AsOption = None,
+    as_group: AsGroupOption = None,
+    as_uid: AsUidOption = None,
     wait: Annotated[
         str,
         typer.Option(
@@ -859,7 +874,7 @@ def checklist_pre_upgrade(
         poll=_duration("--poll", poll),  # 0 would poll the API server in a busy loop
         max_age=_duration("--max-age", max_age, zero_ok=True),
     )
-    cluster = _checklist_cluster(kubeconfig, context, namespace)
+    cluster = _checklist_cluster(kubeconfig, context, namespace, as_user, as_group, as_uid)
     sys.stderr.write(
         f"note: writing data key {CHECKLIST_KEY} of configmap {cluster.namespace}/"
         f"{CHECKS_CONFIGMAP} (the only change this command makes)\n"
@@ -889,6 +904,9 @@ def checklist_post_upgrade(
     namespace: ChecklistNamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
+    as_user: AsOption = None,
+    as_group: AsGroupOption = None,
+    as_uid: AsUidOption = None,
     ocp_version: OcpVersionOption = None,
     strict: ChecklistStrictOption = False,
     output: ChecklistOutputOption = ChecklistOutput.table,
@@ -901,7 +919,7 @@ def checklist_post_upgrade(
     if to_image:
         parse_target(to_image)
     _checklist_version(ocp_version)
-    cluster = _checklist_cluster(kubeconfig, context, namespace)
+    cluster = _checklist_cluster(kubeconfig, context, namespace, as_user, as_group, as_uid)
     checklist = post_upgrade(
         cluster,
         PostUpgradeOptions(to_image=to_image, ocp_version=ocp_version),
@@ -916,11 +934,14 @@ def checklist_cleanup(
     namespace: ChecklistNamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
+    as_user: AsOption = None,
+    as_group: AsGroupOption = None,
+    as_uid: AsUidOption = None,
 ) -> None:
     """Remove the release checks pre-upgrade added (the checks ConfigMap's checklist.txt)."""
     from agent.checklist import cleanup
 
-    change = cleanup(_checklist_cluster(kubeconfig, context, namespace))
+    change = cleanup(_checklist_cluster(kubeconfig, context, namespace, as_user, as_group, as_uid))
     if change is None:
         sys.stdout.write("nothing to remove: no release checks from agent checklist\n")
         return

@@ -175,9 +175,9 @@ def _impersonation(
         uid = flags.uid or uid
     if not name:
         if groups or uid or extra:
-            raise KubeConfigError(
-                f"{where}: impersonating groups, a uid or user extras needs a user to "
-                "impersonate (as, or --as)"
+            raise KubeConfigError(  # client-go's words
+                f"{where}: requesting uid, groups or user-extra without impersonating a user",
+                hint="name the user to act as: as in the kubeconfig, or --as",
             )
         return None
     return Impersonation(

@@ -56,9 +56,11 @@ def _no_proxy_matches(entry: str, host: str, port: int) -> bool:
     if entry_port and entry_port != str(port):
         return False
     try:
-        return address is not None and address == ipaddress.ip_address(entry_host)
+        entry_address = ipaddress.ip_address(entry_host)
     except ValueError:
-        pass
+        entry_address = None
+    if entry_address is not None:
+        return address == entry_address
     if entry_host.startswith("*."):
         entry_host = entry_host[1:]
     if entry_host.startswith("."):

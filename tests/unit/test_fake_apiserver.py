@@ -659,7 +659,7 @@ def test_dropped_connection(server: FakeApiServer, api: Api) -> None:
 def test_requests_are_recorded(server: FakeApiServer, api: Api) -> None:
     server.clear_requests()
     api.get(CM, params={"limit": 5, "labelSelector": "a in (b,c)"})
-    method, path, query, headers = server.requests[-1]
+    method, path, query, headers = server.requests[-1][:4]
     assert (method, path) == ("GET", CM)
     assert query == {"limit": "5", "labelSelector": "a in (b,c)"}
     assert headers["authorization"] == f"Bearer {TOKEN}"
