@@ -119,6 +119,28 @@ def impersonation_headers(who: Impersonation) -> list[tuple[str, str]]:
     return headers
 
 
+#: Where Go looks for the system's CA bundle on Linux (crypto/x509's root_linux.go)
+_SYSTEM_CA_FILES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu
+    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL 6
+    "/etc/ssl/ca-bundle.pem",  # openSUSE
+    "/etc/pki/tls/cacert.pem",  # OpenELEC
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  # CentOS, RHEL 7+
+    "/etc/ssl/cert.pem",  # Alpine
+)
+
+
+def system_ca_bundle(environ: Mapping[str, str]) -> bool | str:
+    """The CAs kubectl trusts when the kubeconfig names none: ``SSL_CERT_FILE``, else the
+    system's bundle (a corporate CA added to the system store is trusted as by kubectl);
+    True (requests' own bundle) when there is none."""
+    candidates = [environ["SSL_CERT_FILE"]] if environ.get("SSL_CERT_FILE") else []
+    for path in [*candidates, *_SYSTEM_CA_FILES]:
+        if os.path.isfile(path):
+            return path
+    return True
+
+
 def _without_userinfo(text: str) -> str:
     """A proxy URL's user:password must not reach a message."""
     return re.sub(r"://[^/@\s]+@", "://***@", text)
@@ -184,7 +206,8 @@ class KubeClient:
         )
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        self.verify = config.verify
+        # verify goes with every request (trust_env is off: REQUESTS_CA_BUNDLE is not read)
+        self.verify = system_ca_bundle(environ) if config.verify is True else config.verify
         self.session.headers["User-Agent"] = user_agent
         if config.disable_compression:
             self.session.headers["Accept-Encoding"] = "identity"

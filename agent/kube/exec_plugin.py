@@ -9,7 +9,9 @@ reused until shortly before then, and the plugin run again once after a 401.
 
 ``interactiveMode``: ``Never`` gives the plugin no stdin; ``IfAvailable`` (v1beta1's
 default) passes the terminal through when stdin is one; ``Always`` needs a terminal.
-The plugin's stdout (the secret) is never shown; its stderr is, when it fails.
+The plugin's stdout (the secret) is never shown. Its stderr goes to the agent's stderr as
+it comes, as client-go passes it (a browser login prints the URL to open there), and is
+quoted in the error when the plugin fails.
 """
 
 from __future__ import annotations
@@ -84,6 +86,11 @@ def _parse_time(text: Any) -> Optional[datetime]:
     return datetime.fromisoformat(match.group(1) + zone)
 
 
+def _to_stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def _stderr_tail(result: CommandResult) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     return "\n".join(lines[-_STDERR_SHOWN:])
@@ -103,12 +110,14 @@ class ExecCredentialSource:
         stdin_is_terminal: Callable[[], bool] = lambda: (
             sys.stdin is not None and sys.stdin.isatty()
         ),
+        show_stderr_line: Optional[Callable[[str], None]] = None,
     ) -> None:
         self.config = config
         self.timeout = timeout
         self.environ = environ
         self.now = now
         self.stdin_is_terminal = stdin_is_terminal
+        self.show_stderr_line = show_stderr_line or _to_stderr
         self.runs = 0
         self._cached: Optional[ExecCredential] = None
 
@@ -155,6 +164,7 @@ class ExecCredentialSource:
                 timeout=self.timeout,
                 env=env,
                 interactive=interactive,
+                on_stderr_line=self.show_stderr_line,
             )
         except CommandNotFound as exc:
             raise ExecPluginError(

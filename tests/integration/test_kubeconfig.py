@@ -302,13 +302,15 @@ def test_hanging_plugin_is_stopped(server: FakeApiServer, plugin: Plugin, tmp_pa
 
 
 def test_failing_plugin_shows_its_stderr_and_never_its_stdout(
-    server: FakeApiServer, plugin: Plugin, tmp_path: Path
+    server: FakeApiServer, plugin: Plugin, tmp_path: Path, capsys: Any
 ) -> None:
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server, {"exec": plugin.section("fail")})
     with pytest.raises(ExecPluginError) as failed:
         KubeClient(from_kubeconfig(str(kubeconfig)), retries=0).get("/api/v1/nodes")
     assert "exit status 1" in failed.value.message
     assert "the refresh token has expired\nrun oc login again" in failed.value.message
+    # passed through as it came, as client-go does (a login URL to open must be seen)
+    assert "the refresh token has expired\nrun oc login again\n" in capsys.readouterr().err
 
     kubeconfig = write_kubeconfig(
         tmp_path / "kubeconfig", server, {"exec": plugin.section("garbage")}
@@ -346,11 +348,11 @@ print("nodes:", len(client.get("/api/v1/nodes")["items"]), flush=True)
 """
 
 
-def on_a_terminal(argv: list[str], answer: str) -> tuple[int, str]:
+def on_a_terminal(argv: list[str], answer: str, home: Path) -> tuple[int, str]:
     """Run ``argv`` with a pseudo-terminal as stdin, stdout and stderr; type ``answer``
     each time it asks for a password; everything it wrote, and its exit status."""
     master, slave = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "HOME": str(Path(argv[-1]).parent)}
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "HOME": str(home)}
     env.pop("HTTPS_PROXY", None)
     child = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
                              start_new_session=True)  # fmt: skip
@@ -388,8 +390,8 @@ def test_interactive_plugin_reads_the_terminal(
         tmp_path / "kubeconfig", server,
         {"exec": plugin.section("prompt", interactiveMode="IfAvailable")},
     )  # fmt: skip
-    code, output = on_a_terminal([sys.executable, "-c", _AGENT_ON_A_TERMINAL, str(kubeconfig)],
-                                 "hunter2")  # fmt: skip
+    agent = [sys.executable, "-c", _AGENT_ON_A_TERMINAL, str(kubeconfig)]
+    code, output = on_a_terminal(agent, "hunter2", tmp_path)
     assert code == 0, output
     assert "Password: " in output and "nodes: 1" in output
     (run,) = plugin.runs()
@@ -397,7 +399,9 @@ def test_interactive_plugin_reads_the_terminal(
 
     plugin.forget_runs()
     code, output = on_a_terminal(
-        [KUBECTL, "--kubeconfig", str(kubeconfig), "get", "nodes", "-o", "name"], "hunter2"
+        [KUBECTL, "--kubeconfig", str(kubeconfig), "get", "nodes", "-o", "name"],
+        "hunter2",
+        tmp_path,
     )
     assert code == 0, output
     assert "node/worker-0" in output

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from agent.kube.client import impersonation_headers
+from agent.kube.client import impersonation_headers, system_ca_bundle
 from agent.kube.config import Impersonation
 from agent.kube.exec_plugin import (
     ExecConfig,
@@ -139,3 +140,11 @@ def test_credential_reused_until_shortly_before_expiry() -> None:
     assert len(runs) == 2
     source.credential(renew=True)  # after a 401
     assert len(runs) == 3
+
+
+def test_system_ca_bundle_as_go_finds_it(tmp_path: Path) -> None:
+    bundle = tmp_path / "corporate.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert system_ca_bundle({"SSL_CERT_FILE": str(bundle)}) == str(bundle)
+    found = system_ca_bundle({"SSL_CERT_FILE": str(tmp_path / "missing.pem")})
+    assert found is True or (isinstance(found, str) and Path(found).is_file())
