@@ -660,3 +660,25 @@ def test_as_flags_on_the_workstation_commands(
     assert sorted(sent) == [("impersonate-group", "g1"), ("impersonate-user", "ops")]
     done = kubectl(kubeconfig, "get", "cm", "-n", NS, "--as", "ops", "--as-group", "g1")
     assert 'User "ops" cannot list' in done.stderr
+
+
+def test_as_flags_on_the_checklist_commands(
+    server: FakeApiServer, tmp_path: Path, capsys: Any
+) -> None:
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server, {"token": "primary-token"})
+    cleanup = ["checklist", "cleanup", "--kubeconfig", str(kubeconfig), "--as", "ops"]
+    assert main([*cleanup, "--as-uid", "9"]) != 0  # ops may not be impersonated yet
+    server.allow_impersonation(server.user, "users", "ops")
+    server.allow_impersonation(server.user, "uids", "9")
+    capsys.readouterr()
+    server.clear_requests()
+    assert main([*cleanup, "--as-uid", "9"]) == 0
+    assert "nothing to remove" in capsys.readouterr().out
+
+    main(["checklist", "post-upgrade", "--kubeconfig", str(kubeconfig), "--as", "ops",
+          "--as-uid", "9"])  # fmt: skip
+    capsys.readouterr()
+    assert server.requests
+    for request in server.requests:  # every request of both commands, as ops
+        assert request.headers.get("impersonate-user") == "ops"
+        assert request.headers.get("impersonate-uid") == "9"
