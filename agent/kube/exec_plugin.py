@@ -23,11 +23,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Literal, Optional
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
 
 from agent.errors import AgentError
 from agent.kube.secret_files import secret_file
-from agent.process import CommandNotFound, CommandResult, run_command
+
+if TYPE_CHECKING:
+    from agent.process import CommandResult
 
 InteractiveMode = Literal["Never", "IfAvailable", "Always"]
 API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
@@ -147,6 +149,8 @@ class ExecCredentialSource:
         return terminal
 
     def _run(self) -> ExecCredential:
+        from agent.process import CommandNotFound, run_command  # psutil: only when needed
+
         config = self.config
         interactive = self._interactive()
         spec: dict[str, Any] = {"interactive": interactive}
