@@ -235,18 +235,25 @@ class _Child:
     how to stop all of it."""
 
     def __init__(
-        self, popen: subprocess.Popen[bytes], on_stderr_line: Optional[Callable[[str], None]]
+        self,
+        popen: subprocess.Popen[bytes],
+        on_stderr_line: Optional[Callable[[str], None]],
+        *,
+        own_group: bool = True,
     ) -> None:
         self.popen = popen
         self.real = popen.pid > 1  # checked by run_command; kept as a second guard
-        self.pgid = popen.pid  # start_new_session: the child leads its own group
+        # start_new_session: the child leads its own group; an interactive child stays in
+        # ours (the terminal's foreground group), so only it and its descendants are signalled
+        self.pgid: Optional[int] = popen.pid if own_group else None
         self.on_stderr_line = on_stderr_line
         self.output = {_STDOUT: bytearray(), _STDERR: bytearray()}
         self._partial = bytearray()
         self._chunks: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self._open: set[str] = set()
         for tag, stream in ((_STDOUT, popen.stdout), (_STDERR, popen.stderr)):
-            assert stream is not None
+            if stream is None:  # interactive: stderr goes to the terminal
+                continue
             self._open.add(tag)
             threading.Thread(
                 target=_read_stream,
@@ -362,7 +369,10 @@ class _Child:
             with contextlib.suppress(OSError):
                 self.popen.send_signal(signum)
             return
-        _signal_quietly(functools.partial(os.killpg, self.pgid, signum))
+        if self.pgid is not None:
+            _signal_quietly(functools.partial(os.killpg, self.pgid, signum))
+        else:
+            _signal_quietly(functools.partial(self.popen.send_signal, signum))
         for process in list(self._known.values()):
             _signal_quietly(functools.partial(process.send_signal, signum))
 
@@ -417,15 +427,17 @@ def open_pidfd(pid: int) -> Optional[int]:
         return None
 
 
-def _start(args: tuple[str, ...], env: Optional[Mapping[str, str]]) -> subprocess.Popen[bytes]:
+def _start(
+    args: tuple[str, ...], env: Optional[Mapping[str, str]], interactive: bool
+) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
             list(args),
             env=None if env is None else dict(env),
-            stdin=subprocess.DEVNULL,
+            stdin=None if interactive else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
+            stderr=None if interactive else subprocess.PIPE,
+            start_new_session=not interactive,
             close_fds=True,
         )
     except (FileNotFoundError, NotADirectoryError):
@@ -485,6 +497,7 @@ def run_command(
     env: Optional[Mapping[str, str]] = None,
     on_stderr_line: Optional[Callable[[str], None]] = None,
     grace: float = DEFAULT_GRACE,
+    interactive: bool = False,
 ) -> CommandResult:
     """Run ``argv`` (no shell) with a wall-clock ``timeout`` and capture its output.
 
@@ -502,6 +515,11 @@ def run_command(
     exception from ``on_stderr_line``), the command is stopped the same way before the
     exception propagates.
 
+    ``interactive`` (a credential plugin that may ask the user something): the child
+    shares the agent's stdin, stderr and process group (the terminal's foreground group,
+    so it may read the terminal); only stdout is captured, ``stderr`` is empty, and a
+    timeout stops the child and its descendants rather than a group.
+
     Raises :class:`CommandNotFound` when the executable does not exist or cannot be run.
     """
     args = tuple(os.fspath(arg) for arg in argv)
@@ -516,10 +534,10 @@ def run_command(
         try:
             # Ctrl-C/SIGTERM between the fork and the bookkeeping would orphan the child.
             with _SIGNALS.deferred():
-                popen = _start(args, env)
+                popen = _start(args, env, interactive)
                 if not _is_own_child(popen.pid):
                     return _run_double(popen, args, started, timeout, on_stderr_line)
-                child = _Child(popen, on_stderr_line)
+                child = _Child(popen, on_stderr_line, own_group=not interactive)
             deadline = started + timeout
             while True:
                 if child.exited() and (not child.streams_open or child.lingering()):

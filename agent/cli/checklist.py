@@ -67,6 +67,9 @@ def pre_upgrade(
     namespace: NamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
+    as_user: options.AsOption = None,
+    as_group: options.AsGroupOption = None,
+    as_uid: options.AsUidOption = None,
     wait: Annotated[
         str,
         typer.Option(
@@ -115,7 +118,7 @@ def pre_upgrade(
         poll=options.duration("--poll", poll),  # 0 would poll the API server in a busy loop
         max_age=options.duration("--max-age", max_age, zero_ok=True),
     )
-    cluster = connect(kubeconfig, context, namespace)
+    cluster = connect(kubeconfig, context, namespace, as_user, as_group, as_uid)
     if checklist_options.wait > 0:  # --wait 0 requests no check: it writes nothing
         sys.stderr.write(
             f"note: writing data key {CHECKLIST_KEY} of configmap {cluster.namespace}/"
@@ -146,6 +149,9 @@ def post_upgrade(
     namespace: NamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
+    as_user: options.AsOption = None,
+    as_group: options.AsGroupOption = None,
+    as_uid: options.AsUidOption = None,
     ocp_version: OcpVersionOption = None,
     strict: StrictOption = False,
     output: ChecklistOutputOption = ChecklistOutput.table,
@@ -161,7 +167,7 @@ def post_upgrade(
         parse_target(to_image)
     _check_ocp_version(ocp_version)
     checklist = run_post_upgrade(
-        connect(kubeconfig, context, namespace),
+        connect(kubeconfig, context, namespace, as_user, as_group, as_uid),
         PostUpgradeOptions(to_image=to_image, ocp_version=ocp_version),
         now=progress.now,
         agent_version=__version__,
@@ -174,12 +180,15 @@ def cleanup(
     namespace: NamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
+    as_user: options.AsOption = None,
+    as_group: options.AsGroupOption = None,
+    as_uid: options.AsUidOption = None,
 ) -> None:
     """Remove the release checks pre-upgrade added (the checks ConfigMap's checklist.txt)."""
     from agent.checklist import cleanup as run_cleanup
     from agent.commands.checklist import connect
 
-    change = run_cleanup(connect(kubeconfig, context, namespace))
+    change = run_cleanup(connect(kubeconfig, context, namespace, as_user, as_group, as_uid))
     if change is None:
         sys.stdout.write("nothing to remove: no release checks from agent checklist\n")
         return

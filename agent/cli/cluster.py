@@ -34,6 +34,9 @@ def collect(
         Optional[str], typer.Option("--max-age", help="Reports older than this are stale (6h, 2d).")
     ] = None,
     strict: StrictOption = False,
+    as_user: options.AsOption = None,
+    as_group: options.AsGroupOption = None,
+    as_uid: options.AsUidOption = None,
     output: Annotated[
         CollectOutput, typer.Option("--output", "-o", help="table, wide, json, markdown or junit.")
     ] = CollectOutput.table,
@@ -55,7 +58,15 @@ def collect(
     if from_file is not None:
         summary = collect_from_files(from_file, nodes_file, max_age=age)
     else:
-        summary = collect_from_cluster(kubeconfig, context, namespace, max_age=age)
+        summary = collect_from_cluster(
+            kubeconfig,
+            context,
+            namespace,
+            max_age=age,
+            as_user=as_user,
+            as_groups=as_group,
+            as_uid=as_uid,
+        )
     if output is CollectOutput.json:
         write_collect_json(summary, sys.stdout)
     elif output is CollectOutput.markdown:

@@ -149,6 +149,16 @@ def failed_exit(failed: bool) -> ExitCode:
     return ExitCode.VERIFICATION_FAILED if failed else ExitCode.OK
 
 
+# -- impersonation of the workstation commands (collect, checklist), as oc and kubectl ------
+
+AsOption = Annotated[Optional[str], typer.Option("--as", help="Act as this user (impersonation).")]
+AsGroupOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--as-group", help="Act as a member of this group (repeatable; needs --as)."),
+]
+AsUidOption = Annotated[Optional[str], typer.Option("--as-uid", help="Act with this UID.")]
+
+
 # -- option values ------------------------------------------------------------------------------
 
 

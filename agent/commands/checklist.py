@@ -3,16 +3,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 from agent.checklist.fetch import KubeCluster
-from agent.kube.client import KubeClient
-from agent.kube.config import DEFAULT_NAMESPACE, from_kubeconfig
+from agent.kube.config import DEFAULT_NAMESPACE
+from agent.kube.workstation import workstation_client
 
 
 def connect(
-    kubeconfig: Optional[str], context: Optional[str], namespace: Optional[str]
+    kubeconfig: Optional[str],
+    context: Optional[str],
+    namespace: Optional[str],
+    as_user: Optional[str] = None,
+    as_groups: Optional[Sequence[str]] = None,
+    as_uid: Optional[str] = None,
 ) -> KubeCluster:
-    """The cluster of the kubeconfig's (or ``context``'s) login; mirror-agent in ``namespace``."""
-    client = KubeClient(from_kubeconfig(kubeconfig, context))
+    """The cluster of the kubeconfig's (or ``context``'s) login, acting as ``--as`` when
+    given; mirror-agent in ``namespace``."""
+    client = workstation_client(kubeconfig, context, as_user, as_groups, as_uid)
     return KubeCluster(client, namespace or DEFAULT_NAMESPACE)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -50,12 +50,17 @@ def collect_from_cluster(
     namespace: Optional[str],
     *,
     max_age: Optional[timedelta],
+    as_user: Optional[str] = None,
+    as_groups: Optional[Sequence[str]] = None,
+    as_uid: Optional[str] = None,
 ) -> Summary:
-    """The report ConfigMaps and the Nodes, streamed page by page into the summary."""
-    from agent.kube.client import ApiError, KubeClient, configmap_path, node_path
-    from agent.kube.config import DEFAULT_NAMESPACE, from_kubeconfig
+    """The report ConfigMaps and the Nodes, streamed page by page into the summary (acting
+    as ``--as`` when given)."""
+    from agent.kube.client import ApiError, configmap_path, node_path
+    from agent.kube.config import DEFAULT_NAMESPACE
+    from agent.kube.workstation import workstation_client
 
-    client = KubeClient(from_kubeconfig(kubeconfig, context))
+    client = workstation_client(kubeconfig, context, as_user, as_groups, as_uid)
     ns = namespace or DEFAULT_NAMESPACE
     daemonset: Optional[dict[str, Any]]
     try:

@@ -2,23 +2,36 @@
 
 Typed errors are built from the API's ``Status`` body. 429, 5xx and connection errors are
 retried with exponential backoff, honouring ``Retry-After``; other 4xx are not retried.
-A token file is re-read when it changes and once after a 401 (tokens rotate). No
-``requests`` exception leaves this module.
+A token file is re-read when it changes and once after a 401 (tokens rotate); an exec
+plugin's credential is renewed before it expires and once after a 401. No ``requests``
+exception leaves this module.
+
+The proxy is chosen as kubectl chooses it (:mod:`agent.kube.proxy`), not by requests'
+own reading of the environment; ``tls-server-name`` sets the TLS server name (SNI and
+the name the certificate must carry); impersonation sends the ``Impersonate-*`` headers,
+one header per group or extra value, as client-go does.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
+import string
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Callable, Optional
 from urllib.parse import quote
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPHeaderDict
 
 from agent.errors import EnvironmentFailure
-from agent.kube.config import ClusterConfig
+from agent.kube.config import ClusterConfig, Impersonation
+from agent.kube.exec_plugin import ExecCredentialSource
+from agent.kube.proxy import choose_proxy
 
 RETRYABLE = {429, 500, 502, 503, 504}
 
@@ -90,6 +103,79 @@ def _error(response: requests.Response) -> ApiError:
     return cls(response.status_code, str(reason), str(message), details=body.get("details"))
 
 
+# HTTP token characters but "%" (client-go's headerKeyEscape; the server path-unescapes)
+_HEADER_KEY_SAFE = set((string.ascii_letters + string.digits + "!#$&'*+-.^_`|~").encode())
+
+
+def _header_key_escape(key: str) -> str:
+    """An ``Impersonate-Extra-`` key as client-go escapes it (percent-encoded bytes)."""
+    return "".join(chr(b) if b in _HEADER_KEY_SAFE else f"%{b:02X}" for b in key.encode())
+
+
+def impersonation_headers(who: Impersonation) -> list[tuple[str, str]]:
+    headers = [("Impersonate-User", who.user)]
+    if who.uid:
+        headers.append(("Impersonate-Uid", who.uid))
+    headers += [("Impersonate-Group", group) for group in who.groups]
+    for key, values in who.extra:
+        headers += [(f"Impersonate-Extra-{_header_key_escape(key)}", v) for v in values]
+    return headers
+
+
+#: Where Go looks for the system's CA bundle on Linux (crypto/x509's root_linux.go)
+_SYSTEM_CA_FILES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu
+    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL 6
+    "/etc/ssl/ca-bundle.pem",  # openSUSE
+    "/etc/pki/tls/cacert.pem",  # OpenELEC
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  # CentOS, RHEL 7+
+    "/etc/ssl/cert.pem",  # Alpine
+)
+
+
+def system_ca_bundle(environ: Mapping[str, str]) -> bool | str:
+    """The CAs kubectl trusts when the kubeconfig names none: ``SSL_CERT_FILE``, else the
+    system's bundle (a corporate CA added to the system store is trusted as by kubectl);
+    True (requests' own bundle) when there is none."""
+    candidates = [environ["SSL_CERT_FILE"]] if environ.get("SSL_CERT_FILE") else []
+    for path in [*candidates, *_SYSTEM_CA_FILES]:
+        if os.path.isfile(path):
+            return path
+    return True
+
+
+def _without_userinfo(text: str) -> str:
+    """A proxy URL's user:password must not reach a message."""
+    return re.sub(r"://[^/@\s]+@", "://***@", text)
+
+
+class _KubeAdapter(HTTPAdapter):
+    """requests' adapter with a TLS server name and headers that repeat."""
+
+    def __init__(self, tls_server_name: Optional[str], headers: Sequence[tuple[str, str]]) -> None:
+        self.tls_kwargs: dict[str, Any] = (
+            {"server_hostname": tls_server_name, "assert_hostname": tls_server_name}
+            if tls_server_name
+            else {}
+        )
+        self.repeated_headers = list(headers)
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **{**kwargs, **self.tls_kwargs})
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        return super().proxy_manager_for(proxy, **{**proxy_kwargs, **self.tls_kwargs})
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        if self.repeated_headers:
+            headers = HTTPHeaderDict(dict(request.headers))
+            for name, value in self.repeated_headers:
+                headers.add(name, value)
+            request.headers = headers  # type: ignore[assignment]  # urllib3 sends each
+        return super().send(request, *args, **kwargs)
+
+
 class KubeClient:
     def __init__(
         self,
@@ -101,6 +187,8 @@ class KubeClient:
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "mirror-agent",
+        environ: Mapping[str, str] = os.environ,
+        exec_credentials: Optional[ExecCredentialSource] = None,
     ) -> None:
         self.config = config
         self.retries = retries
@@ -109,14 +197,28 @@ class KubeClient:
         self.timeout = timeout
         self.sleep = sleep
         self.session = requests.Session()
-        # verify goes with every request: requests lets REQUESTS_CA_BUNDLE override a
-        # session-level setting, which would drop the cluster's CA.
-        self.verify = config.verify
-        if config.client_cert:
-            self.session.cert = config.client_cert
+        # The proxy is kubectl's choice, not requests' reading of the environment (which
+        # also proxies loopback addresses, and reads REQUESTS_CA_BUNDLE and ~/.netrc).
+        self.session.trust_env = False
+        proxy = choose_proxy(config.server, config.proxy_url, environ)
+        if proxy:
+            self.session.proxies = {"http": proxy, "https": proxy}
+        adapter = _KubeAdapter(
+            config.tls_server_name,
+            impersonation_headers(config.impersonation) if config.impersonation else [],
+        )
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        # verify goes with every request (trust_env is off: REQUESTS_CA_BUNDLE is not read)
+        self.verify = system_ca_bundle(environ) if config.verify is True else config.verify
         self.session.headers["User-Agent"] = user_agent
+        if config.disable_compression:
+            self.session.headers["Accept-Encoding"] = "identity"
         self._token = config.token
         self._token_mtime: Optional[float] = None
+        self.exec_credentials = exec_credentials or (
+            ExecCredentialSource(config.exec_plugin) if config.exec_plugin else None
+        )
 
     # -- authentication ----------------------------------------------------------------
 
@@ -137,11 +239,19 @@ class KubeClient:
                 f"cannot read the API token {path}: {exc.strerror or exc}"
             ) from None
 
-    def _headers(self, extra: Optional[dict[str, str]]) -> dict[str, str]:
+    def _credentials(
+        self, extra: Optional[dict[str, str]], renew: bool = False
+    ) -> tuple[dict[str, str], Optional[tuple[str, str]]]:
+        """The headers (with the bearer token) and the client certificate of a request."""
         headers = dict(extra or {})
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        return headers
+        token, cert = self._token, self.config.client_cert
+        if self.exec_credentials is not None:
+            credential = self.exec_credentials.credential(renew=renew)
+            token = credential.token or token
+            cert = credential.client_cert or cert
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers, cert
 
     # -- requests ------------------------------------------------------------------------
 
@@ -170,16 +280,20 @@ class KubeClient:
             extra["Content-Type"] = content_type
         self._refresh_token()
         reauthenticated = False
+        renew = False
         attempt = 0
         while True:
             response: Optional[requests.Response] = None
+            headers, cert = self._credentials(extra, renew)
+            renew = False
             try:
                 response = self.session.request(
                     method,
                     url,
                     params=params,
                     data=body,
-                    headers=self._headers(extra),
+                    headers=headers,
+                    cert=cert,
                     timeout=self.timeout,
                     verify=self.verify,
                 )
@@ -187,7 +301,7 @@ class KubeClient:
                 if attempt >= self.retries:
                     raise Unreachable(
                         f"cannot reach the Kubernetes API at {self.config.server}: "
-                        f"{type(exc).__name__}: {exc}",
+                        f"{type(exc).__name__}: {_without_userinfo(str(exc))}",
                         hint=f"credentials from {self.config.source}",
                     ) from None
             else:
@@ -199,9 +313,11 @@ class KubeClient:
                             response.status_code, "BadResponse", "the API answered with non-JSON"
                         ) from None
                     return decoded if isinstance(decoded, dict) else {"items": decoded}
-                if response.status_code == 401 and not reauthenticated and self.config.token_file:
-                    reauthenticated = True  # the token may have rotated under us
+                renewable = self.config.token_file or self.exec_credentials is not None
+                if response.status_code == 401 and not reauthenticated and renewable:
+                    reauthenticated = True  # the token may have rotated or been revoked
                     self._refresh_token(force=True)
+                    renew = True
                     continue
                 if response.status_code not in RETRYABLE or attempt >= self.retries:
                     raise _error(response)

@@ -671,7 +671,14 @@ def test_objects_the_mco_refuses_are_named_and_nodes_are_not_called_drifted(
     )
     code, document = cluster.pre(capsys)
     assert code == 1
-    assert verdicts(document) == {**ALL_PASS_PRE, "mirror-rules": "fail"}
+    # Item 7 holds nodes to image.config's policy only once the MCO renders it.
+    assert verdicts(document) == {
+        **ALL_PASS_PRE,
+        "mirror-rules": "fail",
+        "registry-sources": "warn",
+    }
+    (why,) = items(document)["registry-sources"]["evidence"]
+    assert "the MCO refuses to render the registry configuration (mirror-rules)" in why
     rules = items(document)["mirror-rules"]
     assert rules["summary"] == (
         "the MCO refuses to render the mirror sets: the MachineConfigPools will not update, "

@@ -241,13 +241,13 @@ def test_unsupported_kubeconfig_suggests_from_file(tmp_path: Path) -> None:
                 "current-context": "x",
                 "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
                 "clusters": [{"name": "c", "cluster": {"server": "https://a:6443"}}],
-                "users": [{"name": "u", "user": {"exec": {"command": "aws"}}}],
+                "users": [{"name": "u", "user": {"auth-provider": {"name": "gcp"}}}],
             }
         )
     )
     with pytest.raises(KubeConfigError) as caught:
         from_kubeconfig(str(path))
-    assert "exec" in caught.value.message
+    assert "auth-provider" in caught.value.message
     assert "agent collect --from-file -" in str(caught.value.hint)
 
 

@@ -659,7 +659,7 @@ def test_dropped_connection(server: FakeApiServer, api: Api) -> None:
 def test_requests_are_recorded(server: FakeApiServer, api: Api) -> None:
     server.clear_requests()
     api.get(CM, params={"limit": 5, "labelSelector": "a in (b,c)"})
-    method, path, query, headers = server.requests[-1]
+    method, path, query, headers = server.requests[-1][:4]
     assert (method, path) == ("GET", CM)
     assert query == {"limit": "5", "labelSelector": "a in (b,c)"}
     assert headers["authorization"] == f"Bearer {TOKEN}"
@@ -814,3 +814,64 @@ def test_command_line_serves_until_interrupted() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# --- issued tokens, client certificates, impersonation --------------------------------------
+
+
+def test_issued_tokens_expire_on_the_server_clock_and_can_be_revoked(
+    server: FakeApiServer, api: Api
+) -> None:
+    server.issue_token("short", "alice", ["devs"], expires_at=server.now() + 60)
+    server.issue_token("long", "alice")
+    server.deny("list", "configmaps", user="alice")
+    answer = api.get(CM, token="short")
+    assert answer.status_code == 403 and 'User \\"alice\\" cannot list' in answer.text
+    assert api.get("/api/v1/nodes", token="short").status_code == 200
+    server.advance_clock(61)
+    assert api.get("/api/v1/nodes", token="short").status_code == 401
+    assert api.get("/api/v1/nodes", token="long").status_code == 200
+    server.revoke_token("long")
+    assert api.get("/api/v1/nodes", token="long").status_code == 401
+    assert api.get(CM).status_code == 200  # the primary token's user is not alice
+
+
+def test_client_certificate_is_the_user_it_names(
+    server: FakeApiServer, api: Api, tmp_path: Path
+) -> None:
+    from tests.support.fake_apiserver.certs import issue_client_cert, shared_certs
+
+    cert, key = issue_client_cert(shared_certs(), tmp_path, "carol", ["ops", "auditors"])
+    server.deny("list", "configmaps", user="carol")
+    answer = api.get(CM, token=None, cert=(str(cert), str(key)))
+    assert answer.status_code == 403 and 'User \\"carol\\"' in answer.text
+    assert api.get("/api/v1/nodes", token=None, cert=(str(cert), str(key))).status_code == 200
+    assert server.requests[-1].peer_cert is not None
+    assert api.get("/api/v1/nodes", token=None).status_code == 401  # anonymous
+    # a wrong token is refused even with a good certificate, as the API server does
+    assert api.get("/api/v1/nodes", token="nope", cert=(str(cert), str(key))).status_code == 401
+
+
+def test_impersonation_needs_the_impersonate_verb_for_each_part(
+    server: FakeApiServer, api: Api
+) -> None:
+    headers = {"Impersonate-User": "bob", "Impersonate-Uid": "7"}
+    answer = api.get(CM, headers=headers)
+    assert answer.status_code == 403
+    assert answer.json()["message"] == (
+        f'users "bob" is forbidden: User "{USER}" cannot impersonate resource "users" '
+        'in API group "" at the cluster scope'
+    )
+    server.allow_impersonation(USER, "users", "bob")
+    answer = api.get(CM, headers=headers)
+    assert answer.status_code == 403
+    assert answer.json()["message"].startswith('uids.authentication.k8s.io "7" is forbidden')
+    assert answer.json()["details"] == {
+        "name": "7", "group": "authentication.k8s.io", "kind": "uids"
+    }  # fmt: skip
+    server.allow_impersonation(USER, "uids")
+    assert api.get(CM, headers=headers).status_code == 200
+    server.deny("list", "configmaps", user="bob")  # now the request is bob's
+    assert 'User \\"bob\\" cannot list' in api.get(CM, headers=headers).text
+    orphan = api.get(CM, headers={"Impersonate-Group": "devs"})
+    assert orphan.status_code == 500 and "without impersonating a user" in orphan.text

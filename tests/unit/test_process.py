@@ -130,6 +130,37 @@ def test_child_runs_in_its_own_session_without_stdin() -> None:
     assert stdin == "''"
 
 
+def test_interactive_child_shares_stdin_stderr_and_process_group(tmp_path: Path) -> None:
+    """A credential plugin that may prompt: it reads the agent's stdin, writes to its
+    stderr and stays in its process group (the terminal's foreground group)."""
+    answer = tmp_path / "answer"
+    answer.write_text("typed by the user\n")
+    code = (
+        "import os, sys; sys.stderr.write('prompt\\n'); "
+        "print(os.getpgid(0), os.getsid(0), sys.stdin.readline().strip())"
+    )
+    saved = os.dup(0)
+    try:
+        with open(answer) as stdin:
+            os.dup2(stdin.fileno(), 0)
+        result = run_command([PY, "-c", code], timeout=10, interactive=True)
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+    pgid, sid, line = result.stdout.strip().split(" ", 2)
+    assert (int(pgid), int(sid)) == (os.getpgid(0), os.getsid(0))
+    assert line == "typed by the user"
+    assert result.stderr == ""  # it went to the agent's stderr
+
+
+def test_interactive_child_is_stopped_on_timeout_without_touching_our_group() -> None:
+    script = "sleep 300 & echo $! ; exec sleep 300"
+    result = run_command(["sh", "-c", script], timeout=1.0, grace=5.0, interactive=True)
+    assert result.timed_out and result.exit_code is None
+    assert wait_gone([int(result.stdout.split()[0])]) == []  # the descendant too
+    # (this test process is in the same group: still here)
+
+
 def test_stderr_lines_arrive_in_order_while_the_command_runs(tmp_path: Path) -> None:
     marker = tmp_path / "seen-first"
     code = textwrap.dedent(

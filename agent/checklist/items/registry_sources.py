@@ -173,6 +173,11 @@ def registry_sources_item(
         return unavailable([snapshot.image_config], verdict=WARN)
     if rendering is None:
         return unavailable([Unavailable("the mirror sets were not read")], verdict=WARN)
+    if rendering.refused:  # nodes keep their current file: there is no policy to hold them to
+        return unavailable(
+            [Unavailable("the MCO refuses to render the registry configuration (mirror-rules)")],
+            verdict=WARN,
+        )
     sources = RegistrySources.of(snapshot.image_config)
     evidence = [
         "image.config.openshift.io/cluster registrySources: "

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["CertBundle", "CertError", "generate_certs", "shared_certs"]
+__all__ = ["CertBundle", "CertError", "generate_certs", "issue_client_cert", "shared_certs"]
 
 DEFAULT_DNS_NAMES: tuple[str, ...] = (
     "localhost",
@@ -119,6 +119,38 @@ def generate_certs(
         directory,
     )  # fmt: skip
     return bundle
+
+
+def issue_client_cert(
+    bundle: CertBundle,
+    directory: Path,
+    user: str,
+    groups: Sequence[str] = (),
+    *,
+    days: int = 1,
+) -> tuple[Path, Path]:
+    """A client certificate for ``user`` (CN) in ``groups`` (O), signed by the bundle's
+    CA, as the API server's x509 authenticator reads it: ``(certificate, key)`` files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = "client-" + secrets.token_hex(4)
+    key, csr, cert = (directory / f"{stem}{suffix}" for suffix in (".key", ".csr", ".crt"))
+    subject = "".join(f"/O={group}" for group in groups) + f"/CN={user}"
+    _openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+              "-out", key.name], directory)  # fmt: skip
+    _openssl(["req", "-new", "-key", key.name, "-subj", subject, "-out", csr.name], directory)
+    (directory / f"{stem}.ext").write_text(
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=clientAuth\n",
+        encoding="ascii",
+    )
+    _openssl(
+        ["x509", "-req", "-sha256", "-days", str(days), "-in", csr.name,
+         "-CA", str(bundle.ca_file), "-CAkey", str(bundle.ca_key_file),
+         "-set_serial", str(int.from_bytes(secrets.token_bytes(8), "big") | 1),
+         "-extfile", f"{stem}.ext", "-out", cert.name],
+        directory,
+    )  # fmt: skip
+    return cert, key
 
 
 _shared: Optional[CertBundle] = None

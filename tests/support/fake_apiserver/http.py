@@ -32,6 +32,10 @@ class RecordedRequest(NamedTuple):
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    #: every header line as sent (repeated ones too: Impersonate-Group)
+    header_list: tuple[tuple[str, str], ...] = ()
+    #: the verified client certificate (``ssl.SSLSocket.getpeercert()``), if one was sent
+    peer_cert: Optional[dict[str, Any]] = None
 
 
 @dataclass
@@ -43,6 +47,8 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]  # lower-cased names
     body: bytes = b""
+    header_list: tuple[tuple[str, str], ...] = ()  # every line, repeated ones too
+    peer_cert: Optional[dict[str, Any]] = None  # a verified client certificate
 
 
 @dataclass
@@ -76,10 +82,13 @@ Handle = Callable[[Request], Reply]
 
 
 def server_tls_context(certs: CertBundle) -> ssl.SSLContext:
-    """TLS 1.2+ with the server certificate, offering only ``http/1.1``."""
+    """TLS 1.2+ with the server certificate, offering only ``http/1.1``, asking for a
+    client certificate signed by the CA (optional, as the API server's)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(certs.cert_file), str(certs.key_file))
+    context.load_verify_locations(str(certs.ca_file))
+    context.verify_mode = ssl.CERT_OPTIONAL
     context.set_alpn_protocols(["http/1.1"])
     return context
 
@@ -180,12 +189,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(Reply.error(generic_error(413)))
             return
+        peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
         request = Request(
             self.command,
             split.path,
             dict(parse_qsl(split.query, keep_blank_values=True)),
             {name.lower(): value for name, value in self.headers.items()},
             body,
+            tuple((name.lower(), value) for name, value in self.headers.items()),
+            peer or None,
         )
         reply = self.server.respond(request)
         if reply.drop:

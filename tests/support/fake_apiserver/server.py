@@ -67,7 +67,11 @@ class FakeApiServer:
     * no admission, defaulting or garbage collection; deleting a Namespace removes its
       objects at once (no ``Terminating`` phase); DELETE answers a ``Status`` for every kind;
     * anonymous requests are rejected (401) everywhere, ``/version`` included, as with
-      ``--anonymous-auth=false``; every valid token is the same user (:attr:`user`);
+      ``--anonymous-auth=false``; the primary token is :attr:`user`, tokens issued with
+      :meth:`issue_token` and client certificates signed by the CA are who they say;
+      authorization is a deny list (:meth:`deny`), impersonation needs a grant
+      (:meth:`allow_impersonation`); a service account is impersonated as a user (no
+      ``serviceaccounts`` check);
     * ``metadata.generation`` is set on every kind (it starts at 1 and grows when anything
       outside ``metadata``/``status`` changes), where the real server sets it only on
       kinds with a spec;
@@ -202,10 +206,46 @@ class FakeApiServer:
         """Accept ``new_token`` from now on; the old one answers 401."""
         self.access.rotate_token(new_token)
 
-    def deny(self, verb: str, resource: str, namespace: Optional[str] = None) -> None:
+    def issue_token(
+        self,
+        token: str,
+        user: str,
+        groups: Iterable[str] = (),
+        *,
+        expires_at: Optional[float] = None,
+    ) -> None:
+        """Accept ``token`` for ``user`` (in ``groups``) until ``expires_at`` (seconds since
+        the epoch, on the server's clock: see :meth:`advance_clock`), or for ever."""
+        self.access.issue_token(token, user, tuple(groups), expires_at=expires_at)
+
+    def revoke_token(self, token: str) -> None:
+        """An issued token answers 401 from now on."""
+        self.access.revoke_token(token)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the server's clock forward: issued tokens expire by it."""
+        self.access.advance_clock(seconds)
+
+    def now(self) -> float:
+        """The server's clock (seconds since the epoch)."""
+        return self.access.now()
+
+    def allow_impersonation(self, user: str, resource: str = "*", name: str = "*") -> None:
+        """Let ``user`` impersonate: the ``impersonate`` verb on ``resource`` (``users``,
+        ``groups``, ``uids``, ``userextras/<key>``, ``*``) for ``name`` (or ``*``)."""
+        self.access.allow_impersonation(user, resource, name)
+
+    def deny(
+        self,
+        verb: str,
+        resource: str,
+        namespace: Optional[str] = None,
+        *,
+        user: Optional[str] = None,
+    ) -> None:
         """Answer 403 Forbidden to ``verb`` on ``resource`` (plural, ``plural.group`` too),
-        in ``namespace`` only or everywhere (None)."""
-        self.access.deny(verb, resource, namespace)
+        in ``namespace`` only or everywhere (None), for ``user`` only or everyone."""
+        self.access.deny(verb, resource, namespace, user=user)
 
     def allow_all(self) -> None:
         """Forget every :meth:`deny`."""
@@ -379,13 +419,14 @@ class FakeApiServer:
         """Answer one request (the HTTP handler's only entry point; usable without HTTP)."""
         with self._lock:
             self._requests.append(RecordedRequest(
-                request.method, request.path, dict(request.query), dict(request.headers)
+                request.method, request.path, dict(request.query), dict(request.headers),
+                request.header_list, request.peer_cert,
             ))  # fmt: skip
         faulty = self.faults.take(request.method, request.path)
         if faulty is not None:
             return faulty
         try:
-            self.access.authenticate(request.headers)
+            self.access.authenticate(request.headers, request.peer_cert, request.header_list)
             return self.router.route(request)
         except ApiStatusError as exc:
             return Reply.error(exc)

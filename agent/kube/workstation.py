@@ -1,0 +1,23 @@
+"""The API client of the workstation commands (collect, checklist): the administrator's
+kubeconfig and context, with ``--as``/``--as-group``/``--as-uid`` as oc and kubectl
+have them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+from agent.kube.client import KubeClient
+from agent.kube.config import ImpersonationFlags, from_kubeconfig
+
+
+def workstation_client(
+    kubeconfig: Optional[str],
+    context: Optional[str],
+    as_user: Optional[str] = None,
+    as_groups: Optional[Sequence[str]] = None,
+    as_uid: Optional[str] = None,
+) -> KubeClient:
+    """A client for the kubeconfig's context; the flags replace its impersonation."""
+    flags = ImpersonationFlags(user=as_user, groups=tuple(as_groups or ()), uid=as_uid)
+    return KubeClient(from_kubeconfig(kubeconfig, context, impersonate=flags))
