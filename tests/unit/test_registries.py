@@ -567,6 +567,28 @@ def test_bad_rewrite_fails_the_whole_reference(tmp_path: Path, mirror: str, refe
     assert explained.pull_sources == ()
 
 
+@pytest.mark.parametrize(
+    "digest", ["sha384:" + "0123456789abcdef" * 6, "sha512:" + "0123456789abcdef" * 8]
+)
+def test_every_go_digest_algorithm_selects_digest_mirrors(tmp_path: Path, digest: str) -> None:
+    text = (
+        '[[registry]]\nlocation = "r.example.com"\n'
+        '[[registry.mirror]]\nlocation = "d.example.net"\npull-from-mirror = "digest-only"\n'
+        '[[registry.mirror]]\nlocation = "t.example.net"\npull-from-mirror = "tag-only"\n'
+    )
+    loaded = load(tmp_path, {MAIN: text})
+    assert sources(loaded, f"r.example.com/app@{digest}") == [
+        f"d.example.net/app@{digest}",
+        f"r.example.com/app@{digest}",
+    ]
+    assert sources(loaded, f"r.example.com/app:1@{digest}") == [
+        f"d.example.net/app@{digest}",
+        f"r.example.com/app@{digest}",
+    ]
+    problem = loaded.explain(f"r.example.com/app@{digest[:-1]}").problem
+    assert problem is not None and problem.kind == "invalid-reference"
+
+
 def test_wildcard_rewrites_host_and_keeps_port(tmp_path: Path) -> None:
     text = (
         '[[registry]]\nprefix = "*.example.com"\n'
@@ -652,6 +674,67 @@ def test_short_name_without_search_registries_is_a_problem(tmp_path: Path) -> No
     problem = load(tmp_path, {}).explain("busybox").problem
     assert problem is not None
     assert problem.stage == "short-name"
+
+
+def test_a_rewrite_error_ends_one_candidate_not_the_resolution(tmp_path: Path) -> None:
+    text = (
+        'unqualified-search-registries = ["quay.io", "example.com"]\n'
+        '[[registry]]\nlocation = "quay.io"\n[[registry.mirror]]\nlocation = "mirrorhost"\n'
+    )
+    explained = load(tmp_path, {MAIN: text}).explain("busybox")
+    assert explained.problem is None
+    assert [c.reference for c in explained.candidates] == [
+        "quay.io/busybox:latest",
+        "example.com/busybox:latest",
+    ]
+    failed, tried = explained.resolutions
+    assert failed.problem is not None and failed.problem.kind == "rewrite-invalid-reference"
+    assert "mirrorhost" in failed.problem.message
+    assert (failed.pull_sources, failed.matched_prefix) == ((), "quay.io")
+    assert tried.problem is None
+    assert [s.location for s in explained.pull_sources] == ["example.com/busybox:latest"]
+
+
+def test_when_every_candidate_fails_to_rewrite_nothing_is_tried(tmp_path: Path) -> None:
+    text = (
+        'unqualified-search-registries = ["quay.io", "example.com"]\n'
+        '[[registry]]\nprefix = "*.io"\n[[registry.mirror]]\nlocation = "mirrorhost"\n'
+        '[[registry]]\nprefix = "example.com"\nlocation = "example.com"\n'
+        '[[registry.mirror]]\nlocation = "m.example.net/Upper"\n'
+    )
+    explained = load(tmp_path, {MAIN: text}).explain("busybox:1")
+    assert explained.problem is not None
+    assert (explained.problem.kind, explained.problem.stage) == (
+        "rewrite-invalid-reference",
+        "rewrite",
+    )
+    assert "every short-name candidate fails" in explained.problem.message
+    assert len(explained.resolutions) == 2 and explained.pull_sources == ()
+
+
+@pytest.mark.parametrize("digest", [DIGEST, "sha384:" + "c" * 96, "sha512:" + "d" * 128])
+def test_tag_and_digest_short_name_candidates_carry_the_digest_only(
+    tmp_path: Path, digest: str
+) -> None:
+    loaded = load(
+        tmp_path,
+        {
+            MAIN: 'unqualified-search-registries = ["quay.io", "docker.io"]\n'
+            '[aliases]\n"tools" = "r.example.com/ns/tools"\n'
+        },
+    )
+    searched = loaded.explain(f"busybox:1@{digest}")
+    assert [c.reference for c in searched.candidates] == [
+        f"quay.io/busybox@{digest}",
+        f"docker.io/library/busybox@{digest}",
+    ]
+    aliased = loaded.explain(f"tools:2.1@{digest}")
+    assert [c.reference for c in aliased.candidates] == [f"r.example.com/ns/tools@{digest}"]
+    assert [s.location for s in aliased.pull_sources] == [f"r.example.com/ns/tools@{digest}"]
+    # a tag alone stays
+    assert [c.reference for c in loaded.explain("tools:2.1").candidates] == [
+        "r.example.com/ns/tools:2.1"
+    ]
 
 
 def test_alias_cache_takes_precedence_and_can_hide_an_alias(tmp_path: Path) -> None:
