@@ -7,7 +7,10 @@ type it recorded last is Array. So a repeated assignment loads, replacing the ea
 when the new value or the previous value of that key is an array
 (``unqualified-search-registries = [...]`` twice; ``credential-helpers = "x"`` then
 ``credential-helpers = []``); two scalars (or inline tables) in a row are still an error.
-(toml v1.6.0, in no containers/image release yet, refuses them all.)
+So is a repeated value that is an array holding inline tables (``mirror = [{...}]`` after
+any earlier value): each of its tables is added to the key as to an array of tables, which
+the earlier value is not. (toml v1.6.0, in no containers/image release yet, refuses them
+all.)
 
 :func:`keep_last_repeated_arrays` is only called once tomllib has refused a text: it finds
 those repetitions and blanks the earlier assignment, keeping every line where it was so that
@@ -53,6 +56,7 @@ class _Assignment:
     end: int
     line: int
     is_array: bool
+    holds_tables: bool = False  # an array with an inline table among its elements, at any depth
 
 
 class _Scanner:
@@ -148,12 +152,13 @@ class _Scanner:
                 self.i += 1
         raise _CannotFollow("unterminated string")
 
-    def value(self, nested: bool) -> None:
+    def value(self, nested: bool) -> bool:
+        """Skips one value; whether it is an array holding an inline table."""
         char = self.peek()
         if char in ('"', "'"):
             self.string()
         elif char == "[":
-            self.array()
+            return self.array()
         elif char == "{":
             self.inline_table()
         else:  # number, boolean, date-time: up to where the statement or element ends
@@ -163,15 +168,18 @@ class _Scanner:
                 self.i += 1
             if not self.text[start : self.i].strip():
                 raise _CannotFollow(f"no value at {start}")
+        return False
 
-    def array(self) -> None:
+    def array(self) -> bool:
         self.expect("[")
+        holds_tables = False
         while True:
             self.skip_space()
             if self.peek() == "]":
                 self.i += 1
-                return
-            self.value(nested=True)
+                return holds_tables
+            holds_tables = self.peek() == "{" or holds_tables
+            holds_tables = self.value(nested=True) or holds_tables
             self.skip_space()
             if self.peek() == ",":
                 self.i += 1
@@ -261,12 +269,16 @@ def _keep_last(text: str) -> Lenient:
         scanner.expect("=")
         scanner.skip_blanks()
         assignment = _Assignment(start, 0, scanner.line(start), scanner.peek() == "[")
-        scanner.value(nested=False)
+        assignment.holds_tables = scanner.value(nested=False)
         assignment.end = scanner.i
         scanner.end_of_line()
         slot = (table_id, parts)
         earlier: Optional[_Assignment] = seen.get(slot)
-        if earlier is not None and (assignment.is_array or earlier.is_array):
+        if (
+            earlier is not None
+            and (assignment.is_array or earlier.is_array)
+            and not assignment.holds_tables
+        ):
             blanked.append(earlier)
             key = ".".join(_quoted(part) for part in parts)
             repeats.append(

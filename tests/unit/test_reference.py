@@ -214,9 +214,10 @@ def test_every_go_digest_algorithm_is_accepted_with_its_length_only() -> None:
             if valid:
                 assert parse_canonical(f"example.com/app@{digest}").digest == digest
             else:
-                assert f"{algorithm} needs {length} hex digits" in _error(
-                    parse_normalized, f"example.com/app@{digest}"
-                ).message
+                assert (
+                    f"{algorithm} needs {length} hex digits"
+                    in _error(parse_normalized, f"example.com/app@{digest}").message
+                )
     assert not is_digest("sha256:" + "A" * 64)
     assert not is_digest("md5:" + "a" * 32)
 

@@ -46,12 +46,23 @@ def test_repeated_search_registries_load_and_the_last_wins() -> None:
         ('credential-helpers = "x"\ncredential-helpers = []\n', ()),  # scalar, then array
         ('credential-helpers = []\ncredential-helpers = ["a", "b"]\n', ("a", "b")),
         # the array may span lines, hold comments and brackets in strings
-        ('credential-helpers = [\n  "]", # not the end ]\n  "x",\n]\ncredential-helpers = []\n', ()),
+        (
+            'credential-helpers = [\n  "]", # not the end ]\n  "x",\n]\ncredential-helpers = []\n',
+            (),
+        ),
         ("credential-helpers = ['''a''']\ncredential-helpers = [\"\"\"b\n\"\"\"]\n", ("b\n",)),
     ],
 )
 def test_either_value_being_an_array_is_enough(text: str, helpers: tuple[str, ...]) -> None:
     assert _decode(text).credential_helpers == helpers
+
+
+def test_an_array_of_inline_tables_may_be_replaced_by_a_plain_array() -> None:
+    text = (
+        '[[registry]]\nlocation = "r.example.com"\nmirror = [{location = "m.example.net"}]\n'
+        "mirror = []\n"
+    )
+    assert _decode(text).registries[0].mirrors == ()
 
 
 def test_an_array_then_a_scalar_loads_and_the_scalar_is_then_decoded() -> None:
@@ -66,9 +77,12 @@ def test_an_array_then_a_scalar_loads_and_the_scalar_is_then_decoded() -> None:
         ('short-name-mode = "enforcing"\nshort-name-mode = "disabled"\n', 2),
         ('[[registry]]\nlocation = "a.example.com"\nlocation = "b.example.com"\n', 3),
         # the array only excuses the repetition right after it
-        ('x = [1]\nx = 2\nx = 3\n', 3),
+        ("x = [1]\nx = 2\nx = 3\n", 3),
         # inline tables are not arrays
         ("x = {a = 1}\nx = {b = 2}\n", 2),
+        # an array of inline tables cannot be added to a key that already has a value
+        ('mirror = [{location = "a"}]\nmirror = [{location = "b"}]\n', 2),
+        ("x = []\nx = [[1], [{a = 1}]]\n", 2),
     ],
 )
 def test_repeated_non_array_values_are_still_refused(text: str, line: int) -> None:
@@ -78,8 +92,10 @@ def test_repeated_non_array_values_are_still_refused(text: str, line: int) -> No
 
 def test_keys_in_different_tables_are_not_repeats() -> None:
     text = (
-        '[[registry]]\nlocation = "a.example.com"\n[[registry.mirror]]\nlocation = "m.example.net"\n'
-        '[[registry.mirror]]\nlocation = "n.example.net"\n[[registry]]\nlocation = "b.example.com"\n'
+        '[[registry]]\nlocation = "a.example.com"\n'
+        '[[registry.mirror]]\nlocation = "m.example.net"\n'
+        '[[registry.mirror]]\nlocation = "n.example.net"\n'
+        '[[registry]]\nlocation = "b.example.com"\n'
     )
     assert _decode(text).repeated_keys == ()
 
