@@ -198,11 +198,13 @@ class ToolRun:
 # running the real tools on a fake host root
 
 # The parts of a fake root that are mounted where the tools look; cases may use only these.
-ROOT_DIRS = ("etc/containers", "home/user", "opt")
+ROOT_DIRS = ("etc/containers", "home/user", "opt", "var/cache")
 _CASE_ENV = {"CONTAINERS_REGISTRIES_CONF"}
 
 # Runs inside the lab sandbox's mount namespace: shows the fake root's files at the real
-# paths (what agent reads under --host-root), then execs the tool.
+# paths (what agent reads under --host-root), then execs the tool. /var/cache holds root's
+# short-name alias cache (var/cache/containers/short-name-aliases.conf), which podman reads,
+# and locks, for every short name.
 _ENTER_ROOT_SH = """\
 set -eu
 root="$1"
@@ -214,6 +216,7 @@ fi
 mount --bind "$root/etc/containers" /etc/containers
 mount --bind "$root/home" /home
 mount --bind "$root/opt" /opt
+mount --bind "$root/var/cache" /var/cache
 mount --bind "$root/etc/hosts" /etc/hosts
 mount --bind "$root/etc/resolv.conf" /etc/resolv.conf
 exec "$@"
@@ -417,6 +420,12 @@ def disagreements(
     found = []
     for agent_candidate, real_candidate in zip(agent_candidates, real):
         found += _candidate_disagreements(agent_candidate, real_candidate)
+    # agent reports an error for the reference exactly when nothing at all is tried
+    if (error is not None) != all(not candidate.attempts for candidate in real):
+        found.append(
+            f"agent error {error and error['kind']!r}, the tool tried "
+            f"{[a.location for c in real for a in c.attempts]}"
+        )
     return found
 
 
