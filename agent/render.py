@@ -6,6 +6,8 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Optional
 
+from agent.reference import DIGEST_ALGORITHMS
+
 if TYPE_CHECKING:  # annotations only: renderers are imported on every command's path
     from agent.collect import NodeRow, Summary
     from agent.errors import ConfigError
@@ -253,9 +255,19 @@ def error_text(error: Exception, hint: Optional[str]) -> str:
     return text
 
 
+_DIGEST_TEXT = re.compile(rf"\b({'|'.join(DIGEST_ALGORITHMS)}):([0-9a-f]+)\b")
+
+
 def _short_digest(text: str) -> str:
-    """Shorten sha256 digests for tables: people compare the first characters."""
-    return re.sub(r"sha256:([0-9a-f]{12})[0-9a-f]{52}", r"sha256:\1…", text)
+    """Shorten digests (sha256, sha384, sha512) for tables: people compare the first characters."""
+
+    def shorten(match: re.Match[str]) -> str:
+        algorithm, encoded = match.groups()
+        if len(encoded) != DIGEST_ALGORITHMS[algorithm]:
+            return match.group()
+        return f"{algorithm}:{encoded[:12]}…"
+
+    return _DIGEST_TEXT.sub(shorten, text)
 
 
 def check_table(report: CheckReport, *, wide: bool = False) -> str:

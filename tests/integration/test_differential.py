@@ -14,7 +14,7 @@ no host name resolves, so every source fails at once and nothing is retried.
 
 The seed is printed and is in the failure message; replay a run with
 ``MIRROR_AGENT_DIFF_SEED=<seed>``; ``MIRROR_AGENT_DIFF_SETUPS=<n>`` draws more set-ups
-(default 48, each with 8 references).
+(default 64, each with 8 references).
 """
 
 from __future__ import annotations
@@ -43,12 +43,13 @@ from tests.lab import Lab
 
 SEED_VARIABLE = "MIRROR_AGENT_DIFF_SEED"
 SETUPS_VARIABLE = "MIRROR_AGENT_DIFF_SETUPS"
-DEFAULT_SETUPS = 48
+DEFAULT_SETUPS = 64
 REFERENCES_PER_SETUP = 8
 
 MAIN = "etc/containers/registries.conf"
 DROP_INS = "etc/containers/registries.conf.d"
 USER_MAIN = "home/user/.config/containers/registries.conf"
+USER_DROP_INS = "home/user/.config/containers/registries.conf.d"
 OVERRIDE = "opt/custom/registries.conf"
 ALIAS_CACHES = (  # podman runs as root here (/var/cache), agent reads --home's cache
     "var/cache/containers/short-name-aliases.conf",
@@ -118,9 +119,33 @@ class Generator:
     def place(self, host: str, *, bad: float = 0.0) -> str:
         """``host[/path]``; with probability ``bad`` one that cannot be a rewrite target."""
         if self.chance(bad):
-            return self.pick(("mirrorhost", "mirrorhost/cache", "mirror.example.net/Cache"))
+            return self.pick(
+                ("mirrorhost", "mirrorhost/cache", "mirror.example.net/Cache", "m2.example.org/")
+            )
         path = self.pick(PATHS)
         return f"{host}/{path}" if path else host
+
+    def prefix(self) -> str:
+        prefix = self.place(self.pick(HOSTS))
+        if self.chance(0.03):
+            prefix = prefix.capitalize()  # hosts keep their case: this never matches
+        if self.chance(0.03):
+            prefix += ":1"  # a prefix with a tag never matches a pull
+        return prefix + ("/" if self.chance(0.05) else "")
+
+    def mirror(self, digest_only: bool) -> list[str]:
+        fields = {"location": self.place(self.pick((*HOSTS, "localhost:5000")), bad=0.1)}
+        if self.chance(0.25):
+            fields["insecure"] = "true"
+        pull_from_mirror = self.pick(PULL_FROM_MIRROR) if not digest_only else ""
+        if digest_only and self.chance(0.04):
+            pull_from_mirror = "digest-only"  # an error together with digest-only
+        if pull_from_mirror:
+            fields["pull-from-mirror"] = pull_from_mirror
+        return [
+            f"{key} = {value if key == 'insecure' else _quote(value)}"
+            for key, value in fields.items()
+        ]
 
     def entry(self, setup: Setup) -> str:
         lines = ["[[registry]]"]
@@ -129,7 +154,7 @@ class Generator:
             prefix = self.pick(WILDCARDS) + (":5000" if self.chance(0.03) else "")
             location = self.place(self.pick(HOSTS)) if self.chance(0.4) else ""
         else:
-            prefix = self.place(self.pick(HOSTS)) + ("/" if self.chance(0.05) else "")
+            prefix = self.prefix()
             location = prefix if self.chance(0.5) else self.place(self.pick(HOSTS))
             if self.chance(0.2):
                 prefix = ""  # the prefix defaults to the location
@@ -145,19 +170,19 @@ class Generator:
             ("insecure", self.chance(0.25)),
             ("blocked", self.chance(0.15)),
             ("mirror-by-digest-only", digest_only),
+            ("mirror_by_digest_only", self.chance(0.03)),  # a typo: an unknown key, ignored
         ):
             if on:
                 lines.append(f"{key} = true")
-        for _ in range(self.rng.choice((0, 1, 1, 2, 3))):
-            lines += ["", "[[registry.mirror]]"]
-            lines.append(f"location = {_quote(self.place(self.pick(HOSTS), bad=0.08))}")
-            if self.chance(0.25):
-                lines.append("insecure = true")
-            pull_from_mirror = self.pick(PULL_FROM_MIRROR) if not digest_only else ""
-            if digest_only and self.chance(0.04):
-                pull_from_mirror = "digest-only"  # an error together with digest-only
-            if pull_from_mirror:
-                lines.append(f"pull-from-mirror = {_quote(pull_from_mirror)}")
+        mirrors = [self.mirror(digest_only) for _ in range(self.rng.choice((0, 1, 1, 2, 3)))]
+        if mirrors and self.chance(0.1):  # an inline array, sometimes repeated
+            inline = [", ".join(fields) for fields in mirrors]
+            lines += [f"mirror = [{{ {one} }}]" for one in inline[: self.rng.choice((1, 2))]]
+            if self.chance(0.5):
+                lines.append("mirror = []")
+        else:
+            for fields in mirrors:
+                lines += ["", "[[registry.mirror]]", *fields]
         return "\n".join(lines) + "\n"
 
     def search(self) -> list[str]:
@@ -167,12 +192,12 @@ class Generator:
         parts = []
         if self.chance(0.7):
             line = f"unqualified-search-registries = {_array(self.search())}\n"
-            if self.chance(0.08):  # repeated: the last array wins (or a scalar: an error)
+            if self.chance(0.08):  # repeated: the last array wins
                 line += f"unqualified-search-registries = {_array(self.search())}\n"
             parts.append(line)
         if self.chance(0.2):
             mode = self.pick(("disabled", "permissive", "enforcing"))
-            again = f'short-name-mode = "{mode}"\n' if self.chance(0.05) else ""
+            again = f'short-name-mode = "{mode}"\n' if self.chance(0.05) else ""  # an error
             parts.append(f'short-name-mode = "{mode}"\n{again}')
         if self.chance(0.05):
             parts.append('credential-helpers = "x"\ncredential-helpers = []\n')
@@ -184,12 +209,16 @@ class Generator:
         return "\n".join(parts)
 
     def alias_value(self, setup: Setup) -> str:
+        if self.chance(0.1):
+            return ""  # erases an alias of an earlier file (hides one, in the cache)
         host = self.pick(HOSTS)
         setup.hosts.append(host)
         return f"{self.place(host)}/{self.pick(('tool', 'app', 'x'))}"
 
     def v1_file(self, setup: Setup) -> str:
         lines = []
+        if self.chance(0.05):  # mixing v1 and v2: an error
+            lines += [f"unqualified-search-registries = {_array(self.search())}", ""]
         for table in ("search", "insecure", "block"):
             if self.chance(0.6):
                 hosts = self.rng.sample(HOSTS, self.rng.choice((0, 1, 2)))
@@ -202,11 +231,18 @@ class Generator:
         if self.chance(0.85):
             main = self.v1_file(setup) if self.chance(0.1) else None
             setup.files[MAIN] = main if main is not None else self.v2_file(setup, entries=3)
-        for name in ("10-a.conf", "20-b.conf"):
-            if self.chance(0.3):
+        for directory, name in (
+            (DROP_INS, "10-a.conf"),
+            (DROP_INS, "20-b.conf"),
+            (USER_DROP_INS, "05-u.conf"),
+        ):
+            if self.chance(0.3 if directory == DROP_INS else 0.1):
                 text = self.v1_file(setup) if self.chance(0.05) else None
                 drop_in = self.v2_file(setup, entries=self.rng.choice((1, 2)))
-                setup.files[f"{DROP_INS}/{name}"] = text if text is not None else drop_in
+                setup.files[f"{directory}/{name}"] = text if text is not None else drop_in
+        if self.chance(0.05):  # not drop-ins: only regular *.conf files directly inside count
+            setup.files[f"{DROP_INS}/30-c.conf.bak"] = "not TOML ["
+            setup.files[f"{DROP_INS}/sub/40-d.conf"] = "not TOML ["
         if self.chance(0.08):
             setup.files[USER_MAIN] = self.v2_file(setup, entries=2)
         if self.chance(0.08):
@@ -237,7 +273,7 @@ class Generator:
 
     def host_for_reference(self, setup: Setup) -> str:
         if setup.hosts and self.chance(0.6):  # likely to match an entry of the set-up
-            known = self.pick(setup.hosts).rstrip("/")
+            known = self.pick(setup.hosts).rstrip("/").removesuffix(":1")
             if known.startswith("*."):
                 known = self.pick(("x", "b.a", "mirror")) + known[1:]
             return known

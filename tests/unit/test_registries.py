@@ -7,7 +7,7 @@ from typing import Optional
 
 import pytest
 
-from agent import registries
+from agent import registries, render
 from agent.errors import ConfigError
 from agent.registries.hostfiles import HostRoot, default_host_root
 from agent.registries.model import LEGACY_PODMAN_4_3, Compat, compat_for_podman
@@ -589,6 +589,16 @@ def test_every_go_digest_algorithm_selects_digest_mirrors(tmp_path: Path, digest
     assert problem is not None and problem.kind == "invalid-reference"
 
 
+def test_tables_shorten_every_digest_algorithm_alike() -> None:
+    for algorithm, length in (("sha256", 64), ("sha384", 96), ("sha512", 128)):
+        text = f"served by m.example.net/app@{algorithm}:" + "0123456789ab" + "f" * (length - 12)
+        assert (
+            render._short_digest(text) == f"served by m.example.net/app@{algorithm}:0123456789ab…"
+        )
+    not_a_digest = "sha512:" + "f" * 64
+    assert render._short_digest(not_a_digest) == not_a_digest
+
+
 def test_wildcard_rewrites_host_and_keeps_port(tmp_path: Path) -> None:
     text = (
         '[[registry]]\nprefix = "*.example.com"\n'
@@ -681,7 +691,8 @@ def test_a_rewrite_error_ends_one_candidate_not_the_resolution(tmp_path: Path) -
         'unqualified-search-registries = ["quay.io", "example.com"]\n'
         '[[registry]]\nlocation = "quay.io"\n[[registry.mirror]]\nlocation = "mirrorhost"\n'
     )
-    explained = load(tmp_path, {MAIN: text}).explain("busybox")
+    loaded = load(tmp_path, {MAIN: text})
+    explained = loaded.explain("busybox")
     assert explained.problem is None
     assert [c.reference for c in explained.candidates] == [
         "quay.io/busybox:latest",
@@ -693,6 +704,14 @@ def test_a_rewrite_error_ends_one_candidate_not_the_resolution(tmp_path: Path) -
     assert (failed.pull_sources, failed.matched_prefix) == ((), "quay.io")
     assert tried.problem is None
     assert [s.location for s in explained.pull_sources] == ["example.com/busybox:latest"]
+    shown = render.explain_table(loaded.config, [explained])
+    assert "candidate fails (rewrite-invalid-reference)" in shown
+    assert "1  source  example.com/busybox:latest" in shown
+    candidates = render.explanation_json(explained)["candidates"]
+    assert [c["error"] and c["error"]["kind"] for c in candidates] == [
+        "rewrite-invalid-reference",
+        None,
+    ]
 
 
 def test_when_every_candidate_fails_to_rewrite_nothing_is_tried(tmp_path: Path) -> None:
