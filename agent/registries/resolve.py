@@ -234,19 +234,18 @@ def _candidate_resolution(config: Configuration, candidate: ShortNameCandidate) 
 
 
 def _all_candidates_failed(resolutions: tuple[Resolution, ...]) -> Optional[Problem]:
-    problems = [resolution.problem for resolution in resolutions]
-    if not all(problems):
+    """The reference's problem when no candidate tries any source, else None."""
+    problems = [resolution.problem for resolution in resolutions if resolution.problem]
+    if not problems or len(problems) < len(resolutions):
         return None
-    if len(resolutions) == 1:
+    if len(problems) == 1:
         return problems[0]
     messages = "; ".join(
         f"{resolution.reference}: {problem.message}"
         for resolution, problem in zip(resolutions, problems)
-        if problem
     )
-    first = problems[0]
-    assert first is not None
-    return Problem(first.kind, first.stage, f"every short-name candidate fails: {messages}")
+    kind, stage = problems[0].kind, problems[0].stage
+    return Problem(kind, stage, f"every short-name candidate fails: {messages}")
 
 
 def explain(
