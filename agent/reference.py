@@ -13,7 +13,7 @@ containers/image's vendored ``docker/reference`` package (``reference.go``,
     path-component   := [a-z0-9]+ ( separator [a-z0-9]+ )*
     separator        := "." | "_" | "__" | "-"+
     tag              := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
-    digest           := "sha256:" [a-f0-9]{64}      (see below)
+    digest           := algorithm ":" hex           (see below)
 
 Normalisation (``ParseNormalizedNamed``): the text before the first ``/`` is
 the registry host only if it contains ``.`` or ``:`` or is exactly
@@ -23,12 +23,12 @@ unlike newer docker/distribution); otherwise the host is ``docker.io``.
 path gets ``library/``.  The 255-character limit applies to the *normalised*
 name (host and path, without tag or digest).
 
+Digests are those go-digest v1.0.0 (containers/image's version) accepts: sha256,
+sha384 and sha512 with 64, 96 and 128 lower-case hex digits
+(:data:`DIGEST_ALGORITHMS`); other well-formed algorithms are "unsupported".
+
 Deliberate differences from upstream, all of them refusals:
 
-* Digests: upstream accepts any algorithm go-digest knows (sha256, sha384,
-  sha512 with 64/96/128 lower-case hex digits) and reports "unsupported digest
-  algorithm" for other well-formed ones.  Only sha256 is accepted here; sha384
-  and sha512 are refused with a message that says so.
 * A first component that contains ``.`` but is not a valid host name and is a
   valid path component (e.g. ``foo_bar.com/app``) makes upstream return a
   reference with an *empty* domain (``Domain() == ""``).  Such a reference has
@@ -50,9 +50,12 @@ from agent.errors import AgentError
 __all__ = [
     "DEFAULT_DOMAIN",
     "DEFAULT_TAG",
+    "DIGEST_ALGORITHMS",
+    "DIGEST_PATTERN",
     "NAME_TOTAL_LENGTH_MAX",
     "ImageReference",
     "ReferenceError",
+    "is_digest",
     "is_short_name",
     "parse_canonical",
     "parse_normalized",
@@ -64,7 +67,13 @@ LEGACY_DEFAULT_DOMAIN = "index.docker.io"
 OFFICIAL_REPO_NAME = "library"
 DEFAULT_TAG = "latest"
 NAME_TOTAL_LENGTH_MAX = 255
-SUPPORTED_DIGEST_ALGORITHM = "sha256"
+# go-digest v1.0.0 (containers/image's version): every algorithm it accepts, with the
+# number of lower-case hex digits of its encoded part.
+DIGEST_ALGORITHMS: dict[str, int] = {"sha256": 64, "sha384": 96, "sha512": 128}
+#: A regular expression (no anchors, no groups) for exactly the valid digests.
+DIGEST_PATTERN = "|".join(
+    f"{algorithm}:[a-f0-9]{{{length}}}" for algorithm, length in DIGEST_ALGORITHMS.items()
+)
 
 # --- regular expressions (compiled once) -------------------------------------------------
 #
@@ -91,13 +100,10 @@ _PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 _PATH_COMPONENT_RE = re.compile(_PATH_COMPONENT)
 _TAG_RE = re.compile(_TAG)
 _DIGEST_FORMAT_RE = re.compile(_DIGEST)
-_SHA256_RE = re.compile(r"sha256:[a-f0-9]{64}")
+_VALID_DIGEST_RE = re.compile(DIGEST_PATTERN)
 _HEX_RE = re.compile(r"[0-9a-fA-F]+")
 _IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
 _WHITESPACE_RE = re.compile(r"\s")
-
-# The algorithms go-digest v1.0.0 (containers/image's version) accepts, with 64/96/128 hex digits.
-_GO_DIGEST_ALGORITHMS = frozenset({"sha256", "sha384", "sha512"})
 
 _MAX_QUOTED = 300
 
@@ -248,28 +254,27 @@ def _tag_problem(tag: str) -> str:
 
 
 def _digest_problem(digest: str) -> Optional[str]:
-    """None for a valid sha256 digest, else what is wrong (go-digest's checks, sha256 only)."""
-    if _SHA256_RE.fullmatch(digest):
+    """None for a valid digest, else what is wrong (go-digest's checks, in its order)."""
+    if _VALID_DIGEST_RE.fullmatch(digest):
         return None
     algorithm, sep, encoded = digest.partition(":")
-    if sep and algorithm == SUPPORTED_DIGEST_ALGORITHM:
+    length = DIGEST_ALGORITHMS.get(algorithm)
+    if sep and length is not None:
         if encoded and _HEX_RE.fullmatch(encoded):
-            if len(encoded) != 64:
+            if len(encoded) != length:
                 return (
-                    f"invalid digest {_quote(digest)}: sha256 needs 64 hex digits, "
+                    f"invalid digest {_quote(digest)}: {algorithm} needs {length} hex digits, "
                     f"got {len(encoded)}"
                 )
             return f"invalid digest {_quote(digest)}: hex digits must be lowercase"
-    elif sep and algorithm in _GO_DIGEST_ALGORITHMS:
-        return (
-            f"unsupported digest algorithm {_quote(algorithm)}: only sha256 digests are "
-            "handled (containers/image would accept a well-formed one)"
-        )
     elif _DIGEST_FORMAT_RE.fullmatch(digest):
-        return f"unsupported digest algorithm {_quote(algorithm)}: only sha256 is supported"
+        return (
+            f"unsupported digest algorithm {_quote(algorithm)}: containers/image accepts "
+            f"{', '.join(DIGEST_ALGORITHMS)}"
+        )
     return (
-        f"invalid digest {_quote(digest)}: expected "
-        f'"{SUPPORTED_DIGEST_ALGORITHM}:" followed by 64 lowercase hex digits'
+        f"invalid digest {_quote(digest)}: expected sha256:, sha384: or sha512: followed by "
+        "64, 96 or 128 lowercase hex digits"
     )
 
 
@@ -456,6 +461,11 @@ def split_repository(text: str) -> tuple[str, Optional[str], Optional[str]]:
     """
     ref = parse_normalized(text)
     return ref.name, ref.tag, ref.digest
+
+
+def is_digest(text: str) -> bool:
+    """Whether ``text`` is a digest containers/image accepts (``sha256:<64 hex>``, ...)."""
+    return _VALID_DIGEST_RE.fullmatch(text) is not None
 
 
 def is_domain(text: str) -> bool:

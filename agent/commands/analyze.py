@@ -98,7 +98,12 @@ def analyze_log(
             results = (
                 result_from_log(
                     name,
-                    explanation.resolutions[0],
+                    # A short name's first candidate may have failed to rewrite (podman goes
+                    # on to the next): judge against the first that has sources.
+                    next(
+                        (r for r in explanation.resolutions if r.problem is None),
+                        explanation.resolutions[0],
+                    ),
                     log,
                     exit_code=code,
                     timed_out=False,

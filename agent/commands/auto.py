@@ -17,7 +17,7 @@ _TAG_ONLY_UNVERIFIED = (
 
 
 def repo_digests(records: Iterable[dict[str, Any]]) -> list[str]:
-    """``repository@sha256:...`` of every image of a containers/storage images.json: each
+    """``repository@<digest>`` of every image of a containers/storage images.json: each
     name's repository with each manifest digest the image was stored under (what podman
     shows as RepoDigests)."""
     found: list[str] = []
@@ -26,7 +26,7 @@ def repo_digests(records: Iterable[dict[str, Any]]) -> list[str]:
         digests += [
             key[len("manifest-") :]
             for key in record.get("big-data-names") or []
-            if isinstance(key, str) and key.startswith("manifest-sha256:")
+            if isinstance(key, str) and references.is_digest(key[len("manifest-") :])
         ]
         for name in record.get("names") or []:
             if not isinstance(name, str):
@@ -35,7 +35,7 @@ def repo_digests(records: Iterable[dict[str, Any]]) -> list[str]:
             if ":" in repository.rsplit("/", 1)[-1]:
                 repository = repository.rsplit(":", 1)[0]  # the tag
             for digest in digests:
-                if isinstance(digest, str) and digest.startswith("sha256:"):
+                if isinstance(digest, str) and references.is_digest(digest):
                     pinned = f"{repository}@{digest}"
                     if pinned not in found:
                         found.append(pinned)

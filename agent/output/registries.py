@@ -3,14 +3,20 @@ their tables (pure)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from agent.output.text import aligned
 from agent.schema import EXPLAIN_SCHEMA_VERSION
 
 if TYPE_CHECKING:  # annotations only: renderers are imported on every command's path
     from agent.errors import ConfigError
-    from agent.registries.model import Configuration, Explanation, PullSource, Resolution
+    from agent.registries.model import (
+        Configuration,
+        Explanation,
+        Problem,
+        PullSource,
+        Resolution,
+    )
 
 
 def _source_json(source: PullSource) -> dict[str, Any]:
@@ -31,6 +37,12 @@ def _configuration_json(config: Configuration) -> dict[str, Any]:
     }
 
 
+def _problem_json(problem: Optional[Problem]) -> Optional[dict[str, str]]:
+    if problem is None:
+        return None
+    return {"kind": problem.kind, "stage": problem.stage, "message": problem.message}
+
+
 def _resolution_json(resolution: Resolution) -> dict[str, Any]:
     return {
         "matchedPrefix": resolution.matched_prefix,
@@ -40,6 +52,7 @@ def _resolution_json(resolution: Resolution) -> dict[str, Any]:
             {"location": skipped.location, "reason": skipped.reason}
             for skipped in resolution.skipped_mirrors
         ],
+        "error": _problem_json(resolution.problem),
     }
 
 
@@ -69,11 +82,7 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
                 list(explanation.resolutions) + [None] * len(explanation.candidates),
             )
         ],
-        "error": (
-            {"kind": problem.kind, "stage": problem.stage, "message": problem.message}
-            if problem
-            else None
-        ),
+        "error": _problem_json(problem),
     }
     return result
 
@@ -96,6 +105,10 @@ def config_json(config: Configuration) -> dict[str, Any]:
         "effective": canonical,
         "unqualifiedSearchRegistriesFile": config.unqualified_search_registries_origin,
         "ignoredKeys": [{"file": file, "key": key} for file, key in config.ignored_keys],
+        "repeatedKeys": [
+            {"file": file, "key": key.key, "line": key.line, "earlierLine": key.earlier_line}
+            for file, key in config.repeated_keys
+        ],
     }
 
 
@@ -138,7 +151,8 @@ def _resolution_lines(resolution: Resolution) -> list[str]:
         [str(number), source.kind, source.location, _flags(source)]
         for number, source in enumerate(resolution.pull_sources, 1)
     ]
-    lines += aligned(rows)
+    if resolution.pull_sources:
+        lines += aligned(rows)
     lines += [
         f"  skipped:    {skipped.location}  ({skipped.reason})"
         for skipped in resolution.skipped_mirrors
@@ -156,6 +170,9 @@ def explain_table(config: Configuration, explanations: list[Explanation]) -> str
         for candidate, resolution in zip(explanation.candidates, explanation.resolutions):
             lines.append(f"  candidate:  {candidate.reference}  (from {candidate.origin})")
             lines += ["  " + line for line in _resolution_lines(resolution)]
+            if resolution.problem and not explanation.problem:
+                problem = resolution.problem
+                lines.append(f"    candidate fails ({problem.kind}): {problem.message}")
         if not explanation.candidates:
             for resolution in explanation.resolutions:
                 lines += _resolution_lines(resolution)
@@ -210,5 +227,10 @@ def config_table(config: Configuration) -> str:
     lines += [
         f"warning: {file}: key {key!r} is not a registries.conf setting and is ignored"
         for file, key in config.ignored_keys
+    ]
+    lines += [
+        f"warning: {file}:{key.line}: key {key.key!r} is set again (first at line "
+        f"{key.earlier_line}); podman uses this last value, TOML forbids the repetition"
+        for file, key in config.repeated_keys
     ]
     return "\n".join(lines) + "\n"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from agent.reference import DIGEST_ALGORITHMS
+
 
 def aligned(rows: list[list[str]], indent: str = "  ") -> list[str]:
     """Rows as lines of left-aligned columns (the first row is usually the header)."""
@@ -15,9 +17,19 @@ def aligned(rows: list[list[str]], indent: str = "  ") -> list[str]:
     ]
 
 
+_DIGEST_TEXT = re.compile(rf"\b({'|'.join(DIGEST_ALGORITHMS)}):([0-9a-f]+)\b")
+
+
 def short_digest(text: str) -> str:
-    """Shorten sha256 digests for tables: people compare the first characters."""
-    return re.sub(r"sha256:([0-9a-f]{12})[0-9a-f]{52}", r"sha256:\1…", text)
+    """Shorten digests (sha256, sha384, sha512) for tables: people compare the first characters."""
+
+    def shorten(match: re.Match[str]) -> str:
+        algorithm, encoded = match.groups()
+        if len(encoded) != DIGEST_ALGORITHMS[algorithm]:
+            return match.group()
+        return f"{algorithm}:{encoded[:12]}…"
+
+    return _DIGEST_TEXT.sub(shorten, text)
 
 
 def error_text(error: Exception, hint: Optional[str]) -> str:

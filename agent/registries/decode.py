@@ -12,10 +12,12 @@ line is looked up only when an error is raised: large files load at full speed.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import sys
-from typing import Any, Optional
+from collections.abc import Sequence
+from typing import Any, Callable, Optional
 
 from agent import reference
 from agent.errors import ConfigError
@@ -27,7 +29,9 @@ from agent.registries.model import (
     FileConfig,
     Mirror,
     RegistryEntry,
+    RepeatedKey,
 )
+from agent.registries.repeated import keep_last_repeated_arrays
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,6 +61,7 @@ REGISTRY_FIELDS = (
 MIRROR_FIELDS = ("location", "insecure", "pull-from-mirror")
 V1_TABLES = ("search", "insecure", "block")
 
+_REPEATED_KEY = "Cannot overwrite a value"  # tomllib's message for a key assigned twice
 _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _REGISTRY_HEADER = re.compile(r"^\s*\[\[\s*registry\s*\]\]", re.IGNORECASE)
 
@@ -216,22 +221,61 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def parse_toml(text: str, path: str) -> dict[str, Any]:
-    """Parse like BurntSushi/toml: also refuses integers outside int64, floats beyond float64.
+def parse_toml(text: str, path: str) -> tuple[dict[str, Any], tuple[RepeatedKey, ...]]:
+    """Parse like BurntSushi/toml; also returns the repeated keys it lets through.
 
-    Go rejects those wherever they are, even under keys nobody reads; tomllib accepts
-    them. (Datetimes with more than 9 fractional digits, also refused by Go, are accepted.)
+    Go refuses integers outside int64 and floats beyond float64 wherever they are, even under
+    keys nobody reads; tomllib accepts them. (Datetimes with more than 9 fractional digits,
+    also refused by Go, are accepted.) Go accepts a key repeated in one table when either
+    value is an array, the last value winning (see ``repeated.py``); tomllib refuses it.
     """
-    overflowing_floats: list[str] = []
+    try:
+        return _parse_toml(text, text, path), ()
+    except ConfigError as error:
+        lenient = None
+        if error.message.startswith(f"invalid TOML: {_REPEATED_KEY}"):
+            lenient = keep_last_repeated_arrays(text)
+        if lenient is None or not lenient.repeats:
+            raise
+    # Go read the earlier values too: a number out of range there is still an error.
+    dropped_faults = [fault for statement in lenient.dropped for fault in _number_faults(statement)]
+    document = _parse_toml(lenient.text, text, path, dropped_faults)
+    return document, lenient.repeats
+
+
+def _float_parser(overflowing: list[str]) -> Callable[[str], float]:
+    """A ``parse_float`` for tomllib that records literals beyond float64 (Go refuses them)."""
 
     def parse_float(literal: str) -> float:
         value = float(literal)
         if math.isinf(value) and literal.lstrip("+-") != "inf":
-            overflowing_floats.append(literal)
+            overflowing.append(literal)
         return value
 
+    return parse_float
+
+
+def _number_faults(statement: str) -> list[tuple[Any, str]]:
+    """Numbers out of Go's range in one ``key = value`` statement."""
+    floats: list[str] = []
     try:
-        document: dict[str, Any] = tomllib.loads(text, parse_float=parse_float)
+        document = tomllib.loads(statement, parse_float=_float_parser(floats))
+    except tomllib.TOMLDecodeError:
+        return []
+    return [(literal, "float64") for literal in floats] + [
+        (value, "int64") for value in _out_of_range_integers(document)
+    ]
+
+
+def _parse_toml(
+    source: str, text: str, path: str, extra_faults: Sequence[tuple[Any, str]] = ()
+) -> dict[str, Any]:
+    """tomllib on ``source`` (``text``, or ``text`` with repeats blanked) plus Go's limits."""
+    overflowing_floats: list[str] = []
+    try:
+        document: dict[str, Any] = tomllib.loads(
+            source, parse_float=_float_parser(overflowing_floats)
+        )
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         line: Optional[int] = None
@@ -244,8 +288,9 @@ def parse_toml(text: str, path: str) -> dict[str, Any]:
         # what it reports. Floats seen so far were recorded; integers are looked for in
         # the lines before the error's, when those parse on their own.
         earlier: list[tuple[Any, str]] = [(literal, "float64") for literal in overflowing_floats]
+        earlier += extra_faults
         if line is not None:
-            head = "\n".join(text.split("\n")[: line - 1])  # tomllib counts "\n" only
+            head = "\n".join(source.split("\n")[: line - 1])  # tomllib counts "\n" only
             if _LONG_NUMBER.search(head):
                 try:
                     head_document = tomllib.loads(head)
@@ -258,6 +303,7 @@ def parse_toml(text: str, path: str) -> dict[str, Any]:
             "toml-syntax", f"invalid TOML: {message}", file=path, line=line, column=column
         ) from None
     faults: list[tuple[Any, str]] = [(literal, "float64") for literal in overflowing_floats]
+    faults += extra_faults
     faults += [(value, "int64") for value in _out_of_range_integers(document)]
     if faults:
         raise _out_of_range(text, path, faults)
@@ -351,13 +397,14 @@ def parse_location(value: str, what: str, entry: Optional[int] = None) -> str:
 
 def decode_file(text: str, path: str, *, drop_in: bool, compat: Compat) -> FileConfig:
     """Decode, convert (v1) and validate one file, exactly as ``loadConfigFile`` does."""
-    document = parse_toml(text, path)
+    document, repeated = parse_toml(text, path)
     try:
-        return _decode(document, path, drop_in=drop_in, compat=compat)
+        decoded = _decode(document, path, drop_in=drop_in, compat=compat)
     except _Fault as fault:
         fault.file = path
         fault.line = _locate(text, fault.entry, fault.key)
         raise
+    return dataclasses.replace(decoded, repeated_keys=repeated) if repeated else decoded
 
 
 class _RawEntry:
@@ -693,7 +740,7 @@ def _validate_alias(name: str, value: str) -> str:
 
 def decode_alias_cache(text: str, path: str) -> dict[str, str]:
     """The ``[aliases]`` table of a machine-written short-name-aliases.conf."""
-    document = parse_toml(text, path)
+    document, _ = parse_toml(text, path)
     decoder = _Decoder()
     try:
         top = decoder.fields(document, ("aliases",), "")

@@ -14,6 +14,7 @@ from agent.registries.model import (
     Configuration,
     FileConfig,
     RegistryEntry,
+    RepeatedKey,
 )
 
 
@@ -32,6 +33,7 @@ def merge(files: Sequence[FileConfig], compat: Compat = CURRENT) -> Configuratio
     layer_helper = ""
     aliases: dict[str, Alias] = {}
     ignored: list[tuple[str, str]] = []
+    repeated: list[tuple[str, RepeatedKey]] = []
     for file in files:
         for entry in file.registries:
             registries[entry.prefix] = entry
@@ -47,6 +49,7 @@ def merge(files: Sequence[FileConfig], compat: Compat = CURRENT) -> Configuratio
         for name, value in file.aliases:
             aliases[name] = Alias(value, file.path)
         ignored.extend((file.path, key) for key in file.ignored_keys)
+        repeated.extend((file.path, key) for key in file.repeated_keys)
     return Configuration(
         files=tuple(file.path for file in files),
         registries=tuple(registries[prefix] for prefix in sorted(registries)),
@@ -57,5 +60,6 @@ def merge(files: Sequence[FileConfig], compat: Compat = CURRENT) -> Configuratio
         additional_layer_store_auth_helper=layer_helper,
         aliases=tuple((name, aliases[name]) for name in sorted(aliases) if aliases[name].value),
         ignored_keys=tuple(ignored),
+        repeated_keys=tuple(repeated),
         compat=compat,
     )

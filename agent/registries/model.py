@@ -129,6 +129,19 @@ class Alias:
 
 
 @dataclass(frozen=True)
+class RepeatedKey:
+    """A key assigned twice in one table, which podman loads: the value at ``line`` wins.
+
+    TOML forbids it; the Go decoder of every containers/image release so far accepts it
+    when either value is an array (see ``repeated.py``). The author rarely meant it.
+    """
+
+    key: str  # dotted, with array-table indexes: "registry[0].mirror"
+    line: int
+    earlier_line: int
+
+
+@dataclass(frozen=True)
 class FileConfig:
     """One file, decoded and validated on its own (before merging)."""
 
@@ -141,6 +154,7 @@ class FileConfig:
     additional_layer_store_auth_helper: str = ""
     aliases: tuple[tuple[str, str], ...] = ()
     ignored_keys: tuple[str, ...] = ()
+    repeated_keys: tuple[RepeatedKey, ...] = ()
     format_version: int = 2
 
 
@@ -157,6 +171,7 @@ class Configuration:
     additional_layer_store_auth_helper: str = ""
     aliases: tuple[tuple[str, Alias], ...] = ()  # sorted by name; only non-empty values
     ignored_keys: tuple[tuple[str, str], ...] = ()  # (file, dotted key)
+    repeated_keys: tuple[tuple[str, RepeatedKey], ...] = ()  # (file, key)
     compat: Compat = field(default=CURRENT)
 
     def alias(self, name: str) -> Optional[Alias]:
@@ -200,13 +215,27 @@ class SkippedMirror:
 
 
 @dataclass(frozen=True)
+class Problem:
+    """Why sources could not be computed for one reference."""
+
+    kind: str
+    stage: str  # "reference" (bad input), "short-name" or "rewrite"
+    message: str
+
+
+@dataclass(frozen=True)
 class Resolution:
-    """The ordered sources for one fully qualified reference."""
+    """The ordered sources for one fully qualified reference.
+
+    A short-name candidate whose sources cannot be computed (a rewrite error) has a
+    ``problem`` and no sources: podman records that candidate's error and goes on.
+    """
 
     reference: str  # normalised, as podman pulls it
     entry: Optional[RegistryEntry]
     pull_sources: tuple[PullSource, ...]
     skipped_mirrors: tuple[SkippedMirror, ...] = ()
+    problem: Optional[Problem] = None
 
     @property
     def matched_prefix(self) -> Optional[str]:
@@ -223,24 +252,16 @@ class ShortNameCandidate:
 
 
 @dataclass(frozen=True)
-class Problem:
-    """Why sources could not be computed for one reference."""
-
-    kind: str
-    stage: str  # "reference" (bad input), "short-name" or "rewrite"
-    message: str
-
-
-@dataclass(frozen=True)
 class Explanation:
     """Everything ``agent explain`` says about one reference."""
 
     given: str
     normalized: Optional[str] = None
-    # One resolution per candidate: a fully qualified reference has exactly one.
+    # One resolution per candidate: a fully qualified reference has exactly one (none when
+    # it has a problem); a short name one per candidate, in order, failed ones included.
     resolutions: tuple[Resolution, ...] = ()
     candidates: tuple[ShortNameCandidate, ...] = ()
-    problem: Optional[Problem] = None
+    problem: Optional[Problem] = None  # set when nothing at all is tried
 
     @property
     def pull_sources(self) -> tuple[PullSource, ...]:

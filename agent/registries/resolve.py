@@ -212,13 +212,49 @@ def short_name_candidates(
     return candidates
 
 
+def _drop_tag_if_digested(short_name: str) -> str:
+    """``name:tag@digest`` -> ``name@digest``: libimage drops the tag before resolving, so
+    candidates (aliases too) carry the digest only, as podman prints them."""
+    name_tag, at, digest = short_name.partition("@")
+    name, colon, _ = name_tag.rpartition(":")
+    if at and colon and "/" not in name_tag[len(name) :]:
+        return f"{name}@{digest}"
+    return short_name
+
+
+def _candidate_resolution(config: Configuration, candidate: ShortNameCandidate) -> Resolution:
+    """One candidate's sources; a rewrite error ends this candidate only (libimage's loop
+    records each candidate's error and goes on to the next)."""
+    ref = reference.parse_normalized(candidate.reference).for_pull()
+    try:
+        return pull_sources(config, ref)
+    except RewriteError as exc:
+        problem = Problem(exc.kind, "rewrite", exc.message)
+        return Resolution(str(ref), find_entry(config, ref.name), (), problem=problem)
+
+
+def _all_candidates_failed(resolutions: tuple[Resolution, ...]) -> Optional[Problem]:
+    """The reference's problem when no candidate tries any source, else None."""
+    problems = [resolution.problem for resolution in resolutions if resolution.problem]
+    if not problems or len(problems) < len(resolutions):
+        return None
+    if len(problems) == 1:
+        return problems[0]
+    messages = "; ".join(
+        f"{resolution.reference}: {problem.message}"
+        for resolution, problem in zip(resolutions, problems)
+    )
+    kind, stage = problems[0].kind, problems[0].stage
+    return Problem(kind, stage, f"every short-name candidate fails: {messages}")
+
+
 def explain(
     config: Configuration, given: str, cached_aliases: Optional[Mapping[str, str]] = None
 ) -> Explanation:
     """The sources for one reference as typed by a user; problems are reported, not raised."""
     try:
         if reference.is_short_name(given):
-            candidates = short_name_candidates(config, given, cached_aliases)
+            candidates = short_name_candidates(config, _drop_tag_if_digested(given), cached_aliases)
         else:
             candidates = ()
             normalized = reference.parse_normalized(given).for_pull()
@@ -226,18 +262,14 @@ def explain(
         return Explanation(given, problem=Problem(exc.kind, "reference", exc.message))
     except AgentError as exc:
         return Explanation(given, problem=Problem("short-name", "short-name", exc.message))
+    if candidates:
+        resolutions = tuple(_candidate_resolution(config, c) for c in candidates)
+        return Explanation(
+            given, None, resolutions, candidates, _all_candidates_failed(resolutions)
+        )
     try:
-        if candidates:
-            resolutions = tuple(
-                pull_sources(config, reference.parse_normalized(c.reference).for_pull())
-                for c in candidates
-            )
-            return Explanation(given, None, resolutions, candidates)
         return Explanation(given, str(normalized), (pull_sources(config, normalized),))
     except RewriteError as exc:
         return Explanation(
-            given,
-            None if candidates else str(normalized),
-            candidates=candidates,
-            problem=Problem(exc.kind, "rewrite", exc.message),
+            given, str(normalized), problem=Problem(exc.kind, "rewrite", exc.message)
         )

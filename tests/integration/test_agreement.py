@@ -1,8 +1,9 @@
 """``agent explain`` against the real containers/image on this machine.
 
 podman 4.3.1 and skopeo 1.9.3 are both built with containers/image 5.23.1 (Debian
-``Built-Using: golang-github-containers-image (= 5.23.1-4)``), so ``--podman-version 4.3.1``
-must reproduce them exactly.
+``Built-Using: golang-github-containers-image (= 5.23.1-4)``, ``golang-toml (= 1.2.0-2)``,
+``golang-github-containers-common (= 0.50.1+ds1-4)``), so ``--podman-version 4.3.1`` must
+reproduce them exactly.
 
 * Real pulls: three lab registries (mirror-a empty; mirror-b and the source hold the
   image). ``podman pull --log-level=debug`` runs with our registries.conf at
@@ -11,16 +12,20 @@ must reproduce them exactly.
   registries' access logs must show requests exactly from the sources tried and not blocked.
 * Every conformance case: ``skopeo --debug inspect --raw`` runs with the case's files at
   ``/etc/containers``, ``/home/user`` and ``/opt``, in a network namespace of its own
-  (loopback only, nothing listening, case host names mapped to 127.0.0.1 in
-  ``/etc/hosts``, ``nameserver 127.0.0.1``): every source fails at once with "connection
-  refused" and no packet or DNS query can leave the machine. Sources tried (in order),
-  refused as blocked, and fallen back to plain HTTP (insecure) must be agent's; so must the
-  files loaded, or the file blamed for a load error. Where only podman takes the input
-  (a reference with tag and digest; ``CONTAINERS_REGISTRIES_CONF``, which skopeo 1.9.3
-  ignores), ``podman pull`` in the same sandbox is compared as well.
+  (loopback only, nothing listening, an empty ``/etc/hosts`` and ``nameserver 127.0.0.1``):
+  every source fails at once because its host name cannot be looked up, no packet or DNS
+  query can leave the machine, and podman does not retry (a failed lookup is not an error
+  it retries, a refused connection is). Sources tried (in order), refused as blocked, and
+  fallen back to plain HTTP (insecure) must be agent's; so must the files loaded, or the
+  file blamed for a load error. Where only podman takes the input (a short name, resolved
+  by podman's libimage; a reference with tag and digest; ``CONTAINERS_REGISTRIES_CONF``,
+  which skopeo 1.9.3 ignores), ``podman pull`` in the same sandbox is compared as well,
+  short-name candidates included (``Attempting to pull candidate ...``).
 
-Everything runs inside the lab sandbox (tests/support/lab.py), whose private mount namespace takes
-the extra bind mounts; nothing on the machine is changed.
+The harness (``podman_pull``, ``disagreements``...) is also what the seeded random
+differential test (test_differential.py) runs. Everything runs inside the lab sandbox
+(tests/support/lab.py), whose private mount namespace takes the extra bind mounts; nothing on the
+machine is changed.
 """
 
 from __future__ import annotations
@@ -29,20 +34,21 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 
 from agent.cli.app import main
+from agent.reference import DIGEST_PATTERN
 from tests.support.data import CONFORMANCE_CASES, require
 from tests.support.lab import Lab, Registry
 
 PODMAN_VERSION = "4.3.1"  # this machine's podman (containers/image 5.23.1)
 USER_HOME = "/home/user"  # HOME of the conformance cases
 CASE_FILES = sorted(require(CONFORMANCE_CASES).glob("*.json"))
-_DIGEST_SUFFIX = re.compile(r"@sha256:[0-9a-f]{64}$")
+_DIGEST_SUFFIX = re.compile(rf"@(?:{DIGEST_PATTERN})$")
 
 # --------------------------------------------------------------------------------------
 # the debug log of podman / skopeo (logrus text format, see tests/data/fixtures/README.md)
@@ -54,13 +60,20 @@ _TRYING = re.compile(r'Trying to access "(.*)"', re.DOTALL)
 _FAILED = re.compile(r'Accessing "(.*?)" failed: (.*)', re.DOTALL)
 _LOADING = re.compile(r'Loading registries configuration "(.*)"', re.DOTALL)
 _RETRYING = "Failed, retrying"
+# podman: one pull per reference given, one or more candidates per pull (libimage)
+_PULLING = re.compile(r"Pulling image (.*) \(policy: \w+\)", re.DOTALL)
+_CANDIDATE = re.compile(r"Attempting to pull candidate (\S+) for (.*)", re.DOTALL)
+_CANDIDATE_FAILED = re.compile(r"Error pulling candidate (\S+): (.*)", re.DOTALL)
 # how the library reports a configuration it cannot load, or a source it cannot build
 _LOAD_ERROR = re.compile(r'loading (?:drop-in )?registries configuration "([^"]+)": ')
 _REWRITE_ERROR = "rewriting reference: "
 _BLOCKED = "is blocked"
+# every source fails in the sandbox: its name cannot be looked up, or (localhost in some
+# resolvers, IP addresses) nothing listens or there is no route
+_UNREACHABLE = re.compile(r"connection refused|network is unreachable")
 
 
-def _go_unquote(quoted: str) -> str:
+def go_unquote(quoted: str) -> str:
     """The text inside a Go ``%q`` string (logrus quotes messages that way)."""
 
     def replace(match: re.Match[str]) -> str:
@@ -73,7 +86,7 @@ def _go_unquote(quoted: str) -> str:
 
 
 def _messages(log: str) -> list[str]:
-    return [_go_unquote(match.group(2)) for match in _LOG_LINE.finditer(log)]
+    return [go_unquote(match.group(2)) for match in _LOG_LINE.finditer(log)]
 
 
 def _last_round(messages: Sequence[str]) -> list[str]:
@@ -104,6 +117,54 @@ def _attempts(messages: Iterable[str]) -> list[Attempt]:
     return attempts
 
 
+@dataclass
+class Candidate:
+    """One name the tool pulled: a short-name candidate, or the reference itself."""
+
+    name: Optional[str]  # None: skopeo does not name it
+    attempts: list[Attempt] = field(default_factory=list)
+    error: Optional[str] = None  # why this candidate failed, when it did
+
+
+@dataclass
+class Pull:
+    """What the tool did for one reference; no candidate: it failed before trying any."""
+
+    reference: str
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+def _podman_pulls(messages: Iterable[str]) -> list[Pull]:
+    """podman's pulls, in the order of the references given, with their candidates."""
+    pulls: list[Pull] = []
+    for message in messages:
+        pulling = _PULLING.fullmatch(message)
+        if pulling:
+            pulls.append(Pull(pulling.group(1)))
+            continue
+        candidate = _CANDIDATE.fullmatch(message)
+        if candidate and pulls:
+            pulls[-1].candidates.append(Candidate(candidate.group(1)))
+            continue
+        current = pulls[-1].candidates[-1] if pulls and pulls[-1].candidates else None
+        if current is None:
+            continue
+        trying = _TRYING.fullmatch(message)
+        failed = _FAILED.fullmatch(message)
+        failed_candidate = _CANDIDATE_FAILED.fullmatch(message)
+        if message.startswith(_RETRYING):
+            current.attempts.clear()  # the copy is retried: keep the last round
+        elif trying:
+            current.attempts.append(Attempt(trying.group(1)))
+        elif failed:
+            # sources are tried one after the other: a failure closes the latest attempt
+            assert current.attempts and current.attempts[-1].location == failed.group(1), message
+            current.attempts[-1].error = failed.group(2)
+        elif failed_candidate and failed_candidate.group(1) == current.name:
+            current.error = failed_candidate.group(2)
+    return pulls
+
+
 @dataclass(frozen=True)
 class ToolRun:
     """One real podman/skopeo run and what its debug log says."""
@@ -113,14 +174,21 @@ class ToolRun:
     log: str
     attempts: list[Attempt]
     loaded_files: list[str]
+    pulls: list[Pull]
 
     @property
     def locations(self) -> list[str]:
         return [attempt.location for attempt in self.attempts]
 
+    @property
+    def blamed_file(self) -> Optional[str]:
+        """The file named by a configuration load error, if the log has one."""
+        blamed = _LOAD_ERROR.search(go_unquote(self.log))
+        return blamed.group(1) if blamed else None
+
     def describe(self) -> str:
         """The command, its exit status and the log lines that matter, for failures."""
-        wanted = ("Trying to access", "Accessing", "Loading registries", _RETRYING)
+        wanted = ("Trying to access", "Accessing", "Loading registries", _RETRYING, "candidate")
         lines = [line for line in self.log.splitlines() if any(w in line for w in wanted)]
         lines += [line for line in self.log.splitlines()[-3:] if line not in lines]
         return f"$ {self.argv[0]} ... {self.argv[-1]}\nexit {self.returncode}\n" + "\n".join(lines)
@@ -130,11 +198,13 @@ class ToolRun:
 # running the real tools on a fake host root
 
 # The parts of a fake root that are mounted where the tools look; cases may use only these.
-_ROOT_DIRS = ("etc/containers", "home/user", "opt")
+ROOT_DIRS = ("etc/containers", "home/user", "opt", "var/cache")
 _CASE_ENV = {"CONTAINERS_REGISTRIES_CONF"}
 
 # Runs inside the lab sandbox's mount namespace: shows the fake root's files at the real
-# paths (what agent reads under --host-root), then execs the tool.
+# paths (what agent reads under --host-root), then execs the tool. /var/cache holds root's
+# short-name alias cache (var/cache/containers/short-name-aliases.conf), which podman reads,
+# and locks, for every short name.
 _ENTER_ROOT_SH = """\
 set -eu
 root="$1"
@@ -146,44 +216,30 @@ fi
 mount --bind "$root/etc/containers" /etc/containers
 mount --bind "$root/home" /home
 mount --bind "$root/opt" /opt
+mount --bind "$root/var/cache" /var/cache
 mount --bind "$root/etc/hosts" /etc/hosts
 mount --bind "$root/etc/resolv.conf" /etc/resolv.conf
 exec "$@"
 """
 
 
-def _host_name(location: str) -> Optional[str]:
-    """Host name of a reference or source, None for an IP address (no lookup needed)."""
-    host = location.split("/", 1)[0]
-    if host.startswith("["):
-        return None
-    host = host.split(":", 1)[0]
-    return None if re.fullmatch(r"[0-9.]+", host) else host
-
-
-def _write_root(root: Path, files: Mapping[str, str]) -> Path:
-    """A fake host root holding ``files`` (paths relative to ``/``)."""
-    for directory in _ROOT_DIRS:
+def write_root(root: Path, files: Mapping[str, str]) -> Path:
+    """A fake host root holding ``files`` (paths relative to ``/``), and its name service."""
+    for directory in ROOT_DIRS:
         (root / directory).mkdir(parents=True, exist_ok=True)
     for relative, text in files.items():
-        if not relative.startswith(tuple(f"{directory}/" for directory in _ROOT_DIRS)):
-            raise AssertionError(f"{relative}: not under {_ROOT_DIRS}, the sandbox would miss it")
+        if not relative.startswith(tuple(f"{directory}/" for directory in ROOT_DIRS)):
+            raise AssertionError(f"{relative}: not under {ROOT_DIRS}, the sandbox would miss it")
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
+    # No host name resolves: nothing in /etc/hosts, DNS on the loopback where none listens.
+    (root / "etc" / "hosts").write_text("")
+    (root / "etc" / "resolv.conf").write_text("nameserver 127.0.0.1\n")
     return root
 
 
-def _write_name_service(root: Path, locations: Iterable[str]) -> None:
-    """``etc/hosts`` mapping every host of ``locations`` to 127.0.0.1, DNS on 127.0.0.1."""
-    names = {name for name in map(_host_name, locations) if name}
-    # docker.io is served from registry-1.docker.io: map it too, should a case reach it.
-    names |= {"localhost", "registry-1.docker.io"}
-    (root / "etc" / "hosts").write_text("".join(f"127.0.0.1 {name}\n" for name in sorted(names)))
-    (root / "etc" / "resolv.conf").write_text("nameserver 127.0.0.1\n")
-
-
-def _run_on_root(
+def run_on_root(
     lab: Lab,
     root: Path,
     tool_argv: Sequence[str],
@@ -210,17 +266,20 @@ def _run_on_root(
         log=result.stderr,
         attempts=_attempts(_last_round(messages)),
         loaded_files=loaded,
+        pulls=_podman_pulls(messages),
     )
 
 
-def _podman_pull(
+def podman_pull(
     lab: Lab,
     root: Path,
-    reference: str,
+    references: Sequence[str],
     *,
     isolated_network: bool,
     env: Optional[Mapping[str, str]] = None,
+    timeout: float = 120,
 ) -> ToolRun:
+    """``podman pull`` of every reference in one run (podman goes on after a failed one)."""
     argv = lab.podman_argv(
         "--log-level=debug",
         "pull",
@@ -228,26 +287,36 @@ def _podman_pull(
         str(lab.policy_path),
         "--cert-dir",
         str(lab.cert_dir),
-        reference,
+        *references,
     )
-    return _run_on_root(lab, root, argv, env=env or {}, isolated_network=isolated_network)
+    run = run_on_root(
+        lab, root, argv, env=env or {}, isolated_network=isolated_network, timeout=timeout
+    )
+    assert [pull.reference for pull in run.pulls] == list(references), run.describe()
+    return run
 
 
-def _skopeo_inspect(lab: Lab, root: Path, reference: str, env: Mapping[str, str]) -> ToolRun:
+def skopeo_inspect(lab: Lab, root: Path, reference: str, env: Mapping[str, str]) -> ToolRun:
     argv = lab.skopeo_argv(
         "--debug", "inspect", "--raw", "--cert-dir", str(lab.cert_dir), f"docker://{reference}"
     )
-    return _run_on_root(lab, root, argv, env=env, isolated_network=True)
+    run = run_on_root(lab, root, argv, env=env, isolated_network=True)
+    # skopeo names no candidate: one pull of the reference, unless it failed before any
+    # source (a load error, an invalid reference)
+    candidates = []
+    if run.attempts or _REWRITE_ERROR in run.log:
+        candidates = [Candidate(None, run.attempts, run.log if run.returncode else None)]
+    return replace(run, pulls=[Pull(reference, candidates)])
 
 
-def _explain(
+def explain(
     capsys: pytest.CaptureFixture[str],
     root: Path,
-    reference: str,
+    references: Sequence[str],
     registries_conf: Optional[str] = None,
 ) -> tuple[int, dict[str, Any]]:
     """``agent explain -o json`` on the fake root, imitating this machine's podman."""
-    argv = ["explain", reference, "--host-root", str(root), "--home", USER_HOME]
+    argv = ["explain", *references, "--host-root", str(root), "--home", USER_HOME]
     argv += ["-o", "json", "--podman-version", PODMAN_VERSION]
     if registries_conf:
         argv += ["--registries-conf", str(root / registries_conf.lstrip("/"))]
@@ -263,6 +332,111 @@ def _blocked_mismatches(run: ToolRun, sources: Sequence[Mapping[str, Any]]) -> l
         for attempt, source in zip(run.attempts, sources)
         if (_BLOCKED in (attempt.error or "")) != source["blocked"]
     ]
+
+
+# --------------------------------------------------------------------------------------
+# comparing agent's answer with what a real tool did
+
+
+def _on_root(path: str, root: Path) -> str:
+    return "/" + str(Path(path).relative_to(root))
+
+
+def _candidate_disagreements(agent: Mapping[str, Any], real: Candidate) -> list[str]:
+    name = agent["reference"]
+    locations = [source["location"] for source in agent["pullSources"]]
+    real_rewrite_error = _REWRITE_ERROR in (real.error or "")
+    if agent["error"] is not None:
+        if real.attempts or not real_rewrite_error:
+            return [
+                f"{name}: agent says {agent['error']['kind']}, the tool tried "
+                f"{[a.location for a in real.attempts]} (error {real.error!r})"
+            ]
+        return []
+    if real_rewrite_error:
+        return [f"{name}: the tool could not rewrite ({real.error!r}), agent tries {locations}"]
+    real_locations = [attempt.location for attempt in real.attempts]
+    if real_locations != locations:
+        return [f"{name}: sources: agent {locations}, real {real_locations}"]
+    found = []
+    for attempt, source in zip(real.attempts, agent["pullSources"]):
+        error = attempt.error or ""
+        if (_BLOCKED in error) != source["blocked"]:
+            found.append(f"{attempt.location}: agent blocked={source['blocked']}, real {error!r}")
+        elif not source["blocked"]:
+            if not _UNREACHABLE.search(error):  # proves the sandbox: nothing was reachable
+                found.append(f"{attempt.location}: unexpected error {error!r}")
+            # an insecure source falls back to plain HTTP, and that last ping is the error
+            elif ('Get "http://' in error) != source["insecure"]:
+                found.append(f"{attempt.location}: agent insecure={source['insecure']}, {error!r}")
+    return found
+
+
+def disagreements(
+    document: Mapping[str, Any],
+    result: Optional[Mapping[str, Any]],
+    run: ToolRun,
+    pull: Pull,
+    root: Path,
+) -> list[str]:
+    """How agent's answer for one reference differs from what the tool did (empty: agrees).
+
+    ``document`` is agent's whole JSON document, ``result`` its entry for the reference
+    (None when the configuration does not load).
+    """
+    real = pull.candidates
+    if document.get("error") is not None:
+        error = document["error"]
+        agent_file = _on_root(error["file"], root)
+        found = []
+        if real:
+            found.append(
+                f"agent cannot load the configuration ({error['kind']}: "
+                f"{error['message']}), the tool pulled {[c.name for c in real]}"
+            )
+        if run.blamed_file != agent_file:
+            found.append(f"agent blames {agent_file} ({error['kind']}), the tool {run.blamed_file}")
+        return found
+    assert result is not None
+    if run.blamed_file is not None:
+        return [f"the tool cannot load {run.blamed_file}, agent loads the configuration"]
+    error = result["error"]
+    if error is not None and error["stage"] in ("reference", "short-name"):
+        if real:
+            return [
+                f"agent: {error['kind']} ({error['message']}); the tool pulled "
+                f"{[c.name for c in real]}"
+            ]
+        return []
+    agent_candidates = result["candidates"] or [
+        {"reference": result["normalized"], "pullSources": result["pullSources"], "error": error}
+    ]
+    names = [candidate["reference"] for candidate in agent_candidates]
+    real_names = [candidate.name for candidate in real]
+    if len(real) != len(names) or any(
+        real_name is not None and real_name != name for real_name, name in zip(real_names, names)
+    ):
+        return [f"candidates: agent {names}, real {real_names}"]
+    found = []
+    for agent_candidate, real_candidate in zip(agent_candidates, real):
+        found += _candidate_disagreements(agent_candidate, real_candidate)
+    # agent reports an error for the reference exactly when nothing at all is tried
+    if (error is not None) != all(not candidate.attempts for candidate in real):
+        found.append(
+            f"agent error {error and error['kind']!r}, the tool tried "
+            f"{[a.location for c in real for a in c.attempts]}"
+        )
+    return found
+
+
+def file_disagreements(document: Mapping[str, Any], run: ToolRun, root: Path) -> list[str]:
+    """The files read, when the configuration loads: the library also logs the main file
+    when it is absent (then an empty configuration), and each file once."""
+    if document.get("error") is not None:
+        return []
+    real = list(dict.fromkeys(f for f in run.loaded_files if (root / f.lstrip("/")).is_file()))
+    agent = [_on_root(f, root) for f in document["configuration"]["files"]]
+    return [] if real == agent else [f"files: agent {agent}, real {real}"]
 
 
 # --------------------------------------------------------------------------------------
@@ -347,15 +521,14 @@ def test_real_pull_follows_agent_order(
     suffix: str,
     served_by: Optional[str],
 ) -> None:
-    root = _write_root(lab.write_host_root(_pull_conf(pull_lab, entry_flags)), {})
-    _write_name_service(root, ())
+    root = write_root(lab.write_host_root(_pull_conf(pull_lab, entry_flags)), {})
     tail = f"@{pull_lab.digest}" if suffix == "@digest" else suffix
     reference = f"{pull_lab.source.host}/team/app{tail}"
     roles = ("mirror-a", "mirror-b", "source")
     offsets = {role: pull_lab.registry(role).log_path.stat().st_size for role in roles}
 
-    run = _podman_pull(lab, root, reference, isolated_network=False)
-    code, document = _explain(capsys, root, reference)
+    run = podman_pull(lab, root, [reference], isolated_network=False)
+    code, document = explain(capsys, root, [reference])
 
     assert run.loaded_files == ["/etc/containers/registries.conf"], run.describe()
     assert code == 0, document
@@ -398,24 +571,19 @@ def test_real_pull_follows_agent_order(
 # 2. every conformance case against skopeo (and podman where only podman takes the input)
 
 
-def _case_locations(case: Mapping[str, Any], *documents: Mapping[str, Any]) -> list[str]:
-    """The reference and every source the case or agent names (their hosts get mapped)."""
-    locations = [case["reference"]]
-    for expect in (case["expect"], case.get("expect_legacy") or {}):
-        locations += [source["location"] for source in expect.get("pull_sources", [])]
-    for document in documents:
-        for result in document.get("results", []):
-            locations += [source["location"] for source in result["pullSources"]]
-    return locations
-
-
 def _case_env(case: Mapping[str, Any]) -> dict[str, str]:
     env = dict(case.get("env") or {})
     unknown = set(env) - _CASE_ENV
     assert not unknown, f"variables the harness does not pass on: {sorted(unknown)}"
     for value in env.values():
-        assert value.startswith(tuple(f"/{d}/" for d in _ROOT_DIRS)), value
+        assert value.startswith(tuple(f"/{d}/" for d in ROOT_DIRS)), value
     return env
+
+
+def looks_short(reference: str) -> bool:
+    """Whether podman resolves ``reference`` as a short name (also when it is invalid)."""
+    first, slash, _ = reference.partition("/")
+    return not slash or not ("." in first or ":" in first or first == "localhost")
 
 
 def _has_tag_and_digest(reference: str) -> bool:
@@ -423,43 +591,14 @@ def _has_tag_and_digest(reference: str) -> bool:
     return name != reference and ":" in name.rsplit("/", 1)[-1]
 
 
-def _assert_agrees(real: ToolRun, code: int, document: Mapping[str, Any], root: Path) -> None:
+def _assert_agrees(run: ToolRun, document: Mapping[str, Any], root: Path) -> None:
     """agent's answer for a conformance case is what the real tool did (nothing listening)."""
-    if document.get("error") is not None:
-        # agent cannot load the configuration: the real tool must fail before any source,
-        # blaming the same file
-        assert code == 2, document
-        assert real.returncode != 0 and not real.attempts, (document["error"], real.describe())
-        blamed = _LOAD_ERROR.search(_go_unquote(real.log))
-        agent_file = "/" + str(Path(document["error"]["file"]).relative_to(root))
-        assert blamed and blamed.group(1) == agent_file, (document["error"], real.describe())
-        return
-    (result,) = document["results"]
-    sources = result["pullSources"]
-    agent_locations = [source["location"] for source in sources]
-    assert agent_locations == real.locations, (
-        f"agent: {agent_locations}\nreal:  {real.locations}\n{real.describe()}"
-    )
-    if result["error"] is not None:
-        # a rewrite error: nothing tried, by either
-        assert code == 2 and real.returncode != 0, (result["error"], real.describe())
-        assert _REWRITE_ERROR in real.log, (result["error"], real.describe())
-        return
-    assert code == 0, document
-    assert real.returncode != 0, real.describe()  # nothing listens: every source fails
-    assert not _blocked_mismatches(real, sources), real.describe()
-    for attempt, source in zip(real.attempts, sources):
-        error = attempt.error or ""
-        if _BLOCKED in error:
-            continue
-        # proves the sandbox: no source was reachable, no name needed DNS
-        assert "connect: connection refused" in error, attempt
-        # an insecure source falls back to plain HTTP, and that last ping is the error
-        assert ('Get "http://' in error) == source["insecure"], (source, attempt)
-    # the library also logs the main file when it is absent (then an empty configuration)
-    real_files = [f for f in real.loaded_files if (root / f.lstrip("/")).is_file()]
-    agent_files = ["/" + str(Path(f).relative_to(root)) for f in document["configuration"]["files"]]
-    assert real_files == agent_files, real.describe()
+    (pull,) = run.pulls
+    result = None if document.get("error") is not None else document["results"][0]
+    found = disagreements(document, result, run, pull, root)
+    found += file_disagreements(document, run, root)
+    assert not found, "\n".join(found) + "\n" + run.describe()
+    assert run.returncode != 0, run.describe()  # nothing listens: every pull fails
 
 
 @pytest.mark.parametrize("case_file", CASE_FILES, ids=[path.stem for path in CASE_FILES])
@@ -468,28 +607,26 @@ def test_conformance_case_agrees_with_real_library(
 ) -> None:
     case = json.loads(case_file.read_text())
     env = _case_env(case)
-    root = _write_root(tmp_path / "root", case["files"])
+    root = write_root(tmp_path / "root", case["files"])
     reference = case["reference"]
     override = env.get("CONTAINERS_REGISTRIES_CONF")
+    short_name = looks_short(reference)
     tag_and_digest = _has_tag_and_digest(reference)
 
-    code, document = _explain(capsys, root, reference)
-    if override:
-        override_code, override_document = _explain(capsys, root, reference, override)
-    else:
-        override_code, override_document = code, document
-    _write_name_service(root, _case_locations(case, document, override_document))
+    document = explain(capsys, root, [reference])[1]
+    override_document = explain(capsys, root, [reference], override)[1] if override else document
 
-    skopeo = _skopeo_inspect(lab, root, reference, env)
+    skopeo = skopeo_inspect(lab, root, reference, env)
     if tag_and_digest:
         # The library rejects tag+digest; podman strips the tag first and agent imitates
         # podman, so podman's pull is the one to compare.
         assert skopeo.returncode != 0 and not skopeo.attempts, skopeo.describe()
         assert "both a tag and digest" in skopeo.log, skopeo.describe()
-    else:
+    elif not short_name:
         # skopeo 1.9.3 has no CONTAINERS_REGISTRIES_CONF (nor --registries-conf): it reads
-        # the default files, which is agent without the override.
-        _assert_agrees(skopeo, code, document, root)
-    if override or tag_and_digest:
-        podman = _podman_pull(lab, root, reference, isolated_network=True, env=env)
-        _assert_agrees(podman, override_code, override_document, root)
+        # the default files, which is agent without the override. It takes a short name
+        # as a Docker Hub name: only podman resolves short names.
+        _assert_agrees(skopeo, document, root)
+    if override or tag_and_digest or short_name:
+        podman = podman_pull(lab, root, [reference], isolated_network=True, env=env)
+        _assert_agrees(podman, override_document, root)

@@ -68,21 +68,22 @@ def test_conformance_case(
             assert result["error"]["stage"] == expect["error_stage"]
             assert result["error"]["kind"] == expect["error_kind"]
             assert result["pullSources"] == []
+            if "candidates" in expect:
+                _assert_candidates(result["candidates"], expect["candidates"])
         return
 
     assert code == 0, stderr
     (result,) = document["results"]
     assert result["error"] is None
     assert result["reference"] == case["reference"]
-    assert result["matchedPrefix"] == expect["matched_prefix"]
-    assert (result["matchedPrefix"] is None) == expect["no_match"]
-    sources = [
-        {"location": s["location"], "insecure": s["insecure"], "blocked": s["blocked"]}
-        for s in result["pullSources"]
-    ]
-    assert sources == expect["pull_sources"]
-    kinds = [s["kind"] for s in result["pullSources"]]
-    assert kinds == ["mirror"] * (len(kinds) - 1) + ["source"]
+    assert _sources(result) == expect["pull_sources"]
+    if "candidates" in expect:  # a short name: one resolution per candidate
+        _assert_candidates(result["candidates"], expect["candidates"])
+    else:
+        assert result["candidates"] == []
+        assert result["matchedPrefix"] == expect["matched_prefix"]
+        assert (result["matchedPrefix"] is None) == expect["no_match"]
+        _assert_kinds(result)
     if "unqualified_search_registries" in expect:
         code, config_doc = _config(case, tmp_path, podman, capsys)
         assert code == 0
@@ -90,6 +91,33 @@ def test_conformance_case(
             config_doc["effective"]["unqualifiedSearchRegistries"]
             == expect["unqualified_search_registries"]
         )
+
+
+def _sources(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"location": s["location"], "insecure": s["insecure"], "blocked": s["blocked"]}
+        for s in result["pullSources"]
+    ]
+
+
+def _assert_kinds(result: dict[str, Any]) -> None:
+    kinds = [s["kind"] for s in result["pullSources"]]
+    assert kinds == ["mirror"] * (len(kinds) - 1) + ["source"]
+
+
+def _assert_candidates(candidates: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    assert [c["reference"] for c in candidates] == [c["reference"] for c in expected]
+    for candidate, expect in zip(candidates, expected):
+        assert candidate["matchedPrefix"] == expect["matched_prefix"], candidate
+        if "error_kind" in expect:
+            assert candidate["error"] is not None, candidate
+            assert candidate["error"]["stage"] == expect["error_stage"]
+            assert candidate["error"]["kind"] == expect["error_kind"]
+            assert candidate["pullSources"] == []
+        else:
+            assert candidate["error"] is None, candidate
+            assert _sources(candidate) == expect["pull_sources"]
+            _assert_kinds(candidate)
 
 
 def _config(case: dict[str, Any], tmp_path: Path, podman: str | None, capsys: Any) -> Any:

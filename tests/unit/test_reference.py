@@ -16,9 +16,12 @@ import pytest
 
 from agent.errors import AgentError, ExitCode
 from agent.reference import (
+    DIGEST_ALGORITHMS,
+    DIGEST_PATTERN,
     NAME_TOTAL_LENGTH_MAX,
     ImageReference,
     ReferenceError,
+    is_digest,
     is_short_name,
     parse_canonical,
     parse_normalized,
@@ -28,6 +31,8 @@ from agent.reference import (
 D1 = "sha256:" + "86e0e091d0da6bde2456dbb48306f3956bbeb2eae1b5b9a43045843f69fe4aaa"
 D2 = "sha256:" + "f" * 64
 HEX64 = "1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a"
+SHA384 = "sha384:" + "0123456789abcdef" * 6
+SHA512 = "sha512:" + "fedcba9876543210" * 8
 
 
 def _error(func: object, text: str) -> ReferenceError:
@@ -164,6 +169,11 @@ NORMALIZED_VALID: list[tuple[str, str, str, str, Optional[str], Optional[str], s
      f"test:5000/repo:tag@{D2}"),
     (f"localhost@{D2}", f"docker.io/library/localhost@{D2}", "docker.io", "library/localhost",
      None, D2, f"localhost@{D2}"),
+    # every algorithm go-digest v1.0.0 accepts
+    (f"example.com/app@{SHA384}", f"example.com/app@{SHA384}", "example.com", "app", None,
+     SHA384, f"example.com/app@{SHA384}"),
+    (f"busybox:1@{SHA512}", f"docker.io/library/busybox:1@{SHA512}", "docker.io",
+     "library/busybox", "1", SHA512, f"busybox:1@{SHA512}"),
 ]  # fmt: skip
 
 
@@ -191,6 +201,25 @@ def test_parse_normalized_valid(
     if familiar != HEX64:
         assert parse_normalized(familiar) == ref
     assert split_repository(text) == (ref.name, tag, digest)
+
+
+def test_every_go_digest_algorithm_is_accepted_with_its_length_only() -> None:
+    assert DIGEST_ALGORITHMS == {"sha256": 64, "sha384": 96, "sha512": 128}
+    for algorithm, length in DIGEST_ALGORITHMS.items():
+        for hex_digits in (48, 64, 96, 128):
+            digest = f"{algorithm}:" + "a" * hex_digits
+            valid = hex_digits == length
+            assert is_digest(digest) is valid
+            assert (re.fullmatch(DIGEST_PATTERN, digest) is not None) is valid
+            if valid:
+                assert parse_canonical(f"example.com/app@{digest}").digest == digest
+            else:
+                assert (
+                    f"{algorithm} needs {length} hex digits"
+                    in _error(parse_normalized, f"example.com/app@{digest}").message
+                )
+    assert not is_digest("sha256:" + "A" * 64)
+    assert not is_digest("md5:" + "a" * 32)
 
 
 # --- parse_normalized: invalid input --------------------------------------------------------
@@ -283,19 +312,26 @@ NORMALIZED_INVALID: list[tuple[str, str]] = [
     ("registry.com:8080/myapp@sha256:badbadbadbad", "sha256 needs 64 hex digits, got 12"),
     ("repo@sha256:" + "f" * 65, "sha256 needs 64 hex digits, got 65"),
     ("repo@sha256:" + "F" * 64, "hex digits must be lowercase"),
-    ("repo@sha256:" + "g" * 64, 'expected "sha256:" followed by 64 lowercase hex digits'),
-    ("repo@sha256", 'expected "sha256:" followed by 64 lowercase hex digits'),
-    ("repo@sha256:", 'expected "sha256:" followed by 64 lowercase hex digits'),
-    ("registry.com:8080/myapp@bad", 'expected "sha256:"'),
-    ("registry.com:8080/myapp@2bad", 'expected "sha256:"'),
+    ("repo@sha256:" + "g" * 64, "expected sha256:, sha384: or sha512: followed by"),
+    ("repo@sha256", "expected sha256:, sha384: or sha512: followed by"),
+    ("repo@sha256:", "expected sha256:, sha384: or sha512: followed by"),
+    ("registry.com:8080/myapp@bad", "expected sha256:, sha384: or sha512:"),
+    ("registry.com:8080/myapp@2bad", "expected sha256:, sha384: or sha512:"),
     ("validname@invaliddigest:" + "f" * 64, 'unsupported digest algorithm "invaliddigest"'),
     ("repo@md5:" + "f" * 32, 'unsupported digest algorithm "md5"'),
     ("repo@SHA256:" + "f" * 64, 'unsupported digest algorithm "SHA256"'),
-    ("repo@sha512:" + "f" * 128, 'unsupported digest algorithm "sha512"'),
-    ("repo@sha384:" + "f" * 96, 'unsupported digest algorithm "sha384"'),
+    ("repo@sha512:" + "f" * 127, "sha512 needs 128 hex digits, got 127"),
+    ("repo@sha512:" + "f" * 129, "sha512 needs 128 hex digits, got 129"),
+    ("repo@sha512:" + "f" * 64, "sha512 needs 128 hex digits, got 64"),
+    ("repo@sha384:" + "f" * 128, "sha384 needs 96 hex digits, got 128"),
+    ("repo@sha256:" + "f" * 96, "sha256 needs 64 hex digits, got 96"),
+    ("repo@sha512:" + "F" * 128, "hex digits must be lowercase"),
+    ("repo@sha384:" + "A" * 96, "hex digits must be lowercase"),
+    ("repo@SHA512:" + "f" * 128, 'unsupported digest algorithm "SHA512"'),
+    ("repo@sha1:" + "f" * 40, 'unsupported digest algorithm "sha1"'),
     (
-        "xn--7o8h.com/myimage:xn--7o8h.com@sha512:" + "f" * 128,
-        'unsupported digest algorithm "sha512"',
+        "xn--7o8h.com/myimage:xn--7o8h.com@sha512:" + "f" * 127,
+        "sha512 needs 128 hex digits",
     ),
     # length of the normalised name
     (LONG_NAMESPACE, "must not be more than 255 characters"),
@@ -367,6 +403,8 @@ CANONICAL_VALID = [
     f"localhost:5000/a/b:1@{D2}",
     "mirror.example.net/cache/app:1",
     f"mirror.example.net:5000/cache/docker.io/library/app@{D2}",
+    f"example.com/app@{SHA384}",
+    f"example.com/app:1@{SHA512}",
     "Asdf.com/foo",
     "10.0.0.1:443/x",
 ]
@@ -402,7 +440,7 @@ CANONICAL_INVALID: list[tuple[str, str]] = [
     ("", "must not be empty"),
     ("-x.example.com/app", "must not start with '-'"),
     ("foo_bar.com/x", "is not a valid registry host name"),
-    (f"example.com/app@sha512:{'f' * 128}", 'unsupported digest algorithm "sha512"'),
+    (f"example.com/app@sha512:{'f' * 96}", "sha512 needs 128 hex digits, got 96"),
 ]  # fmt: skip
 
 
@@ -430,6 +468,7 @@ SHORT_NAMES = [
     f"busybox@{D1}",
     f"busybox:latest@{D1}",
     # more
+    f"busybox@{SHA512}",
     "ns/app",
     "a/b/c:1",
     "test_com/foo",
@@ -453,6 +492,7 @@ QUALIFIED_NAMES = [
     f"docker.io/library/busybox:latest@{D1}",
     f"docker.io/fedora@{D1}",
     # more
+    f"quay.io/fedora@{SHA384}",
     "test:5000/repo",
     "Asdf.com/foo",
     "index.docker.io/ns/app",
@@ -470,7 +510,7 @@ NOT_NAMES: list[tuple[str, str]] = [
     ("-fedora", "must not start with '-'"),
     ("Fedora", "repository name must be lowercase"),
     ("fedora:", "empty tag"),
-    (f"fedora@sha512:{'f' * 128}", 'unsupported digest algorithm "sha512"'),
+    (f"fedora@sha384:{'f' * 64}", "sha384 needs 96 hex digits, got 64"),
     ("a/" * 128 + "a", "must not be more than 255 characters"),
     # qualified, but "docker.io/" + 245 characters grows past 255 with "library/"
     ("docker.io/" + "a" * 245, "must not be more than 255 characters"),
@@ -545,7 +585,8 @@ def test_value_semantics() -> None:
         ("-a.com", "x", None, None, "invalid registry host"),
         ("docker.io", "library/x", "", None, "empty tag"),
         ("docker.io", "library/x", ".x", None, 'invalid tag ".x"'),
-        ("docker.io", "library/x", None, "sha512:" + "f" * 128, "unsupported digest algorithm"),
+        ("docker.io", "library/x", None, "md5:" + "f" * 32, "unsupported digest algorithm"),
+        ("docker.io", "library/x", None, "sha512:" + "f" * 64, "sha512 needs 128 hex digits"),
         ("docker.io", "library/x", None, "sha256:abc", "sha256 needs 64 hex digits"),
         ("example.com", "a" * 244, None, None, "must not be more than 255 characters"),
     ],

@@ -10,6 +10,8 @@ import pytest
 from agent import registries
 from agent.errors import ConfigError
 from agent.node.paths import HostRoot
+from agent.output.registries import explain_table, explanation_json
+from agent.output.text import short_digest
 from agent.registries.model import LEGACY_PODMAN_4_3, Compat, compat_for_podman
 from agent.registries.resolve import match_length
 
@@ -551,6 +553,36 @@ def test_bad_rewrite_fails_the_whole_reference(tmp_path: Path, mirror: str, refe
     assert explained.pull_sources == ()
 
 
+@pytest.mark.parametrize(
+    "digest", ["sha384:" + "0123456789abcdef" * 6, "sha512:" + "0123456789abcdef" * 8]
+)
+def test_every_go_digest_algorithm_selects_digest_mirrors(tmp_path: Path, digest: str) -> None:
+    text = (
+        '[[registry]]\nlocation = "r.example.com"\n'
+        '[[registry.mirror]]\nlocation = "d.example.net"\npull-from-mirror = "digest-only"\n'
+        '[[registry.mirror]]\nlocation = "t.example.net"\npull-from-mirror = "tag-only"\n'
+    )
+    loaded = load(tmp_path, {MAIN: text})
+    assert sources(loaded, f"r.example.com/app@{digest}") == [
+        f"d.example.net/app@{digest}",
+        f"r.example.com/app@{digest}",
+    ]
+    assert sources(loaded, f"r.example.com/app:1@{digest}") == [
+        f"d.example.net/app@{digest}",
+        f"r.example.com/app@{digest}",
+    ]
+    problem = loaded.explain(f"r.example.com/app@{digest[:-1]}").problem
+    assert problem is not None and problem.kind == "invalid-reference"
+
+
+def test_tables_shorten_every_digest_algorithm_alike() -> None:
+    for algorithm, length in (("sha256", 64), ("sha384", 96), ("sha512", 128)):
+        text = f"served by m.example.net/app@{algorithm}:" + "0123456789ab" + "f" * (length - 12)
+        assert short_digest(text) == f"served by m.example.net/app@{algorithm}:0123456789ab…"
+    not_a_digest = "sha512:" + "f" * 64
+    assert short_digest(not_a_digest) == not_a_digest
+
+
 def test_wildcard_rewrites_host_and_keeps_port(tmp_path: Path) -> None:
     text = (
         '[[registry]]\nprefix = "*.example.com"\n'
@@ -636,6 +668,76 @@ def test_short_name_without_search_registries_is_a_problem(tmp_path: Path) -> No
     problem = load(tmp_path, {}).explain("busybox").problem
     assert problem is not None
     assert problem.stage == "short-name"
+
+
+def test_a_rewrite_error_ends_one_candidate_not_the_resolution(tmp_path: Path) -> None:
+    text = (
+        'unqualified-search-registries = ["quay.io", "example.com"]\n'
+        '[[registry]]\nlocation = "quay.io"\n[[registry.mirror]]\nlocation = "mirrorhost"\n'
+    )
+    loaded = load(tmp_path, {MAIN: text})
+    explained = loaded.explain("busybox")
+    assert explained.problem is None
+    assert [c.reference for c in explained.candidates] == [
+        "quay.io/busybox:latest",
+        "example.com/busybox:latest",
+    ]
+    failed, tried = explained.resolutions
+    assert failed.problem is not None and failed.problem.kind == "rewrite-invalid-reference"
+    assert "mirrorhost" in failed.problem.message
+    assert (failed.pull_sources, failed.matched_prefix) == ((), "quay.io")
+    assert tried.problem is None
+    assert [s.location for s in explained.pull_sources] == ["example.com/busybox:latest"]
+    shown = explain_table(loaded.config, [explained])
+    assert "candidate fails (rewrite-invalid-reference)" in shown
+    assert "1  source  example.com/busybox:latest" in shown
+    candidates = explanation_json(explained)["candidates"]
+    assert [c["error"] and c["error"]["kind"] for c in candidates] == [
+        "rewrite-invalid-reference",
+        None,
+    ]
+
+
+def test_when_every_candidate_fails_to_rewrite_nothing_is_tried(tmp_path: Path) -> None:
+    text = (
+        'unqualified-search-registries = ["quay.io", "example.com"]\n'
+        '[[registry]]\nprefix = "*.io"\n[[registry.mirror]]\nlocation = "mirrorhost"\n'
+        '[[registry]]\nprefix = "example.com"\nlocation = "example.com"\n'
+        '[[registry.mirror]]\nlocation = "m.example.net/Upper"\n'
+    )
+    explained = load(tmp_path, {MAIN: text}).explain("busybox:1")
+    assert explained.problem is not None
+    assert (explained.problem.kind, explained.problem.stage) == (
+        "rewrite-invalid-reference",
+        "rewrite",
+    )
+    assert "every short-name candidate fails" in explained.problem.message
+    assert len(explained.resolutions) == 2 and explained.pull_sources == ()
+
+
+@pytest.mark.parametrize("digest", [DIGEST, "sha384:" + "c" * 96, "sha512:" + "d" * 128])
+def test_tag_and_digest_short_name_candidates_carry_the_digest_only(
+    tmp_path: Path, digest: str
+) -> None:
+    loaded = load(
+        tmp_path,
+        {
+            MAIN: 'unqualified-search-registries = ["quay.io", "docker.io"]\n'
+            '[aliases]\n"tools" = "r.example.com/ns/tools"\n'
+        },
+    )
+    searched = loaded.explain(f"busybox:1@{digest}")
+    assert [c.reference for c in searched.candidates] == [
+        f"quay.io/busybox@{digest}",
+        f"docker.io/library/busybox@{digest}",
+    ]
+    aliased = loaded.explain(f"tools:2.1@{digest}")
+    assert [c.reference for c in aliased.candidates] == [f"r.example.com/ns/tools@{digest}"]
+    assert [s.location for s in aliased.pull_sources] == [f"r.example.com/ns/tools@{digest}"]
+    # a tag alone stays
+    assert [c.reference for c in loaded.explain("tools:2.1").candidates] == [
+        "r.example.com/ns/tools:2.1"
+    ]
 
 
 def test_alias_cache_takes_precedence_and_can_hide_an_alias(tmp_path: Path) -> None:
