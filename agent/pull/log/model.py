@@ -28,7 +28,10 @@ Reason = Literal[
     "manifest-unknown",
     "blocked",
     "http-to-https",
+    "rate-limited",
+    "not-a-registry",
     "other",
+    "unknown",
 ]
 # failed: an `Accessing "R" failed` line; served: the source the image came from;
 # hung: the pull stopped there (killed, or a shutdown signal); unfinished: nothing more known.
@@ -63,6 +66,12 @@ class PullLog:
     final_error_sources: tuple[tuple[str, str], ...]  # (ref, err) per source, primary last
     shutdown: bool  # `Received shutdown signal` seen (the tool was terminated)
     served_by: Optional[str]  # location of the attempt with outcome "served", else None
+    # No `Trying to access` lines: the attempts were read from the error text (the final
+    # error, or a retry warning's), in its order; what the log does not say stays unknown.
+    attempts_inferred: bool = False
+    image: Optional[str] = None  # the image the log says was pulled (Trying to pull, events)
+    manifest_read: bool = False  # a line shows a source served the manifest (Copying blob…)
+    completed: bool = False  # a line shows the pull finished (Writing manifest, an image ID)
 
 
 @dataclass(frozen=True)
