@@ -702,7 +702,8 @@ def _journal_result(
             f"{attempts[-1].location} (CRI-O logs one only when a pull succeeds; a failure "
             "is in the kubelet's events: oc get events --field-selector reason=Failed)",
         )
-        findings = [f for f in result.findings if f.code != "not-served"] + [unknown]
+        findings = [f for f in result.findings if f.code not in ("not-served", unknown.code)]
+        findings.append(unknown)
         result = replace(result, findings=tuple(findings), verdict=verdict_of(findings))
     return result
 
