@@ -31,7 +31,7 @@ from agent.registries.model import (
     Resolution,
     compat_for_podman,
 )
-from agent.registries.resolve import find_entry, source_of, sources_of
+from agent.registries.resolve import find_entry, sources_of
 from agent.report import (
     CheckReport,
     Expected,
@@ -490,36 +490,6 @@ def read_image_lines(text: str, name: str) -> list[tuple[str, Optional[str]]]:
     return images
 
 
-_LOGICAL_REFERENCE = (
-    re.compile(r"Pulling image (\S+) \(policy"),
-    re.compile(r"Attempting to pull candidate (\S+) for"),
-    re.compile(r'Error parsing image name \\?"docker://([^"\\]+)'),
-    re.compile(r"initializing source docker://(\S+?): "),
-    re.compile(r"Pulling image: (\S+)"),
-)
-_IMAGE_ID_LINE = re.compile(r"^[0-9a-f]{64}$", re.MULTILINE)
-
-
-def logical_reference(text: str, config: Configuration) -> Optional[str]:
-    """The image a captured log pulled: named by podman, or mapped back from its first attempt."""
-    for pattern in _LOGICAL_REFERENCE:
-        match = pattern.search(text)
-        if match:
-            return match.group(1).strip('"')
-    first = _TRYING.search(text)
-    return source_of(config, first.group(1)) if first else None
-
-
-def _inferred_exit_code(log: PullLog, text: str) -> Optional[int]:
-    if log.final_error:
-        return 1 if log.tool == "skopeo" else 125
-    if log.shutdown:
-        return None
-    if log.tool == "skopeo" or _IMAGE_ID_LINE.search(text) or "Writing manifest" in text:
-        return 0
-    return None
-
-
 def analyze_log(
     loaded: LoadedHost,
     text: str,
@@ -552,32 +522,17 @@ def analyze_log(
         pulls = parse_crio_journal(text)
         results = (_journal_image_result(loaded, pulls, image, source, exit_code, text),)
     else:
-        name = image or logical_reference(text, config)
-        if name is None:
+        # issue 18: podman/skopeo output, pasted errors, kubelet events; one result per image
+        from agent.analyze_pasted import pasted_results
+
+        results = pasted_results(loaded, text, image=image, exit_code=exit_code)
+        if not results:
             finding = Finding(
                 "no-pull-in-log",
                 "error",
                 "the log shows no pull attempt; pass --image if it is truncated",
             )
             return _replace(report, findings=(finding,))
-        code = exit_code if exit_code is not None else _inferred_exit_code(probe, text)
-        # Outcomes depend on the exit code: parse again only when it had to be inferred.
-        log = probe if code == exit_code else parse_pull_log(text, exit_code=code)
-        explanation = loaded.explain(name)
-        if explanation.problem:
-            results = (_error_result(name, explanation.problem.kind, explanation.problem.message),)
-        else:
-            results = (
-                _result_from_log(
-                    name,
-                    explanation.resolutions[0],
-                    log,
-                    exit_code=code,
-                    timed_out=False,
-                    duration=None,
-                    raw=text,
-                ),
-            )
     if not results:
         finding = Finding("no-pull-in-log", "error", "the journal excerpt shows no pull")
         return _replace(report, findings=(finding,))

@@ -22,7 +22,7 @@ from agent.pull.log.inferred import qualified
 from agent.pull.log.model import PullLog, Tool
 from agent.pull.log.podman import build_pull_log
 
-__all__ = ["parse_pulls"]
+__all__ = ["parse_pulls", "same_image"]
 
 _BUSY = ("try", "fail", "retry", "error", "progress")
 _ITEM_SOURCE = re.compile(r"initializing source (?:docker://)?(\S+?): ", re.IGNORECASE)
@@ -62,7 +62,8 @@ def _segments(events: Sequence[Event]) -> list[_Segment]:
     return segments
 
 
-def _same_image(one: str, other: str) -> bool:
+def same_image(one: str, other: str) -> bool:
+    """Do two references (as a log or c/image displays them) name the same image?"""
     def key(ref: str) -> str:
         ref = qualified(ref)
         last = ref.rsplit("/", 1)[-1]
@@ -94,7 +95,7 @@ def _own_error(segment: _Segment, errors: Sequence[str]) -> Optional[str]:
     for error in ([own] if own is not None else []) + list(errors):
         for item in _items(error):
             match = _ITEM_SOURCE.search(item)
-            if match is not None and _same_image(match.group(1), image):
+            if match is not None and same_image(match.group(1), image):
                 return item
     return own
 
