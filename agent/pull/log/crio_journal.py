@@ -78,6 +78,7 @@ class _Pull:
         "requested",
         "time",
         "tries",
+        "walk",
     )
 
     def __init__(self, image: Optional[str], time: Optional[str]) -> None:
@@ -86,6 +87,7 @@ class _Pull:
         self.requested = image is not None
         self.time = time
         self.tries: list[Try] = []
+        self.walk = 0  # where the last walk of the candidate list starts in tries
         self.locations: set[str] = set()
         self.repositories: list[tuple[str, tuple[str, ...]]] = []  # (location, its repository)
         self.pulled: Optional[str] = None
@@ -97,6 +99,10 @@ class _Pull:
         return self.tries[0].location if self.tries else ""
 
     def add(self, attempt: Try) -> None:
+        if self.requested and any(t.location == attempt.location for t in self.tries[self.walk :]):
+            # CRI-O opens the image source twice per pull (two `Trying to access` walks,
+            # openshift-docs#35283): the last walk is the one that decides
+            self.walk = len(self.tries)
         self.tries.append(attempt)
         if attempt.location not in self.locations:
             self.locations.add(attempt.location)
@@ -232,7 +238,7 @@ class _Journal:
 def _journal_attempts(pull: _Pull, last_outcome: Optional[Outcome] = None) -> tuple[Attempt, ...]:
     if last_outcome is None:
         last_outcome = "served" if pull.pulled is not None else "unfinished"
-    return freeze(pull.tries, last_outcome)
+    return freeze(pull.tries[pull.walk :], last_outcome)
 
 
 def parse_crio_journal(text: str) -> list[JournalPull]:
@@ -263,7 +269,7 @@ def crio_pull_log(scan: Scan, *, exit_code: Optional[int], killed: bool) -> Pull
     if pulls:
         decisive = pulls[-1]
         outcome: Outcome = "unfinished"
-        if decisive.tries and not decisive.tries[-1].failed:
+        if decisive.tries and not decisive.tries[-1].failed:  # the last walk's last
             outcome = dangling_outcome(
                 exit_code,
                 killed,

@@ -64,6 +64,7 @@ def _segments(events: Sequence[Event]) -> list[_Segment]:
 
 def same_image(one: str, other: str) -> bool:
     """Do two references (as a log or c/image displays them) name the same image?"""
+
     def key(ref: str) -> str:
         ref = qualified(ref)
         last = ref.rsplit("/", 1)[-1]
