@@ -191,7 +191,7 @@ class Scan:
         pulling = _PULLING_POLICY.match(msg)
         if pulling is not None:
             self.podman_strong = True
-            self.events.append(Event("image", pulling.group(1), time=message.time))
+            self.events.append(Event("image", pulling.group(1), "policy", message.time))
         elif "filtering at log level" in msg or "PersistentPreRunE(" in msg:
             self.podman_strong = True
         elif "Using registries.d" in msg:

@@ -94,6 +94,8 @@ def error_attempts(error: str, image: Optional[str] = None) -> tuple[Attempt, ..
     one-candidate error that names none. A text cut short keeps what it shows; an attempt
     whose reason was cut off gets ``unknown``. Empty when the error names no source.
     """
+    if CUT_MARK in error:  # a group cut short still ends where the next one starts
+        error = error.replace(CUT_MARK + "\n[", CUT_MARK + "]\n[")
     pairs = parse_error_sources(error)
     if len(pairs) == 1:
         ref, err = pairs[0]

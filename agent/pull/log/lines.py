@@ -227,7 +227,10 @@ def _may_go_on(message: LogMessage) -> bool:
     ``(Mirrors also failed: [R1: E1]\\n[R2: E2]): …`` spans lines; so may an error after
     ``Accessing "R" failed:``. Other messages are used by their first line only.
     """
-    return message.level in ("fatal", "panic") or message.msg.lstrip().startswith("Accessing ")
+    text = message.msg.lstrip()
+    return message.level in ("fatal", "panic") or text.startswith(
+        ("Accessing ", "Failed, retrying")
+    )
 
 
 def _joined(message: LogMessage, lines: list[str]) -> LogMessage:
@@ -244,6 +247,7 @@ def _error_block(lines: list[str]) -> PlainStderr:
     return PlainStderr("\n".join(lines), is_error=True)
 
 
+_COMPOSE_EXIT = re.compile(r"exit code: -?\d+\Z")  # podman-compose, after each command
 _IMAGE_ID = re.compile(r"[0-9a-f]{64}\Z")
 # A prompt after the output: the error block ends there.
 _PROMPT = re.compile(r"(?:\[[^\]]*\]|[\w.-]+@[\w.:~/-]+|[\w.-]+)?[$#](?: |\Z)")
@@ -375,4 +379,4 @@ def _continues_error(body: str, ident: Optional[str], error_ident: Optional[str]
         return False
     if _starts_log_line(body) or body.startswith(_PODMAN_STDERR_LINES):
         return False
-    return _PROMPT.match(body) is None
+    return _PROMPT.match(body) is None and _COMPOSE_EXIT.match(body) is None

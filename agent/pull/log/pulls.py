@@ -33,6 +33,7 @@ class _Segment:
     image: Optional[str]
     events: list[Event] = field(default_factory=list)
     from_kubelet: bool = False
+    announced: bool = False  # only podman's debug `Pulling image X (policy: …)` so far
 
     @property
     def busy(self) -> bool:
@@ -49,10 +50,11 @@ def _segments(events: Sequence[Event]) -> list[_Segment]:
     for event in events:
         current = segments[-1]
         if event.kind == "image":
-            if current.busy:
-                segments.append(_Segment(event.value))
+            if current.busy or (current.image is not None and not current.announced):
+                segments.append(_Segment(event.value, announced=event.message == "policy"))
             else:  # `Pulling image X (policy: …)` then `Trying to pull X'...`: one pull
                 current.image = event.value
+                current.announced = event.message == "policy"
             continue
         if event.kind == "error" and event.value:
             current.from_kubelet = True
@@ -75,7 +77,7 @@ def same_image(one: str, other: str) -> bool:
 
 def _items(error: str) -> list[str]:
     """The ``* …`` items of podman's ``N errors occurred:`` error, else []."""
-    if "errors occurred:" not in error and "error occurred:" not in error:
+    if not re.search(r"\d+ errors? occurred", error):
         return []
     items: list[str] = []
     for line in error.split("\n")[1:]:
