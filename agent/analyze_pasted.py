@@ -17,7 +17,7 @@ from typing import Optional
 
 from agent.pull.log.inferred import qualified
 from agent.pull.log.model import PullLog
-from agent.pull.log.pulls import parse_pulls, same_image
+from agent.pull.log.pulls import image_key, parse_pulls, same_image
 from agent.registries import LoadedHost
 from agent.registries.resolve import source_of
 from agent.report import ImageResult
@@ -81,13 +81,16 @@ def pasted_results(
     from agent.check import _error_result, _result_from_log  # agent.check imports this module
 
     pulls = parse_pulls(text, exit_code=exit_code)
-    groups: dict[str, list[PullLog]] = {}
+    named: dict[str, str] = {}  # image key: the name first seen for it
+    grouped: dict[str, list[PullLog]] = {}
     for pull in pulls:
         name = _name(pull, loaded) or image
         if name is None:
             continue
-        key = next((known for known in groups if same_image(known, name)), name)
-        groups.setdefault(key, []).append(pull)
+        key = image_key(name)
+        named.setdefault(key, name)
+        grouped.setdefault(key, []).append(pull)
+    groups = {named[key]: group for key, group in grouped.items()}
     if image is not None:
         wanted = {key: group for key, group in groups.items() if same_image(key, image)}
         if not wanted and len(groups) == 1:

@@ -79,6 +79,7 @@ class _Pull:
         "time",
         "tries",
         "walk",
+        "walked",
     )
 
     def __init__(self, image: Optional[str], time: Optional[str]) -> None:
@@ -88,6 +89,7 @@ class _Pull:
         self.time = time
         self.tries: list[Try] = []
         self.walk = 0  # where the last walk of the candidate list starts in tries
+        self.walked: set[str] = set()  # the locations of that walk
         self.locations: set[str] = set()
         self.repositories: list[tuple[str, tuple[str, ...]]] = []  # (location, its repository)
         self.pulled: Optional[str] = None
@@ -99,10 +101,12 @@ class _Pull:
         return self.tries[0].location if self.tries else ""
 
     def add(self, attempt: Try) -> None:
-        if self.requested and any(t.location == attempt.location for t in self.tries[self.walk :]):
+        if self.requested and attempt.location in self.walked:
             # CRI-O opens the image source twice per pull (two `Trying to access` walks,
             # openshift-docs#35283): the last walk is the one that decides
             self.walk = len(self.tries)
+            self.walked = set()
+        self.walked.add(attempt.location)
         self.tries.append(attempt)
         if attempt.location not in self.locations:
             self.locations.add(attempt.location)

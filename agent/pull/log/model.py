@@ -66,8 +66,8 @@ class PullLog:
     final_error_sources: tuple[tuple[str, str], ...]  # (ref, err) per source, primary last
     shutdown: bool  # `Received shutdown signal` seen (the tool was terminated)
     served_by: Optional[str]  # location of the attempt with outcome "served", else None
-    # No `Trying to access` lines: the attempts were read from the error text (the final
-    # error, or a retry warning's), in its order; what the log does not say stays unknown.
+    # The decisive round has no `Trying to access` lines: its attempts were read from the
+    # final error, in its order (earlier rounds likewise from their retry warnings).
     attempts_inferred: bool = False
     image: Optional[str] = None  # the image the log says was pulled (Trying to pull, events)
     manifest_read: bool = False  # a line shows a source served the manifest (Copying blob…)

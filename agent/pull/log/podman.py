@@ -141,7 +141,7 @@ def build_pull_log(
         final_error_sources=final_error_sources(final_error, attempts),
         shutdown=shutdown,
         served_by=served_by(attempts),
-        attempts_inferred=inferred or any(not done.tries and done.error for done in rounds[:-1]),
+        attempts_inferred=inferred,
         image=image,
         manifest_read=last.manifest_read or completed,
         completed=completed,

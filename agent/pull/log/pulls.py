@@ -22,7 +22,7 @@ from agent.pull.log.inferred import qualified
 from agent.pull.log.model import PullLog, Tool
 from agent.pull.log.podman import build_pull_log
 
-__all__ = ["parse_pulls", "same_image"]
+__all__ = ["image_key", "parse_pulls", "same_image"]
 
 _BUSY = ("try", "fail", "retry", "error", "progress")
 _ITEM_SOURCE = re.compile(r"initializing source (?:docker://)?(\S+?): ", re.IGNORECASE)
@@ -34,15 +34,16 @@ class _Segment:
     events: list[Event] = field(default_factory=list)
     from_kubelet: bool = False
     announced: bool = False  # only podman's debug `Pulling image X (policy: …)` so far
+    busy: bool = False  # an event of the pull itself was seen (not only its announcement)
+    error: Optional[str] = None  # the last final error
 
-    @property
-    def busy(self) -> bool:
-        return any(event.kind in _BUSY for event in self.events)
-
-    @property
-    def error(self) -> Optional[str]:
-        errors = [event.message for event in self.events if event.kind == "error"]
-        return errors[-1] if errors else None
+    def add(self, event: Event) -> None:
+        self.events.append(event)
+        if event.kind in _BUSY:
+            self.busy = True
+        if event.kind == "error":
+            self.error = event.message
+            self.from_kubelet = self.from_kubelet or bool(event.value)
 
 
 def _segments(events: Sequence[Event]) -> list[_Segment]:
@@ -56,23 +57,23 @@ def _segments(events: Sequence[Event]) -> list[_Segment]:
                 current.image = event.value
                 current.announced = event.message == "policy"
             continue
-        if event.kind == "error" and event.value:
-            current.from_kubelet = True
-        current.events.append(event)
+        current.add(event)
     if len(segments) > 1 and not segments[0].events and segments[0].image is None:
         del segments[0]
     return segments
 
 
+def image_key(ref: str) -> str:
+    """What identifies an image however a log or c/image writes it: fully qualified, with
+    ``:latest`` when it has neither tag nor digest."""
+    ref = qualified(ref)
+    last = ref.rsplit("/", 1)[-1]
+    return ref if ("@" in ref or ":" in last) else ref + ":latest"
+
+
 def same_image(one: str, other: str) -> bool:
     """Do two references (as a log or c/image displays them) name the same image?"""
-
-    def key(ref: str) -> str:
-        ref = qualified(ref)
-        last = ref.rsplit("/", 1)[-1]
-        return ref if ("@" in ref or ":" in last) else ref + ":latest"
-
-    return key(one) == key(other)
+    return image_key(one) == image_key(other)
 
 
 def _items(error: str) -> list[str]:
@@ -88,19 +89,27 @@ def _items(error: str) -> list[str]:
     return items
 
 
-def _own_error(segment: _Segment, errors: Sequence[str]) -> Optional[str]:
-    """The segment's final error: its own, narrowed to its item of an ``N errors
-    occurred`` list, or its item of a later such list (short-name candidates)."""
-    own = segment.error
-    image = segment.image
-    if image is None:
-        return own
-    for error in ([own] if own is not None else []) + list(errors):
+def _items_by_image(errors: Sequence[str]) -> dict[str, str]:
+    """The item of each image in ``N errors occurred`` lists (the latest list wins)."""
+    found: dict[str, str] = {}
+    for error in errors:
         for item in _items(error):
             match = _ITEM_SOURCE.search(item)
-            if match is not None and same_image(match.group(1), image):
-                return item
-    return own
+            if match is not None:
+                found[image_key(match.group(1))] = item
+    return found
+
+
+def _own_error(segment: _Segment, items: dict[str, str]) -> Optional[str]:
+    """The segment's final error: its own, narrowed to its item of an ``N errors
+    occurred`` list, or its item of a later such list (short-name candidates)."""
+    if segment.image is None:
+        return segment.error
+    key = image_key(segment.image)
+    if segment.error is not None:
+        own = _items_by_image([segment.error]).get(key)
+        return own if own is not None else segment.error
+    return items.get(key)
 
 
 def parse_pulls(text: str, *, exit_code: Optional[int] = None) -> tuple[PullLog, ...]:
@@ -113,7 +122,7 @@ def parse_pulls(text: str, *, exit_code: Optional[int] = None) -> tuple[PullLog,
     """
     scan = Scan(text)
     segments = _segments(scan.events)
-    errors = [error for segment in segments if (error := segment.error) is not None]
+    items = _items_by_image([s.error for s in segments if s.error and "occurred" in s.error])
     pulls = []
     for index, segment in enumerate(segments):
         last = index == len(segments) - 1
@@ -125,7 +134,7 @@ def parse_pulls(text: str, *, exit_code: Optional[int] = None) -> tuple[PullLog,
                 exit_code=exit_code if last else None,
                 killed=False,
                 shutdown=scan.shutdown and last,
-                final_error=_own_error(segment, errors),
+                final_error=_own_error(segment, items),
                 config_files=tuple(scan.config_files),
                 image=segment.image,
                 progress_serves=True,

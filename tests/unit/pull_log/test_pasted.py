@@ -251,7 +251,7 @@ def test_retry_warnings_give_the_earlier_rounds_their_attempts() -> None:
         ]
     )
     (pull,) = parse_pulls(text)
-    assert pull.rounds == 3 and pull.attempts_inferred
+    assert pull.rounds == 3 and not pull.attempts_inferred  # the decisive round shows none
     assert [[a.reason for a in round_] for round_ in pull.earlier_rounds] == [["timeout"]] * 2
     assert pull.attempts == ()  # the third round's result is not in the excerpt
 
@@ -288,3 +288,83 @@ def test_an_excerpt_ending_before_the_manifest_is_unfinished_not_served() -> Non
 def test_same_image() -> None:
     assert same_image("docker://busybox", "docker.io/library/busybox:latest")
     assert not same_image("quay.io/a/b:1", "quay.io/a/b:2")
+
+
+PASTED_FRAGMENTS = [
+    "Trying to pull quay.io/a/b:1...",
+    "Pull failed. Retrying quay.io/a/b:1...",
+    'Failed to pull image "quay.io/a/b:1": ',
+    'Failed to pull image \\"q/a:1\\": ',
+    '"PullImage from image service failed" err="',
+    ' image="quay.io/a/b:1"',
+    "rpc error: code = Unknown desc = ",
+    "Error: 2 errors occurred:\n * initializing source docker://a/b:1: ",
+    "initializing source docker://busybox: ",
+    "reading manifest latest in quay.io/a/b: ",
+    "pinging container registry h: invalid status code from registry 404 (Not Found)",
+    "toomanyrequests: ",
+    CUT_MARK,
+    ">",
+    "> ",
+    "    ",
+    "Dez 02 08:15:01 w podman[1]: ",
+    "[ 12.5] w crio[1]: ",
+    "[core@w ~]$ ",
+    "exit code: 125",
+    "Getting image source signatures",
+    "Copying blob sha256:aa",
+    "Writing manifest to image destination",
+    "a" * 64,
+    '{"schemaVersion":2}',
+    logrus("Pulling image quay.io/a/b:1 (policy: always)"),
+    logrus('Trying to access "quay.io/a/b:1"'),
+    logrus('Accessing "quay.io/a/b:1" failed: x'),
+    logrus(
+        "Failed, retrying in 1s ... (1/3). Error: initializing source docker://q/a:1: y", "warning"
+    ),
+    "\n",
+    "\r\n",
+    "]): ",
+    "(Mirrors also failed: [",
+    "]\n[",
+]
+
+
+def test_pasted_garbage_never_raises() -> None:
+    import random
+
+    from tests.unit.pull_log.test_robustness import FRAGMENTS, check_invariants
+
+    rng = random.Random(20261202)
+    fragments = FRAGMENTS + PASTED_FRAGMENTS
+    for _ in range(2000):
+        text = "".join(rng.choice(fragments) for _ in range(rng.randint(0, 40)))
+        for exit_code in (None, 0, 125):
+            for pull in parse_pulls(text, exit_code=exit_code):
+                check_invariants(pull)
+                if pull.attempts_inferred:
+                    assert all(a.outcome == "failed" for a in pull.attempts)
+        undecorate(text)
+
+
+def test_many_pulls_stay_linear() -> None:
+    """5 000 kubelet events of different images and 5 000 short-name items: a quadratic
+    pass would not finish in a test run (speed itself is for bench/)."""
+    events = "\n".join(
+        f'Failed to pull image "quay.io/team/app{n}:1": rpc error: code = Unknown desc = '
+        f"reading manifest 1 in quay.io/team/app{n}: manifest unknown"
+        for n in range(5_000)
+    )
+    pulls = parse_pulls(events)
+    assert len(pulls) == 5_000 and pulls[-1].attempts[0].reason == "manifest-unknown"
+    items = "\n".join(
+        [f"Trying to pull h.io/c{n}:1..." for n in range(5_000)]
+        + ["Error: 5000 errors occurred while pulling:"]
+        + [
+            f" * initializing source docker://h.io/c{n}:1: reading manifest 1 in h.io/c{n}: "
+            "manifest unknown"
+            for n in range(5_000)
+        ]
+    )
+    pulls = parse_pulls(items)
+    assert len(pulls) == 5_000 and all(p.attempts for p in pulls)
