@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Optional, Union
 
-from agent.pull.log.decor import undecorate
+from agent.pull.log.decor import Decorated, undecorate
 
 __all__ = [
     "KubeletPullError",
@@ -303,6 +303,7 @@ def _kubelet_error(text: str, time: Optional[str]) -> Optional[KubeletPullError]
 
 
 Line = Union[LogMessage, PlainStderr, KubeletPullError, Progress]
+_PLAIN_LOGRUS = Decorated("", None, None, cut=False)
 
 
 def logical_lines(text: str, keywords: tuple[str, ...]) -> Iterator[Line]:
@@ -326,8 +327,9 @@ def logical_lines(text: str, keywords: tuple[str, ...]) -> Iterator[Line]:
             line = line[:-1]
         if "\x1b" in line:  # colours of a terminal session (`script`, `oc debug` capture)
             line = _ANSI.sub("", line)
-        pasted = undecorate(line)
-        body = pasted.text
+        # logrus' own lines (most of a debug log) carry no decoration: skip the work
+        pasted = _PLAIN_LOGRUS if line.startswith("time=") else undecorate(line)
+        body = line if pasted is _PLAIN_LOGRUS else pasted.text
         if error_lines is not None:
             if _continues_error(body, pasted.ident, error_ident):
                 error_lines.append(body)
