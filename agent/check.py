@@ -625,7 +625,7 @@ def _journal_result(
         rounds=1 + len(earlier),
         earlier_rounds=tuple(previous.attempts for previous in earlier),
         config_files=(),
-        final_error=None,
+        final_error=pull.error,  # the kubelet's, when the text holds it (issue 18)
         final_error_sources=(),
         shutdown=False,
         served_by=next((a.location for a in attempts if a.outcome == "served"), None),
@@ -644,6 +644,7 @@ def _journal_result(
     if (
         exit_code is None
         and pull.pulled is None
+        and pull.error is None
         and attempts[-1:]
         and (attempts[-1].outcome == "unfinished")
     ):

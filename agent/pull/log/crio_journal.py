@@ -26,6 +26,7 @@ from agent.pull.log.attempts import (
     served_by,
 )
 from agent.pull.log.events import Event, Scan
+from agent.pull.log.inferred import error_attempts, qualified
 from agent.pull.log.model import Attempt, JournalPull, Outcome, PullLog
 
 __all__ = ["crio_pull_log", "parse_crio_journal"]
@@ -70,6 +71,7 @@ _MAX_REPOSITORIES = 8
 
 class _Pull:
     __slots__ = (
+        "error",
         "image",
         "locations",
         "pulled",
@@ -93,6 +95,7 @@ class _Pull:
         self.locations: set[str] = set()
         self.repositories: list[tuple[str, tuple[str, ...]]] = []  # (location, its repository)
         self.pulled: Optional[str] = None
+        self.error: Optional[str] = None  # the kubelet's error for this pull
 
     @property
     def reference(self) -> str:
@@ -164,6 +167,8 @@ class _Journal:
             self._pending.fail(event.value, event.message)
         elif event.kind == "pulled":
             self._pulled(event)
+        elif event.kind == "error" and event.value:  # the kubelet: this image's pull failed
+            self._failed(event)
 
     def _pulling(self, event: Event) -> None:
         for pull in reversed(self._open):
@@ -222,6 +227,23 @@ class _Journal:
                 return pull  # `Pulling image` logged, reference spelled differently
         return None
 
+    def _failed(self, event: Event) -> None:
+        """The kubelet's ``Failed to pull image "X": ERR``: the open pull of X ended so. The
+        sources ERR names give its attempts their reasons (CRI-O's info level has none)."""
+        key = _image_key(event.value)
+        pull = next(
+            (p for p in reversed(self._open) if p.image and _image_key(p.image) == key), None
+        )
+        if pull is None:
+            return
+        pull.error = event.message
+        reasons = {attempt.location: attempt.message for attempt in error_attempts(event.message)}
+        for attempt in pull.tries[pull.walk :]:
+            message = reasons.get(attempt.location)
+            if not attempt.failed and message is not None:
+                attempt.fail(message)
+        self._close(pull)
+
     def _pulled(self, event: Event) -> None:
         """``Pulled image: Y`` names the requested repository (with the digest, for a tag):
         it ends the open pull closest to Y's repository, then of Y's digest/tag, then the
@@ -239,6 +261,11 @@ class _Journal:
         self._close(chosen)
 
 
+def _image_key(ref: str) -> str:
+    ref = qualified(ref)
+    return ref if ("@" in ref or ":" in ref.rsplit("/", 1)[-1]) else ref + ":latest"
+
+
 def _journal_attempts(pull: _Pull, last_outcome: Optional[Outcome] = None) -> tuple[Attempt, ...]:
     if last_outcome is None:
         last_outcome = "served" if pull.pulled is not None else "unfinished"
@@ -254,11 +281,14 @@ def parse_crio_journal(text: str) -> list[JournalPull]:
     closest to Y's repository). The last attempt of a pulled image is "served"; attempts with
     an ``Accessing … failed`` line (debug level only) are "failed"; the rest "unfinished".
     ``time`` is the journal's timestamp of the pull's first line (logrus ``time=`` without a
-    journal prefix). See the module docstring for the limits with concurrent pulls.
+    journal prefix). When the text also holds the kubelet's ``Failed to pull image "X"``
+    (its journal, or events), that ends the open pull of X: ``error`` is set, and the
+    attempts the error names get their reasons. See the module docstring for the limits
+    with concurrent pulls.
     """
     scan = Scan(text)
     return [
-        JournalPull(pull.reference, _journal_attempts(pull), pull.pulled, pull.time)
+        JournalPull(pull.reference, _journal_attempts(pull), pull.pulled, pull.time, pull.error)
         for pull in _Journal(scan.events).pulls
     ]
 

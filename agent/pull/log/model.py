@@ -82,3 +82,6 @@ class JournalPull:
     attempts: tuple[Attempt, ...]  # in order
     pulled: Optional[str]  # the `Pulled image: ...` value when present
     time: Optional[str]  # timestamp text of the first line of this pull
+    # the kubelet's `Failed to pull image` error for it, when the text holds the kubelet's
+    # journal or events too (CRI-O itself logs no end for a failed pull), redacted
+    error: Optional[str] = None
