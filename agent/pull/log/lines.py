@@ -6,7 +6,10 @@ holds newlines, often wrapped in ANSI colour codes, which are dropped everywhere
 from an ``oc debug`` session; both give the same messages. So do logrus' JSON formatter,
 CRLF line ends and a journal prefix (``Nov 25 10:00:00 node crio[1]: …``, whose timestamp
 and identifier are kept). podman's own plain stderr (``Error: …`` with its continuation
-lines, progress lines such as ``Copying blob``) is passed on as :class:`PlainStderr`.
+lines, progress lines such as ``Copying blob``) is passed on as :class:`PlainStderr`; the
+lines that show a manifest was read as :class:`Progress`; the kubelet's ``Failed to pull
+image`` as :class:`KubeletPullError`. What pasting adds (journal prefixes in any format,
+cut marks, quoting) comes off first (:mod:`.decor`).
 """
 
 from __future__ import annotations
