@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-__all__ = ["CUT_MARK", "Decorated", "undecorate"]
+__all__ = ["CUT_MARK", "Decorated", "journal_prefix", "undecorate"]
 
 # What a cut line ends with in the text the agent keeps: a reader sees the text stops there.
 CUT_MARK = "…"
@@ -69,6 +69,14 @@ def undecorate(line: str) -> Decorated:
     if cut:
         text = _CUT_TAIL.sub("", text).rstrip() + CUT_MARK
     return Decorated(text, time, ident, cut)
+
+
+def journal_prefix(prefix: str) -> tuple[Optional[str], Optional[str]]:
+    """The timestamp and identifier of a journal prefix (the text before a logrus entry)."""
+    match = _JOURNAL.match(_QUOTING.sub("", prefix, count=1))
+    if match is None:
+        return None, None
+    return match.group("ts"), match.group("ident")
 
 
 def _complete(text: str) -> bool:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Optional, Union
 
-from agent.pull.log.decor import Decorated, undecorate
+from agent.pull.log.decor import Decorated, journal_prefix, undecorate
 
 __all__ = [
     "KubeletPullError",
@@ -82,12 +82,6 @@ _SIMPLE_ESCAPES = {
     '"': '"',
     "'": "'",
 }
-_JOURNAL_PREFIX = re.compile(
-    r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
-    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"
-    r"|\d{9,}\.\d+)"
-    r"\s+(?P<host>\S+)\s+(?P<ident>[^\s\[:]+)(?:\[\d+\])?:\s"
-)
 
 _PODMAN_PLAIN_LINES = (
     "Trying to pull ",
@@ -149,18 +143,11 @@ class PlainStderr:
     is_error: bool
 
 
-def _journal_prefix(prefix: str) -> tuple[Optional[str], Optional[str]]:
-    match = _JOURNAL_PREFIX.match(prefix)
-    if match is None:
-        return None, None
-    return match.group("ts"), match.group("ident")
-
-
 def _terminal_message(line: str, match: re.Match[str]) -> LogMessage:
     stamp: Optional[str] = match.group("time")
     if stamp is not None and stamp.isdigit():
         stamp = None  # seconds since the tool started, not a point in time
-    journal_ts, ident = _journal_prefix(line[: match.start()])
+    journal_ts, ident = journal_prefix(line[: match.start()])
     return LogMessage(
         _TERMINAL_LEVELS.get(match.group("level")[:4], ""),
         line[match.end() :].rstrip(" "),  # the padding to 44 columns
@@ -188,7 +175,7 @@ def _parse_message(line: str) -> Optional[LogMessage]:
         else:
             unquoted = _UNQUOTED.match(line, position)
             msg = unquoted.group(0) if unquoted is not None else ""
-        journal_ts, ident = _journal_prefix(line[: match.start()])
+        journal_ts, ident = journal_prefix(line[: match.start()])
         return LogMessage(
             match.group("level").lower(),
             msg,
@@ -209,7 +196,7 @@ def _parse_message(line: str) -> Optional[LogMessage]:
         return None
     level = record.get("level")
     stamp = record.get("time")
-    journal_ts, ident = _journal_prefix(line[:brace])
+    journal_ts, ident = journal_prefix(line[:brace])
     return LogMessage(
         level.lower() if isinstance(level, str) else "",
         record["msg"],
