@@ -227,3 +227,33 @@ def test_never_no_source_tried_when_the_error_names_one(
             assert "check-failed" not in [finding.code for finding in image.findings]
         for finding in image.findings:
             assert "before trying any source" not in finding.message
+
+
+@pytest.mark.parametrize(
+    ("name", "exit_code"),
+    [
+        ("podman4-systemctl-status-cut-lines", 1),  # fail
+        ("skopeo-debug-ends-before-manifest", 1),  # unknown is an error, never success
+        ("crio-journal-double-trying-one-mirror", 0),
+    ],
+)
+def test_the_command_line(
+    name: str, exit_code: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import main
+
+    conf = tmp_path / "registries.conf"
+    conf.write_text(sidecar(name)["registries"])
+    root = tmp_path / "root"
+    root.mkdir()
+    argv = [str(REAL_SHAPED / f"{name}.log"), "--registries-conf", str(conf)]
+    code = main(["analyze", *argv, "--host-root", str(root), "-o", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == exit_code
+    assert [image["attemptsInferred"] for image in document["images"]] == [
+        image["attemptsInferred"] for image in sidecar(name)["images"]
+    ]
+    assert main(["analyze", *argv, "--host-root", str(root)]) == exit_code
+    table = capsys.readouterr().out
+    inferred = "attempts read from the error text" in table
+    assert inferred is any(image["attemptsInferred"] for image in sidecar(name)["images"])
