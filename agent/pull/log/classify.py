@@ -105,6 +105,9 @@ def classify_failure(message: str) -> Reason:
         return "unauthorized"
     if _FORBIDDEN.search(text):
         return "forbidden"
+    if "requesting bearer token" in text:
+        # the token endpoint (its realm) answered oddly: nothing about the manifest
+        return "unknown" if text.endswith(CUT_MARK) else "other"
     if _MANIFEST_UNKNOWN.search(text) or ("reading manifest" in text and "not found" in text):
         return "manifest-unknown"
     if not text.strip() or text.endswith(CUT_MARK):

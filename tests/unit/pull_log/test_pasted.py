@@ -135,6 +135,9 @@ def test_cut_lines_end_with_the_cut_mark(line: str, cut: bool) -> None:
         ),
         # a cut text still says what it shows
         (f"pinging container registry {H}: x509: certificate signed by unkno{CUT_MARK}", "tls"),
+        # the token endpoint: 403 is a refusal, a 404 says nothing about the manifest
+        ("Requesting bearer token: invalid status code from registry 403 (Forbidden)", "forbidden"),
+        ("Requesting bearer token: invalid status code from registry 404 (Not Found)", "other"),
         # 5xx stays other
         (
             f"reading manifest v1 in {H}/r: received unexpected HTTP status: 502 Bad Gateway",
