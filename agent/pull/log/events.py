@@ -156,8 +156,8 @@ class Scan:
             self.events.append(Event("error", "", self.final_error, message.time))
             return
         if _RETRY.match(msg):  # first: its error text may quote anything
-            error = _RETRY_ERROR.search(msg)
-            self.events.append(Event("retry", "", redact(error.group(1)) if error else ""))
+            error = _RETRY_ERROR.search(msg)  # raw: only attempts read from it are kept (redacted)
+            self.events.append(Event("retry", "", error.group(1) if error else ""))
             return
         if "Trying to access" in msg:
             match = _TRY.match(msg)
