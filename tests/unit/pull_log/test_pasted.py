@@ -371,3 +371,23 @@ def test_many_pulls_stay_linear() -> None:
     )
     pulls = parse_pulls(items)
     assert len(pulls) == 5_000 and all(p.attempts for p in pulls)
+
+
+def test_a_terminal_retry_warning_spanning_lines_gives_its_round() -> None:
+    text = "\n".join(
+        [
+            f"Trying to pull {QUAY}...",
+            f"\x1b[33mWARN\x1b[0m[0031] Failed, retrying in 1s ... (1/3). Error: initializing "
+            f"source docker://{QUAY}: (Mirrors also failed: [{MIRROR}: dial tcp 10.0.0.1:5000: "
+            "connect: connection refused]",
+            f"[backup.example.com/team/app@{D}: manifest unknown]): {QUAY}: dial tcp: lookup "
+            "quay.io: no such host ",
+            f"Error: initializing source docker://{QUAY}: pinging container registry quay.io: "
+            "dial tcp: lookup quay.io: no such host",
+        ]
+    )
+    (pull,) = parse_pulls(text)
+    assert [[a.reason for a in round_] for round_ in pull.earlier_rounds] == [
+        ["connection-refused", "manifest-unknown", "dns"]
+    ]
+    assert [(a.location, a.reason) for a in pull.attempts] == [(QUAY, "dns")]
