@@ -128,6 +128,8 @@ class ImageResult:
     final_error: Optional[str] = None
     log: Optional[str] = None  # the redacted debug log; trimmed first when space is short
     method: Optional[str] = None  # "pull" | "manifest" when it ran (a line may differ)
+    # `agent analyze`: the attempts were read from the error text (no debug lines)
+    attempts_inferred: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,6 +143,7 @@ class ImageResult:
                 for location, reason in self.skipped_mirrors
             ],
             "attempts": [attempt.to_json() for attempt in self.attempts],
+            "attemptsInferred": self.attempts_inferred,
             "servedBy": self.served_by,
             "servedByKind": self.served_by_kind,
             "findings": [finding.to_json() for finding in self.findings],
@@ -173,6 +176,7 @@ class ImageResult:
             final_error=data.get("finalError"),
             log=data.get("log"),
             method=data.get("method"),
+            attempts_inferred=bool(data.get("attemptsInferred", False)),
         )
 
 

@@ -100,13 +100,22 @@ def _conformance(source: Path, out: Path, scratch: Path) -> int:
     return count
 
 
-def _registries_for(log: Path) -> Path:
-    """The fixture's registries file: the longest file name that starts the log's name."""
+def _registries_for(log: Path, scratch: Path) -> Path:
+    """The fixture's registries file: the longest file name that starts the log's name, or
+    the text its sidecar JSON holds (real-shaped logs), else an empty file."""
     confs = sorted((log.parent / "registries").glob("*.conf"), key=lambda p: -len(p.stem))
     for conf in confs:
         if log.stem.startswith(conf.stem) or log.stem.startswith("skopeo-" + conf.stem):
             return conf
-    return confs[-1]
+    if confs:
+        return confs[-1]
+    sidecar = log.with_suffix(".json")
+    text = ""
+    if sidecar.is_file():
+        text = str(json.loads(sidecar.read_text()).get("registries") or "")
+    written = scratch / f"{log.parent.name}-{log.stem}.conf"
+    written.write_text(text)
+    return written
 
 
 def _fixtures(source: Path, out: Path, scratch: Path) -> int:
@@ -114,7 +123,7 @@ def _fixtures(source: Path, out: Path, scratch: Path) -> int:
     empty_root = scratch / "empty-root"
     empty_root.mkdir()
     for log in sorted((DATA / "fixtures").rglob("*.log")):
-        conf = _registries_for(log)
+        conf = _registries_for(log, scratch)
         for output in ("json", "table", "wide"):
             argv = ["analyze", str(log), "--host-root", str(empty_root)]
             argv += ["--registries-conf", str(conf), "--podman-version", "4.3.1", "-o", output]

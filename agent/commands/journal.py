@@ -104,7 +104,7 @@ def journal_result(
         rounds=1 + len(earlier),
         earlier_rounds=tuple(previous.attempts for previous in earlier),
         config_files=(),
-        final_error=None,
+        final_error=pull.error,  # the kubelet's, when the journal holds it
         final_error_sources=(),
         shutdown=False,
         served_by=next((a.location for a in attempts if a.outcome == "served"), None),
@@ -123,6 +123,7 @@ def journal_result(
     if (
         exit_code is None
         and pull.pulled is None
+        and pull.error is None
         and attempts[-1:]
         and (attempts[-1].outcome == "unfinished")
     ):
@@ -136,6 +137,7 @@ def journal_result(
             f"{attempts[-1].location} (CRI-O logs one only when a pull succeeds; a failure "
             "is in the kubelet's events: oc get events --field-selector reason=Failed)",
         )
-        findings = [f for f in result.findings if f.code != "not-served"] + [unknown]
+        findings = [f for f in result.findings if f.code not in ("not-served", unknown.code)]
+        findings.append(unknown)
         result = replace(result, findings=tuple(findings), verdict=verdict_of(findings))
     return result

@@ -27,6 +27,8 @@ def check_table(report: CheckReport, *, wide: bool = False, strict: bool = False
         served = image.served_by and f"{shorten(image.served_by)} ({kind})"
         lines.append(f"{image.verdict.upper():<5}  {shorten(image.image)}")
         lines.append(f"       served by: {served or 'nothing'}")
+        if image.attempts_inferred:
+            lines.append("       (attempts read from the error text: the log has no debug lines)")
         for number, attempt in enumerate(image.attempts, 1):
             detail = attempt.outcome if attempt.outcome != "failed" else f"failed: {attempt.reason}"
             kind = attempt.kind or "NOT CONFIGURED"

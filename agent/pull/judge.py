@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
+from agent.pull.log.classify import retry_after
 from agent.pull.log.model import Attempt, PullLog
 from agent.registries.model import Resolution
 from agent.report import AttemptRecord, Finding, Probe, worst
@@ -31,7 +32,35 @@ class Judgement:
 
 
 def _describe(attempt: Attempt) -> str:
-    return f"{attempt.location} ({attempt.reason or attempt.outcome})"
+    reason = attempt.reason or attempt.outcome
+    wait = retry_after(attempt.message or "") if attempt.reason == "rate-limited" else None
+    return f"{attempt.location} ({reason}{f', retry after {wait}' if wait else ''})"
+
+
+# What a reader should know about some reasons, said once per finding.
+_REASON_HINTS = {
+    "not-a-registry": "{where} answered the registry ping (/v2/) with 404: the endpoint is not "
+    "a container registry (a repository manager without its Docker/OCI connector, a wrong "
+    "port or path); no manifest was asked for",
+    "rate-limited": "{where} refused with 429 Too Many Requests (rate limit): authenticate "
+    "(pull secret) or pull through a mirror",
+    "unknown": "the log does not show why {where} failed (the text is cut, or no reason is given)",
+}
+
+
+def _hints(attempts: Sequence[Attempt]) -> str:
+    notes = []
+    for reason, template in _REASON_HINTS.items():
+        where = [a.location for a in attempts if a.outcome == "failed" and a.reason == reason]
+        if where:
+            notes.append(template.format(where=", ".join(where)))
+    return "".join(f". {note}" for note in notes)
+
+
+def _inferred_note(log: PullLog) -> str:
+    if not log.attempts_inferred:
+        return ""
+    return " (attempts read from the error text: the log has no debug lines)"
 
 
 def judge(
@@ -142,7 +171,8 @@ def _served_findings(resolution: Resolution, served: str, failed: list[Attempt])
             Finding(
                 "fallback-to-later-mirror",
                 "warn",
-                f"served by mirror #{index + 1} {served} after earlier mirrors failed: {failures}",
+                f"served by mirror #{index + 1} {served} after earlier mirrors failed: {failures}"
+                + _hints(failed),
             )
         ]
     if index > 0:
@@ -151,7 +181,7 @@ def _served_findings(resolution: Resolution, served: str, failed: list[Attempt])
                 "served-by-source",
                 "warn",
                 f"every mirror failed ({failures}); the source {served} served the image, "
-                "which a disconnected node cannot reach",
+                "which a disconnected node cannot reach" + _hints(failed),
             )
         ]
     if resolution.skipped_mirrors:
@@ -195,15 +225,26 @@ def _not_served_findings(
     exit_code: Optional[int],
 ) -> list[Finding]:
     if not log.attempts:
-        detail = log.final_error or f"exit code {exit_code}"
+        return [_no_attempt_finding(log, exit_code)]
+    last_attempt = log.attempts[-1]
+    if last_attempt.outcome == "unfinished" and exit_code is None and log.final_error is None:
         return [
-            Finding("check-failed", "error", f"the pull failed before trying any source: {detail}")
+            Finding(
+                "outcome-unknown",
+                "error",
+                "the log ends before it shows how the pull ended: no result after "
+                f"{last_attempt.location} (no manifest read, no final error, no exit status)"
+                + _hints(log.attempts),
+            )
         ]
     findings = [
         Finding(
             "not-served",
             "fail",
-            "no source served the image: " + "; ".join(_describe(a) for a in log.attempts),
+            "no source served the image: "
+            + "; ".join(_describe(a) for a in log.attempts)
+            + _inferred_note(log)
+            + _hints(log.attempts),
         )
     ]
     last = log.attempts[-1]
@@ -223,6 +264,35 @@ def _not_served_findings(
             )
         )
     return findings
+
+
+def _no_attempt_finding(log: PullLog, exit_code: Optional[int]) -> Finding:
+    """No attempt shown (and none named by the error text): say only what the log shows."""
+    if log.manifest_read and log.final_error is not None:
+        return Finding(
+            "pull-failed-after-resolution",
+            "fail",
+            "a source served the manifest (the log has no debug lines to say which), but the "
+            f"pull failed afterwards: {log.final_error}",
+        )
+    if log.completed or (log.manifest_read and exit_code == 0):
+        return Finding(
+            "source-not-shown",
+            "warn",
+            "the pull succeeded, but the log has no debug lines to show which source served "
+            "it (capture with --log-level=debug, or use agent check)",
+        )
+    if log.final_error is None and exit_code is None:
+        what = f"the pull of {log.image}" if log.image else "a pull"
+        return Finding(
+            "outcome-unknown",
+            "error",
+            f"the log shows {what} start, but no attempt on a source and no result",
+        )
+    detail = log.final_error or f"exit code {exit_code}"
+    return Finding(
+        "check-failed", "error", f"the pull failed before the log shows any source: {detail}"
+    )
 
 
 def judge_probes(probes: Sequence[Probe]) -> list[Finding]:

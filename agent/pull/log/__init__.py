@@ -11,7 +11,10 @@ needs). One module per step, each imported from where it lives:
 * :mod:`.attempts`: attempts while the log is read and what became of them;
 * :mod:`.podman`: ``parse_pull_log``, the log of one pull (podman, skopeo, or CRI-O text);
 * :mod:`.crio_journal`: ``parse_crio_journal``, a CRI-O journal grouped into pulls;
-* :mod:`.classify`, :mod:`.error_sources`, :mod:`.redact`: error texts.
+* :mod:`.classify`, :mod:`.error_sources`, :mod:`.redact`: error texts;
+* pasted text (``agent analyze``): :mod:`.decor` (journal prefixes, cut lines, quoting),
+  :mod:`.inferred` (attempts read from an error text, without debug lines),
+  :mod:`.pulls` (``parse_pulls``: several pulls in one log, kubelet events).
 
 Pure code: standard library only, no I/O; never raises on any input; linear in the input.
 Every error text kept (``Attempt.message``, ``PullLog.final_error``) goes through

@@ -59,10 +59,13 @@ class Pending:
     def add(self, attempt: Try) -> None:
         self._by_location.setdefault(attempt.location, []).append(attempt)
 
-    def fail(self, location: str, message: str) -> None:
+    def fail(self, location: str, message: str) -> bool:
+        """Ends the latest open attempt at ``location``; False when there is none."""
         stack = self._by_location.get(location)
         if stack:
             stack.pop().fail(message)
+            return True
+        return False
 
 
 _RESOLUTION_ERROR_MARKERS = ("mirrors also failed", "initializing source", "parsing image name")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Optional
 
+from agent.pull.log.decor import CUT_MARK
 from agent.pull.log.error_sources import parse_error_sources
 from agent.pull.log.model import Reason
 
-__all__ = ["classify_failure"]
+__all__ = ["classify_failure", "retry_after"]
 
 _DNS = re.compile(
     r"no such host|server misbehaving|temporary failure in name resolution"
@@ -40,11 +42,30 @@ _FORBIDDEN = re.compile(
     r"forbidden|(?<!permission )\bdenied\b"
     r"|(?:status(?: code)?(?: from registry)?|http status|code)\s*[:=]?\s*403\b"
 )
+# 429: c/image's own `too many requests to registry` (ErrTooManyRequests, from a ping or a
+# token request), a registry's TOOMANYREQUESTS errcode (`toomanyrequests: You have reached
+# your pull rate limit…`), c/image ≥5.35 `received unexpected HTTP status: 429 Too Many …`.
+_RATE_LIMITED = re.compile(
+    r"toomanyrequests|too many requests|rate limit"
+    r"|(?:status(?: code)?(?: from registry)?|http status|code)\s*[:=]?\s*429\b"
+)
+# The /v2/ ping answered 404: the endpoint is no registry (a repository manager without its
+# Docker connector, a web server, a wrong port or path); no manifest was asked for.
+# c/image: `pinging container registry H: invalid status code from registry 404 (Not
+# Found)`; ≥5.35 `…: received unexpected HTTP status: 404 Not Found`; with an HTML body
+# `…: StatusCode: 404, "<html>…"`; before 5.14 `error pinging docker registry H: …`.
+_PING_404 = re.compile(
+    r"pinging (?:container|docker) registry(?: returned)?\b[^\n]*?"
+    r"(?:(?:status(?: code)?(?: from registry)?|http status|code)\s*[:=]?\s*404\b"
+    r"|\b404 \(?not found)"
+)
+_V1_ONLY = "can't talk to a v1 container registry"
+_RETRY_AFTER = re.compile(r"(?i)retry[- ]after\W{0,3}([\w:., -]{1,40}?)(?=[\s\]\);,\"]|\Z)")
 _MANIFEST_UNKNOWN = re.compile(
     r"manifest unknown|name unknown|manifest_unknown|name_unknown"
     r"|repository name not known to registry"
     r"|(?:status(?: code)?(?: from registry)?|http status|code)\s*[:=]?\s*404\b"
-    r"|\b404 \(?not found"
+    r"|\b404 \(?not found|http 404 response"
 )
 
 
@@ -55,6 +76,8 @@ def classify_failure(message: str) -> Reason:
     errcodes, Go ≥1.20 ``tls: failed to verify certificate:``, 5.5+ ``received unexpected
     HTTP status:``, pre-2021 ``Error reading manifest``/``error pinging docker registry``).
     Given a whole ``(Mirrors also failed: …): PRIMARY: E`` error, classifies E.
+    ``unknown`` when the text shows no reason (empty, or cut before any: a ``systemctl
+    status`` line); ``other`` when it shows one this table does not know.
     """
     sources = parse_error_sources(message) if "Mirrors also failed" in message else ()
     if sources:
@@ -74,10 +97,26 @@ def classify_failure(message: str) -> Reason:
         return "timeout"
     if _TLS.search(text):
         return "tls"
+    if _RATE_LIMITED.search(text):
+        return "rate-limited"
+    if _PING_404.search(text) or _V1_ONLY in text:
+        return "not-a-registry"
     if _UNAUTHORIZED.search(text):
         return "unauthorized"
     if _FORBIDDEN.search(text):
         return "forbidden"
+    if "requesting bearer token" in text:
+        # the token endpoint (its realm) answered oddly: nothing about the manifest
+        return "unknown" if text.endswith(CUT_MARK) else "other"
     if _MANIFEST_UNKNOWN.search(text) or ("reading manifest" in text and "not found" in text):
         return "manifest-unknown"
+    if not text.strip() or text.endswith(CUT_MARK):
+        return "unknown"  # no reason shown, or the text stops before it: no guess
     return "other"
+
+
+def retry_after(message: str) -> Optional[str]:
+    """The wait a rate-limited registry asked for (``Retry-After: 60``), when the text
+    shows one."""
+    match = _RETRY_AFTER.search(message)
+    return match.group(1).strip() if match else None

@@ -26,6 +26,7 @@ from agent.pull.log.attempts import (
     served_by,
 )
 from agent.pull.log.events import Event, Scan
+from agent.pull.log.inferred import error_attempts, qualified
 from agent.pull.log.model import Attempt, JournalPull, Outcome, PullLog
 
 __all__ = ["crio_pull_log", "parse_crio_journal"]
@@ -70,6 +71,7 @@ _MAX_REPOSITORIES = 8
 
 class _Pull:
     __slots__ = (
+        "error",
         "image",
         "locations",
         "pulled",
@@ -78,6 +80,8 @@ class _Pull:
         "requested",
         "time",
         "tries",
+        "walk",
+        "walked",
     )
 
     def __init__(self, image: Optional[str], time: Optional[str]) -> None:
@@ -86,9 +90,12 @@ class _Pull:
         self.requested = image is not None
         self.time = time
         self.tries: list[Try] = []
+        self.walk = 0  # where the last walk of the candidate list starts in tries
+        self.walked: set[str] = set()  # the locations of that walk
         self.locations: set[str] = set()
         self.repositories: list[tuple[str, tuple[str, ...]]] = []  # (location, its repository)
         self.pulled: Optional[str] = None
+        self.error: Optional[str] = None  # the kubelet's error for this pull
 
     @property
     def reference(self) -> str:
@@ -97,6 +104,12 @@ class _Pull:
         return self.tries[0].location if self.tries else ""
 
     def add(self, attempt: Try) -> None:
+        if self.requested and attempt.location in self.walked:
+            # CRI-O opens the image source twice per pull (two `Trying to access` walks,
+            # openshift-docs#35283): the last walk is the one that decides
+            self.walk = len(self.tries)
+            self.walked = set()
+        self.walked.add(attempt.location)
         self.tries.append(attempt)
         if attempt.location not in self.locations:
             self.locations.add(attempt.location)
@@ -154,6 +167,8 @@ class _Journal:
             self._pending.fail(event.value, event.message)
         elif event.kind == "pulled":
             self._pulled(event)
+        elif event.kind == "error" and event.value:  # the kubelet: this image's pull failed
+            self._failed(event)
 
     def _pulling(self, event: Event) -> None:
         for pull in reversed(self._open):
@@ -212,6 +227,23 @@ class _Journal:
                 return pull  # `Pulling image` logged, reference spelled differently
         return None
 
+    def _failed(self, event: Event) -> None:
+        """The kubelet's ``Failed to pull image "X": ERR``: the open pull of X ended so. The
+        sources ERR names give its attempts their reasons (CRI-O's info level has none)."""
+        key = _image_key(event.value)
+        pull = next(
+            (p for p in reversed(self._open) if p.image and _image_key(p.image) == key), None
+        )
+        if pull is None:
+            return
+        pull.error = event.message
+        reasons = {attempt.location: attempt.message for attempt in error_attempts(event.message)}
+        for attempt in pull.tries[pull.walk :]:
+            message = reasons.get(attempt.location)
+            if not attempt.failed and message is not None:
+                attempt.fail(message)
+        self._close(pull)
+
     def _pulled(self, event: Event) -> None:
         """``Pulled image: Y`` names the requested repository (with the digest, for a tag):
         it ends the open pull closest to Y's repository, then of Y's digest/tag, then the
@@ -229,10 +261,15 @@ class _Journal:
         self._close(chosen)
 
 
+def _image_key(ref: str) -> str:
+    ref = qualified(ref)
+    return ref if ("@" in ref or ":" in ref.rsplit("/", 1)[-1]) else ref + ":latest"
+
+
 def _journal_attempts(pull: _Pull, last_outcome: Optional[Outcome] = None) -> tuple[Attempt, ...]:
     if last_outcome is None:
         last_outcome = "served" if pull.pulled is not None else "unfinished"
-    return freeze(pull.tries, last_outcome)
+    return freeze(pull.tries[pull.walk :], last_outcome)
 
 
 def parse_crio_journal(text: str) -> list[JournalPull]:
@@ -244,11 +281,14 @@ def parse_crio_journal(text: str) -> list[JournalPull]:
     closest to Y's repository). The last attempt of a pulled image is "served"; attempts with
     an ``Accessing … failed`` line (debug level only) are "failed"; the rest "unfinished".
     ``time`` is the journal's timestamp of the pull's first line (logrus ``time=`` without a
-    journal prefix). See the module docstring for the limits with concurrent pulls.
+    journal prefix). When the text also holds the kubelet's ``Failed to pull image "X"``
+    (its journal, or events), that ends the open pull of X: ``error`` is set, and the
+    attempts the error names get their reasons. See the module docstring for the limits
+    with concurrent pulls.
     """
     scan = Scan(text)
     return [
-        JournalPull(pull.reference, _journal_attempts(pull), pull.pulled, pull.time)
+        JournalPull(pull.reference, _journal_attempts(pull), pull.pulled, pull.time, pull.error)
         for pull in _Journal(scan.events).pulls
     ]
 
@@ -263,7 +303,7 @@ def crio_pull_log(scan: Scan, *, exit_code: Optional[int], killed: bool) -> Pull
     if pulls:
         decisive = pulls[-1]
         outcome: Outcome = "unfinished"
-        if decisive.tries and not decisive.tries[-1].failed:
+        if decisive.tries and not decisive.tries[-1].failed:  # the last walk's last
             outcome = dangling_outcome(
                 exit_code,
                 killed,

@@ -27,7 +27,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-from agent.pull.log.lines import LogMessage, PlainStderr, logical_lines
+from agent.pull.log.lines import (
+    KubeletPullError,
+    LogMessage,
+    PlainStderr,
+    Progress,
+    logical_lines,
+)
 from agent.pull.log.model import Tool
 from agent.pull.log.redact import redact
 
@@ -48,14 +54,27 @@ _KEYWORDS = (
     "filtering at log level",
     "PersistentPreRunE",
     "Using registries.d",
+    "Downloading /v2/",
+    "Skipping blob",
 )
 
 _TRY = re.compile(r"\s*Trying to access \"([^\"]*)\"\s*\Z")
 _FAIL = re.compile(r"\s*Accessing \"([^\"]*)\" failed: (.*)\Z", re.DOTALL)
 _CONFIG = re.compile(r"\s*Loading registries configuration \"([^\"]*)\"")
 _RETRY = re.compile(r"\s*Failed, retrying in ", re.IGNORECASE)
+_RETRY_ERROR = re.compile(r"\. Error: (.*)\Z", re.DOTALL)
+_TRYING_TO_PULL = re.compile(r"Trying to pull (\S+?)\.\.\.")
+_RETRYING_PULL = re.compile(r"Pull failed\. Retrying (\S+?)\.\.\.")
+_PULLING_POLICY = re.compile(r"\s*Pulling image (\S+) \(policy: ")
 
-EventKind = Literal["try", "fail", "retry", "pulling", "pulled", "checking"]
+# try/fail: an attempt and its failure; retry: podman's retry warning (message: its error);
+# pulling/pulled/checking: CRI-O's frame of a pull; image: a new pull of an image starts
+# (podman's `Trying to pull X...`, `Pulling image X (policy: …)`, a kubelet event); error: a
+# final error (podman's `Error:`, skopeo's fatal, the kubelet's text); progress: a line shown
+# only once a source served the manifest (message "complete" when the pull finished).
+EventKind = Literal[
+    "try", "fail", "retry", "pulling", "pulled", "checking", "image", "error", "progress"
+]
 _CRIO_LINES: tuple[tuple[str, EventKind], ...] = (
     ("Pulling image: ", "pulling"),
     ("Pulled image: ", "pulled"),
@@ -87,9 +106,16 @@ class Scan:
         self.podman_weak = False
         self.skopeo_fatal = False
         self.containers_image = False
+        self.kubelet = False
         for line in logical_lines(text, _KEYWORDS):
             if isinstance(line, PlainStderr):
                 self._plain_stderr(line)
+            elif isinstance(line, Progress):
+                self.events.append(Event("progress", "", "complete" if line.complete else ""))
+            elif isinstance(line, KubeletPullError):
+                self.kubelet = True
+                self.events.append(Event("image", line.image, time=line.time))
+                self.events.append(Event("error", line.image, redact(line.error), line.time))
             else:
                 self._message(line)
 
@@ -113,6 +139,12 @@ class Scan:
         self.podman_weak = True
         if line.is_error:
             self.final_error = redact(line.text)
+            self.events.append(Event("error", "", self.final_error))
+            return
+        for pattern in (_TRYING_TO_PULL, _RETRYING_PULL):
+            match = pattern.match(line.text)
+            if match is not None:
+                self.events.append(Event("image", match.group(1)))
 
     def _message(self, message: LogMessage) -> None:
         msg = message.msg
@@ -121,9 +153,11 @@ class Scan:
         if message.level == "fatal":
             self.skopeo_fatal = True
             self.final_error = redact(msg)
+            self.events.append(Event("error", "", self.final_error, message.time))
             return
         if _RETRY.match(msg):  # first: its error text may quote anything
-            self.events.append(Event("retry", ""))
+            error = _RETRY_ERROR.search(msg)  # raw: only attempts read from it are kept (redacted)
+            self.events.append(Event("retry", "", error.group(1) if error else ""))
             return
         if "Trying to access" in msg:
             match = _TRY.match(msg)
@@ -151,11 +185,14 @@ class Scan:
                 self.crio_message = True
                 self.events.append(Event(kind, stripped[len(prefix) :].strip(), time=message.time))
                 return
-        if (
-            "filtering at log level" in msg
-            or "PersistentPreRunE(" in msg
-            or (stripped.startswith("Pulling image ") and "(policy: " in stripped)
-        ):
+        if stripped.startswith(("Downloading /v2/", "Skipping blob ")):
+            self.events.append(Event("progress", ""))
+            return
+        pulling = _PULLING_POLICY.match(msg)
+        if pulling is not None:
+            self.podman_strong = True
+            self.events.append(Event("image", pulling.group(1), "policy", message.time))
+        elif "filtering at log level" in msg or "PersistentPreRunE(" in msg:
             self.podman_strong = True
         elif "Using registries.d" in msg:
             self.containers_image = True

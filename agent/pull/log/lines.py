@@ -6,7 +6,10 @@ holds newlines, often wrapped in ANSI colour codes, which are dropped everywhere
 from an ``oc debug`` session; both give the same messages. So do logrus' JSON formatter,
 CRLF line ends and a journal prefix (``Nov 25 10:00:00 node crio[1]: …``, whose timestamp
 and identifier are kept). podman's own plain stderr (``Error: …`` with its continuation
-lines, progress lines such as ``Copying blob``) is passed on as :class:`PlainStderr`.
+lines, progress lines such as ``Copying blob``) is passed on as :class:`PlainStderr`; the
+lines that show a manifest was read as :class:`Progress`; the kubelet's ``Failed to pull
+image`` as :class:`KubeletPullError`. What pasting adds (journal prefixes in any format,
+cut marks, quoting) comes off first (:mod:`.decor`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Optional, Union
 
-__all__ = ["LogMessage", "PlainStderr", "logical_lines", "plain_text"]
+from agent.pull.log.decor import Decorated, journal_prefix, undecorate
+
+__all__ = [
+    "KubeletPullError",
+    "Line",
+    "LogMessage",
+    "PlainStderr",
+    "Progress",
+    "logical_lines",
+    "plain_text",
+]
 
 _LOGRUS = re.compile(
     r"(?:(?<=\s)|^)(?:time=(?:\"(?P<tq>[^\"]{0,80})\"|(?P<tu>\S{1,80}))\s+)?"
@@ -69,15 +82,10 @@ _SIMPLE_ESCAPES = {
     '"': '"',
     "'": "'",
 }
-_JOURNAL_PREFIX = re.compile(
-    r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
-    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"
-    r"|\d{9,}\.\d+)"
-    r"\s+(?P<host>\S+)\s+(?P<ident>[^\s\[:]+)(?:\[\d+\])?:\s"
-)
 
 _PODMAN_PLAIN_LINES = (
     "Trying to pull ",
+    "Pull failed. Retrying ",  # the bootstrap's release-image-download.sh, between podman runs
     "Getting image source signatures",
     "Writing manifest to image destination",
     "Storing signatures",
@@ -135,18 +143,11 @@ class PlainStderr:
     is_error: bool
 
 
-def _journal_prefix(prefix: str) -> tuple[Optional[str], Optional[str]]:
-    match = _JOURNAL_PREFIX.match(prefix)
-    if match is None:
-        return None, None
-    return match.group("ts"), match.group("ident")
-
-
 def _terminal_message(line: str, match: re.Match[str]) -> LogMessage:
     stamp: Optional[str] = match.group("time")
     if stamp is not None and stamp.isdigit():
         stamp = None  # seconds since the tool started, not a point in time
-    journal_ts, ident = _journal_prefix(line[: match.start()])
+    journal_ts, ident = journal_prefix(line[: match.start()])
     return LogMessage(
         _TERMINAL_LEVELS.get(match.group("level")[:4], ""),
         line[match.end() :].rstrip(" "),  # the padding to 44 columns
@@ -174,7 +175,7 @@ def _parse_message(line: str) -> Optional[LogMessage]:
         else:
             unquoted = _UNQUOTED.match(line, position)
             msg = unquoted.group(0) if unquoted is not None else ""
-        journal_ts, ident = _journal_prefix(line[: match.start()])
+        journal_ts, ident = journal_prefix(line[: match.start()])
         return LogMessage(
             match.group("level").lower(),
             msg,
@@ -195,7 +196,7 @@ def _parse_message(line: str) -> Optional[LogMessage]:
         return None
     level = record.get("level")
     stamp = record.get("time")
-    journal_ts, ident = _journal_prefix(line[:brace])
+    journal_ts, ident = journal_prefix(line[:brace])
     return LogMessage(
         level.lower() if isinstance(level, str) else "",
         record["msg"],
@@ -216,7 +217,10 @@ def _may_go_on(message: LogMessage) -> bool:
     ``(Mirrors also failed: [R1: E1]\\n[R2: E2]): …`` spans lines; so may an error after
     ``Accessing "R" failed:``. Other messages are used by their first line only.
     """
-    return message.level in ("fatal", "panic") or message.msg.lstrip().startswith("Accessing ")
+    text = message.msg.lstrip()
+    return message.level in ("fatal", "panic") or text.startswith(
+        ("Accessing ", "Failed, retrying")
+    )
 
 
 def _joined(message: LogMessage, lines: list[str]) -> LogMessage:
@@ -233,15 +237,79 @@ def _error_block(lines: list[str]) -> PlainStderr:
     return PlainStderr("\n".join(lines), is_error=True)
 
 
-def logical_lines(text: str, keywords: tuple[str, ...]) -> Iterator[Union[LogMessage, PlainStderr]]:
+_COMPOSE_EXIT = re.compile(r"exit code: -?\d+\Z")  # podman-compose, after each command
+_IMAGE_ID = re.compile(r"[0-9a-f]{64}\Z")
+# A prompt after the output: the error block ends there.
+_PROMPT = re.compile(r"(?:\[[^\]]*\]|[\w.-]+@[\w.:~/-]+|[\w.-]+)?[$#](?: |\Z)")
+# The kubelet's report of a failed pull, as an event (``oc describe``, ``oc get events``,
+# JSON), or in its own journal (klog: ``"PullImage from image service failed" err="…"
+# image="X"``).
+_EVENT = re.compile(r"Failed to pull image (\\?)\"(?P<image>[^\"\\\s]+)\1\": (?P<error>.*)")
+_KLOG_PULL = re.compile(
+    r"\"PullImage from image service failed\" err=(?P<error>\"(?:[^\"\\]|\\.)*\")"
+)
+_KLOG_IMAGE = re.compile(r" image=\"(?P<image>[^\"\\\s]+)\"")
+# skopeo's stdout after a manifest was read: the raw manifest, or inspect's JSON.
+_MANIFEST_JSON = re.compile(
+    r"^(?:\{\s*\"(?:schemaVersion|mediaType|manifests)\"|\s*\"Digest\": \"sha256:)"
+)
+
+
+@dataclass(frozen=True)
+class KubeletPullError:
+    """The kubelet saying a pull failed: the image and CRI-O's error text."""
+
+    image: str
+    error: str
+    time: Optional[str]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A line a tool prints only once a source served the manifest (``Copying blob``, an
+    image ID on stdout, skopeo's JSON); ``complete``: the pull or inspection finished."""
+
+    text: str
+    complete: bool
+
+
+_COMPLETE_LINES = ("Writing manifest to image destination", "Storing signatures")
+_MANIFEST_LINES = ("Getting image source signatures", "Copying blob ", "Copying config ")
+
+
+def _kubelet_error(text: str, time: Optional[str]) -> Optional[KubeletPullError]:
+    match = _EVENT.search(text)
+    if match is not None:
+        error = match.group("error")
+        if match.group(1):  # inside a quoted (JSON, klog) string: up to its end
+            quoted = _QUOTED.match('"' + error)
+            error = _unescape(quoted.group(1)) if quoted is not None else error
+        return KubeletPullError(match.group("image"), error.rstrip(), time)
+    match = _KLOG_PULL.search(text)
+    image = _KLOG_IMAGE.search(text)
+    if match is None or image is None:
+        return None
+    return KubeletPullError(image.group("image"), _unescape(match.group("error")[1:-1]), time)
+
+
+Line = Union[LogMessage, PlainStderr, KubeletPullError, Progress]
+_PLAIN_LOGRUS = Decorated("", None, None, cut=False)
+
+
+def logical_lines(text: str, keywords: tuple[str, ...]) -> Iterator[Line]:
     """The logrus messages of ``text`` and podman's plain stderr, in order, in one pass.
 
     A line is parsed as logrus only when it contains one of ``keywords`` (the rest is
     skipped fast). A terminal-format message whose text matters (a fatal error, an
-    ``Accessing … failed``) takes its continuation lines with it, up to the next logrus
-    entry or podman stderr line; an ``Error:`` block goes on up to the next logrus entry.
+    ``Accessing … failed``, a retry warning) takes its continuation lines with it, up to the
+    next logrus entry or podman stderr line; an ``Error:`` block goes on up to the next
+    logrus entry, podman stderr line, blank line or shell prompt (on a journal: up to a line
+    of another identifier). Journal prefixes, quoting and cut marks come off first
+    (:mod:`.decor`); the kubelet's ``Failed to pull image`` events and the lines that show
+    a manifest was read (:class:`Progress`) are passed on too.
     """
     error_lines: Optional[list[str]] = None  # podman's `Error:` block being collected
+    error_ident: Optional[str] = None  # the journal identifier of its first line
     held: Optional[LogMessage] = None  # a terminal-format message that may go on
     held_lines: list[str] = []  # its continuation lines
     for line in text.split("\n"):
@@ -249,25 +317,39 @@ def logical_lines(text: str, keywords: tuple[str, ...]) -> Iterator[Union[LogMes
             line = line[:-1]
         if "\x1b" in line:  # colours of a terminal session (`script`, `oc debug` capture)
             line = _ANSI.sub("", line)
+        # logrus' own lines (most of a debug log) carry no decoration: skip the work
+        pasted = _PLAIN_LOGRUS if line.startswith("time=") else undecorate(line)
+        body = line if pasted is _PLAIN_LOGRUS else pasted.text
         if error_lines is not None:
-            if not _starts_log_line(line):
-                error_lines.append(line)
+            if _continues_error(body, pasted.ident, error_ident):
+                error_lines.append(body)
                 continue
             yield _error_block(error_lines)
             error_lines = None
         if held is not None:
-            if not (_starts_log_line(line) or line.startswith(_PODMAN_STDERR_LINES)):
-                held_lines.append(line)
+            if not (_starts_log_line(body) or body.startswith(_PODMAN_STDERR_LINES)):
+                held_lines.append(body if pasted.ident is not None else line)
                 continue
             yield _joined(held, held_lines)
             held = None
             held_lines = []
-        if line.startswith("Error: "):
-            error_lines = [line]
+        if body.startswith("Error: "):
+            error_lines = [body]
+            error_ident = pasted.ident
             continue
-        if line.startswith(_PODMAN_PLAIN_LINES):
-            yield PlainStderr(line, is_error=False)
+        if body.startswith(_PODMAN_PLAIN_LINES):
+            if body.startswith(_MANIFEST_LINES + _COMPLETE_LINES):
+                yield Progress(body, complete=body.startswith(_COMPLETE_LINES))
+            yield PlainStderr(body, is_error=False)
             continue
+        if _IMAGE_ID.match(body) or _MANIFEST_JSON.match(body):
+            yield Progress(body, complete=True)
+            continue
+        if "ailed to pull image" in body or "PullImage from image service failed" in body:
+            event = _kubelet_error(body, pasted.time)
+            if event is not None:
+                yield event
+                continue
         if not any(keyword in line for keyword in keywords):
             continue
         message = _parse_message(line)
@@ -281,3 +363,12 @@ def logical_lines(text: str, keywords: tuple[str, ...]) -> Iterator[Union[LogMes
         yield _joined(held, held_lines)
     if error_lines is not None:
         yield _error_block(error_lines)
+
+
+def _continues_error(body: str, ident: Optional[str], error_ident: Optional[str]) -> bool:
+    """Does a line go on with the ``Error:`` block being read?"""
+    if ident != error_ident or not body.strip():
+        return False
+    if _starts_log_line(body) or body.startswith(_PODMAN_STDERR_LINES):
+        return False
+    return _PROMPT.match(body) is None and _COMPOSE_EXIT.match(body) is None

@@ -28,7 +28,10 @@ Reason = Literal[
     "manifest-unknown",
     "blocked",
     "http-to-https",
+    "rate-limited",
+    "not-a-registry",
     "other",
+    "unknown",
 ]
 # failed: an `Accessing "R" failed` line; served: the source the image came from;
 # hung: the pull stopped there (killed, or a shutdown signal); unfinished: nothing more known.
@@ -63,6 +66,12 @@ class PullLog:
     final_error_sources: tuple[tuple[str, str], ...]  # (ref, err) per source, primary last
     shutdown: bool  # `Received shutdown signal` seen (the tool was terminated)
     served_by: Optional[str]  # location of the attempt with outcome "served", else None
+    # The decisive round has no `Trying to access` lines: its attempts were read from the
+    # final error, in its order (earlier rounds likewise from their retry warnings).
+    attempts_inferred: bool = False
+    image: Optional[str] = None  # the image the log says was pulled (Trying to pull, events)
+    manifest_read: bool = False  # a line shows a source served the manifest (Copying blob…)
+    completed: bool = False  # a line shows the pull finished (Writing manifest, an image ID)
 
 
 @dataclass(frozen=True)
@@ -73,3 +82,6 @@ class JournalPull:
     attempts: tuple[Attempt, ...]  # in order
     pulled: Optional[str]  # the `Pulled image: ...` value when present
     time: Optional[str]  # timestamp text of the first line of this pull
+    # the kubelet's `Failed to pull image` error for it, when the text holds the kubelet's
+    # journal or events too (CRI-O itself logs no end for a failed pull), redacted
+    error: Optional[str] = None

@@ -3,11 +3,13 @@
 ``podman pull --log-level=debug REF`` or ``skopeo --debug inspect --raw docker://REF``,
 stdout and stderr together. podman's retry loop (``Failed, retrying in …``) walks the whole
 candidate list again: only the round after the last such warning decides. Text that turns
-out to be a CRI-O journal is read by :mod:`.crio_journal` instead.
+out to be a CRI-O journal is read by :mod:`.crio_journal` instead. Without debug lines
+the attempts come from the error text (:mod:`.inferred`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 from agent.pull.log.attempts import (
@@ -19,10 +21,11 @@ from agent.pull.log.attempts import (
     served_by,
 )
 from agent.pull.log.crio_journal import crio_pull_log
-from agent.pull.log.events import Scan
-from agent.pull.log.model import Outcome, PullLog
+from agent.pull.log.events import Event, Scan
+from agent.pull.log.inferred import error_attempts
+from agent.pull.log.model import Attempt, Outcome, PullLog, Tool
 
-__all__ = ["parse_pull_log"]
+__all__ = ["build_pull_log", "parse_pull_log"]
 
 
 def parse_pull_log(text: str, *, exit_code: Optional[int], killed: bool = False) -> PullLog:
@@ -36,7 +39,10 @@ def parse_pull_log(text: str, *, exit_code: Optional[int], killed: bool = False)
     blob download error); else "unfinished".
     In earlier rounds such an attempt is "served" (the manifest came from it, something
     after that failed and was retried). Attempts without a failure line that are not the
-    last of their round are "unfinished".
+    last of their round are "unfinished". An ``Accessing "R" failed`` line before any
+    ``Trying to access`` of its round (an excerpt that begins mid-pull) is an attempt too.
+    A round without ``Trying to access`` lines gets its attempts from its error text (the
+    final error, or the retry warning that ended it): ``attempts_inferred``.
 
     For CRI-O text (no retry loop), the last pull of
     :func:`.crio_journal.parse_crio_journal` decides and earlier pulls of the same image are
@@ -46,34 +52,103 @@ def parse_pull_log(text: str, *, exit_code: Optional[int], killed: bool = False)
     tool = scan.tool
     if tool == "crio":
         return crio_pull_log(scan, exit_code=exit_code, killed=killed)
-    rounds: list[list[Try]] = [[]]
+    return build_pull_log(
+        tool,
+        scan.events,
+        exit_code=exit_code,
+        killed=killed,
+        shutdown=scan.shutdown,
+        final_error=scan.final_error,
+        config_files=tuple(scan.config_files),
+    )
+
+
+class _Round:
+    __slots__ = ("error", "manifest_read", "tried", "tries")
+
+    def __init__(self) -> None:
+        self.tries: list[Try] = []
+        self.tried = False  # a `Trying to access` line was seen
+        self.manifest_read = False
+        self.error: Optional[str] = None  # the retry warning's error that ended it
+
+
+def build_pull_log(
+    tool: Tool,
+    events: Sequence[Event],
+    *,
+    exit_code: Optional[int],
+    killed: bool,
+    shutdown: bool,
+    final_error: Optional[str],
+    config_files: tuple[str, ...] = (),
+    image: Optional[str] = None,
+    progress_serves: bool = False,
+) -> PullLog:
+    """The :class:`PullLog` of one pull's events (see :func:`parse_pull_log`).
+
+    ``progress_serves``: a line that shows the manifest was read (``Copying blob``) makes the
+    last attempt "served" whatever ``exit_code`` says (for a log whose exit status is not
+    known, only inferred).
+    """
+    rounds = [_Round()]
     pending = Pending()
-    for event in scan.events:
+    completed = False
+    for event in events:
+        current = rounds[-1]
         if event.kind == "try":
             attempt = Try(event.value)
-            rounds[-1].append(attempt)
+            current.tries.append(attempt)
+            current.tried = True
             pending.add(attempt)
         elif event.kind == "fail":
-            pending.fail(event.value, event.message)
+            if not pending.fail(event.value, event.message) and not current.tried:
+                orphan = Try(event.value)  # the excerpt begins after its `Trying to access`
+                orphan.fail(event.message)
+                current.tries.append(orphan)
         elif event.kind == "retry":
-            rounds.append([])
+            current.error = event.message or None
+            rounds.append(_Round())
             pending = Pending()
-    earlier = tuple(freeze(tries, "served") for tries in rounds[:-1])
+        elif event.kind == "progress":
+            current.manifest_read = True
+            completed = completed or event.message == "complete"
+    earlier = tuple(_earlier_round(done, image) for done in rounds[:-1])
     last = rounds[-1]
-    outcome: Outcome = "unfinished"
-    if last and not last[-1].failed:
-        outcome = dangling_outcome(
-            exit_code, killed, scan.shutdown, scan.final_error, last[-1].location
-        )
-    attempts = freeze(last, outcome)
+    inferred = False
+    if not last.tries and final_error is not None:
+        attempts = error_attempts(final_error, image)
+        inferred = bool(attempts)
+    else:
+        outcome: Outcome = "unfinished"
+        if last.tries and not last.tries[-1].failed:
+            outcome = dangling_outcome(
+                exit_code,
+                killed,
+                shutdown,
+                final_error,
+                last.tries[-1].location,
+                served=progress_serves and last.manifest_read,
+            )
+        attempts = freeze(last.tries, outcome)
     return PullLog(
         tool=tool,
         attempts=attempts,
         rounds=len(rounds),
         earlier_rounds=earlier,
-        config_files=tuple(scan.config_files),
-        final_error=scan.final_error,
-        final_error_sources=final_error_sources(scan.final_error, attempts),
-        shutdown=scan.shutdown,
+        config_files=config_files,
+        final_error=final_error,
+        final_error_sources=final_error_sources(final_error, attempts),
+        shutdown=shutdown,
         served_by=served_by(attempts),
+        attempts_inferred=inferred,
+        image=image,
+        manifest_read=last.manifest_read or completed,
+        completed=completed,
     )
+
+
+def _earlier_round(done: _Round, image: Optional[str]) -> tuple[Attempt, ...]:
+    if not done.tries and done.error is not None:
+        return error_attempts(done.error, image)
+    return freeze(done.tries, "served")

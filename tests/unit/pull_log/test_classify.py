@@ -142,10 +142,10 @@ CLASSIFY = [
     ),
     ("unauthorized: access to the requested resource is not authorized", "unauthorized"),
     # other
-    ("too many requests to registry", "other"),
+    ("too many requests to registry", "rate-limited"),  # c/image's 429 (issue 18)
     ("read tcp 10.0.0.5:4000->10.0.0.1:443: read: connection reset by peer", "other"),
     ("open /etc/docker/certs.d/h/client.key: permission denied", "other"),
-    ("", "other"),
+    ("", "unknown"),  # no reason shown: no guess (issue 18)
     ("unexpected EOF", "other"),
     # case-insensitive
     ("DIAL TCP 1.2.3.4:5: CONNECT: CONNECTION REFUSED", "connection-refused"),
@@ -192,5 +192,8 @@ def test_reasons_are_the_published_tuple() -> None:
         "manifest-unknown",
         "blocked",
         "http-to-https",
+        "rate-limited",
+        "not-a-registry",
         "other",
+        "unknown",
     )
