@@ -931,5 +931,11 @@ def checklist_cleanup(
         raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))
 
 
+# --- agent plan (agent/cli_plan.py) -------------------------------------------------------
+from agent.cli_plan import plan as _plan  # noqa: E402
+
+app.command("plan")(_plan)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

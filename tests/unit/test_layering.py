@@ -25,11 +25,17 @@ PURE = [
     "agent/pull/commands.py",
     "agent/report.py",
     "agent/collect.py",
+    "agent/plan/__init__.py",
+    "agent/plan/model.py",
+    "agent/plan/apply.py",
+    "agent/plan/validate.py",
+    "agent/plan/diff.py",
+    "agent/plan/node_file.py",
 ]
 IO_MODULES = {"os", "subprocess", "socket", "shutil", "pathlib", "requests", "psutil", "tempfile"}
 # Which module may import what: the CLI framework only in the CLI, HTTP only in the client.
 ONLY_IN = {
-    "typer": {"agent/cli.py"},
+    "typer": {"agent/cli.py", "agent/cli_plan.py"},
     "click": set(),
     "requests": {"agent/kube/client.py"},
     "subprocess": {"agent/process.py"},
