@@ -67,13 +67,15 @@ def make_plan(given: PlanInput) -> Plan:
     before = render(given.current, version, given.release_image)
     after = render(applied.state, version, given.release_image)
     notes = list(given.notes) + list(applied.notes)
+    # Registries-conf mode: the node's own file is what pulls do today.
+    before_config = given.node_config or before.config
     after_config = after.config
     if after.problems and not before.problems:
         notes.append(
             "the MCO would refuse to render the proposed objects, so the nodes would keep "
             "their current registries.conf: " + "; ".join(after.problems)
         )
-        after_config = before.config
+        after_config = before_config
     for note in (*before.notes, *after.notes):
         if note not in notes:
             notes.append(note)
@@ -82,7 +84,7 @@ def make_plan(given: PlanInput) -> Plan:
         for difference in compare(before, effective):
             notes.append(
                 "the node's file is not what the MCO renders from the mirror sets it stands "
-                f"for: {difference.text()}"
+                f"for, so applying any object changes this too: {difference.text()}"
             )
     images: list[ImagePlan] = []
     seen: set[str] = set()
@@ -90,8 +92,8 @@ def make_plan(given: PlanInput) -> Plan:
         if str(ref) in seen:
             continue
         seen.add(str(ref))
-        images.append(plan_image(image, ref, before.config, after_config, origin))
-    rules = rule_changes(before, after, images)
+        images.append(plan_image(image, ref, before_config, after_config, origin))
+    rules = rule_changes(before_config, after_config, images)
     return Plan(
         version=version,
         version_text=given.version.text,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agent.checklist.mirrors import Rendering, rules_of
+from agent.checklist.mirrors import rules_of
 from agent.errors import AgentError
 from agent.plan.model import Change, Hop, ImagePlan, Route, RuleChange
 from agent.reference import ImageReference
@@ -37,6 +37,10 @@ def route(config: Configuration, ref: ImageReference) -> Route:
     return Route(resolution.matched_prefix, hops, skipped)
 
 
+def _places(route: Route) -> list[tuple[str, str, bool]]:
+    return [(hop.location, hop.kind, hop.blocked) for hop in route.hops]
+
+
 def _why_unresolvable(after: Route) -> str:
     if after.problem:
         return after.problem
@@ -53,7 +57,8 @@ def changes(before: Route, after: Route) -> tuple[Change, ...]:
         )
     elif after.resolves and not before.resolves:
         found.append(Change("now-resolves", "the pull would work again"))
-    if before.entry != after.entry:
+    # Another entry matching only matters when the pull goes elsewhere.
+    if before.entry != after.entry and _places(before) != _places(after):
         found.append(
             Change("entry-changed", f"matched entry {before.entry or '-'} → {after.entry or '-'}")
         )
@@ -102,22 +107,24 @@ def plan_image(
     return ImagePlan(given, str(ref), old, new, changes(old, new), origin)
 
 
-def _rules_text(rendering: Rendering, prefix: str) -> str:
-    entry = rendering.entry(prefix)
+def _rules_text(config: Configuration, prefix: str) -> str:
+    entry = next((e for e in config.registries if e.prefix == prefix), None)
     if entry is None:
         return "-"
     rules = rules_of(entry)
     text = rules.mirrors_text(False)
     if rules.blocked:
         text += "; source blocked"
+    if rules.insecure:
+        text += "; insecure"
     return text
 
 
 def rule_changes(
-    before: Rendering, after: Rendering, images: Sequence[ImagePlan]
+    before: Configuration, after: Configuration, images: Sequence[ImagePlan]
 ) -> tuple[RuleChange, ...]:
     """The entries whose mirror rules differ, with the planned images each one matches."""
-    prefixes = sorted({e.prefix for e in before.entries} | {e.prefix for e in after.entries})
+    prefixes = sorted({e.prefix for e in before.registries} | {e.prefix for e in after.registries})
     found = []
     for prefix in prefixes:
         old, new = _rules_text(before, prefix), _rules_text(after, prefix)
