@@ -14,6 +14,7 @@ from tests.unit.plan.helpers import (
     BY_DIGEST,
     BY_TAG,
     DIGEST,
+    LISTS,
     M1,
     M2,
     NEW,
@@ -225,7 +226,7 @@ def test_a_mirror_that_cannot_rewrite_the_reference_breaks_the_pull(
     problem = next(p for p in plan.problems if p.rule == "mirror-scope")
     assert (problem.object, problem.field) == (
         f"{kind}/team",
-        f"spec.{ {ICSP: 'repositoryDigestMirrors', IDMS: 'imageDigestMirrors'}[kind] }[0].mirrors[0]",
+        f"spec.{LISTS[kind]}[0].mirrors[0]",
     )
     assert plan.invalid
 
