@@ -81,6 +81,20 @@ def plan(
             "--probe", help="Ask each new mirror for each image's digest (skopeo, from here)."
         ),
     ] = False,
+    probe_on_nodes: Annotated[
+        bool,
+        typer.Option(
+            "--probe-on-nodes",
+            help="Ask the new mirrors from every node, through the DaemonSet's checks file "
+            "(writes data key plan.txt of the checks ConfigMap, removed afterwards).",
+        ),
+    ] = False,
+    wait: Annotated[
+        str, typer.Option("--wait", help="--probe-on-nodes: how long to wait for the nodes.")
+    ] = "10m",
+    poll: Annotated[
+        str, typer.Option("--poll", help="--probe-on-nodes: how often to look for reports.")
+    ] = "15s",
     probe_timeout: Annotated[
         float, typer.Option("--probe-timeout", help="Seconds per probe.")
     ] = 60.0,
@@ -130,6 +144,9 @@ def plan(
 
     if not filenames and not delete:
         raise UsageError("give the objects to apply with -f FILE (or --delete NAME)")
+    if probe and probe_on_nodes:
+        raise UsageError("--probe and --probe-on-nodes: choose one")
+    wait_seconds, poll_seconds = _duration("--wait", wait), _duration("--poll", poll)
     if probe_timeout <= 0:
         raise UsageError(f"--probe-timeout: must be positive, not {probe_timeout}")
     if ocp_version:
@@ -146,8 +163,11 @@ def plan(
     offline = registries_conf is not None or host_root is not None
     notes: list[str] = []
     if offline:
-        if from_reports:
-            raise UsageError("--from-reports reads the cluster: not with --registries-conf")
+        if from_reports or probe_on_nodes:
+            raise UsageError(
+                "--from-reports and --probe-on-nodes need the cluster: not with "
+                "--registries-conf or --host-root"
+            )
         if delete:
             raise UsageError(
                 "--delete needs the cluster's objects; with --registries-conf the node's file "
@@ -178,7 +198,7 @@ def plan(
         from agent.kube.config import from_kubeconfig
         from agent.plan.cluster import read_cluster
 
-        cluster = KubeCluster(
+        cluster: Any = KubeCluster(
             KubeClient(from_kubeconfig(kubeconfig, context)), namespace or "mirror-agent"
         )
         state = read_cluster(cluster, from_reports=from_reports)
@@ -194,6 +214,8 @@ def plan(
             notes=state.notes,
         )
     result = make_plan(given)
+    if probe_on_nodes:
+        result = _probe_on_nodes(result, cluster, wait_seconds, poll_seconds)
     if not result.images:
         result = _with_note(
             result, "no image planned: give --image, --images-file or --from-reports"
@@ -220,6 +242,62 @@ def plan(
     if result.breaking or result.failed_probes:
         raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))
     raise typer.Exit(int(ExitCode.OK))
+
+
+class PlanWaiting:
+    """The clock and sleep of --probe-on-nodes' wait for node reports (tests replace them)."""
+
+    @staticmethod
+    def clock() -> float:
+        import time
+
+        return time.monotonic()
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        import time
+
+        time.sleep(seconds)
+
+
+def _duration(option: str, text: str) -> float:
+    from agent.collect import parse_duration
+
+    if text.strip() in ("0", "0s"):
+        return 0.0
+    try:
+        return parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def _probe_on_nodes(result: Any, cluster: Any, wait: float, poll: float) -> Any:
+    if result.invalid:
+        return _with_note(result, "--probe-on-nodes skipped: the objects are invalid")
+    from dataclasses import replace
+
+    from agent.kube.contract import CHECKS_CONFIGMAP, PLAN_KEY
+    from agent.plan import probe_targets, with_probes
+    from agent.plan.nodes import probe_on_nodes
+    from agent.report import timestamp
+
+    targets, not_probed = probe_targets(result)
+    if targets:
+        sys.stderr.write(
+            f"note: writing data key {PLAN_KEY} of configmap {cluster.namespace}/"
+            f"{CHECKS_CONFIGMAP} (removed again when the nodes have answered)\n"
+        )
+    probes = probe_on_nodes(
+        cluster,
+        targets,
+        stamp=timestamp(),
+        wait=wait,
+        poll=max(poll, 1.0),
+        clock=PlanWaiting.clock,
+        sleep=PlanWaiting.sleep,
+    )
+    result = with_probes(result, probes.results, not_probed)
+    return replace(result, notes=(*result.notes, *probes.notes))
 
 
 def _with_note(result: Any, note: str) -> Any:

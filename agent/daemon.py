@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional, TextIO
 
 from agent.check import CheckOptions, compat_of, read_image_lines, run_check
 from agent.errors import AgentError
-from agent.kube.contract import CHECKLIST_KEY
+from agent.kube.contract import CHECKLIST_KEY, PLAN_KEY
 from agent.node.paths import (
     ROOT_HOME,
     SYSTEM_DROP_INS,
@@ -154,8 +154,9 @@ class Agent:
     def images(self) -> tuple[list[str], Optional[str]]:
         """The images to check and a hash of the checks files (a change triggers a check).
 
-        Besides ``--images-file``, the agent reads ``checklist.txt`` in the same folder: the
-        key of the checks ConfigMap that ``agent checklist pre-upgrade`` owns. A line's
+        Besides ``--images-file``, the agent reads ``checklist.txt`` and ``plan.txt`` in the
+        same folder: the keys of the checks ConfigMap that ``agent checklist pre-upgrade``
+        and ``agent plan --probe-on-nodes`` own. A line's
         ``# method=manifest`` option is remembered in :attr:`manifest_images`.
         """
         images = list(self.settings.images)
@@ -165,7 +166,7 @@ class Agent:
         path = self.settings.images_file
         if path is not None:
             texts = []
-            for one in (path, path.parent / CHECKLIST_KEY):
+            for one in (path, path.parent / CHECKLIST_KEY, path.parent / PLAN_KEY):
                 try:
                     text = one.read_text()
                 except OSError:
@@ -182,7 +183,9 @@ class Agent:
                     if method == "manifest" and image not in manifest:
                         manifest.append(image)
             # The first file alone hashes as before, so an upgrade triggers no extra check.
-            joined = texts[0] if not texts[1] else "\0".join(texts)
+            while len(texts) > 1 and not texts[-1]:
+                texts.pop()
+            joined = "\0".join(texts)
             digest = hashlib.sha256(joined.encode()).hexdigest()
         self.manifest_images = tuple(manifest)
         self.images_problems = tuple(problems)

@@ -9,12 +9,14 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.cli import main
+from agent.cli_plan import PlanWaiting
 from tests.support.data import DATA, require
 from tests.support.fake_apiserver import FakeApiServer
 from tests.support.lab import Lab, Registry
@@ -26,7 +28,9 @@ from tests.unit.checklist.factories import (
     RELEASE,
     TARGET,
     cluster_version,
+    daemonset,
     idms,
+    node,
     release_image,
     report_configmap,
 )
@@ -37,6 +41,7 @@ ITMS_FILE = require(DATA / "oc-mirror" / "itms-oc-mirror.yaml")
 NEW_MIRROR = "registry.disconnected.example:8443/ocp4"
 OPERATOR = f"registry.redhat.io/redhat/some-operator@{DIGEST}"
 UBI = "registry.access.redhat.com/ubi8/ubi-minimal:8.10"
+EARLIER = "2020-01-01T00:00:00Z"  # the nodes' last reports, before the plan's request
 
 
 @dataclass
@@ -74,8 +79,10 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         server.add_namespace(NS)
         server.put(cluster_version())  # 4.14.8
         server.put(idms("release", (RELEASE, [MIRROR]), (PAYLOAD, [MIRROR])))
-        for node in ("master-0", "worker-0"):
-            server.put(report_configmap(node, images=[release_image()]))
+        server.put(daemonset())
+        for name in ("master-0", "worker-0"):
+            server.put(node(name, role=name.split("-")[0]))
+            server.put(report_configmap(name, images=[release_image()], checked_at=EARLIER))
         yield Cluster(server, server.write_kubeconfig(tmp_path / "kubeconfig"))
 
 
@@ -193,6 +200,88 @@ def test_a_forbidden_mirror_list_is_the_environments_fault(cluster: Cluster, cap
     assert code == 69
     assert "cannot read imagedigestmirrorsets.config.openshift.io" in captured.err
     assert captured.out == ""
+
+
+# --- --probe-on-nodes: the DaemonSet asks the new mirrors ---------------------------------
+
+
+def nodes_answer(cluster: Cluster, lacking: dict[str, set[str]]) -> list[str]:
+    """Each node reads plan.txt (as the mounted checks file) and publishes a report in
+    which every line is served, except those in ``lacking[node]`` (manifest unknown)."""
+    seen: list[str] = []
+    checks = cluster.server.get_object("ConfigMap", "mirror-agent-checks", NS) or {}
+    text = (checks.get("data") or {}).get("plan.txt", "")
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines() if line.strip()]
+    seen += lines
+    for name in ("master-0", "worker-0"):
+        images = []
+        for location in lines:
+            if location in lacking.get(name, set()):
+                attempts = [(location, "source", "failed", "manifest-unknown")]
+                images.append(
+                    release_image(
+                        image=location, served_by=None, kind=None, verdict="fail", attempts=attempts
+                    )
+                )
+            else:
+                images.append(release_image(image=location, served_by=location, kind="source"))
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cluster.server.put(report_configmap(name, images=images, checked_at=stamp))
+    return seen
+
+
+@pytest.mark.parametrize("lacking", [{"worker-0"}, set()])
+def test_probe_on_nodes_through_the_checks_configmap(
+    cluster: Cluster, capsys: Any, monkeypatch: pytest.MonkeyPatch, lacking: set[str]
+) -> None:
+    new_location = f"{NEW_MIRROR}/openshift-release-dev/ocp-release@{DIGEST}"
+    written: list[str] = []
+
+    def sleep(seconds: float) -> None:
+        written.extend(nodes_answer(cluster, {name: {new_location} for name in lacking}))
+
+    monkeypatch.setattr(PlanWaiting, "sleep", staticmethod(sleep))
+    code, document = cluster.plan(
+        capsys,
+        "-f",
+        str(IDMS_FILE),
+        "--delete",
+        "release",
+        "--from-reports",
+        "--probe-on-nodes",
+        "--wait",
+        "20s",
+    )
+    assert written == [new_location]
+    ((probe),) = document["probes"]
+    assert probe["location"] == new_location
+    if lacking:
+        assert code == 1
+        assert (probe["outcome"], probe["message"]) == ("missing", "worker-0: manifest-unknown")
+    else:
+        assert code == 0
+        assert (probe["outcome"], probe["message"]) == ("present", "served on 2 node(s)")
+    # the key is gone again; the ConfigMap is otherwise untouched
+    checks = cluster.server.get_object("ConfigMap", "mirror-agent-checks", NS) or {}
+    assert "plan.txt" not in (checks.get("data") or {})
+    managers = {r.query.get("fieldManager") for r in cluster.server.requests if r.method == "PATCH"}
+    assert managers == {"mirror-agent-plan"}
+    assert any("--probe-on-nodes: 2 of 2 nodes answered" in note for note in document["notes"])
+
+
+def test_probe_on_nodes_without_answers_or_permission(cluster: Cluster, capsys: Any) -> None:
+    args = ("-f", str(IDMS_FILE), "--delete", "release", "--from-reports", "--probe-on-nodes")
+    code, document = cluster.plan(capsys, *args, "--wait", "0")
+    assert code == 1  # nobody answered: not confirmed
+    (probe,) = document["probes"]
+    assert (probe["outcome"], probe["message"]) == (
+        "error",
+        "no node answered (2 of 2 nodes did not answer)",
+    )
+    cluster.server.deny("patch", "configmaps", NS)
+    code = main(["plan", "--kubeconfig", str(cluster.kubeconfig), *args])
+    assert code == 69
+    assert "cannot write configmap mirror-agent/mirror-agent-checks" in capsys.readouterr().err
 
 
 # --- no API: a node's registries.conf ----------------------------------------------------
