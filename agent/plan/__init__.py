@@ -53,9 +53,16 @@ class PlanInput:
 
 def _reference(given: str) -> reference.ImageReference:
     try:
-        return reference.parse_normalized(given).for_pull()
+        short = reference.is_short_name(given)
+        parsed = reference.parse_normalized(given).for_pull()
     except reference.ReferenceError as exc:
         raise UsageError(f"image {given!r}: {exc.message}") from None
+    if short:
+        raise UsageError(
+            f"image {given!r} is a short name: its registry depends on each node's search "
+            "registries; give the fully qualified reference (host/repository@sha256:...)"
+        )
+    return parsed
 
 
 def make_plan(given: PlanInput) -> Plan:

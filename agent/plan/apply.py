@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -194,12 +194,3 @@ def apply_objects(
 
 def _of_kind(objects: Mapping[tuple[str, str], Json], kind: str) -> tuple[Json, ...]:
     return tuple(obj for (k, name), obj in sorted(objects.items()) if k == kind)
-
-
-def file_kinds(files: Sequence[FileObject]) -> set[str]:
-    return {item.kind for item in files}
-
-
-def find_object(state: MirrorState, label: str) -> Optional[Json]:
-    kind, _, name = label.partition("/")
-    return state.by_key().get((kind, name))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from agent.checklist.mirrors import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE
+from agent.errors import UsageError
 from tests.unit.plan.helpers import (
     BY_DIGEST,
     BY_TAG,
@@ -271,3 +272,12 @@ def test_nested_insecure_scope_keeps_its_parents_mirrors_from_411(version: tuple
         assert locations(plan, BY_DIGEST, "after") == [D_M1, D_SRC]
         assert image(plan, BY_DIGEST).after.entry == f"{SOURCE}/app"
     assert [r.prefix for r in plan.rules] == [f"{SOURCE}/app"]
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [("ubi8", "is a short name"), ("quay.io/team/App:1", "image 'quay.io/team/App:1'")],
+)
+def test_images_must_be_fully_qualified_references(given: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        plan_of(NEW, state(), [], images=[given])
