@@ -9,8 +9,10 @@ Warnings are accepted by both but rarely meant (a source in several objects: the
 merges the orders). A problem in an object the plan does not change is downgraded to a
 warning: it is already on the cluster.
 
-Issue 19 ports the MCO's own scope validation into :mod:`agent.checklist.mirrors`; once
-it lands, :func:`mco_refusals` should call it instead of the pattern checks here.
+The seam for issue 19 (the MCO's own scope validation, ported into
+:mod:`agent.checklist.mirrors`): once it lands, :func:`scope_problem` and
+:func:`_registry_sources` should defer to it, so that the plan and the checklist refuse
+exactly the same objects with the same wording.
 """
 
 from __future__ import annotations
