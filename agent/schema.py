@@ -11,3 +11,4 @@ EXPLAIN_SCHEMA_VERSION = 1  # agent explain / config -o json, and their load err
 HISTORY_SCHEMA_VERSION = 1  # agent check --history -o json
 COLLECT_SCHEMA_VERSION = 1  # agent collect -o json
 CHECKLIST_SCHEMA_VERSION = 1  # agent checklist -o json
+PLAN_SCHEMA_VERSION = 1  # agent plan -o json

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from agent import __version__
-from agent.cli import checklist, cluster, daemon, node
+from agent.cli import checklist, cluster, daemon, node, plan
 from agent.errors import AgentError, ExitCode
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.command()(cluster.collect)
 app.command()(daemon.run)
 app.command()(daemon.health)
 app.add_typer(checklist.app, name="checklist")
+app.command("plan")(plan.plan)
 
 _verbose = False
 

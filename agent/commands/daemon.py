@@ -27,7 +27,7 @@ from agent.commands.checks_file import read_image_lines
 from agent.errors import AgentError, ExitCode, UsageError
 from agent.kube.client import KubeClient
 from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, in_cluster
-from agent.kube.contract import CHECKLIST_KEY
+from agent.kube.contract import CHECKLIST_KEY, PLAN_KEY
 from agent.kube.publish import NodeReportPublisher
 from agent.node.heartbeat import HeartbeatFile
 from agent.node.paths import (
@@ -163,8 +163,9 @@ class Agent:
     def images(self) -> tuple[list[str], Optional[str]]:
         """The images to check and a hash of the checks files (a change triggers a check).
 
-        Besides ``--images-file``, the agent reads ``checklist.txt`` in the same folder: the
-        key of the checks ConfigMap that ``agent checklist pre-upgrade`` owns. A line's
+        Besides ``--images-file``, the agent reads ``checklist.txt`` and ``plan.txt`` in the
+        same folder: the keys of the checks ConfigMap that ``agent checklist pre-upgrade``
+        and ``agent plan --probe-on-nodes`` own. A line's
         ``# method=manifest`` / ``# method=pull`` option is remembered in
         :attr:`manifest_images` / :attr:`pull_images`.
         """
@@ -176,7 +177,7 @@ class Agent:
         path = self.settings.images_file
         if path is not None:
             texts = []
-            for one in (path, path.parent / CHECKLIST_KEY):
+            for one in (path, path.parent / CHECKLIST_KEY, path.parent / PLAN_KEY):
                 try:
                     text = one.read_text()
                 except OSError:
@@ -195,7 +196,9 @@ class Agent:
                     if method == "pull" and image not in pull:
                         pull.append(image)
             # The first file alone hashes as before, so an upgrade triggers no extra check.
-            joined = texts[0] if not texts[1] else "\0".join(texts)
+            while len(texts) > 1 and not texts[-1]:
+                texts.pop()
+            joined = "\0".join(texts)
             digest = hashlib.sha256(joined.encode()).hexdigest()
         self.manifest_images = tuple(manifest)
         self.pull_images = tuple(pull)

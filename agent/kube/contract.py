@@ -42,6 +42,9 @@ IMAGES_KEY = "images.txt"  # the administrator's own key
 CHECKLIST_KEY = "checklist.txt"  # the release checks `agent checklist pre-upgrade` adds
 #: The field manager that owns ``CHECKLIST_KEY``: cleanup removes only what it still owns.
 CHECKLIST_FIELD_MANAGER = "mirror-agent-checklist"
+#: The mirror probes ``agent plan --probe-on-nodes`` adds, and removes when it is done.
+PLAN_KEY = "plan.txt"
+PLAN_FIELD_MANAGER = "mirror-agent-plan"
 
 # --- the Machine Config Operator's annotations on a Node ------------------------------------
 

@@ -30,6 +30,12 @@ PURE = [
     "agent/commands/auto.py",
     "agent/commands/journal.py",
     "agent/commands/analyze.py",
+    "agent/plan/__init__.py",
+    "agent/plan/model.py",
+    "agent/plan/apply.py",
+    "agent/plan/validate.py",
+    "agent/plan/diff.py",
+    "agent/plan/node_file.py",
 ]
 IO_MODULES = {"os", "subprocess", "socket", "shutil", "pathlib", "requests", "psutil", "tempfile"}
 # Which package may import typer, requests and subprocess, and the layers between the

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent.commands.analyze import analyze_log
 
 from agent import registries
+from agent.commands.analyze import analyze_log
 from agent.pull.log.crio_journal import parse_crio_journal
 from agent.pull.log.pulls import parse_pulls
 from agent.report import CheckReport, ImageResult

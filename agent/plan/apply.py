@@ -1,0 +1,196 @@
+"""The proposed state: the current objects with the files' objects applied as ``oc apply -f``
+would apply them (pure).
+
+``oc apply`` creates an object that does not exist and otherwise patches it; for these
+custom resources the patch replaces each list it names (``imageDigestMirrors`` and the
+like) as a whole, so the file's ``spec`` replaces the object's. ``--delete NAME`` models
+``oc delete``. Kinds other than the mirror sets and ``image.config.openshift.io/cluster``
+do not change registries.conf and are listed as ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from agent.checklist.mirrors import ICSP, IDMS, ITMS
+from agent.errors import UsageError
+from agent.plan.model import (
+    IMAGE_CONFIG_KIND,
+    IMAGE_CONFIG_NAME,
+    MIRROR_KINDS,
+    Action,
+    Json,
+    MirrorState,
+    Problem,
+    name_of,
+)
+
+SHORT_KINDS = {
+    "icsp": ICSP,
+    "imagecontentsourcepolicy": ICSP,
+    "idms": IDMS,
+    "imagedigestmirrorset": IDMS,
+    "itms": ITMS,
+    "imagetagmirrorset": ITMS,
+}
+
+
+@dataclass(frozen=True)
+class FileObject:
+    """One object of a file, with where it came from (for messages)."""
+
+    obj: Json
+    origin: str  # "FILE (document N)"
+
+    @property
+    def kind(self) -> str:
+        kind = self.obj.get("kind")
+        return kind if isinstance(kind, str) else ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind or '?'}/{name_of(self.obj) or '?'}"
+
+
+def parse_documents(text: str, path: str) -> list[FileObject]:
+    """The objects of a YAML or JSON file as ``oc apply -f`` reads it: every document,
+    and the items of a ``List``. UsageError naming the file and line when it is not."""
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        raise UsageError(f"{where}: not YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not YAML: {exc}") from None
+    found: list[FileObject] = []
+    for index, document in enumerate(documents, start=1):
+        if document is None:
+            continue  # an empty document (a leading ---)
+        origin = f"{path} (document {index})"
+        if not isinstance(document, dict):
+            raise UsageError(f"{origin}: expected an object with kind and metadata")
+        if str(document.get("kind", "")).endswith("List") and isinstance(
+            document.get("items"), list
+        ):
+            for number, item in enumerate(document["items"]):
+                if not isinstance(item, dict):
+                    raise UsageError(f"{origin}: items[{number}] is not an object")
+                found.append(FileObject(item, f"{origin} items[{number}]"))
+            continue
+        found.append(FileObject(document, origin))
+    if not found:
+        raise UsageError(f"{path}: no object in the file")
+    return found
+
+
+def _same(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
+    return first.get("spec") == second.get("spec")
+
+
+def _without_status(obj: Mapping[str, Any]) -> Json:
+    return {key: value for key, value in obj.items() if key != "status"}
+
+
+def resolve_delete(target: str, objects: Iterable[tuple[str, str]]) -> tuple[str, str]:
+    """``NAME`` or ``KIND/NAME`` (icsp, idms, itms or the full kind) → (kind, name)."""
+    known = list(objects)
+    if "/" in target:
+        kind_text, name = target.split("/", 1)
+        kind = SHORT_KINDS.get(kind_text.lower())
+        if kind is None:
+            raise UsageError(
+                f"--delete {target}: unknown kind {kind_text!r} (use icsp, idms or itms)"
+            )
+        if (kind, name) not in known:
+            raise UsageError(f"--delete {target}: there is no {kind} named {name!r}")
+        return kind, name
+    matches = [(kind, name) for kind, name in known if name == target and kind in MIRROR_KINDS]
+    if not matches:
+        raise UsageError(f"--delete {target}: no ICSP, IDMS or ITMS is named {target!r}")
+    if len(matches) > 1:
+        kinds = ", ".join(kind for kind, _ in matches)
+        raise UsageError(
+            f"--delete {target}: several kinds have this name ({kinds}): use KIND/NAME"
+        )
+    return matches[0]
+
+
+@dataclass(frozen=True)
+class Applied:
+    state: MirrorState
+    actions: tuple[Action, ...]
+    problems: tuple[Problem, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def touched(self) -> frozenset[str]:
+        """Kind/name of every object the files or --delete change."""
+        return frozenset(a.label for a in self.actions if a.action != "unchanged")
+
+
+def apply_objects(
+    current: MirrorState, files: Sequence[FileObject], deletes: Sequence[str] = ()
+) -> Applied:
+    """The proposed state, and what ``oc apply -f`` would say for each object."""
+    objects = current.by_key()
+    actions: list[Action] = []
+    problems: list[Problem] = []
+    notes: list[str] = []
+    applied: dict[tuple[str, str], str] = {}
+    for item in files:
+        kind, name = item.kind, name_of(item.obj)
+        if not kind:
+            problems.append(Problem(item.origin, "kind", "kind-required", "the object has no kind"))
+            continue
+        if kind not in (*MIRROR_KINDS, IMAGE_CONFIG_KIND):
+            notes.append(f"{item.label} ({item.origin}): not a mirror set, ignored by the plan")
+            continue
+        if not name:
+            problems.append(
+                Problem(f"{kind}/?", "metadata.name", "name-required", f"no name ({item.origin})")
+            )
+            continue
+        if kind == IMAGE_CONFIG_KIND and name != IMAGE_CONFIG_NAME:
+            notes.append(
+                f"{item.label} ({item.origin}): only the Image named cluster configures "
+                "registries; ignored"
+            )
+            continue
+        key = (kind, name)
+        if key in applied:
+            notes.append(
+                f"{item.label} is in {applied[key]} and again in {item.origin}: the later wins"
+            )
+        previous = objects.get(key)
+        new = _without_status(item.obj)
+        if previous is None:
+            action = "created"
+        elif _same(previous, new):
+            action = "unchanged"
+        else:
+            action = "configured"
+        objects[key] = new
+        applied[key] = item.origin
+        actions.append(Action(kind, name, action, item.origin))  # type: ignore[arg-type]
+    for target in deletes:
+        kind, name = resolve_delete(target, objects)
+        del objects[(kind, name)]
+        actions.append(Action(kind, name, "deleted", "--delete"))
+    state = MirrorState(
+        icsps=_of_kind(objects, ICSP),
+        idmss=_of_kind(objects, IDMS),
+        itmss=_of_kind(objects, ITMS),
+        image_config=objects.get((IMAGE_CONFIG_KIND, IMAGE_CONFIG_NAME)),
+        flags_known=current.flags_known
+        or (IMAGE_CONFIG_KIND, IMAGE_CONFIG_NAME) in {(a.kind, a.name) for a in actions},
+    )
+    return Applied(state, tuple(actions), tuple(problems), tuple(notes))
+
+
+def _of_kind(objects: Mapping[tuple[str, str], Json], kind: str) -> tuple[Json, ...]:
+    return tuple(obj for (k, name), obj in sorted(objects.items()) if k == kind)

@@ -1,0 +1,452 @@
+"""The mirror objects checked as the API server and the Machine Config Operator would
+check them, before anything is applied (pure).
+
+Errors are what the API server refuses (schema: patterns, enums, list types, kinds the
+cluster's version does not serve) or what makes the MCO refuse to render registries.conf
+(conflicting ``mirrorSourcePolicy``, blocked mirrors...), plus rules that render into pulls
+that cannot work (a mirror inside a blocked scope or outside ``allowedRegistries``).
+Warnings are accepted by both but rarely meant (a source in several objects: the MCO
+merges the orders). A problem in an object the plan does not change is downgraded to a
+warning: it is already on the cluster.
+
+The MCO's own refusals (:mod:`agent.checklist.mco_validation`, which the checklist's
+renderer reports as the rendering's problems) are added as rule ``mco-refusal`` in the
+controller's words, unless a problem of the same object and field already says it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Optional
+
+from agent.checklist.mco_validation import Refusal
+from agent.checklist.mirrors import (
+    ALLOW_CONTACTING_SOURCE,
+    ICSP,
+    IDMS,
+    ITMS,
+    NEVER_CONTACT_SOURCE,
+    scope_nested,
+    version_text,
+)
+from agent.plan.model import IMAGE_CONFIG_KIND, IMAGE_CONFIG_NAME, MirrorState, Problem, name_of
+
+API_VERSIONS = {
+    ICSP: "operator.openshift.io/v1alpha1",
+    IDMS: "config.openshift.io/v1",
+    ITMS: "config.openshift.io/v1",
+    IMAGE_CONFIG_KIND: "config.openshift.io/v1",
+}
+SPEC_KEYS = {ICSP: "repositoryDigestMirrors", IDMS: "imageDigestMirrors", ITMS: "imageTagMirrors"}
+
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REPOSITORY_SCOPE = re.compile(rf"^{_DOMAIN}(?:/{_COMPONENT})*$")
+WILDCARD_SCOPE = re.compile(rf"^\*(?:\.{_LABEL})+$")
+_DNS_SUBDOMAIN = re.compile(
+    r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$"
+)
+
+
+@dataclass(frozen=True)
+class _Set:
+    """One item of a mirror list, with where it sits."""
+
+    kind: str
+    object: str
+    field: str  # spec.<list>[i]
+    source: str
+    mirrors: tuple[str, ...]
+    policy: str
+
+
+def scope_problem(text: Any, *, what: str, wildcard_ok: bool) -> Optional[str]:
+    """Why ``text`` is not a valid source/mirror scope, or None."""
+    if not isinstance(text, str):
+        return f"the {what} is not a string"
+    if not text:
+        return f"an empty {what}"
+    if text != text.strip():
+        return f"the {what} {text!r} has surrounding spaces"
+    if "@" in text:
+        return f"the {what} {text!r} has a digest: name a repository, not an image"
+    if "/" in text and ":" in text.rsplit("/", 1)[1]:
+        return f"the {what} {text!r} has a tag: name a repository, not an image"
+    if text.startswith("*"):
+        if not wildcard_ok:
+            return f"the {what} {text!r} is a wildcard: only sources may be (*.example.com)"
+        if "/" in text:
+            return f"the wildcard {what} {text!r} has a path: a wildcard names hosts only"
+        if not WILDCARD_SCOPE.match(text):
+            return f"the wildcard {what} {text!r} is not *.domain"
+        return None
+    if "*" in text:
+        return f"the {what} {text!r} has a '*' that is not the leading '*.' of a host"
+    if not REPOSITORY_SCOPE.match(text):
+        return (
+            f"the {what} {text!r} is not host[:port][/path] with a lowercase path "
+            "(the API server's pattern)"
+        )
+    return None
+
+
+def _sets(state: MirrorState, kind: str, problems: list[Problem]) -> list[_Set]:
+    found = []
+    for obj in state.objects(kind):
+        label = f"{kind}/{name_of(obj)}"
+        spec = obj.get("spec")
+        items = spec.get(SPEC_KEYS[kind]) if isinstance(spec, Mapping) else None
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            problems.append(
+                Problem(label, f"spec.{SPEC_KEYS[kind]}", "schema", "must be a list of sets")
+            )
+            continue
+        for index, item in enumerate(items):
+            field = f"spec.{SPEC_KEYS[kind]}[{index}]"
+            if not isinstance(item, Mapping):
+                problems.append(Problem(label, field, "schema", "must be an object"))
+                continue
+            mirrors = item.get("mirrors") or []
+            if not isinstance(mirrors, list):
+                problems.append(Problem(label, f"{field}.mirrors", "schema", "must be a list"))
+                mirrors = []
+            policy = item.get("mirrorSourcePolicy") if kind != ICSP else None
+            found.append(
+                _Set(
+                    kind,
+                    label,
+                    field,
+                    str(item["source"]) if isinstance(item.get("source"), str) else "",
+                    tuple(m if isinstance(m, str) else "" for m in mirrors),
+                    policy if isinstance(policy, str) else "",
+                )
+            )
+            if "source" not in item:
+                problems.append(
+                    Problem(label, f"{field}.source", "source-required", "source is required")
+                )
+    return found
+
+
+def _object_problems(state: MirrorState, version: tuple[int, int]) -> list[Problem]:
+    problems = []
+    for kind in (ICSP, IDMS, ITMS):
+        for obj in state.objects(kind):
+            name = name_of(obj)
+            label = f"{kind}/{name}"
+            if kind in (IDMS, ITMS) and version < (4, 13):
+                problems.append(
+                    Problem(
+                        label,
+                        "kind",
+                        "kind-not-served",
+                        f"OCP {version_text(version)} does not serve {kind} (from 4.13): the API "
+                        "server refuses it; use an ImageContentSourcePolicy",
+                    )
+                )
+            api_version = obj.get("apiVersion")
+            if api_version is not None and api_version != API_VERSIONS[kind]:
+                problems.append(
+                    Problem(
+                        label,
+                        "apiVersion",
+                        "api-version",
+                        f"{api_version!r}: {kind} is served as {API_VERSIONS[kind]}",
+                    )
+                )
+            if not _DNS_SUBDOMAIN.match(name) or len(name) > 253:
+                problems.append(
+                    Problem(
+                        label,
+                        "metadata.name",
+                        "name",
+                        f"{name!r} is not a DNS-1123 subdomain (lowercase, digits, '-', '.')",
+                    )
+                )
+    return problems
+
+
+def _set_problems(sets: Sequence[_Set]) -> list[Problem]:
+    problems = []
+    for one in sets:
+        why = scope_problem(one.source, what="source", wildcard_ok=True)
+        if why:
+            problems.append(Problem(one.object, f"{one.field}.source", "source-scope", why))
+        if not one.mirrors:
+            problems.append(
+                Problem(
+                    one.object,
+                    f"{one.field}.mirrors",
+                    "mirrors-empty",
+                    f"no mirror for {one.source}: the set configures nothing",
+                )
+            )
+        elif all(mirror == one.source for mirror in one.mirrors):
+            problems.append(
+                Problem(
+                    one.object,
+                    f"{one.field}.mirrors",
+                    "mirror-is-source",
+                    f"the only mirror is the source {one.source}: the MCO ignores the set",
+                    "warning",
+                )
+            )
+        seen: set[str] = set()
+        for index, mirror in enumerate(one.mirrors):
+            field = f"{one.field}.mirrors[{index}]"
+            why = scope_problem(mirror, what="mirror", wildcard_ok=False)
+            if why:
+                problems.append(Problem(one.object, field, "mirror-scope", why))
+            if mirror in seen:
+                problems.append(
+                    Problem(
+                        one.object,
+                        field,
+                        "duplicate-mirror",
+                        f"{mirror} is listed twice (the API server refuses duplicates in a set)",
+                    )
+                )
+            seen.add(mirror)
+        if one.kind != ICSP and one.policy not in (
+            "",
+            NEVER_CONTACT_SOURCE,
+            ALLOW_CONTACTING_SOURCE,
+        ):
+            problems.append(
+                Problem(
+                    one.object,
+                    f"{one.field}.mirrorSourcePolicy",
+                    "mirror-source-policy",
+                    f"{one.policy!r} is not {NEVER_CONTACT_SOURCE} or {ALLOW_CONTACTING_SOURCE}",
+                )
+            )
+        if one.policy == NEVER_CONTACT_SOURCE and one.source in one.mirrors:
+            problems.append(
+                Problem(
+                    one.object,
+                    f"{one.field}.mirrorSourcePolicy",
+                    "never-contact-source-is-mirror",
+                    f"NeverContactSource while the source {one.source} is one of the mirrors: "
+                    "the MCO refuses to render",
+                )
+            )
+    return problems
+
+
+def _order_conflict(first: Sequence[str], second: Sequence[str]) -> Optional[tuple[str, str]]:
+    where = {mirror: index for index, mirror in enumerate(second)}
+    for i, a in enumerate(first):
+        for b in first[i + 1 :]:
+            if a in where and b in where and where[a] > where[b]:
+                return a, b
+    return None
+
+
+def _cross_problems(
+    sets: Sequence[_Set], version: tuple[int, int], also: dict[int, str]
+) -> list[Problem]:
+    """Problems between objects; ``also`` gets, per problem's position, the other object."""
+    problems: list[Problem] = []
+    by_source: dict[tuple[str, str], list[_Set]] = {}
+    for one in sets:
+        family = "tag" if one.kind == ITMS else "digest"
+        by_source.setdefault((family, one.source), []).append(one)
+    for (_family, source), group in sorted(by_source.items()):
+        for later_index, later in enumerate(group):
+            for earlier in group[:later_index]:
+                if earlier.object == later.object:
+                    problems.append(
+                        Problem(
+                            later.object,
+                            f"{later.field}.source",
+                            "duplicate-source",
+                            f"{source} is also in {earlier.field} of the same object: the MCO "
+                            "merges their mirror orders",
+                            "warning",
+                        )
+                    )
+                else:
+                    also[len(problems)] = earlier.object
+                    problems.append(
+                        Problem(
+                            later.object,
+                            f"{later.field}.source",
+                            "duplicate-source",
+                            f"{source} is also a source of {earlier.object}: the MCO merges "
+                            "their mirror orders (see the rules below)",
+                            "warning",
+                        )
+                    )
+                conflict = _order_conflict(earlier.mirrors, later.mirrors)
+                if conflict:
+                    also[len(problems)] = earlier.object
+                    problems.append(
+                        Problem(
+                            later.object,
+                            f"{later.field}.mirrors",
+                            "mirror-order-conflict",
+                            f"{conflict[1]} comes before {conflict[0]} here but after it in "
+                            f"{earlier.object} {earlier.field}: the MCO breaks the cycle "
+                            "alphabetically, which neither object asked for",
+                        )
+                    )
+    if version >= (4, 13):
+        policies: dict[str, _Set] = {}
+        for one in sets:
+            policy = one.policy or ALLOW_CONTACTING_SOURCE
+            first = policies.setdefault(one.source, one)
+            if (first.policy or ALLOW_CONTACTING_SOURCE) != policy:
+                also[len(problems)] = first.object
+                problems.append(
+                    Problem(
+                        one.object,
+                        f"{one.field}.mirrorSourcePolicy",
+                        "mirror-source-policy-conflict",
+                        f"{policy} for {one.source}, but {first.policy or ALLOW_CONTACTING_SOURCE}"
+                        f" in {first.object} {first.field}: the MCO refuses to render any "
+                        "mirror rule (conflicting mirrorSourcePolicy)",
+                    )
+                )
+    kinds = {one.kind for one in sets}
+    if (4, 13) <= version < (4, 15) and ICSP in kinds and kinds & {IDMS, ITMS}:
+        first_icsp = next(one for one in sets if one.kind == ICSP)
+        problems.append(
+            Problem(
+                first_icsp.object,
+                "kind",
+                "icsp-with-idms",
+                f"ImageContentSourcePolicy together with ImageDigestMirrorSet/ImageTagMirrorSet: "
+                f"MCO releases of {version_text(version)} before the late-2023 backports refuse "
+                "to render this (convert with: oc adm migrate icsp)",
+                "warning",
+            )
+        )
+    return problems
+
+
+def _registry_sources(state: MirrorState) -> tuple[dict[str, list[str]], list[Problem]]:
+    label = f"{IMAGE_CONFIG_KIND}/{IMAGE_CONFIG_NAME}"
+    spec = (state.image_config or {}).get("spec") or {}
+    sources = spec.get("registrySources") or {} if isinstance(spec, Mapping) else {}
+    lists: dict[str, list[str]] = {}
+    problems = []
+    for key in ("insecureRegistries", "blockedRegistries", "allowedRegistries"):
+        values = sources.get(key) if isinstance(sources, Mapping) else None
+        if values is None:
+            continue
+        if not isinstance(values, list):
+            problems.append(
+                Problem(label, f"spec.registrySources.{key}", "schema", "must be a list")
+            )
+            continue
+        lists[key] = [value for value in values if isinstance(value, str)]
+        for index, value in enumerate(values):
+            if not isinstance(value, str) or not value.strip():
+                problems.append(
+                    Problem(
+                        label,
+                        f"spec.registrySources.{key}[{index}]",
+                        "registry-sources-empty",
+                        "an empty registry: the MCO refuses to render registries.conf",
+                    )
+                )
+    if lists.get("blockedRegistries") and lists.get("allowedRegistries"):
+        problems.append(
+            Problem(
+                label,
+                "spec.registrySources",
+                "blocked-and-allowed",
+                "blockedRegistries and allowedRegistries are both set: only one may be",
+            )
+        )
+    return lists, problems
+
+
+def _mirror_reachability(sets: Sequence[_Set], lists: Mapping[str, list[str]]) -> list[Problem]:
+    problems = []
+    blocked = [scope for scope in lists.get("blockedRegistries", []) if scope]
+    allowed = [scope for scope in lists.get("allowedRegistries", []) if scope]
+    for one in sets:
+        for index, mirror in enumerate(one.mirrors):
+            if not mirror or mirror == one.source:
+                continue
+            field = f"{one.field}.mirrors[{index}]"
+            scope = next((s for s in blocked if scope_nested(mirror, s)), None)
+            if scope is not None:
+                problems.append(
+                    Problem(
+                        one.object,
+                        field,
+                        "mirror-blocked",
+                        f"{mirror} is inside blockedRegistries scope {scope} of "
+                        "image.config.openshift.io/cluster: every pull from it is refused",
+                    )
+                )
+            if allowed and not any(scope_nested(mirror, s) for s in allowed):
+                problems.append(
+                    Problem(
+                        one.object,
+                        field,
+                        "mirror-not-allowed",
+                        f"{mirror} is in no allowedRegistries scope of "
+                        "image.config.openshift.io/cluster: the nodes' policy.json rejects it",
+                    )
+                )
+    return problems
+
+
+def validate(
+    state: MirrorState,
+    version: tuple[int, int],
+    touched: Collection[str] = (),
+    refusals: Sequence[Refusal] = (),
+) -> tuple[Problem, ...]:
+    """Every problem of ``state`` for OCP ``version``; ``touched`` (Kind/name) are the
+    objects the plan changes: problems elsewhere become warnings. ``refusals``: the MCO's,
+    for the same objects (the rendering's problems)."""
+    problems = _object_problems(state, version)
+    sets: list[_Set] = []
+    for kind in (ICSP, IDMS, ITMS):
+        sets += _sets(state, kind, problems)
+    # Before 4.13 the MCO renders ICSPs only (the other kinds are refused above).
+    rendered = [one for one in sets if one.kind == ICSP] if version < (4, 13) else sets
+    problems += _set_problems(sets)
+    also: dict[int, str] = {}
+    cross = _cross_problems(rendered, version, also)
+    lists, image_problems = _registry_sources(state)
+    image_config = f"{IMAGE_CONFIG_KIND}/{IMAGE_CONFIG_NAME}"
+    reachability = _mirror_reachability(rendered, lists)
+    involved = [
+        *((p, {p.object}) for p in problems),
+        *((p, {p.object, also.get(i, p.object)}) for i, p in enumerate(cross)),
+        *((p, {p.object}) for p in image_problems),
+        *((p, {p.object, image_config}) for p in reachability),
+    ]
+    said = {(p.object, p.field) for p, _ in involved if p.severity == "error"}
+    for refusal in refusals:
+        if (refusal.origin, refusal.field) in said:
+            continue
+        detail = f" ({refusal.detail})" if refusal.detail else ""
+        message = f"the MCO refuses to render: {refusal.message}{detail}"
+        problem = Problem(refusal.origin, refusal.field, "mco-refusal", message)
+        involved.append((problem, {problem.object}))
+    return tuple(_downgrade(involved, touched))
+
+
+def _downgrade(
+    problems: Iterable[tuple[Problem, set[str]]], touched: Collection[str]
+) -> Iterable[Problem]:
+    for problem, objects in problems:
+        if problem.severity == "error" and not objects & set(touched):
+            yield replace(
+                problem,
+                severity="warning",
+                message=f"{problem.message} (already on the cluster; this plan does not change it)",
+            )
+        else:
+            yield problem
