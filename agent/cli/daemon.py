@@ -54,6 +54,8 @@ def run(
     ] = None,
     storage_driver: StorageDriverOption = None,
     min_free: MinFreeOption = 2.0,
+    max_images: options.MaxImagesOption = options.MAX_IMAGES_DEFAULT,
+    covered_only: options.CoveredOnlyOption = False,
 ) -> None:
     """DaemonSet mode: check at start, on changes and periodically; publish ConfigMaps."""
     if log_format not in ("text", "json"):
@@ -84,6 +86,8 @@ def run(
         poll=poll_seconds,
         heartbeat_file=heartbeat_file,
         log_format=log_format,
+        max_images=max_images,
+        covered_only=covered_only,
     )
     runner = options.node_runner(
         root,

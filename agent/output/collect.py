@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # annotations only: renderers are imported on every command's
 
 
 def _node_state(row: NodeRow) -> str:
-    if row.status in ("missing", "orphaned"):
+    if row.status in ("missing", "orphaned", "unknown"):
         return row.status.upper()
     state = (row.verdict or "?").upper()
     if row.status == "stale":
@@ -35,7 +35,9 @@ def collect_table(summary: Summary, *, wide: bool = False) -> str:
         f"nodes: {counts['expected']} expected, {counts['reported']} reported — "
         f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail, "
         f"{counts['error']} error, {counts['missing']} missing, {counts['stale']} stale, "
-        f"{counts['orphaned']} orphaned, {counts['drift']} drift",
+        f"{counts['orphaned']} orphaned, {counts['drift']} drift"
+        + (f", {counts['unknown']} unknown" if counts.get("unknown") else ""),
+        *(f"warning: {warning}" for warning in summary.warnings),
         "",
     ]
     rows = [["NODE", "STATE", "POOL", "CHECKED", "SERVED BY"]]
