@@ -715,3 +715,39 @@ def test_collect_bad_input(capsys: Any, tmp_path: Path) -> None:
     assert main(["collect", "--from-file", str(bad)]) == 2
     assert main(["collect", "--from-file", str(bad), "--max-age", "soon"]) == 2
     assert "expected a ConfigMapList" in capsys.readouterr().err
+
+
+# --- least privilege: the manifests' RBAC, enforced by the fake API server ------------------
+
+
+def test_the_shipped_rbac_lets_the_agent_publish_and_nothing_more(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    manifests = [
+        doc
+        for path in sorted((PROJECT_ROOT / "daemonset").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+    server.add_node("worker-0")
+    server.use_rbac(manifests)
+    agent = run_agent(tmp_path, server)
+    agent.step()
+    assert agent.publisher.pending is None, agent.publisher.last_error
+    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is not None
+    client = client_for(server)
+    with pytest.raises(Forbidden):
+        client.get(configmap_path(NS, "mirror-agent-checks"))  # reads nothing: mounted file
+    with pytest.raises(Forbidden):
+        next(iter(client.list(configmap_path(NS))))
+    with pytest.raises(Forbidden):
+        client.request("DELETE", configmap_path(NS, "mirror-agent-report-worker-0"))
+    with pytest.raises(Forbidden):
+        client.apply(
+            configmap_path("kube-system", "x"),
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}},
+            field_manager="mirror-agent",
+        )
+    with pytest.raises(Forbidden):
+        next(iter(client.list("/api/v1/nodes")))  # a Node by name (get), never the list
+    assert client.get("/api/v1/nodes/worker-0")["metadata"]["name"] == "worker-0"
