@@ -751,3 +751,91 @@ def test_the_shipped_rbac_lets_the_agent_publish_and_nothing_more(
     with pytest.raises(Forbidden):
         next(iter(client.list("/api/v1/nodes")))  # a Node by name (get), never the list
     assert client.get("/api/v1/nodes/worker-0")["metadata"]["name"] == "worker-0"
+
+
+# --- agent run fed hostile checks files and registries.conf: error reports, never a crash ----
+
+HOSTILE_INPUTS = [
+    ("checks", b"\xff\xfe\x00 not UTF-8\n"),
+    ("checks", b"-rf /\n"),
+    ("checks", b"x.example.com/a@sha256:" + b"b" * 64 + b"\x1b]0;title\x07\n"),
+    ("registries", b"[[registry]\nlocation = \n"),
+    ("registries", b"\xff\xfe"),
+    ("registries", b"a = " + b"[" * 600 + b"]" * 600 + b"\n"),
+    ("registries", b"[[registry]]\nprefix = 1\n"),
+]
+
+
+def test_agent_run_reports_each_hostile_input_and_keeps_running(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    server.add_node("worker-0")
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True)
+    conf = root / "etc/containers/registries.conf"
+    conf.write_text("")
+    checks = tmp_path / "checks" / "images.txt"
+    checks.parent.mkdir()
+    checks.write_text("x.example.com/a@sha256:" + "b" * 64 + "\n")
+    env = {**os.environ, "NODE_NAME": "worker-0", "PYTHONPATH": str(PROJECT_ROOT)}
+    argv = [sys.executable, "-m", "agent", "run", "--kubeconfig", str(kubeconfig)]
+    argv += ["--host-root", str(root), "--images-file", str(checks), "--jitter", "0s"]
+    argv += ["--poll", "1s", "--log-format", "json"]
+    process = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lines: list[str] = []
+
+    def read_stdout() -> None:
+        assert process.stdout is not None
+        lines.extend(process.stdout)
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
+
+    def checks_logged() -> int:
+        return sum(1 for line in list(lines) if '"event":"check"' in line)
+
+    def wait_for_check(count: int) -> dict[str, Any]:
+        deadline = time.monotonic() + 60
+        while checks_logged() < count and process.poll() is None:
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+        assert stored is not None
+        return json.loads(stored["data"]["report.json"])  # type: ignore[no-any-return]
+
+    try:
+        wait_for_check(1)
+        good_conf, good_checks = conf.read_bytes(), checks.read_bytes()
+        for number, (which, content) in enumerate(HOSTILE_INPUTS, start=2):
+            conf.write_bytes(content if which == "registries" else good_conf)
+            checks.write_bytes(content if which == "checks" else good_checks)
+            # a new mtime whatever the file system's resolution
+            os.utime(conf, (time.time() + number, time.time() + number))
+            report = wait_for_check(number)
+            codes = [f["code"] for f in report["findings"]] + [
+                f["code"] for image in report["images"] for f in image["findings"]
+            ]
+            assert report["verdict"] in ("fail", "error"), (which, content, report)
+            assert any(
+                code
+                in (
+                    "checks-file-invalid",
+                    "registries-conf-invalid",
+                    "check-failed",
+                    "invalid-reference",
+                )
+                for code in codes
+            ), (which, content, codes)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(timeout=5)
+    err = process.stderr.read() if process.stderr else ""
+    assert "Traceback" not in err, err
+    assert process.returncode == 0
