@@ -14,6 +14,7 @@ scratch store) has finished.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import queue
@@ -417,7 +418,31 @@ def open_pidfd(pid: int) -> Optional[int]:
         return None
 
 
-def _start(args: tuple[str, ...], env: Optional[Mapping[str, str]]) -> subprocess.Popen[bytes]:
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_agent() -> Optional[Callable[[], None]]:
+    """What the child runs between fork and exec so that it dies with the agent: its own
+    session (start_new_session) takes it out of the agent's process group, so without this
+    a ``kill -9`` of the agent leaves it running, reparented to init. None where prctl is
+    not available (not Linux)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the agent died before the call: do not run at all
+            os._exit(int(ExitCode.ENVIRONMENT))
+
+    return preexec
+
+
+def _start(
+    args: tuple[str, ...], env: Optional[Mapping[str, str]], keep_fds: Sequence[int] = ()
+) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
             list(args),
@@ -427,6 +452,8 @@ def _start(args: tuple[str, ...], env: Optional[Mapping[str, str]]) -> subproces
             stderr=subprocess.PIPE,
             start_new_session=True,
             close_fds=True,
+            pass_fds=tuple(keep_fds),
+            preexec_fn=_die_with_agent(),  # only prctl and getppid run between fork and exec
         )
     except (FileNotFoundError, NotADirectoryError):
         raise CommandNotFound(args[0], detail="no such executable on PATH") from None
@@ -485,8 +512,17 @@ def run_command(
     env: Optional[Mapping[str, str]] = None,
     on_stderr_line: Optional[Callable[[str], None]] = None,
     grace: float = DEFAULT_GRACE,
+    watch: Optional[Callable[[], None]] = None,
+    keep_fds: Sequence[int] = (),
 ) -> CommandResult:
     """Run ``argv`` (no shell) with a wall-clock ``timeout`` and capture its output.
+
+    The command dies with the agent: it gets SIGKILL when the agent's process ends in any
+    way, ``kill -9`` included (``PR_SET_PDEATHSIG``), so no podman is left running on the
+    node by an agent that was killed. ``watch`` is called about every 0.1 s while the
+    command runs; an exception it raises stops the command as an interruption would and
+    propagates (e.g. the node's disk filling up). ``keep_fds`` are inherited by the
+    command (e.g. the lock of its scratch store: held as long as anything it started runs).
 
     The child runs in its own session (its own process group, no controlling terminal,
     stdin from /dev/null) with exactly ``env`` as its environment when given (the
@@ -516,7 +552,7 @@ def run_command(
         try:
             # Ctrl-C/SIGTERM between the fork and the bookkeeping would orphan the child.
             with _SIGNALS.deferred():
-                popen = _start(args, env)
+                popen = _start(args, env, keep_fds)
                 if not _is_own_child(popen.pid):
                     return _run_double(popen, args, started, timeout, on_stderr_line)
                 child = _Child(popen, on_stderr_line)
@@ -529,6 +565,8 @@ def run_command(
                     timed_out = True
                     break
                 child.pump(min(remaining, _POLL))
+                if watch is not None:
+                    watch()
             if timed_out:
                 child.stop(grace)
             else:

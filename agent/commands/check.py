@@ -30,6 +30,7 @@ from agent.process import CommandNotFound, CommandResult, Terminated
 from agent.pull.judge import verdict_of
 from agent.pull.log.podman import parse_pull_log
 from agent.pull.runner import NodeRunner
+from agent.pull.scratch import NodeDiskFull
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat, Resolution, compat_for_podman
 from agent.report import CheckReport, Finding, ImageResult, NotVerified, Probe, timestamp, worst
@@ -175,6 +176,14 @@ def check_image(
         return error_result(
             image,
             "tool-missing",
+            exc.message,
+            reference=target,
+            expected=expected_sources(resolution),
+        )
+    except NodeDiskFull as exc:
+        return error_result(
+            image,
+            "node-disk-full",
             exc.message,
             reference=target,
             expected=expected_sources(resolution),

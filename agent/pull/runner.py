@@ -22,7 +22,7 @@ from agent.node.paths import SCRATCH_PARENT, HostRoot
 from agent.node.settings import NodeSettings, read_graphroot, read_store_images
 from agent.process import CommandNotFound, CommandResult, run_command
 from agent.pull import commands
-from agent.pull.scratch import ScratchFolder, require_free_space
+from agent.pull.scratch import NodeDiskFull, ScratchFolder, free_bytes, require_free_space
 
 __all__ = ["NodeRunner"]
 
@@ -30,6 +30,8 @@ _STORAGE_MODES = ("scratch", "node")
 _PODMAN_VERSION = re.compile(r"^podman(?:-remote)? version (\S+)\s*$", re.M)
 _CHROOT_FAILED_TO_RUN = re.compile(r"^chroot: failed to run command '?(.+?)'?: (.+)$", re.M)
 _CHROOT_CANNOT_CHANGE = re.compile(r"^chroot: cannot change root directory to .*$", re.M)
+#: ENOSPC as Go and c/storage word it in podman's log.
+_NO_SPACE = re.compile(r"no space left on device", re.I)
 
 
 class NodeRunner:
@@ -91,6 +93,7 @@ class NodeRunner:
         extra_env: Optional[Mapping[str, str]] = None,
         on_stderr_line: Optional[Callable[[str], None]] = None,
         timeout: Optional[float] = None,
+        **guards: Any,
     ) -> CommandResult:
         chroot = str(self.settings.host_root) if self.chrooted else None
         result = self._run(
@@ -98,6 +101,7 @@ class NodeRunner:
             timeout=self.timeout if timeout is None else timeout,
             env=commands.node_env(self.settings.proxy_env, extra_env),
             on_stderr_line=on_stderr_line,
+            **guards,  # watch, keep_fds: for pulls only
         )
         if self.chrooted and not result.timed_out:
             self._check_chroot(result, argv[0])
@@ -176,9 +180,23 @@ class NodeRunner:
                 podman_release=self.podman_release,
                 auth_file=self.settings.auth_file,
             )
-            return self._node_run(
-                argv, extra_env={"TMPDIR": f"{scratch}/tmp"}, on_stderr_line=on_stderr_line
+            lock = self.scratch.lock_fd
+            result = self._node_run(
+                argv,
+                extra_env={"TMPDIR": f"{scratch}/tmp"},
+                on_stderr_line=on_stderr_line,
+                # the node's disk watched while podman writes; the store's lock held by
+                # podman too, so that no sweep removes the store while it runs
+                watch=self._disk_watch(),
+                keep_fds=(lock,) if lock is not None else (),
             )
+            if not result.ok and _NO_SPACE.search(result.stderr):
+                raise NodeDiskFull(
+                    "the pull ran out of space on the node (no space left on device): the "
+                    "node's disk, not the mirror",
+                    hint="free space on the node or raise --min-free-gib",
+                )
+            return result
 
     def inspect_manifest(
         self,
@@ -210,15 +228,42 @@ class NodeRunner:
 
     # -- room on the node ------------------------------------------------------------
 
-    def check_free_space(self) -> None:
-        """CheckEnvironmentError when a filesystem the pull writes to has too little room:
-        the scratch folder, and with ``storage="node"`` the node's image store."""
+    def _write_places(self) -> list[tuple[Path, str]]:
+        """(agent path, node path) of the filesystems a pull writes to: the scratch folder,
+        and with ``storage="node"`` the node's image store."""
         places = [(self.scratch.agent_dir(), self.scratch.node_path)]
         if self.storage == "node":
             graphroot = read_graphroot(self._host)
             places.append((self.agent_path(graphroot), graphroot))
-        for path, node_path in places:
+        return places
+
+    def check_free_space(self) -> None:
+        """NodeDiskFull (a CheckEnvironmentError) when a filesystem the pull writes to has
+        less than the reserve (``min_free_bytes``) free."""
+        for path, node_path in self._write_places():
             require_free_space(path, node_path, self.min_free_bytes)
+
+    def _disk_watch(self) -> Callable[[], None]:
+        """Called while a pull runs: NodeDiskFull as soon as a filesystem it writes to falls
+        below the reserve (the pull is then stopped and its store removed)."""
+        places = [(path, node) for path, node in self._write_places() if path.exists()]
+        reserve = self.min_free_bytes
+
+        def watch() -> None:
+            for path, node_path in places:
+                try:
+                    free = free_bytes(path)
+                except OSError:
+                    continue
+                if free < reserve:
+                    raise NodeDiskFull(
+                        f"the pull was stopped: {node_path} on the node fell to {free} bytes "
+                        f"free, below the reserve of {reserve} bytes (--min-free-gib)",
+                        hint="the image does not fit on this node's disk with the reserve "
+                        "kept; free space or check it by manifest (--method manifest)",
+                    )
+
+        return watch
 
     @contextlib.contextmanager
     def scratch_store(self) -> Iterator[str]:

@@ -66,9 +66,16 @@ class FakeRun:
         timeout: float,
         env: Optional[dict[str, str]] = None,
         on_stderr_line: Optional[Callable[[str], None]] = None,
+        **guards: Any,
     ) -> CommandResult:
         self.calls.append(
-            {"argv": list(argv), "timeout": timeout, "env": env, "on_stderr_line": on_stderr_line}
+            {
+                "argv": list(argv),
+                "timeout": timeout,
+                "env": env,
+                "on_stderr_line": on_stderr_line,
+                **guards,
+            }
         )
         if self.during is not None:
             self.during(list(argv))
