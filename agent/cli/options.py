@@ -223,4 +223,5 @@ def node_runner(
         timeout=timeout,
         min_free_bytes=int(min_free_gib * 1024**3),
         storage_driver=storage_driver,
+        size_check=True,
     )

@@ -22,6 +22,7 @@ from agent.node.paths import SCRATCH_PARENT, HostRoot
 from agent.node.settings import NodeSettings, read_graphroot, read_store_images
 from agent.process import CommandNotFound, CommandResult, run_command
 from agent.pull import commands
+from agent.pull.manifest import ImageSize, PlatformManifest, manifest_size, node_platform
 from agent.pull.scratch import NodeDiskFull, ScratchFolder, free_bytes, require_free_space
 
 __all__ = ["NodeRunner"]
@@ -32,6 +33,19 @@ _CHROOT_FAILED_TO_RUN = re.compile(r"^chroot: failed to run command '?(.+?)'?: (
 _CHROOT_CANNOT_CHANGE = re.compile(r"^chroot: cannot change root directory to .*$", re.M)
 #: ENOSPC as Go and c/storage word it in podman's log.
 _NO_SPACE = re.compile(r"no space left on device", re.I)
+#: A pull needs about this many times the compressed size of the image on the node's disk:
+#: the downloaded blob (in TMPDIR) and the extracted layer, commonly 2-3 times larger.
+SIZE_FACTOR = 3
+#: The manifest fetched for the estimate gets at most this long (a mirror that hangs is
+#: the pull's to report, with its own timeout).
+_SIZE_TIMEOUT = 30.0
+
+
+def _repository_of(reference: str) -> str:
+    """``host/repo`` of ``host/repo:tag`` or ``host/repo@sha256:...``."""
+    base = reference.rsplit("@", 1)[0]
+    head, slash, last = base.rpartition("/")
+    return f"{head}{slash}{last.split(':', 1)[0]}" if slash else base
 
 
 class NodeRunner:
@@ -53,6 +67,7 @@ class NodeRunner:
         scratch_parent: str = SCRATCH_PARENT,
         storage_driver: Optional[str] = None,
         run: Callable[..., CommandResult] = run_command,
+        size_check: bool = False,
     ) -> None:
         if storage not in _STORAGE_MODES:
             raise UsageError(f"storage must be 'scratch' or 'node', not {storage!r}")
@@ -70,6 +85,8 @@ class NodeRunner:
         self.timeout = timeout
         self.min_free_bytes = min_free_bytes
         self.storage_driver = storage_driver
+        #: before a pull, compare the image's size (its manifest) with the room left
+        self.size_check = size_check
         self._run = run
         self._host = HostRoot(settings.host_root)
         self.scratch = ScratchFolder(self._host, scratch_parent)
@@ -172,6 +189,8 @@ class NodeRunner:
         the node's /var/tmp, where a podman killed at the timeout would leave them.
         """
         commands.check_reference(reference)
+        if self.size_check:
+            self.check_room_for(reference)
         with self.scratch_store() as scratch:
             argv = commands.podman_pull_argv(
                 reference,
@@ -242,6 +261,53 @@ class NodeRunner:
         less than the reserve (``min_free_bytes``) free."""
         for path, node_path in self._write_places():
             require_free_space(path, node_path, self.min_free_bytes)
+
+    def image_size(self, reference: str) -> Optional[ImageSize]:
+        """The image's download size from its manifest, fetched the way the pull will
+        fetch it (skopeo inspect --raw through the node's mirror rules, with its
+        credentials); for an index, the node's platform's manifest. None when unknown."""
+        timeout = min(self.timeout, _SIZE_TIMEOUT)
+        target = reference
+        for _ in range(2):  # the manifest, then the platform's if it was an index
+            try:
+                result = self._node_run(
+                    commands.skopeo_inspect_argv(target, auth_file=self.settings.auth_file),
+                    timeout=timeout,
+                )
+            except (CommandNotFound, CheckEnvironmentError):
+                return None  # no skopeo on the node: the pull is not refused for it
+            if not result.ok:
+                return None
+            found = manifest_size(result.stdout, node_platform())
+            if not isinstance(found, PlatformManifest):
+                return found
+            target = f"{_repository_of(reference)}@{found.digest}"
+        return None
+
+    def check_room_for(self, reference: str) -> None:
+        """NodeDiskFull before anything is written when the image, by its manifest, would
+        take the filesystems a pull writes to below the reserve. Nothing is decided when
+        the size cannot be known (the watch during the pull still guards the disk)."""
+        size = self.image_size(reference)
+        if size is None:
+            return
+        needed = size.download * SIZE_FACTOR
+        for path, node_path in self._write_places():
+            if not path.exists():
+                continue
+            try:
+                room = free_bytes(path) - self.min_free_bytes
+            except OSError:
+                continue
+            if needed > room:
+                raise NodeDiskFull(
+                    f"not pulled: the image needs about {needed} bytes on the node "
+                    f"({SIZE_FACTOR} x its {size.download} bytes to download, by its "
+                    f"manifest), {node_path} has {max(room, 0)} bytes free above the "
+                    f"reserve of {self.min_free_bytes} bytes (--min-free-gib)",
+                    hint="free space on the node, or check this image by manifest "
+                    "(# method=manifest, --method manifest)",
+                )
 
     def _disk_watch(self) -> Callable[[], None]:
         """Called while a pull runs: NodeDiskFull as soon as a filesystem it writes to falls
