@@ -200,9 +200,14 @@ class NodeRunner:
                 auth_file=self.settings.auth_file,
             )
             lock = self.scratch.lock_fd
+            env = {"TMPDIR": f"{scratch}/tmp"}
+            if self.storage == "scratch":
+                conf = f"{scratch}/containers.conf"
+                self.agent_path(conf).write_text(commands.scratch_containers_conf(scratch))
+                env["CONTAINERS_CONF"] = conf
             result = self._node_run(
                 argv,
-                extra_env={"TMPDIR": f"{scratch}/tmp"},
+                extra_env=env,
                 on_stderr_line=on_stderr_line,
                 # the node's disk watched while podman writes; the store's lock held by
                 # podman too, so that no sweep removes the store while it runs

@@ -30,7 +30,7 @@ from tests.support.hostroot import (
     runner_call_argv,
     start_in_host_root,
 )
-from tests.support.lab import Lab
+from tests.support.lab import Lab, Registry
 
 MIB = 1024**2
 
@@ -120,8 +120,13 @@ def _pull_on_small_var_tmp(
 
 
 @pytest.fixture(scope="module")
-def big_image(lab: Lab) -> tuple[str, str]:
-    registry = lab.start_registry("node-safety")
+def node_registry(lab: Lab) -> Registry:
+    return lab.start_registry("node-safety")
+
+
+@pytest.fixture(scope="module")
+def big_image(lab: Lab, node_registry: Registry) -> tuple[str, str]:
+    registry = node_registry
     image = lab.build_image("team/big:1", size_bytes=40 * MIB)  # random: incompressible
     digest = lab.push(image, registry, "team/big")
     return registry.host, f"{registry.host}/team/big@{digest}"
@@ -156,3 +161,36 @@ def test_a_pull_filling_var_tmp_is_stopped_as_the_nodes_disk_and_removed(
     # MB on this tmpfs (docs/security.md)
     assert answer["error"]["message"].startswith("the pull was stopped"), answer["error"]
     assert answer["min_free"] > 0
+
+
+def test_what_a_scratch_pull_leaves_on_the_node(lab: Lab, node_registry: Registry) -> None:
+    """Exactly what docs/security.md says remains after a scratch pull: c/image's blob info
+    cache (no flag or setting moves it for root) and netavark's empty run folder; podman's
+    locks stay in the scratch folder (no /dev/shm/libpod_lock)."""
+    small = lab.build_image("team/small:1", size_bytes=1024)
+    host = node_registry.host
+    ref = f"{host}/team/small@{lab.push(small, node_registry, 'team/small')}"
+    root = build_host_root(lab, registries_conf(host))
+    marker = root.parent / f"{root.name}.marker"
+    listing = root.parent / f"{root.name}.changed"
+    script = (
+        'cd "$0" && touch "$1" && sleep 0.05 && shift 2 && "$@" >/dev/null && '
+        '{ find . -xdev -newer "$MARKER" ! -path ./proc ! -path "./proc/*" '
+        '! -path ./sys ! -path "./sys/*"; ls -A dev/shm | sed "s|^|shm:|"; } > "$LISTING"'
+    )
+    argv = ["sh", "-c", script, str(root), str(marker), "-", *runner_call_argv(root, "pull", ref)]
+    done = run_in_host_root(
+        root, argv, lab=lab, env={"MARKER": str(marker), "LISTING": str(listing)}
+    )
+    assert done.returncode == 0, done.stderr
+    changed = set(listing.read_text().split())
+    assert changed == {
+        "./var/tmp",  # the store was made and removed there
+        "./var/lib/containers",
+        "./var/lib/containers/cache",
+        "./var/lib/containers/cache/blob-info-cache-v1.boltdb",
+        "./run",
+        "./run/containers",
+        "./run/containers/networks",
+    }, changed
+    assert list((root / "run/containers/networks").iterdir()) == []
