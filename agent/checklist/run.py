@@ -241,7 +241,7 @@ def post_upgrade(
     target = parse_target(options.to_image) if options.to_image else None
     snapshot = cluster.read(pre=False)
     version = _version(snapshot, options.ocp_version, post=True)
-    items = evaluate(POST_UPGRADE, PostUpgradeFacts(snapshot, target))
+    items = evaluate(POST_UPGRADE, PostUpgradeFacts(snapshot, target, now=now()))
     return Checklist(
         kind="post-upgrade",
         generated_at=_stamp(now()),
