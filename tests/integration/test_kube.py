@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 import yaml
@@ -33,7 +33,7 @@ from agent.kube.client import (
 from agent.kube.config import ClusterConfig, KubeConfigError, from_kubeconfig, in_cluster
 from agent.kube.contract import REPORT_SELECTOR
 from agent.kube.publish import NodeReportPublisher, report_configmap
-from agent.report import CheckReport, ImageResult
+from agent.report import CheckReport, ImageResult, timestamp
 from tests.support.data import PROJECT_ROOT
 from tests.support.fake_apiserver import FakeApiServer
 from tests.support.fake_apiserver.certs import shared_certs
@@ -58,7 +58,7 @@ def client_for(server: FakeApiServer, **kwargs: Any) -> KubeClient:
 def seed_report(server: FakeApiServer, node: str, **fields: Any) -> None:
     report = CheckReport(
         node=node,
-        checked_at=fields.get("checked_at", "2099-01-01T00:00:00Z"),
+        checked_at=fields.get("checked_at", timestamp()),  # now: fresh, never in the future
         verdict=fields.get("verdict", "pass"),
         fingerprint=fields.get("fingerprint", "sha256:same"),
         images=(
@@ -594,7 +594,30 @@ def cluster(server: FakeApiServer, tmp_path: Path) -> Path:
     seed_report(server, "w2", verdict="fail")
     seed_report(server, "w3", fingerprint="sha256:different")
     seed_report(server, "gone")
+    put_daemonset(server)
     return server.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
+
+
+def put_daemonset(server: FakeApiServer, node_selector: Optional[dict[str, str]] = None) -> None:
+    """The agent's DaemonSet: which nodes are expected to report."""
+    server.put(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "mirror-agent", "namespace": NS},
+            "spec": {
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {
+                    "metadata": {"labels": {"a": "b"}},
+                    "spec": {
+                        "nodeSelector": node_selector or {},
+                        "tolerations": [{"operator": "Exists"}],
+                        "containers": [{"name": "a", "image": "x"}],
+                    },
+                },
+            },
+        }
+    )
 
 
 def collect(capsys: Any, *argv: str) -> tuple[int, str]:
@@ -614,6 +637,7 @@ def test_collect_json(cluster: Path, capsys: Any) -> None:
         "fail": 1,
         "error": 0,
         "missing": 1,
+        "unknown": 0,
         "stale": 0,
         "orphaned": 1,
         "drift": 1,
@@ -633,27 +657,36 @@ def test_collect_follows_the_daemonset_placement(
     server: FakeApiServer, cluster: Path, capsys: Any
 ) -> None:
     server.add_node("win", labels={"kubernetes.io/os": "windows"})
-    server.put(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "DaemonSet",
-            "metadata": {"name": "mirror-agent", "namespace": NS},
-            "spec": {
-                "selector": {"matchLabels": {"a": "b"}},
-                "template": {
-                    "metadata": {"labels": {"a": "b"}},
-                    "spec": {
-                        "nodeSelector": {"kubernetes.io/os": "linux"},
-                        "containers": [{"name": "a", "image": "x"}],
-                    },
-                },
-            },
-        }
-    )
+    put_daemonset(server, {"kubernetes.io/os": "linux"})
     _, out = collect(capsys, "--kubeconfig", str(cluster), "-o", "json")
     document = json.loads(out)
     assert document["expectedFrom"] == "daemonset"
     assert "win" not in {n["node"] for n in document["nodes"]}
+
+
+@pytest.mark.parametrize("unreadable", ["absent", "forbidden"])
+def test_collect_without_the_daemonset_says_the_expected_set_is_approximated(
+    server: FakeApiServer, cluster: Path, capsys: Any, unreadable: str
+) -> None:
+    """A Windows node (no agent) must not show as MISSING and fail the summary because
+    the DaemonSet could not be read: its nodes are unknown, and the output says so. (A
+    server error is retried first: tests/unit/commands/test_run_resilience.py.)"""
+    server.add_node("win", labels={"kubernetes.io/os": "windows"})
+    if unreadable == "absent":
+        assert server.delete_object("DaemonSet", "mirror-agent", NS)
+    if unreadable == "forbidden":
+        server.deny("get", "daemonsets", NS)
+    code, out = collect(capsys, "--kubeconfig", str(cluster), "-o", "json")
+    document = json.loads(out)
+    assert document["expectedApproximate"] is True
+    assert document["expectedFrom"] == "all-nodes"
+    assert "DaemonSet could not be read" in document["warnings"][0]
+    statuses = {n["node"]: n["status"] for n in document["nodes"]}
+    assert statuses["win"] == "unknown" and statuses["w4"] == "unknown"
+    assert document["summary"]["missing"] == 0 and document["summary"]["unknown"] == 2
+    assert code == 1  # w2 fails; the unknown nodes do not add to it
+    _, table = collect(capsys, "--kubeconfig", str(cluster))
+    assert "warning: the DaemonSet could not be read" in table and "UNKNOWN" in table
 
 
 def test_collect_stale_by_max_age(server: FakeApiServer, cluster: Path, capsys: Any) -> None:
