@@ -523,8 +523,8 @@ def run_command(
     The command dies with the agent: it gets SIGKILL when the agent's process ends in any
     way, ``kill -9`` included (``PR_SET_PDEATHSIG``), so no podman is left running on the
     node by an agent that was killed. ``watch`` is called about every 10 ms while the
-    command runs; an exception it raises stops the command as an interruption would and
-    propagates (e.g. the node's disk filling up). ``keep_fds`` are inherited by the
+    command runs; an exception it raises kills the command at once (SIGKILL, no grace:
+    e.g. the node's disk filling up) and propagates. ``keep_fds`` are inherited by the
     command (e.g. the lock of its scratch store: held as long as anything it started runs).
 
     The child runs in its own session (its own process group, no controlling terminal,
@@ -552,6 +552,7 @@ def run_command(
         started = time.monotonic()
         child: Optional[_Child] = None
         timed_out = False
+        urgent = False
         try:
             # Ctrl-C/SIGTERM between the fork and the bookkeeping would orphan the child.
             with _SIGNALS.deferred():
@@ -569,7 +570,9 @@ def run_command(
                     break
                 child.pump(min(remaining, _POLL if watch is None else _WATCH_POLL))
                 if watch is not None:
+                    urgent = True  # what the watch saw (a disk filling up) cannot wait
                     watch()
+                    urgent = False
             if timed_out:
                 child.stop(grace)
             else:
@@ -578,7 +581,10 @@ def run_command(
         except BaseException:
             if child is not None:
                 with _SIGNALS.deferred():
-                    child.stop(min(grace, INTERRUPT_GRACE))
+                    if urgent:
+                        child.kill()  # no grace: every moment more writes to the disk
+                    else:
+                        child.stop(min(grace, INTERRUPT_GRACE))
             raise
         return CommandResult(
             argv=args,

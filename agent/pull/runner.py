@@ -200,6 +200,7 @@ class NodeRunner:
                 auth_file=self.settings.auth_file,
             )
             lock = self.scratch.lock_fd
+            watch = self._disk_watch()
             env = {"TMPDIR": f"{scratch}/tmp"}
             if self.storage == "scratch":
                 conf = f"{scratch}/containers.conf"
@@ -211,9 +212,12 @@ class NodeRunner:
                 on_stderr_line=on_stderr_line,
                 # the node's disk watched while podman writes; the store's lock held by
                 # podman too, so that no sweep removes the store while it runs
-                watch=self._disk_watch(),
+                watch=watch,
                 keep_fds=(lock,) if lock is not None else (),
             )
+            # A pull that ended between two looks may still have gone below the reserve:
+            # one more look, so that the verdict does not depend on timing.
+            watch()
             if not result.ok and _NO_SPACE.search(result.stderr):
                 raise NodeDiskFull(
                     "the pull ran out of space on the node (no space left on device): the "
@@ -328,8 +332,9 @@ class NodeRunner:
                     continue
                 if free < reserve:
                     raise NodeDiskFull(
-                        f"the pull was stopped: {node_path} on the node fell to {free} bytes "
-                        f"free, below the reserve of {reserve} bytes (--min-free-gib)",
+                        f"the pull took {node_path} on the node down to {free} bytes free, "
+                        f"below the reserve of {reserve} bytes (--min-free-gib): it was "
+                        "stopped and its store removed",
                         hint="the image does not fit on this node's disk with the reserve "
                         "kept; free space or check it by manifest (--method manifest)",
                     )

@@ -156,10 +156,9 @@ def test_a_pull_filling_var_tmp_is_stopped_as_the_nodes_disk_and_removed(
     assert answer["error"]["type"] == "NodeDiskFull", answer
     assert answer["mounts_left"] == [str(root / "var/tmp")]  # only the tmpfs itself
     assert stores(root) == []
-    # stopped by the watch, before podman met ENOSPC: the disk never filled up. How far
-    # below the reserve it went depends on the write speed within one look (10 ms): a few
-    # MB on this tmpfs (docs/security.md)
-    assert answer["error"]["message"].startswith("the pull was stopped"), answer["error"]
+    # stopped by the watch (or, had the pull ended between two looks, caught by the look
+    # after it), not by ENOSPC: the node's disk never filled up
+    assert "below the reserve" in answer["error"]["message"], answer["error"]
     assert answer["min_free"] > 0
 
 

@@ -214,7 +214,8 @@ def test_node_storage_pull_uses_the_node_store_and_leaves_nothing(
     expected += ["--authfile", AUTH] if auth else []
     assert fake.argv == [*expected, "--", REF]
     assert re.fullmatch(r"/var/tmp/mirror-agent-[^/]+/tmp", fake.calls[0]["env"]["TMPDIR"])
-    assert asked == [str(host_root / "var/tmp"), str(host_root / "var/lib/containers/storage")]
+    places = [str(host_root / "var/tmp"), str(host_root / "var/lib/containers/storage")]
+    assert asked == places * 2  # before the pull, and the look after it (the watch's)
     assert scratch_dirs(host_root) == []
 
 
