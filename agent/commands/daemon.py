@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Optional, TextIO
+from typing import Any, Callable, Optional, TextIO, Union
 
 from agent import registries
 from agent.commands.check import CheckOptions, compat_of, run_check
@@ -133,7 +133,7 @@ class Agent:
         self,
         settings: RunSettings,
         *,
-        runner: NodeRunner,
+        runner: Union[NodeRunner, Callable[[], NodeRunner]],
         load: Callable[[Compat], LoadedHost],
         publisher: Publisher,
         clock: Callable[[], float] = time.monotonic,
@@ -145,7 +145,10 @@ class Agent:
         complete: Optional[Callable[[], bool]] = None,
     ) -> None:
         self.settings = settings
-        self.runner = runner
+        # A factory is called at every check: the node's settings (pull secret, proxy) are
+        # read then, and a node that cannot be read is that check's error report.
+        self.runner: Optional[NodeRunner] = None if callable(runner) else runner
+        self._make_runner = runner if callable(runner) else None
         self.load = load
         self.publisher = publisher
         self.clock = clock
@@ -304,7 +307,7 @@ class Agent:
             self.log_once({"event": "images-file-invalid", "level": "error", "error": problem})
         self._checked_fingerprint = self.fingerprint()
         return run_check(
-            self.runner,
+            self.node_runner(),
             self.load,
             CheckOptions(
                 tuple(images),
@@ -322,6 +325,14 @@ class Agent:
             # each image and each source tried: the liveness probe sees a long check going on
             progress=lambda image, what: self.heartbeat(),
         )
+
+    def node_runner(self) -> NodeRunner:
+        """The runner of this check: made now when a factory was given (the node's
+        settings are read again at every check)."""
+        if self._make_runner is not None:
+            self.runner = self._make_runner()
+        assert self.runner is not None
+        return self.runner
 
     def _error_report(self, error: Exception) -> CheckReport:
         """The report of a check that could not run at all (verdict error)."""
@@ -459,7 +470,7 @@ def connect(
 
 def serve(
     settings: RunSettings,
-    runner: NodeRunner,
+    runner: Union[NodeRunner, Callable[[], NodeRunner]],
     client: KubeClient,
     *,
     cycles: Optional[int],

@@ -333,3 +333,29 @@ def test_findings_keep_their_severity_when_fitted() -> None:
     report = replace(_long_images(1), findings=(Finding("x", "warn", "y"),))
     document = json.loads(fit_report(report.to_json(), report))
     assert document["findings"] == [{"code": "x", "severity": "warn", "message": "y"}]
+
+
+def test_a_node_whose_settings_cannot_be_read_is_an_error_report(tmp_path: Path) -> None:
+    """The runner is made at every check: a proxy.env that cannot be read (say, a folder)
+    is that check's error report, not a pod that exits and crash-loops."""
+    from agent.errors import CheckEnvironmentError
+
+    published: list[CheckReport] = []
+    agent, clock, out = make_agent(tmp_path, published.append)
+    working = agent.runner
+    attempts: list[int] = []
+
+    def make_runner() -> Any:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise CheckEnvironmentError("cannot read the node's proxy settings /host/etc/mco")
+        return working
+
+    agent._make_runner = make_runner
+    agent.step()
+    assert published[-1].verdict == "error"
+    assert "proxy settings" in published[-1].findings[0].message
+    clock.now += 3600
+    agent.step()
+    assert published[-1].images[0].image == SRC and published[-1].verdict == "warn"
+    assert out.getvalue().count("check-failed") == 1
