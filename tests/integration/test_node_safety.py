@@ -5,7 +5,8 @@ tests/integration/test_runner_chroot.py), a registry that never answers, a small
   swept only once nothing holds it.
 - A pull that would fill the node's /var/tmp (a size-limited tmpfs mounted in the host
   root's private mount namespace): refused by its manifest's size before anything is
-  written, or stopped while it writes; classified as the node's disk; store removed.
+  written (the disk untouched), or stopped while it writes; classified as the node's
+  disk; store removed.
 """
 
 from __future__ import annotations
@@ -156,10 +157,11 @@ def test_a_pull_filling_var_tmp_is_stopped_as_the_nodes_disk_and_removed(
     assert answer["error"]["type"] == "NodeDiskFull", answer
     assert answer["mounts_left"] == [str(root / "var/tmp")]  # only the tmpfs itself
     assert stores(root) == []
-    # stopped by the watch (or, had the pull ended between two looks, caught by the look
-    # after it), not by ENOSPC: the node's disk never filled up
+    # stopped by the watch, or caught by the look after the pull (also when podman met
+    # ENOSPC first): the node's disk either way, never the mirror. How far below the
+    # reserve the disk went depends on timing (docs/security.md): not asserted.
     assert "below the reserve" in answer["error"]["message"], answer["error"]
-    assert answer["min_free"] > 0
+    assert answer["min_free"] is not None
 
 
 def test_what_a_scratch_pull_leaves_on_the_node(lab: Lab, node_registry: Registry) -> None:
