@@ -157,10 +157,12 @@ def test_a_pull_filling_var_tmp_is_stopped_as_the_nodes_disk_and_removed(
     assert answer["error"]["type"] == "NodeDiskFull", answer
     assert answer["mounts_left"] == [str(root / "var/tmp")]  # only the tmpfs itself
     assert stores(root) == []
-    # stopped by the watch, or caught by the look after the pull (also when podman met
-    # ENOSPC first): the node's disk either way, never the mirror. How far below the
-    # reserve the disk went depends on timing (docs/security.md): not asserted.
-    assert "below the reserve" in answer["error"]["message"], answer["error"]
+    # stopped by the watch, caught by the look after the pull, or (when podman met ENOSPC
+    # between two looks and freed its files) by its error text: the node's disk in every
+    # case, never the mirror. Which one, and how far below the reserve the disk went,
+    # depends on timing (docs/security.md): not asserted.
+    message = answer["error"]["message"]
+    assert "below the reserve" in message or "no space left on device" in message, message
     assert answer["min_free"] is not None
 
 
