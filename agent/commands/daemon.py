@@ -356,6 +356,8 @@ class Agent:
         key = json.dumps(fields, sort_keys=True)
         if key in self._logged:
             return
+        if len(self._logged) >= 1000:  # a problem that keeps changing: said again, bounded
+            self._logged.clear()
         self._logged.add(key)
         self.log_line(fields)
 
