@@ -872,3 +872,38 @@ def test_agent_run_reports_each_hostile_input_and_keeps_running(
     err = process.stderr.read() if process.stderr else ""
     assert "Traceback" not in err, err
     assert process.returncode == 0
+
+
+def test_agent_run_with_cycles_stopped_before_publishing_exits_environment(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    """A one-shot run (--cycles 1) that SIGTERM stops before its report is published must
+    not exit 0: a Job would count as successful with no report."""
+    server.add_node("worker-0")
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True)
+    (root / "etc/containers/registries.conf").write_text("")
+    argv = [sys.executable, "-m", "agent", "run", "--kubeconfig", str(kubeconfig)]
+    argv += ["--host-root", str(root), "--image", "x.example.com/a@sha256:" + "b" * 64]
+    argv += ["--jitter", "10m", "--poll", "1s", "--cycles", "1", "--log-format", "json"]
+    process = subprocess.Popen(
+        argv,
+        env={**os.environ, "NODE_NAME": "worker-0", "PYTHONPATH": str(PROJECT_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # the jitter's wait: no check has run yet
+        assert json.loads(first)["event"] == "waiting", first
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    events = [json.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
+    assert events == ["terminated", "unpublished"], (out, err)
+    assert process.returncode == 69
+    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is None
