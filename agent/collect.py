@@ -28,6 +28,18 @@ def parse_time(text: Optional[str]) -> Optional[datetime]:
         return None
 
 
+#: How far ahead of this machine's clock a report's checkedAt may be (clocks differ a little).
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def future_reason(checked: datetime, now: datetime) -> Optional[str]:
+    """Why a report dated ``checked`` cannot be fresh at ``now``: dated in the future (a
+    node's clock ahead, or a forged date) it would otherwise look fresh forever."""
+    if checked - now > CLOCK_SKEW:
+        return f"checkedAt is in the future ({_age(checked - now)} ahead of this clock)"
+    return None
+
+
 def parse_duration(text: str) -> timedelta:
     """``90s``, ``15m``, ``6h``, ``2d``, or combinations like ``1h30m``."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -48,7 +60,8 @@ def parse_duration(text: str) -> timedelta:
 @dataclass
 class NodeRow:
     node: str
-    status: str  # "reported" | "missing" | "stale" | "orphaned"
+    # "reported" | "missing" | "stale" | "orphaned" | "unknown" (no report, expected set a guess)
+    status: str
     verdict: Optional[str] = None
     checked_at: Optional[str] = None
     fingerprint: Optional[str] = None
@@ -84,12 +97,17 @@ class Summary:
     images: list[dict[str, Any]]
     counts: dict[str, int]
     expected_from: str  # how the expected node list was derived
+    # True when the expected nodes are a guess (the DaemonSet could not be read)
+    expected_approximate: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self, *, nodes: bool = True) -> dict[str, Any]:
         document = {
             "schemaVersion": COLLECT_SCHEMA_VERSION,
             "summary": self.counts,
             "expectedFrom": self.expected_from,
+            "expectedApproximate": self.expected_approximate,
+            "warnings": self.warnings,
             "images": self.images,
         }
         if nodes:
@@ -225,11 +243,16 @@ def summarise(
     daemonset: Optional[dict[str, Any]],
     now: datetime,
     max_age: Optional[timedelta],
+    daemonset_problem: Optional[str] = None,
 ) -> Summary:
     """Reduce report ConfigMaps and Nodes to the cluster summary.
 
     Without a node list (``nodes`` is None: reports read from a file), the reported nodes
     are the expected ones: nothing can be missing or orphaned, and staleness is by age only.
+    Without the DaemonSet (``daemonset_problem`` says why it could not be read), the
+    expected set is approximated by every node: a node without a report is ``unknown``
+    (it may run no agent at all: a Windows node, a selector), not ``missing``, and a
+    warning says so.
     """
     # Each Node is reduced to the few facts the summary needs as it streams in.
     infos: dict[str, NodeInfo] = {}
@@ -244,6 +267,15 @@ def summarise(
     else:
         expected_from = "all-nodes"
     expected = {name for name, info in infos.items() if info.expected}
+    approximate = nodes is not None and daemonset is None and daemonset_problem is not None
+    warnings = []
+    if approximate:
+        warnings.append(
+            "the DaemonSet could not be read"
+            + (f" ({daemonset_problem})" if daemonset_problem else "")
+            + ": the expected nodes are approximated by every node; a node without a report "
+            "is shown as unknown, not missing"
+        )
 
     rows: dict[str, NodeRow] = {}
     image_served: dict[str, Counter[str]] = {}
@@ -273,7 +305,8 @@ def summarise(
             image_verdicts.setdefault(image, Counter())[verdict] += 1
     for name in expected:
         if name not in rows:
-            rows[name] = NodeRow(node=name, status="missing", pool=infos[name].pool)
+            status = "unknown" if approximate else "missing"
+            rows[name] = NodeRow(node=name, status=status, pool=infos[name].pool)
     _mark_drift(rows.values())
 
     ordered = sorted(rows.values(), key=lambda r: r.node)
@@ -285,6 +318,7 @@ def summarise(
             for verdict in VERDICTS
         },
         "missing": sum(1 for r in ordered if r.status == "missing"),
+        "unknown": sum(1 for r in ordered if r.status == "unknown"),
         "stale": sum(1 for r in ordered if r.status == "stale"),
         "orphaned": sum(1 for r in ordered if r.status == "orphaned"),
         "drift": sum(1 for r in ordered if r.drift),
@@ -298,7 +332,7 @@ def summarise(
         }
         for image in sorted(image_served)
     ]
-    return Summary(ordered, images, counts, expected_from)
+    return Summary(ordered, images, counts, expected_from, approximate, warnings)
 
 
 def _row_from_configmap(configmap: dict[str, Any]) -> Optional[NodeRow]:
@@ -359,6 +393,11 @@ def _stale_reason(
     checked = parse_time(row.checked_at)
     if checked is None:
         return "the report has no valid checkedAt"
+    if checked.tzinfo is None:
+        return f"checkedAt {row.checked_at} has no time zone"
+    future = future_reason(checked, now)
+    if future:
+        return future
     if max_age is not None and now - checked > max_age:
         return f"checked {_age(now - checked)} ago (older than --max-age)"
     recorded = row.machine_config

@@ -14,6 +14,7 @@ scratch store) has finished.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import queue
@@ -54,6 +55,9 @@ _DRAIN_AFTER_EXIT = 2.0
 _REAP_TIMEOUT = 10.0
 _READ_CHUNK = 65536
 _POLL = 0.1
+#: How often ``watch`` looks while a command runs: a pull writes fast (hundreds of MB/s
+#: from a near mirror); statvfs costs microseconds.
+_WATCH_POLL = 0.01
 
 _INSTALL_HINTS = {
     "podman": "install podman (RHCOS ships it; on RHEL/Fedora: dnf install podman)",
@@ -427,8 +431,33 @@ def open_pidfd(pid: int) -> Optional[int]:
         return None
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_agent() -> Optional[Callable[[], None]]:
+    """What the child runs between fork and exec so that it dies with the agent: its own
+    session (start_new_session) takes it out of the agent's process group, so without this
+    a ``kill -9`` of the agent leaves it running, reparented to init. None where prctl is
+    not available (not Linux)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the agent died before the call: do not run at all
+            os._exit(int(ExitCode.ENVIRONMENT))
+
+    return preexec
+
+
 def _start(
-    args: tuple[str, ...], env: Optional[Mapping[str, str]], interactive: bool
+    args: tuple[str, ...],
+    env: Optional[Mapping[str, str]],
+    interactive: bool,
+    keep_fds: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
@@ -439,6 +468,8 @@ def _start(
             stderr=None if interactive else subprocess.PIPE,
             start_new_session=not interactive,
             close_fds=True,
+            pass_fds=tuple(keep_fds),
+            preexec_fn=_die_with_agent(),  # only prctl and getppid run between fork and exec
         )
     except (FileNotFoundError, NotADirectoryError):
         raise CommandNotFound(args[0], detail="no such executable on PATH") from None
@@ -498,8 +529,17 @@ def run_command(
     on_stderr_line: Optional[Callable[[str], None]] = None,
     grace: float = DEFAULT_GRACE,
     interactive: bool = False,
+    watch: Optional[Callable[[], None]] = None,
+    keep_fds: Sequence[int] = (),
 ) -> CommandResult:
     """Run ``argv`` (no shell) with a wall-clock ``timeout`` and capture its output.
+
+    The command dies with the agent: it gets SIGKILL when the agent's process ends in any
+    way, ``kill -9`` included (``PR_SET_PDEATHSIG``), so no podman is left running on the
+    node by an agent that was killed. ``watch`` is called about every 10 ms while the
+    command runs; an exception it raises kills the command at once (SIGKILL, no grace:
+    e.g. the node's disk filling up) and propagates. ``keep_fds`` are inherited by the
+    command (e.g. the lock of its scratch store: held as long as anything it started runs).
 
     The child runs in its own session (its own process group, no controlling terminal,
     stdin from /dev/null) with exactly ``env`` as its environment when given (the
@@ -531,10 +571,11 @@ def run_command(
         started = time.monotonic()
         child: Optional[_Child] = None
         timed_out = False
+        urgent = False
         try:
             # Ctrl-C/SIGTERM between the fork and the bookkeeping would orphan the child.
             with _SIGNALS.deferred():
-                popen = _start(args, env, interactive)
+                popen = _start(args, env, interactive, keep_fds)
                 if not _is_own_child(popen.pid):
                     return _run_double(popen, args, started, timeout, on_stderr_line)
                 child = _Child(popen, on_stderr_line, own_group=not interactive)
@@ -546,7 +587,11 @@ def run_command(
                 if remaining <= 0:
                     timed_out = True
                     break
-                child.pump(min(remaining, _POLL))
+                child.pump(min(remaining, _POLL if watch is None else _WATCH_POLL))
+                if watch is not None:
+                    urgent = True  # what the watch saw (a disk filling up) cannot wait
+                    watch()
+                    urgent = False
             if timed_out:
                 child.stop(grace)
             else:
@@ -555,7 +600,10 @@ def run_command(
         except BaseException:
             if child is not None:
                 with _SIGNALS.deferred():
-                    child.stop(min(grace, INTERRUPT_GRACE))
+                    if urgent:
+                        child.kill()  # no grace: every moment more writes to the disk
+                    else:
+                        child.stop(min(grace, INTERRUPT_GRACE))
             raise
         return CommandResult(
             argv=args,

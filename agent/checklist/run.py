@@ -169,7 +169,9 @@ def pre_upgrade(
         expected = [state.name for state in states if state.expected]
 
         def fresh(report: NodeReport) -> bool:
-            return is_fresh(report, by_name.get(report.node), target, since=since, cutoff=cutoff)
+            return is_fresh(
+                report, by_name.get(report.node), target, since=since, cutoff=cutoff, now=now()
+            )
 
         installed = snapshot.daemonset is not None or bool(snapshot.reports.by_node)
         timeout = options.wait if since is not None and installed else 0.0
@@ -200,7 +202,7 @@ def pre_upgrade(
         version=version,
         rendering=rendering,
         release_coverage=release_coverage,
-        releases=node_releases(snapshot, target, since=since, cutoff=cutoff),
+        releases=node_releases(snapshot, target, since=since, cutoff=cutoff, now=now()),
         since=since,
         wait_note=wait_note,
         write_problem=write_problem,
@@ -239,7 +241,7 @@ def post_upgrade(
     target = parse_target(options.to_image) if options.to_image else None
     snapshot = cluster.read(pre=False)
     version = _version(snapshot, options.ocp_version, post=True)
-    items = evaluate(POST_UPGRADE, PostUpgradeFacts(snapshot, target))
+    items = evaluate(POST_UPGRADE, PostUpgradeFacts(snapshot, target, now=now()))
     return Checklist(
         kind="post-upgrade",
         generated_at=_stamp(now()),

@@ -3,7 +3,7 @@
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -25,6 +25,9 @@ from agent.cli.options import (
     TimeoutOption,
 )
 from agent.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from agent.pull.runner import NodeRunner
 
 _HEARTBEAT_HELP = "The file agent run touches every poll (liveness)."
 
@@ -54,6 +57,8 @@ def run(
     ] = None,
     storage_driver: StorageDriverOption = None,
     min_free: MinFreeOption = 2.0,
+    max_images: options.MaxImagesOption = options.MAX_IMAGES_DEFAULT,
+    covered_only: options.CoveredOnlyOption = False,
 ) -> None:
     """DaemonSet mode: check at start, on changes and periodically; publish ConfigMaps."""
     if log_format not in ("text", "json"):
@@ -84,14 +89,24 @@ def run(
         poll=poll_seconds,
         heartbeat_file=heartbeat_file,
         log_format=log_format,
+        max_images=max_images,
+        covered_only=covered_only,
     )
-    runner = options.node_runner(
-        root,
-        storage=storage,
-        timeout=timeout,
-        min_free_gib=min_free,
-        storage_driver=storage_driver,
-    )
+    if storage_driver is not None:
+        from agent.pull.commands import check_storage_driver
+
+        check_storage_driver(storage_driver)  # bad input: exit 2 now, not an error report
+
+    def runner() -> "NodeRunner":
+        # made at every check: a node whose settings cannot be read is an error report
+        return options.node_runner(
+            root,
+            storage=storage,
+            timeout=timeout,
+            min_free_gib=min_free,
+            storage_driver=storage_driver,
+        )
+
     raise typer.Exit(
         daemon.serve(settings, runner, client, cycles=cycles, agent_version=__version__)
     )

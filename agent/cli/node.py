@@ -128,6 +128,8 @@ def check(
     min_free: MinFreeOption = 2.0,
     storage_driver: StorageDriverOption = None,
     output: CheckOutputOption = CheckOutput.table,
+    max_images: options.MaxImagesOption = options.MAX_IMAGES_DEFAULT,
+    covered_only: options.CoveredOnlyOption = False,
 ) -> None:
     """Pull images as the node's container runtime would; judge mirror order and fallback."""
     root = options.host_root(host_root, privileged=True)
@@ -169,6 +171,8 @@ def check(
                 probe_mirrors,
                 manifest_images=manifest_images,
                 pull_images=pull_images,
+                max_images=max_images,
+                covered_only=covered_only,
             ),
             storage=storage.value,
             progress=shown,

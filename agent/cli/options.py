@@ -90,6 +90,24 @@ TimeoutOption = Annotated[float, typer.Option("--timeout", min=1, help="Seconds 
 MinFreeOption = Annotated[
     float, typer.Option("--min-free-gib", help="Refuse to pull below this free space.")
 ]
+MaxImagesOption = Annotated[
+    int,
+    typer.Option(
+        "--max-images",
+        min=1,
+        help="Check at most this many images (the rest is reported as not checked).",
+    ),
+]
+#: --max-images' default (agent.commands.check.DEFAULT_MAX_IMAGES; not imported: start time)
+MAX_IMAGES_DEFAULT = 300
+CoveredOnlyOption = Annotated[
+    bool,
+    typer.Option(
+        "--only-covered-images",
+        help="Only check images that a [[registry]] entry of registries.conf covers; "
+        "others are reported, not contacted.",
+    ),
+]
 StorageDriverOption = Annotated[
     Optional[str],
     typer.Option(
@@ -215,4 +233,5 @@ def node_runner(
         timeout=timeout,
         min_free_bytes=int(min_free_gib * 1024**3),
         storage_driver=storage_driver,
+        size_check=True,
     )

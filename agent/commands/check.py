@@ -30,6 +30,7 @@ from agent.process import CommandNotFound, CommandResult, Terminated
 from agent.pull.judge import verdict_of
 from agent.pull.log.podman import parse_pull_log
 from agent.pull.runner import NodeRunner
+from agent.pull.scratch import NodeDiskFull
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat, Resolution, compat_for_podman
 from agent.report import CheckReport, Finding, ImageResult, NotVerified, Probe, timestamp, worst
@@ -49,6 +50,16 @@ class CheckOptions:
     # Images really pulled whatever ``method`` says (``# method=pull``): a few chosen images
     # when the DaemonSet's default is the manifest method.
     pull_images: tuple[str, ...] = ()
+    #: At most this many images per check (None: no cap); the rest is a finding.
+    max_images: Optional[int] = None
+    #: Only images some registries.conf entry covers are contacted (the DaemonSet's
+    #: default): a checks file cannot make every node reach an arbitrary host:port.
+    covered_only: bool = False
+
+
+#: ``--max-images``' default: a report of this many images fits in its ConfigMap with
+#: room for findings and attempts, and a check of them ends within the re-check interval.
+DEFAULT_MAX_IMAGES = 300
 
 
 def compat_of(podman_version: Optional[str]) -> Compat:
@@ -142,6 +153,14 @@ def check_image(
         )
     (resolution,) = explanation.resolutions
     target = resolution.reference
+    if options.covered_only and resolution.entry is None:
+        return error_result(
+            image,
+            "not-covered",
+            "no [[registry]] entry of the node's registries.conf covers this image, and "
+            "--only-covered-images limits checks to images an entry covers: not contacted",
+            reference=target,
+        )
     if progress:
         progress(image, "starting")
     method = "manifest" if image in options.manifest_images else options.method
@@ -157,6 +176,14 @@ def check_image(
         return error_result(
             image,
             "tool-missing",
+            exc.message,
+            reference=target,
+            expected=expected_sources(resolution),
+        )
+    except NodeDiskFull as exc:
+        return error_result(
+            image,
+            "node-disk-full",
             exc.message,
             reference=target,
             expected=expected_sources(resolution),
@@ -271,6 +298,18 @@ def run_check(
         else:
             chosen, not_verified = auto_images(config, listing)
             images += [image for image in chosen if image not in images]
+    if options.max_images is not None and len(images) > options.max_images:
+        left_out = images[options.max_images :]
+        images = images[: options.max_images]
+        shown = ", ".join(left_out[:3]) + (", ..." if len(left_out) > 3 else "")
+        findings.append(
+            Finding(
+                "too-many-images",
+                "error",
+                f"{len(images) + len(left_out)} images to check, more than --max-images "
+                f"{options.max_images}: {len(left_out)} not checked ({shown})",
+            )
+        )
     if not images and not not_verified:
         findings.append(
             Finding(
@@ -375,6 +414,7 @@ def check_node(
 
 
 __all__: Sequence[str] = (
+    "DEFAULT_MAX_IMAGES",
     "CheckOptions",
     "Progress",
     "check_image",

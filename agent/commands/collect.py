@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from agent.collect import Summary, summarise
 from agent.errors import UsageError
@@ -56,22 +56,48 @@ def collect_from_cluster(
 ) -> Summary:
     """The report ConfigMaps and the Nodes, streamed page by page into the summary (acting
     as ``--as`` when given)."""
-    from agent.kube.client import ApiError, configmap_path, node_path
+    from agent.kube.client import configmap_path, node_path
     from agent.kube.config import DEFAULT_NAMESPACE
     from agent.kube.workstation import workstation_client
 
     client = workstation_client(kubeconfig, context, as_user, as_groups, as_uid)
     ns = namespace or DEFAULT_NAMESPACE
-    daemonset: Optional[dict[str, Any]]
-    try:
-        daemonset = client.get(f"/apis/apps/v1/namespaces/{ns}/daemonsets/{DAEMONSET}")
-    except ApiError:
-        daemonset = None  # not readable: every node is expected
+    daemonset, problem = read_daemonset(client.get, ns)
     reports: Iterable[dict[str, Any]] = client.list(
         configmap_path(ns), label_selector=REPORT_SELECTOR
     )
     nodes: Iterable[dict[str, Any]] = client.list(node_path())
-    return summarise(reports, nodes, daemonset=daemonset, now=_now(), max_age=max_age)
+    return summarise(
+        reports,
+        nodes,
+        daemonset=daemonset,
+        now=_now(),
+        max_age=max_age,
+        daemonset_problem=problem,
+    )
+
+
+#: Reads of the DaemonSet after the client's own retries (429, 5xx, connection) gave up.
+DAEMONSET_READS = 2
+
+
+def read_daemonset(
+    get: Callable[[str], dict[str, Any]], namespace: str
+) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    """The DaemonSet (which nodes should report), or None and why it could not be read.
+
+    Refused or absent (403, 404) is final; a server in trouble is asked again."""
+    from agent.kube.client import ApiError, NotFound, Unreachable
+
+    problem = None
+    for _ in range(DAEMONSET_READS):
+        try:
+            return get(f"/apis/apps/v1/namespaces/{namespace}/daemonsets/{DAEMONSET}"), None
+        except (ApiError, Unreachable) as error:
+            problem = f"daemonset {namespace}/{DAEMONSET}: {error}"
+            if isinstance(error, NotFound) or getattr(error, "status", None) in (401, 403):
+                break
+    return None, problem
 
 
 def _now() -> datetime:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Optional, TextIO
+from typing import Any, Callable, Optional, TextIO, Union
 
 from agent import registries
 from agent.commands.check import CheckOptions, compat_of, run_check
@@ -65,6 +65,8 @@ class RunSettings:
     poll: float = 30.0
     heartbeat_file: Optional[Path] = None
     log_format: str = "text"
+    max_images: Optional[int] = None
+    covered_only: bool = False
 
 
 def config_signature(host_root: Path) -> tuple[tuple[str, int, int], ...]:
@@ -76,8 +78,10 @@ def config_signature(host_root: Path) -> tuple[tuple[str, int, int], ...]:
         (SYSTEM_MAIN, SYSTEM_DROP_INS),
         (f"{ROOT_HOME}/{USER_MAIN}", f"{ROOT_HOME}/{USER_DROP_INS}"),
     ):
-        paths.append(host.resolve(main))
-        with contextlib.suppress(OSError):  # no drop-in folder: nothing to add
+        # a path that cannot be resolved or listed is left out: loading it reports why
+        with contextlib.suppress(OSError, ValueError, RuntimeError, AgentError):
+            paths.append(host.resolve(main))
+        with contextlib.suppress(OSError, ValueError, RuntimeError, AgentError):
             drop_ins = host.resolve(drop_in_dir)
             paths += sorted(p for p in drop_ins.iterdir() if p.name.endswith(".conf"))
     signature = []
@@ -112,9 +116,11 @@ class Publisher:
             return self.pending is None
         try:
             self._publish(self.pending)
-        except AgentError as error:
+        except Exception as error:  # kept and retried, never the loop's end
             self.failures += 1
-            self.last_error = str(error)
+            self.last_error = (
+                str(error) if isinstance(error, AgentError) else f"{type(error).__name__}: {error}"
+            )
             delay = min(PUBLISH_BACKOFF_MAX, 2.0 ** min(self.failures, 10))
             self.next_try = self._clock() + delay * random.uniform(0.5, 1.0)
             return False
@@ -127,7 +133,7 @@ class Agent:
         self,
         settings: RunSettings,
         *,
-        runner: NodeRunner,
+        runner: Union[NodeRunner, Callable[[], NodeRunner]],
         load: Callable[[Compat], LoadedHost],
         publisher: Publisher,
         clock: Callable[[], float] = time.monotonic,
@@ -136,9 +142,13 @@ class Agent:
         out: Optional[TextIO] = None,
         agent_version: str = "",
         rng: Optional[random.Random] = None,
+        complete: Optional[Callable[[], bool]] = None,
     ) -> None:
         self.settings = settings
-        self.runner = runner
+        # A factory is called at every check: the node's settings (pull secret, proxy) are
+        # read then, and a node that cannot be read is that check's error report.
+        self.runner: Optional[NodeRunner] = None if callable(runner) else runner
+        self._make_runner = runner if callable(runner) else None
         self.load = load
         self.publisher = publisher
         self.clock = clock
@@ -157,6 +167,8 @@ class Agent:
         self.pull_images: tuple[str, ...] = ()
         self.images_problems: tuple[str, ...] = ()  # why a checks file was not usable
         self._heartbeat = HeartbeatFile(settings.heartbeat_file)
+        self._logged: set[str] = set()
+        self.complete = complete
 
     # -- triggers ----------------------------------------------------------------------
 
@@ -176,15 +188,18 @@ class Agent:
         digest = None
         path = self.settings.images_file
         if path is not None:
-            texts = []
+            texts: list[bytes] = []
             for one in (path, path.parent / CHECKLIST_KEY, path.parent / PLAN_KEY):
                 try:
-                    text = one.read_text()
+                    data = one.read_bytes()
                 except OSError:
-                    text = ""  # not mounted yet, or the ConfigMap lacks the key
-                texts.append(text)
+                    data = b""  # not mounted yet, or the ConfigMap lacks the key
+                texts.append(data)
                 try:
-                    lines = read_image_lines(text, str(one))
+                    lines = read_image_lines(data.decode("utf-8"), str(one))
+                except UnicodeDecodeError as error:
+                    problems.append(f"{one}: not UTF-8 text (byte {error.start})")
+                    continue
                 except AgentError as error:
                     problems.append(str(error))  # logged and reported by the next check
                     continue
@@ -198,8 +213,8 @@ class Agent:
             # The first file alone hashes as before, so an upgrade triggers no extra check.
             while len(texts) > 1 and not texts[-1]:
                 texts.pop()
-            joined = "\0".join(texts)
-            digest = hashlib.sha256(joined.encode()).hexdigest()
+            joined = b"\0".join(texts)
+            digest = hashlib.sha256(joined).hexdigest()
         self.manifest_images = tuple(manifest)
         self.pull_images = tuple(pull)
         self.images_problems = tuple(problems)
@@ -213,8 +228,8 @@ class Agent:
         self._signature = signature
         try:
             self._fingerprint = self.load(self._compat or CURRENT).config.fingerprint
-        except AgentError as error:
-            self._fingerprint = f"invalid:{error}"
+        except Exception as error:  # any failure: the check reports it, the loop goes on
+            self._fingerprint = f"invalid:{type(error).__name__}:{error}"
         return self._fingerprint
 
     def due(self) -> Optional[str]:
@@ -234,29 +249,14 @@ class Agent:
     # -- one cycle -----------------------------------------------------------------------
 
     def cycle(self, reason: str) -> CheckReport:
-        images, images_hash = self.images()
-        self._images_hash = images_hash
-        for problem in self.images_problems:
-            self.log_line({"event": "images-file-invalid", "error": problem})
-        self._checked_fingerprint = self.fingerprint()
         started = self.clock()
-        report = run_check(
-            self.runner,
-            self.load,
-            CheckOptions(
-                tuple(images),
-                self.settings.auto,
-                self.settings.method,
-                manifest_images=self.manifest_images,
-                pull_images=self.pull_images,
-            ),
-            node=self.settings.node,
-            checked_at=self.now(),
-            agent_version=self.agent_version,
-            storage=self.settings.storage,
-            # each image and each source tried: the liveness probe sees a long check going on
-            progress=lambda image, what: self.heartbeat(),
-        )
+        try:
+            report = self._check()
+        except Exception as error:  # whatever it is, a report says so
+            # A checks file, a registries.conf or a node state that breaks the check must
+            # not end the loop (the pod would crash-loop and the node never report again):
+            # the report carries the error, the log says it once, the next check retries.
+            report = self._error_report(error)
         self._last_check = self.clock()
         interrupted = report.extra.get("interrupted")
         if interrupted:
@@ -303,6 +303,67 @@ class Agent:
         )
         return report
 
+    def _check(self) -> CheckReport:
+        images, images_hash = self.images()
+        self._images_hash = images_hash
+        for problem in self.images_problems:
+            self.log_once({"event": "images-file-invalid", "level": "error", "error": problem})
+        self._checked_fingerprint = self.fingerprint()
+        return run_check(
+            self.node_runner(),
+            self.load,
+            CheckOptions(
+                tuple(images),
+                self.settings.auto,
+                self.settings.method,
+                manifest_images=self.manifest_images,
+                pull_images=self.pull_images,
+                max_images=self.settings.max_images,
+                covered_only=self.settings.covered_only,
+            ),
+            node=self.settings.node,
+            checked_at=self.now(),
+            agent_version=self.agent_version,
+            storage=self.settings.storage,
+            # each image and each source tried: the liveness probe sees a long check going on
+            progress=lambda image, what: self.heartbeat(),
+        )
+
+    def node_runner(self) -> NodeRunner:
+        """The runner of this check: made now when a factory was given (the node's
+        settings are read again at every check)."""
+        if self._make_runner is not None:
+            self.runner = self._make_runner()
+        assert self.runner is not None
+        return self.runner
+
+    def _error_report(self, error: Exception) -> CheckReport:
+        """The report of a check that could not run at all (verdict error)."""
+        if isinstance(error, AgentError):
+            message = str(error)
+        else:
+            message = f"{type(error).__name__}: {error}"
+        self.log_once({"event": "check-failed", "level": "error", "error": message})
+        return CheckReport(
+            node=self.settings.node,
+            checked_at=self.now(),
+            verdict="error",
+            method=self.settings.method,
+            storage=self.settings.storage,
+            agent_version=self.agent_version,
+            findings=(Finding("check-failed", "error", f"the check could not run: {message}"),),
+        )
+
+    def log_once(self, fields: dict[str, Any]) -> None:
+        """A problem that persists is logged when it first appears, not at every check."""
+        key = json.dumps(fields, sort_keys=True)
+        if key in self._logged:
+            return
+        if len(self._logged) >= 1000:  # a problem that keeps changing: said again, bounded
+            self._logged.clear()
+        self._logged.add(key)
+        self.log_line(fields)
+
     def log_line(self, fields: dict[str, Any]) -> None:
         fields = {"time": self.now(), **fields}
         if self.settings.log_format == "json":
@@ -323,6 +384,8 @@ class Agent:
         self.heartbeat()
         if self.publisher.pending is not None and self.publisher.retry():
             self.log_line({"event": "published", "node": self.settings.node})
+        if self.publisher.pending is None and self.complete is not None:
+            self._complete()
         reason = self.due()
         if reason is None:
             return None
@@ -331,6 +394,18 @@ class Agent:
             self.log_line({"event": "waiting", "reason": reason, "seconds": round(delay, 1)})
             self._sleep_with_heartbeat(delay)
         return self.cycle(reason)
+
+    def _complete(self) -> None:
+        """A report published while its Node could not be read lacks the owner reference
+        and the Machine Config state: published again once the Node reads."""
+        assert self.complete is not None
+        try:
+            completed = self.complete()
+        except Exception as error:  # tried again at the next poll
+            self.log_once({"event": "complete-failed", "level": "error", "error": str(error)})
+            return
+        if completed:
+            self.log_line({"event": "completed", "node": self.settings.node})
 
     def _sleep_with_heartbeat(self, seconds: float) -> None:
         end = self.clock() + seconds
@@ -400,7 +475,7 @@ def connect(
 
 def serve(
     settings: RunSettings,
-    runner: NodeRunner,
+    runner: Union[NodeRunner, Callable[[], NodeRunner]],
     client: KubeClient,
     *,
     cycles: Optional[int],
@@ -408,8 +483,9 @@ def serve(
 ) -> ExitCode:
     """Run the agent until stopped (or for ``cycles`` checks), publishing to ``client``.
 
-    A stop (SIGTERM, Ctrl-C) is a normal end (OK); a one-shot run (``cycles``) whose last
-    report could not be published is not (ENVIRONMENT).
+    A stop (SIGTERM, Ctrl-C) of the DaemonSet's endless loop is a normal end (OK). A
+    one-shot run (``cycles``) that ends without its last report published (the API
+    refused it, or a stop came first) is not: ENVIRONMENT, never OK.
     """
     send = NodeReportPublisher(client, namespace=settings.namespace, node_name=settings.node)
     agent = Agent(
@@ -418,6 +494,7 @@ def serve(
         load=lambda compat: registries.load(settings.host_root, compat=compat),
         publisher=Publisher(send, clock=time.monotonic),
         agent_version=agent_version,
+        complete=send.complete,
     )
     stopped = True
     try:
@@ -432,8 +509,12 @@ def serve(
         # no error yet: the stop came while the report was being sent
         error = agent.publisher.last_error or "stopped while publishing; it may not have arrived"
         agent.log_line({"event": "unpublished", "error": error})
-        if not stopped:  # a one-shot run whose report was lost must not look successful
+        if cycles is not None:  # a one-shot run whose report was lost must not look successful
             return ExitCode.ENVIRONMENT
+    elif cycles is not None and stopped:
+        # stopped before its checks were all made and published
+        agent.log_line({"event": "unpublished", "error": f"stopped before {cycles} check(s)"})
+        return ExitCode.ENVIRONMENT
     return ExitCode.OK
 
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-from dataclasses import replace
 from typing import Any, Optional
 
-from agent.errors import AgentError
 from agent.kube.client import ApiError, KubeClient, configmap_path, node_path
 from agent.kube.contract import (
     CURRENT_CONFIG,
@@ -20,15 +16,21 @@ from agent.kube.contract import (
     VERDICT_LABEL,
     configmap_name,
 )
-from agent.report import CheckReport, ImageResult
+from agent.kube.fit import CONFIGMAP_LIMIT, ReportTooLarge, fit_report
+from agent.report import CheckReport
 
-CONFIGMAP_LIMIT = 1024 * 1024  # bytes of data, as the API server counts them
-_HEADROOM = 4096  # keys, JSON framing of the ConfigMap itself
 _LABEL_VALUE_MAX = 63
 
-
-class ReportTooLarge(AgentError):
-    pass
+__all__ = [
+    "CONFIGMAP_LIMIT",
+    "NodeReportPublisher",
+    "ReportTooLarge",
+    "fit_report",
+    "label_value",
+    "machine_config_state",
+    "publish",
+    "report_configmap",
+]
 
 
 def machine_config_state(node: dict[str, Any]) -> dict[str, Optional[str]]:
@@ -38,45 +40,6 @@ def machine_config_state(node: dict[str, Any]) -> dict[str, Optional[str]]:
         "desiredConfig": annotations.get(DESIRED_CONFIG),
         "state": annotations.get(MCD_STATE),
     }
-
-
-def _without_logs(image: ImageResult, keep: int) -> ImageResult:
-    if image.log is None or len(image.log) <= keep:
-        return image
-    trimmed = f"[trimmed to the last {keep} characters]\n" + image.log[-keep:] if keep else None
-    return replace(image, log=trimmed)
-
-
-def fit_report(document: dict[str, Any], report: CheckReport) -> str:
-    """The report JSON under the ConfigMap limit: raw logs are trimmed first, then the
-    effective registries entries are left out (``registriesConf.effectiveOmitted``); never
-    verdicts."""
-    text = json.dumps(document, separators=(",", ":"))
-    keep = 64 * 1024
-    smaller = report
-    omit_effective = False
-    while len(text.encode()) > CONFIGMAP_LIMIT - _HEADROOM:
-        if keep < 0:
-            conf = document.get("registriesConf") or {}
-            if omit_effective or conf.get("effective") is None:
-                raise ReportTooLarge(
-                    f"the report is {len(text.encode())} bytes even without logs; the "
-                    f"ConfigMap limit is {CONFIGMAP_LIMIT}",
-                    hint="check fewer images per node",
-                )
-            omit_effective = True
-        else:
-            smaller = replace(report, images=tuple(_without_logs(i, keep) for i in report.images))
-            keep = keep // 4 if keep > 256 else -1 if keep == 0 else 0
-        document = {**document, **smaller.to_json()}
-        if omit_effective:
-            document["registriesConf"] = {
-                **document["registriesConf"],
-                "effective": None,
-                "effectiveOmitted": True,
-            }
-        text = json.dumps(document, separators=(",", ":"))
-    return text
 
 
 def report_configmap(
@@ -118,13 +81,15 @@ def publish(client: KubeClient, configmap: dict[str, Any]) -> dict[str, Any]:
 class NodeReportPublisher:
     """Publishes one node's reports with its Node's owner reference and Machine Config state.
 
-    The Node is read once per report, at its first publish: a report retried after an
-    API outage keeps the Machine Config state of when it was made, not of a rollout that
-    happened meanwhile. When a read fails, the Node read last is used again: server-side
-    apply removes the fields a manager stops sending, so publishing without it would strip
-    the owner reference (the report would outlive its node) and the Machine Config state
-    (collect could no longer tell the report stale after a rollout). Only a node never
-    read at all is published without them, rather than not at all.
+    The Node is read at a report's first publish, and again at each retry of that
+    publish while no read has succeeded for it (the client itself already retries 429,
+    5xx and a rotated token). When a read fails, the Node read last is used again:
+    server-side apply removes the fields a manager stops sending, so publishing without
+    it would strip the owner reference (the report would outlive its node) and the
+    Machine Config state (collect could no longer tell the report stale after a
+    rollout). A report published without a fresh read of its Node is remembered
+    (:attr:`incomplete`) and :meth:`complete`, called at each poll, publishes it again
+    once the Node reads.
     """
 
     def __init__(self, client: KubeClient, *, namespace: str, node_name: str) -> None:
@@ -132,14 +97,38 @@ class NodeReportPublisher:
         self.namespace = namespace
         self.node_name = node_name
         self.node: Optional[dict[str, Any]] = None
+        self.incomplete: Optional[CheckReport] = None
         self._node_read_for: Optional[CheckReport] = None
+        self._node_fresh = False
+
+    def _read_node(self, report: CheckReport) -> None:
+        self._node_read_for = report
+        try:
+            self.node = self.client.get(node_path(self.node_name))
+            self._node_fresh = True
+        except ApiError:  # a failed read keeps what the last one gave
+            self._node_fresh = False
+
+    def _send(self, report: CheckReport) -> None:
+        publish(self.client, report_configmap(report, namespace=self.namespace, node=self.node))
+        self.incomplete = None if self._node_fresh else report
 
     def __call__(self, report: CheckReport) -> None:
-        if report is not self._node_read_for:
-            self._node_read_for = report
-            with contextlib.suppress(ApiError):  # a failed read keeps what the last one gave
-                self.node = self.client.get(node_path(self.node_name))
-        publish(self.client, report_configmap(report, namespace=self.namespace, node=self.node))
+        if report is not self._node_read_for or not self._node_fresh:
+            self._read_node(report)
+        self._send(report)
+
+    def complete(self) -> bool:
+        """Publish the last report again if its Node could not be read then and can be
+        now; True when it did (an API error while publishing is raised)."""
+        report = self.incomplete
+        if report is None:
+            return False
+        self._read_node(report)
+        if not self._node_fresh:
+            return False
+        self._send(report)
+        return True
 
 
 def label_value(value: str) -> str:

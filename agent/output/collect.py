@@ -35,6 +35,7 @@ def _counts_line(summary: Summary) -> str:
         f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail, "
         f"{counts['error']} error, {counts['missing']} missing, {counts['stale']} stale, "
         f"{counts['orphaned']} orphaned, {counts['drift']} drift"
+        + (f", {counts['unknown']} unknown" if counts.get("unknown") else "")
     )
 
 
@@ -49,6 +50,7 @@ def collect_table(summary: Summary, *, wide: bool = False) -> str:
     groups = group_nodes(summary.nodes)
     lines = [
         _counts_line(summary),
+        *(f"warning: {warning}" for warning in summary.warnings),
         f"{len(groups)} distinct result(s) over {len(summary.nodes)} node(s); "
         "-o wide lists every node",
         "",
@@ -102,7 +104,7 @@ def _by_count(pair: tuple[tuple[str, str], int]) -> tuple[int, str]:
 
 
 def _wide_table(summary: Summary) -> str:
-    lines = [_counts_line(summary), ""]
+    lines = [_counts_line(summary), *(f"warning: {w}" for w in summary.warnings), ""]
     rows = [["NODE", "STATE", "POOL", "CHECKED", "SERVED BY"]]
     for row in summary.nodes:
         rows.append(

@@ -17,7 +17,7 @@ _RANK = {"fail": 0, "error": 0, "missing": 1, "stale": 2, "drift": 2, "warn": 3,
 
 
 def node_state(row: NodeRow) -> str:
-    if row.status in ("missing", "orphaned"):
+    if row.status in ("missing", "orphaned", "unknown"):
         return row.status.upper()
     state = (row.verdict or "?").upper()
     if row.status == "stale":

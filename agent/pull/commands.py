@@ -24,6 +24,7 @@ __all__ = [
     "node_env",
     "on_node",
     "podman_pull_argv",
+    "scratch_containers_conf",
     "skopeo_inspect_argv",
 ]
 
@@ -103,6 +104,23 @@ def podman_pull_argv(
     if auth_file:
         argv += ["--authfile", auth_file]
     return (*argv, "--", reference)
+
+
+def scratch_containers_conf(scratch: str) -> str:
+    """The containers.conf a scratch pull reads instead of the node's (``CONTAINERS_CONF``:
+    podman then reads only this file; CRI-O, whose pulls are reproduced, reads none).
+
+    It keeps podman's container locks inside the scratch folder (file locks under
+    ``--tmpdir`` rather than the node's shared ``/dev/shm/libpod_lock``), and the copy's
+    temporary files in the store's ``tmp/``.
+    """
+    lines = [
+        "# mirror-agent: a scratch pull's own settings (docs/security.md)",
+        "[engine]",
+        'lock_type = "file"',
+        f'image_copy_tmp_dir = "{scratch}/tmp"',
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def skopeo_inspect_argv(

@@ -22,7 +22,8 @@ from agent.node.paths import SCRATCH_PARENT, HostRoot
 from agent.node.settings import NodeSettings, read_graphroot, read_store_images
 from agent.process import CommandNotFound, CommandResult, run_command
 from agent.pull import commands
-from agent.pull.scratch import ScratchFolder, require_free_space
+from agent.pull.manifest import ImageSize, PlatformManifest, manifest_size, node_platform
+from agent.pull.scratch import NodeDiskFull, ScratchFolder, free_bytes, require_free_space
 
 __all__ = ["NodeRunner"]
 
@@ -30,6 +31,21 @@ _STORAGE_MODES = ("scratch", "node")
 _PODMAN_VERSION = re.compile(r"^podman(?:-remote)? version (\S+)\s*$", re.M)
 _CHROOT_FAILED_TO_RUN = re.compile(r"^chroot: failed to run command '?(.+?)'?: (.+)$", re.M)
 _CHROOT_CANNOT_CHANGE = re.compile(r"^chroot: cannot change root directory to .*$", re.M)
+#: ENOSPC as Go and c/storage word it in podman's log.
+_NO_SPACE = re.compile(r"no space left on device", re.I)
+#: A pull needs about this many times the compressed size of the image on the node's disk:
+#: the downloaded blob (in TMPDIR) and the extracted layer, commonly 2-3 times larger.
+SIZE_FACTOR = 3
+#: The manifest fetched for the estimate gets at most this long (a mirror that hangs is
+#: the pull's to report, with its own timeout).
+_SIZE_TIMEOUT = 30.0
+
+
+def _repository_of(reference: str) -> str:
+    """``host/repo`` of ``host/repo:tag`` or ``host/repo@sha256:...``."""
+    base = reference.rsplit("@", 1)[0]
+    head, slash, last = base.rpartition("/")
+    return f"{head}{slash}{last.split(':', 1)[0]}" if slash else base
 
 
 class NodeRunner:
@@ -51,6 +67,7 @@ class NodeRunner:
         scratch_parent: str = SCRATCH_PARENT,
         storage_driver: Optional[str] = None,
         run: Callable[..., CommandResult] = run_command,
+        size_check: bool = False,
     ) -> None:
         if storage not in _STORAGE_MODES:
             raise UsageError(f"storage must be 'scratch' or 'node', not {storage!r}")
@@ -68,6 +85,8 @@ class NodeRunner:
         self.timeout = timeout
         self.min_free_bytes = min_free_bytes
         self.storage_driver = storage_driver
+        #: before a pull, compare the image's size (its manifest) with the room left
+        self.size_check = size_check
         self._run = run
         self._host = HostRoot(settings.host_root)
         self.scratch = ScratchFolder(self._host, scratch_parent)
@@ -91,6 +110,7 @@ class NodeRunner:
         extra_env: Optional[Mapping[str, str]] = None,
         on_stderr_line: Optional[Callable[[str], None]] = None,
         timeout: Optional[float] = None,
+        **guards: Any,
     ) -> CommandResult:
         chroot = str(self.settings.host_root) if self.chrooted else None
         result = self._run(
@@ -98,6 +118,7 @@ class NodeRunner:
             timeout=self.timeout if timeout is None else timeout,
             env=commands.node_env(self.settings.proxy_env, extra_env),
             on_stderr_line=on_stderr_line,
+            **guards,  # watch, keep_fds: for pulls only
         )
         if self.chrooted and not result.timed_out:
             self._check_chroot(result, argv[0])
@@ -168,6 +189,8 @@ class NodeRunner:
         the node's /var/tmp, where a podman killed at the timeout would leave them.
         """
         commands.check_reference(reference)
+        if self.size_check:
+            self.check_room_for(reference)
         with self.scratch_store() as scratch:
             argv = commands.podman_pull_argv(
                 reference,
@@ -176,9 +199,32 @@ class NodeRunner:
                 podman_release=self.podman_release,
                 auth_file=self.settings.auth_file,
             )
-            return self._node_run(
-                argv, extra_env={"TMPDIR": f"{scratch}/tmp"}, on_stderr_line=on_stderr_line
+            lock = self.scratch.lock_fd
+            watch = self._disk_watch()
+            env = {"TMPDIR": f"{scratch}/tmp"}
+            if self.storage == "scratch":
+                conf = f"{scratch}/containers.conf"
+                self.agent_path(conf).write_text(commands.scratch_containers_conf(scratch))
+                env["CONTAINERS_CONF"] = conf
+            result = self._node_run(
+                argv,
+                extra_env=env,
+                on_stderr_line=on_stderr_line,
+                # the node's disk watched while podman writes; the store's lock held by
+                # podman too, so that no sweep removes the store while it runs
+                watch=watch,
+                keep_fds=(lock,) if lock is not None else (),
             )
+            # A pull that ended between two looks may still have gone below the reserve:
+            # one more look, so that the verdict does not depend on timing.
+            watch()
+            if not result.ok and _NO_SPACE.search(result.stderr):
+                raise NodeDiskFull(
+                    "the pull ran out of space on the node (no space left on device): the "
+                    "node's disk, not the mirror",
+                    hint="free space on the node or raise --min-free-gib",
+                )
+            return result
 
     def inspect_manifest(
         self,
@@ -210,15 +256,90 @@ class NodeRunner:
 
     # -- room on the node ------------------------------------------------------------
 
-    def check_free_space(self) -> None:
-        """CheckEnvironmentError when a filesystem the pull writes to has too little room:
-        the scratch folder, and with ``storage="node"`` the node's image store."""
+    def _write_places(self) -> list[tuple[Path, str]]:
+        """(agent path, node path) of the filesystems a pull writes to: the scratch folder,
+        and with ``storage="node"`` the node's image store."""
         places = [(self.scratch.agent_dir(), self.scratch.node_path)]
         if self.storage == "node":
             graphroot = read_graphroot(self._host)
             places.append((self.agent_path(graphroot), graphroot))
-        for path, node_path in places:
+        return places
+
+    def check_free_space(self) -> None:
+        """NodeDiskFull (a CheckEnvironmentError) when a filesystem the pull writes to has
+        less than the reserve (``min_free_bytes``) free."""
+        for path, node_path in self._write_places():
             require_free_space(path, node_path, self.min_free_bytes)
+
+    def image_size(self, reference: str) -> Optional[ImageSize]:
+        """The image's download size from its manifest, fetched the way the pull will
+        fetch it (skopeo inspect --raw through the node's mirror rules, with its
+        credentials); for an index, the node's platform's manifest. None when unknown."""
+        timeout = min(self.timeout, _SIZE_TIMEOUT)
+        target = reference
+        for _ in range(2):  # the manifest, then the platform's if it was an index
+            try:
+                result = self._node_run(
+                    commands.skopeo_inspect_argv(target, auth_file=self.settings.auth_file),
+                    timeout=timeout,
+                )
+            except (CommandNotFound, CheckEnvironmentError):
+                return None  # no skopeo on the node: the pull is not refused for it
+            if not result.ok:
+                return None
+            found = manifest_size(result.stdout, node_platform())
+            if not isinstance(found, PlatformManifest):
+                return found
+            target = f"{_repository_of(reference)}@{found.digest}"
+        return None
+
+    def check_room_for(self, reference: str) -> None:
+        """NodeDiskFull before anything is written when the image, by its manifest, would
+        take the filesystems a pull writes to below the reserve. Nothing is decided when
+        the size cannot be known (the watch during the pull still guards the disk)."""
+        size = self.image_size(reference)
+        if size is None:
+            return
+        needed = size.download * SIZE_FACTOR
+        for path, node_path in self._write_places():
+            if not path.exists():
+                continue
+            try:
+                room = free_bytes(path) - self.min_free_bytes
+            except OSError:
+                continue
+            if needed > room:
+                raise NodeDiskFull(
+                    f"not pulled: the image needs about {needed} bytes on the node "
+                    f"({SIZE_FACTOR} x its {size.download} bytes to download, by its "
+                    f"manifest), {node_path} has {max(room, 0)} bytes free above the "
+                    f"reserve of {self.min_free_bytes} bytes (--min-free-gib)",
+                    hint="free space on the node, or check this image by manifest "
+                    "(# method=manifest, --method manifest)",
+                )
+
+    def _disk_watch(self) -> Callable[[], None]:
+        """Called while a pull runs: NodeDiskFull as soon as a filesystem it writes to falls
+        below the reserve (the pull is then stopped and its store removed)."""
+        places = [(path, node) for path, node in self._write_places() if path.exists()]
+        reserve = self.min_free_bytes
+
+        def watch() -> None:
+            for path, node_path in places:
+                try:
+                    free = free_bytes(path)
+                except OSError:
+                    continue
+                if free < reserve:
+                    raise NodeDiskFull(
+                        f"the pull took {node_path} on the node down to {free} bytes free, "
+                        f"below the reserve of {reserve} bytes (--min-free-gib): it was "
+                        "stopped and its store removed",
+                        hint="the image does not fit on this node's disk with the reserve "
+                        "kept; free space or check it by manifest (--method manifest)",
+                    )
+
+        return watch
 
     @contextlib.contextmanager
     def scratch_store(self) -> Iterator[str]:

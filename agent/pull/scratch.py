@@ -32,7 +32,9 @@ from agent.node.paths import HostRoot
 from agent.process import stop_signals_deferred, stop_signals_raise
 
 __all__ = [
+    "NodeDiskFull",
     "ScratchFolder",
+    "free_bytes",
     "lock_store",
     "mounts_below",
     "remove_tree",
@@ -52,6 +54,18 @@ def _size(value: int) -> str:
     return f"{value / 1024**3:.2f} GiB ({value} bytes)"
 
 
+class NodeDiskFull(CheckEnvironmentError):
+    """The node's disk is (or would be) filled past the reserve by a pull: the node's
+    problem, never the mirror's."""
+
+    kind = "node-disk-full"
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes of the filesystem of ``path`` (OSError when it cannot be measured)."""
+    return int(psutil.disk_usage(str(path)).free)
+
+
 def require_free_space(path: Path, node_path: str, min_free_bytes: int) -> None:
     """CheckEnvironmentError when the filesystem of ``path`` (the node's ``node_path``)
     has less than ``min_free_bytes`` free; nothing to check while ``path`` does not
@@ -65,7 +79,7 @@ def require_free_space(path: Path, node_path: str, min_free_bytes: int) -> None:
             f"cannot measure the free space of {path}: {exc.strerror or exc}"
         ) from None
     if free < min_free_bytes:
-        raise CheckEnvironmentError(
+        raise NodeDiskFull(
             f"not enough free space in {path} (node path {node_path}) for a pull: "
             f"{_size(free)} free, {_size(min_free_bytes)} required",
             hint="free space on the node, or lower the requirement (--min-free-gib); "
@@ -82,6 +96,8 @@ class ScratchFolder:
             raise UsageError(f"the scratch folder must be an absolute node path: {node_path}")
         self.host = host
         self.node_path = node_path.rstrip("/") or "/"
+        #: The lock of the store :meth:`store` holds now (for the pull to inherit), or None.
+        self.lock_fd: Optional[int] = None
 
     def agent_dir(self) -> Path:
         """The folder on the agent's side; CheckEnvironmentError when it is missing."""
@@ -156,6 +172,7 @@ class ScratchFolder:
                         f"the scratch path {node_dir}/run is longer than podman's limit of "
                         f"{RUNROOT_MAX} characters for --runroot; use a shorter scratch folder"
                     )
+                self.lock_fd = lock
                 yield node_dir
             except BaseException:
                 if agent_dir is not None:
@@ -174,6 +191,7 @@ class ScratchFolder:
                         "first)",
                     )
             finally:
+                self.lock_fd = None
                 if lock is not None:
                     os.close(lock)
 

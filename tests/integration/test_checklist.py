@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -31,7 +31,7 @@ from agent.kube.client import KubeClient, configmap_path
 from agent.kube.config import from_kubeconfig
 from agent.kube.publish import report_configmap
 from agent.registries.model import CURRENT
-from agent.report import AttemptRecord, CheckReport, Finding, ImageResult
+from agent.report import AttemptRecord, CheckReport, Finding, ImageResult, timestamp
 from tests.support.fake_apiserver import FakeApiServer
 from tests.unit.checklist.factories import (
     BACKUP,
@@ -735,13 +735,17 @@ def test_a_wildcard_source_with_a_nested_scope_is_a_refusal_on_4_16(
     assert not any("machine-config-daemon-force" in line for line in rules["remediation"])
 
 
+#: A minute after now: after the run's request, and within the clock skew tolerated.
+SOON = timestamp(datetime.now(timezone.utc) + timedelta(minutes=1))
+
+
 def test_a_check_of_the_mirror_reference_is_not_the_release_check(
     cluster: Cluster, capsys: Any
 ) -> None:
     # Reports of the mirror reference itself (e.g. from images.txt) pulled it directly:
     # they do not show that the nodes resolve the release through their mirror rules.
     for name in Cluster.NODES:  # checked after the request: only what was checked matters
-        cluster.report(name, [f"{MIRROR}@{DIGEST}"], checked_at="2099-01-01T00:00:00Z")
+        cluster.report(name, [f"{MIRROR}@{DIGEST}"], checked_at=SOON)
     cluster.silent.update(Cluster.NODES)
     code, document = cluster.pre(capsys, "--wait", "0", to_image=f"{MIRROR}@{DIGEST}")
     first = items(document)["release-resolves-through-mirror"]

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 import yaml
@@ -33,7 +33,7 @@ from agent.kube.client import (
 from agent.kube.config import ClusterConfig, KubeConfigError, from_kubeconfig, in_cluster
 from agent.kube.contract import REPORT_SELECTOR
 from agent.kube.publish import NodeReportPublisher, report_configmap
-from agent.report import CheckReport, ImageResult
+from agent.report import CheckReport, ImageResult, timestamp
 from tests.support.data import PROJECT_ROOT
 from tests.support.fake_apiserver import FakeApiServer
 from tests.support.fake_apiserver.certs import shared_certs
@@ -58,7 +58,7 @@ def client_for(server: FakeApiServer, **kwargs: Any) -> KubeClient:
 def seed_report(server: FakeApiServer, node: str, **fields: Any) -> None:
     report = CheckReport(
         node=node,
-        checked_at=fields.get("checked_at", "2099-01-01T00:00:00Z"),
+        checked_at=fields.get("checked_at", timestamp()),  # now: fresh, never in the future
         verdict=fields.get("verdict", "pass"),
         fingerprint=fields.get("fingerprint", "sha256:same"),
         images=(
@@ -594,7 +594,30 @@ def cluster(server: FakeApiServer, tmp_path: Path) -> Path:
     seed_report(server, "w2", verdict="fail")
     seed_report(server, "w3", fingerprint="sha256:different")
     seed_report(server, "gone")
+    put_daemonset(server)
     return server.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
+
+
+def put_daemonset(server: FakeApiServer, node_selector: Optional[dict[str, str]] = None) -> None:
+    """The agent's DaemonSet: which nodes are expected to report."""
+    server.put(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "mirror-agent", "namespace": NS},
+            "spec": {
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {
+                    "metadata": {"labels": {"a": "b"}},
+                    "spec": {
+                        "nodeSelector": node_selector or {},
+                        "tolerations": [{"operator": "Exists"}],
+                        "containers": [{"name": "a", "image": "x"}],
+                    },
+                },
+            },
+        }
+    )
 
 
 def collect(capsys: Any, *argv: str) -> tuple[int, str]:
@@ -614,6 +637,7 @@ def test_collect_json(cluster: Path, capsys: Any) -> None:
         "fail": 1,
         "error": 0,
         "missing": 1,
+        "unknown": 0,
         "stale": 0,
         "orphaned": 1,
         "drift": 1,
@@ -633,27 +657,36 @@ def test_collect_follows_the_daemonset_placement(
     server: FakeApiServer, cluster: Path, capsys: Any
 ) -> None:
     server.add_node("win", labels={"kubernetes.io/os": "windows"})
-    server.put(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "DaemonSet",
-            "metadata": {"name": "mirror-agent", "namespace": NS},
-            "spec": {
-                "selector": {"matchLabels": {"a": "b"}},
-                "template": {
-                    "metadata": {"labels": {"a": "b"}},
-                    "spec": {
-                        "nodeSelector": {"kubernetes.io/os": "linux"},
-                        "containers": [{"name": "a", "image": "x"}],
-                    },
-                },
-            },
-        }
-    )
+    put_daemonset(server, {"kubernetes.io/os": "linux"})
     _, out = collect(capsys, "--kubeconfig", str(cluster), "-o", "json")
     document = json.loads(out)
     assert document["expectedFrom"] == "daemonset"
     assert "win" not in {n["node"] for n in document["nodes"]}
+
+
+@pytest.mark.parametrize("unreadable", ["absent", "forbidden"])
+def test_collect_without_the_daemonset_says_the_expected_set_is_approximated(
+    server: FakeApiServer, cluster: Path, capsys: Any, unreadable: str
+) -> None:
+    """A Windows node (no agent) must not show as MISSING and fail the summary because
+    the DaemonSet could not be read: its nodes are unknown, and the output says so. (A
+    server error is retried first: tests/unit/commands/test_run_resilience.py.)"""
+    server.add_node("win", labels={"kubernetes.io/os": "windows"})
+    if unreadable == "absent":
+        assert server.delete_object("DaemonSet", "mirror-agent", NS)
+    if unreadable == "forbidden":
+        server.deny("get", "daemonsets", NS)
+    code, out = collect(capsys, "--kubeconfig", str(cluster), "-o", "json")
+    document = json.loads(out)
+    assert document["expectedApproximate"] is True
+    assert document["expectedFrom"] == "all-nodes"
+    assert "DaemonSet could not be read" in document["warnings"][0]
+    statuses = {n["node"]: n["status"] for n in document["nodes"]}
+    assert statuses["win"] == "unknown" and statuses["w4"] == "unknown"
+    assert document["summary"]["missing"] == 0 and document["summary"]["unknown"] == 2
+    assert code == 1  # w2 fails; the unknown nodes do not add to it
+    _, table = collect(capsys, "--kubeconfig", str(cluster))
+    assert "warning: the DaemonSet could not be read" in table and "UNKNOWN" in table
 
 
 def test_collect_stale_by_max_age(server: FakeApiServer, cluster: Path, capsys: Any) -> None:
@@ -715,3 +748,162 @@ def test_collect_bad_input(capsys: Any, tmp_path: Path) -> None:
     assert main(["collect", "--from-file", str(bad)]) == 2
     assert main(["collect", "--from-file", str(bad), "--max-age", "soon"]) == 2
     assert "expected a ConfigMapList" in capsys.readouterr().err
+
+
+# --- least privilege: the manifests' RBAC, enforced by the fake API server ------------------
+
+
+def test_the_shipped_rbac_lets_the_agent_publish_and_nothing_more(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    manifests = [
+        doc
+        for path in sorted((PROJECT_ROOT / "daemonset").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+    server.add_node("worker-0")
+    server.use_rbac(manifests)
+    agent = run_agent(tmp_path, server)
+    agent.step()
+    assert agent.publisher.pending is None, agent.publisher.last_error
+    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is not None
+    client = client_for(server)
+    with pytest.raises(Forbidden):
+        client.get(configmap_path(NS, "mirror-agent-checks"))  # reads nothing: mounted file
+    with pytest.raises(Forbidden):
+        next(iter(client.list(configmap_path(NS))))
+    with pytest.raises(Forbidden):
+        client.request("DELETE", configmap_path(NS, "mirror-agent-report-worker-0"))
+    with pytest.raises(Forbidden):
+        client.apply(
+            configmap_path("kube-system", "x"),
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}},
+            field_manager="mirror-agent",
+        )
+    with pytest.raises(Forbidden):
+        next(iter(client.list("/api/v1/nodes")))  # a Node by name (get), never the list
+    assert client.get("/api/v1/nodes/worker-0")["metadata"]["name"] == "worker-0"
+
+
+# --- agent run fed hostile checks files and registries.conf: error reports, never a crash ----
+
+HOSTILE_INPUTS = [
+    ("checks", b"\xff\xfe\x00 not UTF-8\n"),
+    ("checks", b"-rf /\n"),
+    ("checks", b"x.example.com/a@sha256:" + b"b" * 64 + b"\x1b]0;title\x07\n"),
+    ("registries", b"[[registry]\nlocation = \n"),
+    ("registries", b"\xff\xfe"),
+    ("registries", b"a = " + b"[" * 600 + b"]" * 600 + b"\n"),
+    ("registries", b"[[registry]]\nprefix = 1\n"),
+]
+
+
+def test_agent_run_reports_each_hostile_input_and_keeps_running(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    server.add_node("worker-0")
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True)
+    conf = root / "etc/containers/registries.conf"
+    conf.write_text("")
+    checks = tmp_path / "checks" / "images.txt"
+    checks.parent.mkdir()
+    checks.write_text("x.example.com/a@sha256:" + "b" * 64 + "\n")
+    env = {**os.environ, "NODE_NAME": "worker-0", "PYTHONPATH": str(PROJECT_ROOT)}
+    argv = [sys.executable, "-m", "agent", "run", "--kubeconfig", str(kubeconfig)]
+    argv += ["--host-root", str(root), "--images-file", str(checks), "--jitter", "0s"]
+    argv += ["--poll", "1s", "--log-format", "json"]
+    process = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lines: list[str] = []
+
+    def read_stdout() -> None:
+        assert process.stdout is not None
+        lines.extend(process.stdout)
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
+
+    def checks_logged() -> int:
+        return sum(1 for line in list(lines) if '"event":"check"' in line)
+
+    def wait_for_check(count: int) -> dict[str, Any]:
+        deadline = time.monotonic() + 60
+        while checks_logged() < count and process.poll() is None:
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+        assert stored is not None
+        return json.loads(stored["data"]["report.json"])  # type: ignore[no-any-return]
+
+    try:
+        wait_for_check(1)
+        good_conf, good_checks = conf.read_bytes(), checks.read_bytes()
+        for number, (which, content) in enumerate(HOSTILE_INPUTS, start=2):
+            conf.write_bytes(content if which == "registries" else good_conf)
+            checks.write_bytes(content if which == "checks" else good_checks)
+            # a new mtime whatever the file system's resolution
+            os.utime(conf, (time.time() + number, time.time() + number))
+            report = wait_for_check(number)
+            codes = [f["code"] for f in report["findings"]] + [
+                f["code"] for image in report["images"] for f in image["findings"]
+            ]
+            assert report["verdict"] in ("fail", "error"), (which, content, report)
+            assert any(
+                code
+                in (
+                    "checks-file-invalid",
+                    "registries-conf-invalid",
+                    "check-failed",
+                    "invalid-reference",
+                )
+                for code in codes
+            ), (which, content, codes)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(timeout=5)
+    err = process.stderr.read() if process.stderr else ""
+    assert "Traceback" not in err, err
+    assert process.returncode == 0
+
+
+def test_agent_run_with_cycles_stopped_before_publishing_exits_environment(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    """A one-shot run (--cycles 1) that SIGTERM stops before its report is published must
+    not exit 0: a Job would count as successful with no report."""
+    server.add_node("worker-0")
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True)
+    (root / "etc/containers/registries.conf").write_text("")
+    argv = [sys.executable, "-m", "agent", "run", "--kubeconfig", str(kubeconfig)]
+    argv += ["--host-root", str(root), "--image", "x.example.com/a@sha256:" + "b" * 64]
+    argv += ["--jitter", "10m", "--poll", "1s", "--cycles", "1", "--log-format", "json"]
+    process = subprocess.Popen(
+        argv,
+        env={**os.environ, "NODE_NAME": "worker-0", "PYTHONPATH": str(PROJECT_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # the jitter's wait: no check has run yet
+        assert json.loads(first)["event"] == "waiting", first
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    events = [json.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
+    assert events == ["terminated", "unpublished"], (out, err)
+    assert process.returncode == 69
+    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is None

@@ -42,6 +42,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -295,6 +296,7 @@ def runner_call_argv(
     *args: Any,
     runner: Optional[Mapping[str, Any]] = None,
     registries_conf_text: Optional[str] = None,
+    sample_free: Optional[str] = None,
     **kwargs: Any,
 ) -> list[str]:
     """``python -m tests.support.hostroot call <json>``: in the host root's namespace, build
@@ -303,7 +305,8 @@ def runner_call_argv(
     stderr line streamed (``lines``), or the AgentError raised (``error``), and the mount
     points left below the root's ``var/tmp`` afterwards (``mounts_left``).
     ``registries_conf_text`` is placed on the node with ``node_temp_file`` and passed
-    as ``registries_conf``."""
+    as ``registries_conf``; ``sample_free`` (a path) adds the least free space seen on its
+    filesystem during the call (``min_free``)."""
     request = {
         "host_root": str(root),
         "runner": dict(runner or {}),
@@ -311,6 +314,7 @@ def runner_call_argv(
         "args": list(args),
         "kwargs": kwargs,
         "registries_conf_text": registries_conf_text,
+        "sample_free": sample_free,
     }
     return [sys.executable, "-m", "tests.support.hostroot", "call", json.dumps(request)]
 
@@ -352,6 +356,7 @@ def _serve_call(request: Mapping[str, Any]) -> dict[str, Any]:
 
     lines: list[str] = []
     answer: dict[str, Any] = {"lines": lines}
+    sampler = _FreeSpaceSampler(request.get("sample_free"))
     try:
         settings = NodeSettings.detect(Path(request["host_root"]))
         answer["settings"] = {
@@ -378,8 +383,38 @@ def _serve_call(request: Mapping[str, Any]) -> dict[str, Any]:
             answer["result"] = result
     except AgentError as exc:
         answer["error"] = {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+    finally:
+        answer["min_free"] = sampler.stop()
     answer["mounts_left"] = mounts_below(Path(request["host_root"]) / "var" / "tmp")
     return answer
+
+
+class _FreeSpaceSampler:
+    """The least free space seen on a filesystem while a call runs (``sample_free``: a
+    path), looked at every few milliseconds; None when not asked."""
+
+    def __init__(self, path: Optional[str]) -> None:
+        self.path = path
+        self.least: Optional[int] = None
+        self._done = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        if path is not None:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+
+    def _sample(self) -> None:
+        assert self.path is not None
+        while not self._done.is_set():
+            free = os.statvfs(self.path)
+            value = free.f_bavail * free.f_frsize
+            self.least = value if self.least is None else min(self.least, value)
+            self._done.wait(0.002)
+
+    def stop(self) -> Optional[int]:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+        return self.least
 
 
 # --------------------------------------------------------------------------------------

@@ -95,6 +95,7 @@ def test_counts_and_statuses() -> None:
         "fail": 0,
         "error": 0,
         "missing": 1,
+        "unknown": 0,
         "stale": 0,
         "orphaned": 1,
         "drift": 0,

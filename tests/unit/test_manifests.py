@@ -53,6 +53,7 @@ def test_daemonset_is_privileged_on_every_node_with_the_host_mounted() -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     assert container["command"][:2] == ["agent", "run"]
+    assert "--only-covered-images" in container["command"]
     assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
     probe = container["livenessProbe"]["exec"]["command"]
     assert probe[:2] == ["agent", "health"]
@@ -89,7 +90,7 @@ def rules(kind: str, name: str) -> list[tuple[str, str, str]]:
 
 def test_rbac_is_limited_to_what_the_agent_does() -> None:
     assert rules("Role", "mirror-agent-reports") == [
-        ("", "configmaps", verb) for verb in ("create", "get", "list", "patch")
+        ("", "configmaps", verb) for verb in ("create", "patch")
     ]
     assert rules("ClusterRole", "mirror-agent-node-reader") == [("", "nodes", "get")]
     scc = one("Role", "mirror-agent-privileged-scc")["rules"]

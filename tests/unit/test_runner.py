@@ -25,6 +25,7 @@ from agent.errors import CheckEnvironmentError, ExitCode, UsageError
 from agent.node.paths import NODE_PATH
 from agent.node.settings import NodeSettings
 from agent.process import CommandNotFound, CommandResult, Terminated
+from agent.pull import commands
 from agent.pull.commands import podman_pull_argv
 from agent.pull.runner import NodeRunner
 from tests.unit.process_watch import no_leftover_processes, wait_gone
@@ -66,9 +67,16 @@ class FakeRun:
         timeout: float,
         env: Optional[dict[str, str]] = None,
         on_stderr_line: Optional[Callable[[str], None]] = None,
+        **guards: Any,
     ) -> CommandResult:
         self.calls.append(
-            {"argv": list(argv), "timeout": timeout, "env": env, "on_stderr_line": on_stderr_line}
+            {
+                "argv": list(argv),
+                "timeout": timeout,
+                "env": env,
+                "on_stderr_line": on_stderr_line,
+                **guards,
+            }
         )
         if self.during is not None:
             self.during(list(argv))
@@ -138,7 +146,13 @@ def short_tmp() -> Iterator[Path]:
 def test_scratch_pull_in_chroot_with_auth_file(host_root: Path) -> None:
     fake = FakeRun(host_root)
     existed: list[bool] = []
-    fake.during = lambda argv: existed.append((fake.scratch_on_agent_side(argv) / "tmp").is_dir())
+    conf_text: list[str] = []
+
+    def during(argv: list[str]) -> None:
+        existed.append((fake.scratch_on_agent_side(argv) / "tmp").is_dir())
+        conf_text.append((fake.scratch_on_agent_side(argv) / "containers.conf").read_text())
+
+    fake.during = during
     lines: list[str] = []
     runner = NodeRunner(settings_for(host_root, auth=True), run=fake, timeout=123)
     result = runner.pull(REF, on_stderr_line=lines.append)
@@ -156,8 +170,11 @@ def test_scratch_pull_in_chroot_with_auth_file(host_root: Path) -> None:
     assert "--tls-verify=false" not in argv
     assert fake.calls[0]["timeout"] == 123
     assert fake.calls[0]["env"]["TMPDIR"] == f"{scratch_of(argv)}/tmp"
+    assert fake.calls[0]["env"]["CONTAINERS_CONF"] == f"{scratch}/containers.conf"
     assert fake.calls[0]["on_stderr_line"] == lines.append
     assert existed == [True]
+    assert conf_text == [commands.scratch_containers_conf(scratch)]
+    assert 'lock_type = "file"' in conf_text[0]
     assert scratch_dirs(host_root) == []  # removed afterwards
     assert result.ok
 
@@ -197,7 +214,8 @@ def test_node_storage_pull_uses_the_node_store_and_leaves_nothing(
     expected += ["--authfile", AUTH] if auth else []
     assert fake.argv == [*expected, "--", REF]
     assert re.fullmatch(r"/var/tmp/mirror-agent-[^/]+/tmp", fake.calls[0]["env"]["TMPDIR"])
-    assert asked == [str(host_root / "var/tmp"), str(host_root / "var/lib/containers/storage")]
+    places = [str(host_root / "var/tmp"), str(host_root / "var/lib/containers/storage")]
+    assert asked == places * 2  # before the pull, and the look after it (the watch's)
     assert scratch_dirs(host_root) == []
 
 
@@ -268,7 +286,11 @@ def test_environment_has_proxy_and_nothing_from_the_agent(
     expected = {"PATH": NODE_PATH, "LANG": "C", "HOME": "/root", **proxy}
     pull_env = fake.calls[0]["env"]
     scratch = scratch_of(fake.calls[0]["argv"])
-    assert pull_env == {**expected, "TMPDIR": f"{scratch}/tmp"}
+    assert pull_env == {
+        **expected,
+        "TMPDIR": f"{scratch}/tmp",
+        "CONTAINERS_CONF": f"{scratch}/containers.conf",  # written for the pull, then removed
+    }
     for call in fake.calls[1:]:
         assert call["env"] == expected
 
@@ -317,6 +339,7 @@ def test_pull_end_to_end_through_run_command_with_a_popen_double(
         "HOME": "/root",
         "HTTP_PROXY": "http://p:1",
         "TMPDIR": f"{scratch_of(list(fp.calls[0]))}/tmp",
+        "CONTAINERS_CONF": f"{scratch_of(list(fp.calls[0]))}/containers.conf",
     }
     assert seen["start_new_session"] is True
     assert scratch_dirs(host_root) == []

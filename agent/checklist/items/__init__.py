@@ -119,7 +119,7 @@ POST_UPGRADE: tuple[ItemSpec[PostUpgradeFacts], ...] = (
     ItemSpec(
         "node-reports",
         "Every node re-checked after its last rollout; all pass; no source used",
-        lambda facts: node_reports_item(facts.snapshot),
+        lambda facts: node_reports_item(facts.snapshot, now=facts.now),
     ),
     ItemSpec(
         "machine-health-checks-resumed",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Optional
 
 from agent.checklist.items.release_resolves_through_mirror import NodeRelease
@@ -50,3 +51,4 @@ class PreUpgradeFacts(Facts):
 @dataclass(frozen=True)
 class PostUpgradeFacts(Facts):
     target: Optional[Target] = None  # --to-image, when given
+    now: Optional[datetime] = None  # the run's time: a report dated after it is not fresh

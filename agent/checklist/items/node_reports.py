@@ -3,17 +3,19 @@ registry contacted."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from shlex import quote
-from typing import Any
+from typing import Any, Optional
 
 from agent.checklist.items.common import grouped, outcome, unavailable, unavailable_parts
 from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
 from agent.checklist.snapshot import Snapshot
+from agent.collect import future_reason, parse_time
 from agent.kube.contract import REPORT_KEY
 from agent.report import worst
 
 
-def node_reports_item(snapshot: Snapshot) -> Outcome:
+def node_reports_item(snapshot: Snapshot, *, now: Optional[datetime] = None) -> Outcome:
     states = snapshot.node_states()
     if isinstance(states, Unavailable) or isinstance(snapshot.reports, Unavailable):
         return unavailable(unavailable_parts(states, snapshot.reports))
@@ -36,6 +38,11 @@ def node_reports_item(snapshot: Snapshot) -> Outcome:
                 f"--field-selector spec.nodeName={quote(node.name)}"
             )
         else:
+            checked = parse_time(report.checked_at)
+            future = future_reason(checked, now) if checked and checked.tzinfo and now else None
+            if future:
+                verdict = FAIL
+                problems.append(f"the report cannot be trusted: {future}")
             recorded = report.machine_config.get("currentConfig")
             restart = (
                 f"oc delete pod -n {quote(ns)} -l app.kubernetes.io/name=mirror-agent "

@@ -24,7 +24,7 @@ from agent.checklist.items.common import (
 from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
 from agent.checklist.snapshot import ImageCheck, NodeReport, NodeState, Snapshot
 from agent.checklist.target import Target, matches
-from agent.collect import parse_time
+from agent.collect import future_reason, parse_time
 from agent.kube.contract import CHECKS_CONFIGMAP, IMAGES_KEY
 
 
@@ -85,13 +85,17 @@ def is_fresh(
     *,
     since: Optional[str],
     cutoff: Optional[datetime],
+    now: Optional[datetime] = None,
 ) -> bool:
     """The report checked the release after ``since`` (our request), or, when no request
-    could be made, within ``cutoff`` and under the node's current rendered config."""
+    could be made, within ``cutoff`` and under the node's current rendered config. A
+    report dated in the future of ``now`` is never fresh (a skewed clock, a forged date)."""
     if release_check(report, target) is None:
         return False
     checked = parse_time(report.checked_at)
-    if checked is None:
+    if checked is None or checked.tzinfo is None:
+        return False
+    if now is not None and future_reason(checked, now):
         return False
     if since is not None:
         requested = parse_time(since)
@@ -109,10 +113,20 @@ def classify_release(
     *,
     since: Optional[str],
     cutoff: Optional[datetime],
+    now: Optional[datetime] = None,
 ) -> NodeRelease:
     # Messages name no node and no time, so that nodes in the same state share one line.
     if report is None:
         return NodeRelease(node.name, "missing", "no report from this node")
+    checked = parse_time(report.checked_at)
+    future = future_reason(checked, now) if checked and checked.tzinfo and now else None
+    if future:
+        return NodeRelease(
+            node.name,
+            "missing",
+            f"its report cannot be trusted: {future}",
+            checked_at=report.checked_at,
+        )
     check = release_check(report, target)
     if check is None:
         return NodeRelease(
@@ -121,7 +135,7 @@ def classify_release(
             "its latest report does not include the release image",
             checked_at=report.checked_at,
         )
-    if not is_fresh(report, node, target, since=since, cutoff=cutoff):
+    if not is_fresh(report, node, target, since=since, cutoff=cutoff, now=now):
         return NodeRelease(
             node.name,
             "missing",
@@ -164,6 +178,7 @@ def node_releases(
     *,
     since: Optional[str],
     cutoff: Optional[datetime],
+    now: Optional[datetime] = None,
 ) -> list[NodeRelease]:
     """Every expected node's release state; none when the nodes or reports were not read."""
     states = snapshot.node_states()
@@ -171,7 +186,7 @@ def node_releases(
         return []
     reports = snapshot.reports.by_node
     return [
-        classify_release(node, reports.get(node.name), target, since=since, cutoff=cutoff)
+        classify_release(node, reports.get(node.name), target, since=since, cutoff=cutoff, now=now)
         for node in states
         if node.expected
     ]

@@ -14,15 +14,18 @@ Impersonation, as the API server's impersonation filter: ``Impersonate-User``,
 request then runs as the impersonated user (with ``system:authenticated``).
 
 Authorization: everything is allowed unless :meth:`AccessControl.deny` said otherwise,
-for every user or one. The identity of the request being served is kept per thread
-(each request is served in its own thread, from authentication to the reply).
+for every user or one, or, after :meth:`AccessControl.use_rbac`, unless no rule of a Role
+or ClusterRole bound to the user allows it (RBAC's evaluation: apiGroups, resources, verbs,
+resourceNames; a RoleBinding grants in its namespace only). The identity of the request
+being served is kept per thread (each request is served in its own thread, from
+authentication to the reply).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 from urllib.parse import unquote
@@ -45,6 +48,15 @@ class Identity:
     extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
+def _subject_user(subject: Mapping[str, Any]) -> Optional[str]:
+    """The user name a RoleBinding subject stands for (groups are not modelled)."""
+    if subject.get("kind") == "ServiceAccount":
+        return f"system:serviceaccount:{subject.get('namespace')}:{subject.get('name')}"
+    if subject.get("kind") == "User":
+        return str(subject.get("name"))
+    return None
+
+
 def _unauthorized() -> ApiStatusError:
     return ApiStatusError(401, "Unauthorized", "Unauthorized")
 
@@ -62,6 +74,62 @@ class AccessControl:
         self._clock_offset = 0.0
         self._current = threading.local()
         self.now: Callable[[], float] = lambda: time.time() + self._clock_offset
+        # per user: (namespace the grant is limited to or None, rule) of every bound role
+        self._grants: Optional[dict[str, list[tuple[Optional[str], dict[str, Any]]]]] = None
+
+    def use_rbac(self, documents: Iterable[dict[str, Any]]) -> None:
+        """Authorize by the Roles, ClusterRoles and their bindings in ``documents`` (as
+        the manifests hold them): users and service accounts bound get their rules, every
+        other request is denied."""
+        docs = [doc for doc in documents if isinstance(doc, dict)]
+        roles = {
+            (doc["kind"], (doc["metadata"]).get("namespace"), doc["metadata"]["name"]): doc
+            for doc in docs
+            if doc.get("kind") in ("Role", "ClusterRole")
+        }
+        grants: dict[str, list[tuple[Optional[str], dict[str, Any]]]] = {}
+        for binding in docs:
+            if binding.get("kind") not in ("RoleBinding", "ClusterRoleBinding"):
+                continue
+            namespace = binding["metadata"].get("namespace")
+            ref = binding["roleRef"]
+            key = (ref["kind"], namespace if ref["kind"] == "Role" else None, ref["name"])
+            role = roles.get(key)
+            if role is None:
+                continue  # a binding to a missing role grants nothing
+            scope = namespace if binding["kind"] == "RoleBinding" else None
+            for subject in binding.get("subjects") or []:
+                user = _subject_user(subject)
+                if user is not None:
+                    grants.setdefault(user, []).extend(
+                        (scope, rule) for rule in role.get("rules") or []
+                    )
+        with self._lock:
+            self._grants = grants
+
+    def _rbac_allows(
+        self,
+        user: str,
+        verb: str,
+        rtype: ResourceType,
+        namespace: Optional[str],
+        name: Optional[str],
+    ) -> bool:
+        assert self._grants is not None
+        for scope, rule in self._grants.get(user, []):
+            if scope is not None and scope != namespace:
+                continue
+            if not ({"*", rtype.group} & set(rule.get("apiGroups") or [])):
+                continue
+            if not ({"*", rtype.plural} & set(rule.get("resources") or [])):
+                continue
+            if not ({"*", verb} & set(rule.get("verbs") or [])):
+                continue
+            names = rule.get("resourceNames") or []
+            if names and name not in names:
+                continue
+            return True
+        return False
 
     @property
     def token(self) -> str:
@@ -118,9 +186,10 @@ class AccessControl:
             self._denials.add((verb, resource, namespace, user))
 
     def allow_all(self) -> None:
-        """Forget every :meth:`deny`."""
+        """Forget every :meth:`deny` and :meth:`use_rbac`."""
         with self._lock:
             self._denials.clear()
+            self._grants = None
 
     # -- per request -------------------------------------------------------------------
 
@@ -231,6 +300,8 @@ class AccessControl:
                 and (ns is None or ns == namespace) and (u is None or u == user)
                 for v, r, ns, u in self._denials
             )  # fmt: skip
+            if not denied and self._grants is not None:
+                denied = not self._rbac_allows(user, verb, rtype, namespace, name)
         if not denied:
             return
         subject = f"{rtype.qualified} {quoted(name)}" if name else rtype.qualified

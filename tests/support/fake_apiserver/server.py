@@ -248,8 +248,13 @@ class FakeApiServer:
         self.access.deny(verb, resource, namespace, user=user)
 
     def allow_all(self) -> None:
-        """Forget every :meth:`deny`."""
+        """Forget every :meth:`deny` and :meth:`use_rbac`."""
         self.access.allow_all()
+
+    def use_rbac(self, documents: Iterable[dict[str, Any]]) -> None:
+        """From now on, authorize the user by the RBAC objects in ``documents`` (the
+        manifests' Roles, ClusterRoles and bindings)."""
+        self.access.use_rbac(documents)
 
     def inject(
         self,

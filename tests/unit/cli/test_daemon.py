@@ -89,7 +89,7 @@ def test_run_finishes_removing_a_scratch_store_before_sigterm_ends_it(
 
     def one_scratch_pull(self: Agent, *, max_cycles: Any = None) -> None:
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
-        with self.runner.scratch_store():
+        with self.node_runner().scratch_store():
             pass
 
     monkeypatch.setattr(scratch, "remove_tree", remove_while_terminated)

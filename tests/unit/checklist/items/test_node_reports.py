@@ -84,3 +84,21 @@ def test_node_reports_item() -> None:
         "'{.data.report\\.json}'   # the node's full report"
     ) in item.remediation
     assert item.summary == "5 of 6 expected nodes need attention"
+
+
+def test_a_report_from_the_future_is_flagged() -> None:
+    from datetime import datetime, timezone
+
+    future = Reports.of(
+        [
+            report_configmap("master-0"),
+            report_configmap("worker-0"),
+            report_configmap("worker-1", checked_at="2999-01-01T00:00:00Z"),
+        ]
+    )
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
+    item = node_reports_item(healthy_snapshot(reports=future), now=now)
+    rows = {row["node"]: row for row in item.details["nodes"]}
+    assert rows["worker-1"]["verdict"] == FAIL
+    assert "in the future" in rows["worker-1"]["problems"][0]
+    assert rows["worker-0"]["verdict"] == PASS

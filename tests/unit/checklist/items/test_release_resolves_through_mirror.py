@@ -230,3 +230,23 @@ def test_nodes_in_the_same_state_share_one_line() -> None:
         "300 nodes (" + ", ".join(names[200:220]) + " and 280 more): no report from this node",
     )
     assert len(item.remediation) == 11  # ten nodes' pods, then all of them
+
+
+def test_a_report_from_the_future_is_never_fresh() -> None:
+    """A node's clock far ahead (or a forged checkedAt 2999) must not count as a check
+    made after the request forever."""
+    state = NodeState(
+        "worker-0", True, "", False, True, "worker", "rendered-worker-1", None, "Done"
+    )
+    report = Reports.of([report_configmap("worker-0", checked_at="2999-01-01T00:00:00Z")]).by_node[
+        "worker-0"
+    ]
+    now = datetime(2030, 1, 1, 10, 30, tzinfo=timezone.utc)
+    assert is_fresh(report, state, target(), since=SINCE, cutoff=None)  # without a clock
+    assert not is_fresh(report, state, target(), since=SINCE, cutoff=None, now=now)
+    snapshot = healthy_snapshot(
+        reports=Reports.of([report_configmap("worker-0", checked_at="2999-01-01T00:00:00Z")])
+    )
+    releases = node_releases(snapshot, target(), since=SINCE, cutoff=None, now=now)
+    (worker,) = [r for r in releases if r.node == "worker-0"]
+    assert worker.state == "missing" and "in the future" in worker.message

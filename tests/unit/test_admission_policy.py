@@ -1,0 +1,160 @@
+"""The optional ValidatingAdmissionPolicy (daemonset/policy/): its CEL expressions evaluated
+with cel-python on the requests an API server would send it, with the report ConfigMaps
+the agent's own code builds.
+
+The evaluation follows the API server's: matchConditions first (all true, or the policy
+does not apply), then the variables in order, then every validation; a validation that
+is false, or that fails to evaluate (failurePolicy Fail), denies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import celpy
+import pytest
+import yaml
+
+from agent.kube.contract import CHECKS_CONFIGMAP, NODE_ANNOTATION, REPORT_NAME_PREFIX
+from agent.kube.publish import report_configmap
+from agent.report import CheckReport
+
+POLICY_DIR = Path(__file__).resolve().parents[2] / "daemonset" / "policy"
+AGENT = "system:serviceaccount:mirror-agent:mirror-agent"
+NODE_NAME_KEY = "authentication.kubernetes.io/node-name"
+
+
+def _documents() -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((POLICY_DIR / "own-report.yaml").read_text()) if d]
+
+
+def _policy() -> dict[str, Any]:
+    (policy,) = [d for d in _documents() if d["kind"] == "ValidatingAdmissionPolicy"]
+    return policy
+
+
+_ENV = celpy.Environment()
+
+
+def _evaluate(expression: str, activation: dict[str, Any]) -> Any:
+    program = _ENV.program(_ENV.compile(expression))
+    return program.evaluate(activation)
+
+
+def admit(
+    *,
+    operation: str,
+    obj: Optional[dict[str, Any]],
+    user: str = AGENT,
+    node: Optional[str] = "worker-0",
+    old: Optional[dict[str, Any]] = None,
+) -> tuple[str, list[str]]:
+    """("not-applicable" | "allowed" | "denied", the denial messages)."""
+    spec = _policy()["spec"]
+    extra = {NODE_NAME_KEY: [node]} if node is not None else {}
+    request = {"operation": operation, "userInfo": {"username": user, "extra": extra}}
+    activation: dict[str, Any] = {
+        "request": celpy.json_to_cel(request),
+        "object": celpy.json_to_cel(obj),
+        "oldObject": celpy.json_to_cel(old),
+    }
+    for condition in spec.get("matchConditions", []):
+        if not bool(_evaluate(condition["expression"], activation)):
+            return "not-applicable", []
+    variables: dict[str, Any] = {}
+    for variable in spec.get("variables", []):
+        activation["variables"] = celpy.json_to_cel(variables)
+        variables[variable["name"]] = str(_evaluate(variable["expression"], activation))
+    activation["variables"] = celpy.json_to_cel(variables)
+    denials = []
+    for validation in spec["validations"]:
+        try:
+            passed = _evaluate(validation["expression"], activation)
+        except celpy.CELEvalError as error:
+            denials.append(f"evaluation failed: {error}")
+            continue
+        if isinstance(passed, celpy.CELEvalError) or not bool(passed):
+            if "messageExpression" in validation:
+                denials.append(str(_evaluate(validation["messageExpression"], activation)))
+            else:
+                denials.append(validation["message"])
+    return ("denied" if denials else "allowed"), denials
+
+
+def report_of(node: str) -> dict[str, Any]:
+    """The ConfigMap ``agent run`` applies for ``node`` (built by the agent's code)."""
+    report = CheckReport(node=node, checked_at="2026-11-25T10:00:00Z", verdict="pass")
+    return report_configmap(report, namespace="mirror-agent", node=None)
+
+
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+def test_a_node_writes_its_own_report(operation: str) -> None:
+    own = report_of("worker-0")
+    assert admit(operation=operation, obj=own, old=own if operation == "UPDATE" else None) == (
+        "allowed",
+        [],
+    )
+
+
+def test_a_node_cannot_write_another_nodes_report() -> None:
+    verdict, messages = admit(operation="UPDATE", obj=report_of("worker-1"))
+    assert verdict == "denied"
+    assert any("may only write the ConfigMap mirror-agent-report-worker-0" in m for m in messages)
+
+
+def test_a_node_cannot_rewrite_the_checks_configmap() -> None:
+    checks = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": CHECKS_CONFIGMAP, "namespace": "mirror-agent"},
+        "data": {"images.txt": "evil.example.com:6379/x@sha256:" + "1" * 64},
+    }
+    assert admit(operation="UPDATE", obj=checks)[0] == "denied"
+    assert admit(operation="CREATE", obj=checks)[0] == "denied"
+
+
+def test_a_forged_node_annotation_is_refused() -> None:
+    forged = report_of("worker-0")
+    forged["metadata"]["annotations"][NODE_ANNOTATION] = "worker-1"
+    verdict, messages = admit(operation="CREATE", obj=forged)
+    assert verdict == "denied" and any("must carry the annotation" in m for m in messages)
+    bare = report_of("worker-0")
+    del bare["metadata"]["annotations"]
+    assert admit(operation="CREATE", obj=bare)[0] == "denied"
+
+
+def test_a_token_not_bound_to_a_node_writes_nothing() -> None:
+    verdict, messages = admit(operation="CREATE", obj=report_of("worker-0"), node=None)
+    assert verdict == "denied" and any("not bound to a node" in m for m in messages)
+
+
+def test_the_agent_deletes_nothing() -> None:
+    verdict, messages = admit(operation="DELETE", obj=None, old=report_of("worker-0"))
+    assert verdict == "denied" and messages == ["the agent never deletes a ConfigMap"]
+
+
+def test_other_users_are_not_concerned() -> None:
+    checks = {"metadata": {"name": CHECKS_CONFIGMAP}}
+    assert admit(operation="UPDATE", obj=checks, user="kube:admin")[0] == "not-applicable"
+    other_sa = "system:serviceaccount:other:mirror-agent"
+    assert admit(operation="UPDATE", obj=checks, user=other_sa)[0] == "not-applicable"
+
+
+def test_a_node_name_too_long_for_the_plain_name_uses_the_hashed_one() -> None:
+    node = "n" * 240  # prefix + name > 253: the agent hashes the ConfigMap name
+    own = report_of(node)
+    assert own["metadata"]["name"] != REPORT_NAME_PREFIX + node
+    assert admit(operation="CREATE", obj=own, node=node)[0] == "allowed"
+    assert admit(operation="CREATE", obj=report_of("worker-1"), node=node)[0] == "denied"
+
+
+def test_the_binding_denies_in_the_agents_namespace() -> None:
+    (binding,) = [d for d in _documents() if d["kind"] == "ValidatingAdmissionPolicyBinding"]
+    assert binding["spec"]["policyName"] == _policy()["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    selector = binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"]
+    assert selector == {"kubernetes.io/metadata.name": "mirror-agent"}
+    assert _policy()["spec"]["failurePolicy"] == "Fail"
+    kustomization = yaml.safe_load((POLICY_DIR / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["own-report.yaml"]
