@@ -59,6 +59,8 @@ class NodeRow:
     served: list[tuple[str, Optional[str], Optional[str], str]] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)  # "code: message" of non-info findings
     machine_config: dict[str, Any] = field(default_factory=dict)  # MCO state when checked
+    # The mirrors (locations as tried) a pull attempt failed at, whatever served it after
+    failed_mirrors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -346,6 +348,12 @@ def _row_from_configmap(configmap: dict[str, Any]) -> Optional[NodeRow]:
         if finding.get("severity") != "info"
     ]
     row.machine_config = report.get("machineConfig") or {}
+    row.failed_mirrors = [
+        _shared(str(attempt.get("location"))) or "?"
+        for image in report.get("images") or []
+        for attempt in image.get("attempts") or []
+        if attempt.get("kind") == "mirror" and attempt.get("outcome") in ("failed", "hung")
+    ]
     return row
 
 

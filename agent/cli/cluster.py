@@ -1,13 +1,17 @@
 """``agent collect``: one summary of every node's report."""
 
 import sys
+from datetime import timedelta
 from enum import Enum
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
 from agent.cli import options
 from agent.cli.options import ContextOption, KubeconfigOption, NamespaceOption, StrictOption
+
+if TYPE_CHECKING:
+    from agent.collect import Summary
 
 
 class CollectOutput(str, Enum):
@@ -37,10 +41,20 @@ def collect(
     output: Annotated[
         CollectOutput, typer.Option("--output", "-o", help="table, wide, json, markdown or junit.")
     ] = CollectOutput.table,
+    serve_metrics: Annotated[
+        Optional[str],
+        typer.Option(
+            "--serve-metrics",
+            metavar="[HOST]:PORT",
+            help="Serve Prometheus metrics there, re-reading the reports every --interval "
+            "(docs/alerts.md); runs until stopped.",
+        ),
+    ] = None,
+    interval: Annotated[
+        str, typer.Option("--interval", help="With --serve-metrics: how often to re-read.")
+    ] = "60s",
 ) -> None:
     """Summarise every node's report: pass, fail, missing, stale, orphaned, drift."""
-    from datetime import timedelta
-
     from agent.commands.collect import collect_from_cluster, collect_from_files
 
     # only when output is made
@@ -52,6 +66,9 @@ def collect(
     )
 
     age = timedelta(seconds=options.duration("--max-age", max_age)) if max_age else None
+    if serve_metrics is not None:
+        source = (kubeconfig, context, namespace, from_file, nodes_file)
+        raise typer.Exit(_serve(serve_metrics, interval, *source, age))
     if from_file is not None:
         summary = collect_from_files(from_file, nodes_file, max_age=age)
     else:
@@ -66,3 +83,33 @@ def collect(
         sys.stdout.write(collect_table(summary, wide=output is CollectOutput.wide))
     failed = not summary.ok or (strict and summary.counts["warn"] > 0)
     raise typer.Exit(options.failed_exit(failed))
+
+
+def _serve(
+    address: str,
+    interval: str,
+    kubeconfig: Optional[str],
+    context: Optional[str],
+    namespace: Optional[str],
+    from_file: Optional[str],
+    nodes_file: Optional[str],
+    age: Optional[timedelta],
+) -> int:
+    """``--serve-metrics``: the exporter (its own module, so prometheus_client is imported
+    by this mode only)."""
+    from agent.commands.collect import cluster_reader, collect_from_files
+    from agent.commands.exporter import serve_metrics
+
+    host, port = options.listen_address("--serve-metrics", address)
+    seconds = options.duration("--interval", interval)
+    read: Callable[[], Summary]
+    if from_file is not None:
+        reports_file = from_file
+
+        def read() -> Summary:
+            return collect_from_files(reports_file, nodes_file, max_age=age)
+
+        read()  # a bad file is bad input now, not a failing read every minute
+    else:
+        read = cluster_reader(kubeconfig, context, namespace, max_age=age)
+    return serve_metrics(read, host=host, port=port, interval=seconds, out=sys.stdout)

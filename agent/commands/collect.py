@@ -6,11 +6,12 @@ The summary itself is pure and lives in :mod:`agent.collect`; this module only r
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from agent.collect import Summary, summarise
 from agent.errors import UsageError
@@ -52,21 +53,49 @@ def collect_from_cluster(
     max_age: Optional[timedelta],
 ) -> Summary:
     """The report ConfigMaps and the Nodes, streamed page by page into the summary."""
-    from agent.kube.client import ApiError, KubeClient, configmap_path, node_path
-    from agent.kube.config import DEFAULT_NAMESPACE, from_kubeconfig
+    return cluster_reader(kubeconfig, context, namespace, max_age=max_age)()
 
-    client = KubeClient(from_kubeconfig(kubeconfig, context))
-    ns = namespace or DEFAULT_NAMESPACE
-    daemonset: Optional[dict[str, Any]]
-    try:
-        daemonset = client.get(f"/apis/apps/v1/namespaces/{ns}/daemonsets/{DAEMONSET}")
-    except ApiError:
-        daemonset = None  # not readable: every node is expected
-    reports: Iterable[dict[str, Any]] = client.list(
-        configmap_path(ns), label_selector=REPORT_SELECTOR
-    )
-    nodes: Iterable[dict[str, Any]] = client.list(node_path())
-    return summarise(reports, nodes, daemonset=daemonset, now=_now(), max_age=max_age)
+
+def cluster_reader(
+    kubeconfig: Optional[str],
+    context: Optional[str],
+    namespace: Optional[str],
+    *,
+    max_age: Optional[timedelta],
+) -> Callable[[], Summary]:
+    """A function that reads the cluster's summary each time it is called, over one client
+    (``--serve-metrics`` calls it on an interval). The kubeconfig is read once, here."""
+    from agent.kube.client import ApiError, KubeClient, configmap_path, node_path
+    from agent.kube.config import DEFAULT_NAMESPACE, from_kubeconfig, in_cluster
+
+    if not kubeconfig and not os.environ.get("KUBECONFIG") and _in_a_pod(os.environ):
+        # the exporter's Deployment: its service account, and the namespace it runs in
+        config = in_cluster(os.environ)
+        ns = namespace or config.namespace or DEFAULT_NAMESPACE
+    else:
+        config = from_kubeconfig(kubeconfig, context)
+        ns = namespace or DEFAULT_NAMESPACE
+    client = KubeClient(config)
+
+    def read() -> Summary:
+        daemonset: Optional[dict[str, Any]]
+        try:
+            daemonset = client.get(f"/apis/apps/v1/namespaces/{ns}/daemonsets/{DAEMONSET}")
+        except ApiError:
+            daemonset = None  # not readable: every node is expected
+        reports: Iterable[dict[str, Any]] = client.list(
+            configmap_path(ns), label_selector=REPORT_SELECTOR
+        )
+        nodes: Iterable[dict[str, Any]] = client.list(node_path())
+        return summarise(reports, nodes, daemonset=daemonset, now=_now(), max_age=max_age)
+
+    return read
+
+
+def _in_a_pod(env: Mapping[str, str]) -> bool:
+    from agent.kube.config import SERVICE_ACCOUNT
+
+    return bool(env.get("KUBERNETES_SERVICE_HOST")) and (SERVICE_ACCOUNT / "token").is_file()
 
 
 def _now() -> datetime:
