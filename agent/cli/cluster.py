@@ -106,7 +106,7 @@ def _serve(
     if from_file is not None:
         reports_file = from_file
 
-        def read() -> Summary:
+        def read() -> "Summary":
             return collect_from_files(reports_file, nodes_file, max_age=age)
 
         read()  # a bad file is bad input now, not a failing read every minute
