@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional, TextIO
 from agent import registries
 from agent.commands.check import CheckOptions, compat_of, run_check
 from agent.commands.checks_file import read_image_lines
+from agent.commands.node_events import with_node_events
 from agent.errors import AgentError, ExitCode, UsageError
 from agent.kube.client import KubeClient
 from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, in_cluster
@@ -408,7 +409,12 @@ def serve(
     A stop (SIGTERM, Ctrl-C) is a normal end (OK); a one-shot run (``cycles``) whose last
     report could not be published is not (ENVIRONMENT).
     """
-    send = NodeReportPublisher(client, namespace=settings.namespace, node_name=settings.node)
+    send = with_node_events(  # issue 13: an Event on the Node when its verdict changes
+        NodeReportPublisher(client, namespace=settings.namespace, node_name=settings.node),
+        client,
+        namespace=settings.namespace,
+        node=settings.node,
+    )
     agent = Agent(
         settings,
         runner=runner,
@@ -416,6 +422,7 @@ def serve(
         publisher=Publisher(send, clock=time.monotonic),
         agent_version=agent_version,
     )
+    send.log = agent.log_line
     stopped = True
     try:
         with stop_signals_raise():

@@ -153,6 +153,8 @@ class Resources:
         if not meta.get("name") and meta.get("generateName"):
             suffix = "".join("bcdfghjklmnpqrstvwxz2456789"[b % 27] for b in uuid.uuid4().bytes[:5])
             meta["name"] = f"{meta['generateName']}{suffix}"
+        if rtype.namespaced:
+            meta["namespace"] = namespace  # as the server's defaulting does, before validation
         with self.store.lock:
             self._require_namespace(rtype, namespace)
             validate_object(rtype, obj)
