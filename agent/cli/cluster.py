@@ -113,3 +113,27 @@ def _serve(
     else:
         read = cluster_reader(kubeconfig, context, namespace, max_age=age)
     return serve_metrics(read, host=host, port=port, interval=seconds, out=sys.stdout)
+
+
+def recheck(
+    node: Annotated[
+        Optional[str], typer.Option("--node", help="Only this node (default: every node).")
+    ] = None,
+    namespace: NamespaceOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+) -> None:
+    """Ask every node (or one) to check now, without restarting the agents' pods."""
+    from agent.commands.collect import cluster_client
+    from agent.commands.recheck import request_recheck
+    from agent.report import timestamp
+
+    client, ns = cluster_client(kubeconfig, context, namespace)
+    request = request_recheck(client, ns, node, now=timestamp())
+    who = f"node {node}" if node else "every node"
+    sys.stdout.write(
+        f"recheck {request.request_id} requested for {who} at {request.requested_at}\n"
+        "the agents see it once the kubelet refreshes the mounted ConfigMap (about a minute, "
+        "up to its sync period plus the ConfigMap cache TTL), then within --poll and "
+        "--jitter; `agent collect` lists which nodes have checked since\n"
+    )

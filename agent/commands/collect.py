@@ -11,11 +11,14 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from agent.collect import Summary, summarise
 from agent.errors import UsageError
-from agent.kube.contract import REPORT_SELECTOR
+from agent.kube.contract import CHECKS_CONFIGMAP, RECHECK_KEY, REPORT_SELECTOR
+
+if TYPE_CHECKING:
+    from agent.kube.client import KubeClient
 
 DAEMONSET = "mirror-agent"
 
@@ -65,17 +68,9 @@ def cluster_reader(
 ) -> Callable[[], Summary]:
     """A function that reads the cluster's summary each time it is called, over one client
     (``--serve-metrics`` calls it on an interval). The kubeconfig is read once, here."""
-    from agent.kube.client import ApiError, KubeClient, configmap_path, node_path
-    from agent.kube.config import DEFAULT_NAMESPACE, from_kubeconfig, in_cluster
+    from agent.kube.client import ApiError, configmap_path, node_path
 
-    if not kubeconfig and not os.environ.get("KUBECONFIG") and _in_a_pod(os.environ):
-        # the exporter's Deployment: its service account, and the namespace it runs in
-        config = in_cluster(os.environ)
-        ns = namespace or config.namespace or DEFAULT_NAMESPACE
-    else:
-        config = from_kubeconfig(kubeconfig, context)
-        ns = namespace or DEFAULT_NAMESPACE
-    client = KubeClient(config)
+    client, ns = cluster_client(kubeconfig, context, namespace)
 
     def read() -> Summary:
         daemonset: Optional[dict[str, Any]]
@@ -87,9 +82,32 @@ def cluster_reader(
             configmap_path(ns), label_selector=REPORT_SELECTOR
         )
         nodes: Iterable[dict[str, Any]] = client.list(node_path())
-        return summarise(reports, nodes, daemonset=daemonset, now=_now(), max_age=max_age)
+        try:  # agent recheck's requests, to tell which nodes have checked since
+            checks = client.get(configmap_path(ns, CHECKS_CONFIGMAP))
+            recheck = (checks.get("data") or {}).get(RECHECK_KEY)
+        except ApiError:
+            recheck = None
+        return summarise(
+            reports, nodes, daemonset=daemonset, now=_now(), max_age=max_age, recheck=recheck
+        )
 
     return read
+
+
+def cluster_client(
+    kubeconfig: Optional[str], context: Optional[str], namespace: Optional[str]
+) -> tuple[KubeClient, str]:
+    """The API client and mirror-agent's namespace: the kubeconfig (--kubeconfig,
+    KUBECONFIG, ~/.kube/config) and -n, else mirror-agent; in a pod without a kubeconfig,
+    its service account and its own namespace."""
+    from agent.kube.client import KubeClient
+    from agent.kube.config import DEFAULT_NAMESPACE, from_kubeconfig, in_cluster
+
+    if not kubeconfig and not os.environ.get("KUBECONFIG") and _in_a_pod(os.environ):
+        # the exporter's Deployment: its service account, and the namespace it runs in
+        config = in_cluster(os.environ)
+        return KubeClient(config), namespace or config.namespace or DEFAULT_NAMESPACE
+    return KubeClient(from_kubeconfig(kubeconfig, context)), namespace or DEFAULT_NAMESPACE
 
 
 def _in_a_pod(env: Mapping[str, str]) -> bool:

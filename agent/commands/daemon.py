@@ -25,6 +25,7 @@ from agent import registries
 from agent.commands.check import CheckOptions, compat_of, run_check
 from agent.commands.checks_file import read_image_lines
 from agent.commands.node_events import with_node_events
+from agent.commands.recheck import seen_requests
 from agent.errors import AgentError, ExitCode, UsageError
 from agent.kube.client import KubeClient
 from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, in_cluster
@@ -157,6 +158,7 @@ class Agent:
         self.manifest_images: tuple[str, ...] = ()
         self.pull_images: tuple[str, ...] = ()
         self.images_problems: tuple[str, ...] = ()  # why a checks file was not usable
+        self._recheck_seen: dict[str, str] = {}  # agent recheck's ids at the last check
         self._heartbeat = HeartbeatFile(settings.heartbeat_file)
 
     # -- triggers ----------------------------------------------------------------------
@@ -225,6 +227,8 @@ class Agent:
         _, images_hash = self.images()
         if images_hash != self._images_hash:
             return "checks file changed"
+        if seen_requests(self.settings.images_file, self.settings.node) != self._recheck_seen:
+            return "recheck requested"
         if self.clock() - self._last_check >= self.settings.interval:
             return "interval"
         return None
@@ -234,6 +238,7 @@ class Agent:
     def cycle(self, reason: str) -> CheckReport:
         images, images_hash = self.images()
         self._images_hash = images_hash
+        self._recheck_seen = seen_requests(self.settings.images_file, self.settings.node)
         for problem in self.images_problems:
             self.log_line({"event": "images-file-invalid", "error": problem})
         self._checked_fingerprint = self.fingerprint()
@@ -278,6 +283,8 @@ class Agent:
                 findings=(*report.findings, *unusable),
                 verdict=worst([report.verdict, "error"]),
             )
+        if self._recheck_seen:  # agent collect tells who has checked since a request by these
+            report = replace(report, extra={**report.extra, "recheck": self._recheck_seen})
         if report.podman_version:
             self._compat = compat_of(report.podman_version)
         published = self.publisher.submit(report)
