@@ -9,6 +9,7 @@ import typer
 
 from agent.cli import options
 from agent.cli.options import ContextOption, KubeconfigOption, NamespaceOption, StrictOption
+from agent.errors import UsageError
 
 if TYPE_CHECKING:
     from agent.collect import Summary
@@ -103,6 +104,8 @@ def _serve(
     host, port = options.listen_address("--serve-metrics", address)
     seconds = options.duration("--interval", interval)
     read: Callable[[], Summary]
+    if from_file == "-":
+        raise UsageError("--serve-metrics re-reads its input: --from-file - (stdin) cannot be")
     if from_file is not None:
         reports_file = from_file
 

@@ -76,6 +76,11 @@ def test_a_bad_reports_file_is_refused_before_serving(
     assert "reports.json: not JSON" in capsys.readouterr().err
 
 
+def test_stdin_cannot_be_re_read(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["collect", "--serve-metrics", ":9321", "--from-file", "-"]) == 2
+    assert "--from-file - (stdin)" in capsys.readouterr().err
+
+
 def test_a_port_in_use_is_an_environment_failure() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
