@@ -115,3 +115,21 @@ def test_serves_metrics_until_terminated() -> None:
     assert events == ["serving", "read", "terminated"]
     with pytest.raises(OSError):  # the port is closed again
         urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_only_the_exporter_imports_prometheus_client(tmp_path: Path) -> None:
+    """~38 ms of imports (190 ms cold) that no other command should pay."""
+    import subprocess
+    import sys
+
+    reports = tmp_path / "reports.json"
+    reports.write_text(json.dumps({"items": cluster.report_configmaps()}))
+    probe = (
+        "import sys\n"
+        "from agent.cli.app import main\n"
+        f"main(['collect', '--from-file', {str(reports)!r}, '-o', 'json'])\n"
+        "sys.stderr.write('LOADED' if 'prometheus_client' in sys.modules else 'NOT-LOADED')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stderr.endswith("NOT-LOADED"), done.stderr
+    assert json.loads(done.stdout)["summary"]["expected"] == 8  # the reports, without nodes
