@@ -6,8 +6,10 @@ stop the report."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,3 +172,45 @@ def test_verdict_event_is_pure_and_clipped() -> None:
     )  # fmt: skip
     found = verdict_event("pass", node_level)
     assert found is not None and "registries-conf-invalid: line 7" in found.message
+
+
+def test_kubectl_finds_the_event_as_describe_node_searches(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    """The real kubectl lists the node's events across namespaces by involvedObject, the
+    fields ``kubectl describe node`` searches by (kind, name, uid = the node's name)."""
+    sender(server, [])(report("fail"))
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    selector = f"involvedObject.kind=Node,involvedObject.name={NODE},involvedObject.uid={NODE}"
+    done = subprocess.run(
+        ["/usr/bin/kubectl", "--kubeconfig", str(kubeconfig), "get", "events", "-A",
+         "--field-selector", selector, "-o", "json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (event,) = json.loads(done.stdout)["items"]
+    assert (event["reason"], event["type"], event["count"]) == ("MirrorCheckFailed", "Warning", 1)
+    other = selector.replace(f"name={NODE}", "name=worker-9")
+    none = subprocess.run(
+        ["/usr/bin/kubectl", "--kubeconfig", str(kubeconfig), "get", "events", "-A",
+         "--field-selector", other, "-o", "json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert none.returncode == 0 and json.loads(none.stdout)["items"] == []
+
+
+def test_kubectl_describe_node_shows_the_event(server: FakeApiServer, tmp_path: Path) -> None:
+    """What an administrator reads: the Events section of ``kubectl describe node``
+    (``oc describe node`` is the same code), from the real kubectl."""
+    server.register_kind("", "v1", "pods", "Pod", True, short_names=("po",))  # describe lists them
+    sender(server, [])(report("fail"))
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    done = subprocess.run(
+        ["/usr/bin/kubectl", "--kubeconfig", str(kubeconfig), "describe", "node", NODE],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    events_section = done.stdout.split("\nEvents:\n", 1)[1]
+    (line,) = [row for row in events_section.splitlines() if "MirrorCheck" in row]
+    assert line.split()[:2] == ["Warning", "MirrorCheckFailed"]
+    assert "mirror-agent" in line and "Mirror check fail on worker-1" in line

@@ -140,7 +140,7 @@ class Resources:
         except ValueError:
             raise bad_request(f"invalid limit: {request.query.get('limit')!r}") from None
         labels = parse_label_selector(request.query.get("labelSelector", ""))
-        fields = parse_field_selector(request.query.get("fieldSelector", ""))
+        fields = parse_field_selector(request.query.get("fieldSelector", ""), rtype.kind)
         page = self.store.list_page(
             rtype, namespace, labels=labels, fields=fields, limit=limit,
             continue_token=request.query.get("continue") or None,
@@ -239,7 +239,7 @@ class Resources:
         self, request: Request, rtype: ResourceType, namespace: Optional[str]
     ) -> Reply:
         labels = parse_label_selector(request.query.get("labelSelector", ""))
-        fields = parse_field_selector(request.query.get("fieldSelector", ""))
+        fields = parse_field_selector(request.query.get("fieldSelector", ""), rtype.kind)
         with self.store.lock:
             page = self.store.list_page(rtype, namespace, labels=labels, fields=fields)
             if not _dry_run(request):

@@ -60,8 +60,8 @@ class FakeApiServer:
       server merges ``spec`` field by field and owner references by uid);
     * ``status`` is a subresource for every kind: PUT, PATCH and apply keep the stored
       one (POST and :meth:`put` keep what they are given);
-    * field selectors know ``metadata.name`` and ``metadata.namespace`` only (not an
-      Event's ``involvedObject.*``, which ``kubectl describe node`` uses); a continue
+    * field selectors know ``metadata.name`` and ``metadata.namespace``, and an Event's
+      selectable fields (``involvedObject.*``...), nothing else; a continue
       token is not checked against the path that issued it;
     * HTTP/1.1 only (ALPN offers no h2); objects seeded with :meth:`put` get no
       ``managedFields``;
