@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from agent.kube.contract import CURRENT_CONFIG, DESIRED_CONFIG, NODE_ANNOTATION, REPORT_KEY
+from agent.kube.contract import (
+    CURRENT_CONFIG,
+    DESIRED_CONFIG,
+    NODE_ANNOTATION,
+    RECHECK_ALL,
+    REPORT_KEY,
+    recheck_requests,
+)
 from agent.report import VERDICTS
 from agent.schema import COLLECT_SCHEMA_VERSION
 
@@ -72,6 +79,9 @@ class NodeRow:
     served: list[tuple[str, Optional[str], Optional[str], str]] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)  # "code: message" of non-info findings
     machine_config: dict[str, Any] = field(default_factory=dict)  # MCO state when checked
+    # The mirrors (locations as tried) a pull attempt failed at, whatever served it after
+    failed_mirrors: list[str] = field(default_factory=list)
+    recheck_seen: dict[str, str] = field(default_factory=dict)  # agent recheck ids it saw
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +101,27 @@ class NodeRow:
         }
 
 
+@dataclass(frozen=True)
+class RecheckProgress:
+    """An ``agent recheck`` request and the nodes that have checked since (their report
+    names its id) or not yet."""
+
+    target: str  # a node, or "all"
+    request_id: str
+    requested_at: str
+    checked: tuple[str, ...]
+    waiting: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "id": self.request_id,
+            "requestedAt": self.requested_at,
+            "checked": list(self.checked),
+            "waiting": list(self.waiting),
+        }
+
+
 @dataclass
 class Summary:
     nodes: list[NodeRow]
@@ -100,9 +131,10 @@ class Summary:
     # True when the expected nodes are a guess (the DaemonSet could not be read)
     expected_approximate: bool = False
     warnings: list[str] = field(default_factory=list)
+    recheck: list[RecheckProgress] = field(default_factory=list)
 
     def to_json(self, *, nodes: bool = True) -> dict[str, Any]:
-        document = {
+        document: dict[str, Any] = {
             "schemaVersion": COLLECT_SCHEMA_VERSION,
             "summary": self.counts,
             "expectedFrom": self.expected_from,
@@ -110,6 +142,8 @@ class Summary:
             "warnings": self.warnings,
             "images": self.images,
         }
+        if self.recheck:
+            document["recheck"] = [progress.to_json() for progress in self.recheck]
         if nodes:
             document["nodes"] = [row.to_json() for row in self.nodes]
         return document
@@ -244,6 +278,7 @@ def summarise(
     now: datetime,
     max_age: Optional[timedelta],
     daemonset_problem: Optional[str] = None,
+    recheck: Optional[str] = None,
 ) -> Summary:
     """Reduce report ConfigMaps and Nodes to the cluster summary.
 
@@ -332,7 +367,36 @@ def summarise(
         }
         for image in sorted(image_served)
     ]
-    return Summary(ordered, images, counts, expected_from, approximate, warnings)
+    progress = _recheck_progress(recheck_requests(recheck or ""), ordered)
+    return Summary(
+        ordered,
+        images,
+        counts,
+        expected_from,
+        expected_approximate=approximate,
+        warnings=warnings,
+        recheck=progress,
+    )
+
+
+def _recheck_progress(
+    requests: dict[str, dict[str, str]], rows: list[NodeRow]
+) -> list[RecheckProgress]:
+    """Per request of ``recheck.json`` (``recheck``), which of the cluster's nodes have
+    checked since: their latest report names the request's id."""
+    present = [row for row in rows if row.status != "orphaned"]
+    progress = []
+    for target, request in sorted(requests.items(), key=lambda item: item[0] != RECHECK_ALL):
+        key = "all" if target == RECHECK_ALL else "node"
+        concerned = present if target == RECHECK_ALL else [r for r in present if r.node == target]
+        if not concerned:
+            continue  # a request for a node that is gone
+        done = tuple(r.node for r in concerned if r.recheck_seen.get(key) == request["id"])
+        waiting = tuple(r.node for r in concerned if r.node not in done)
+        progress.append(
+            RecheckProgress(target, request["id"], request["requestedAt"], done, waiting)
+        )
+    return progress
 
 
 def _row_from_configmap(configmap: dict[str, Any]) -> Optional[NodeRow]:
@@ -380,6 +444,15 @@ def _row_from_configmap(configmap: dict[str, Any]) -> Optional[NodeRow]:
         if finding.get("severity") != "info"
     ]
     row.machine_config = report.get("machineConfig") or {}
+    seen = report.get("recheck")
+    if isinstance(seen, dict):
+        row.recheck_seen = {str(k): str(v) for k, v in seen.items()}
+    row.failed_mirrors = [
+        _shared(str(attempt.get("location"))) or "?"
+        for image in report.get("images") or []
+        for attempt in image.get("attempts") or []
+        if attempt.get("kind") == "mirror" and attempt.get("outcome") in ("failed", "hung")
+    ]
     return row
 
 

@@ -3,8 +3,10 @@
 #
 # Installs podman, skopeo, docker-registry (the tests run their own instances on free
 # loopback ports, so the packaged service is stopped and disabled), apache2-utils
-# (`htpasswd -B`, bcrypt files for registries with basic auth) and mmdebstrap (the image
-# test bootstraps a minimal Debian base from the machine's apt sources), then creates .venv
+# (`htpasswd -B`, bcrypt files for registries with basic auth), mmdebstrap (the image
+# test bootstraps a minimal Debian base from the machine's apt sources) and prometheus
+# (promtool tests the alert rules; the monitoring test scrapes the exporter with a real
+# Prometheus; the packaged service is stopped and disabled), then creates .venv
 # and installs the project with its test extras. Runs as root, or through sudo otherwise.
 #
 # Quick when nothing changed: apt-get only runs when a package is missing, pip only when
@@ -28,6 +30,7 @@ PACKAGES=(
     python3-venv
     util-linux # unshare, mount: the lab runs podman/skopeo in a private mount namespace
     mmdebstrap # the image test's Debian base (tests/image_lab.py)
+    prometheus # promtool (alert rule tests) and a real Prometheus scraping the exporter
 )
 
 missing=()
@@ -68,17 +71,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt_get install -y "${missing[@]}"
 fi
 
-# The docker-registry package ships a service listening on :5000; the tests never use it.
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    "${SUDO[@]}" systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
-elif [ -x /etc/init.d/docker-registry ]; then
-    if "${SUDO[@]}" /etc/init.d/docker-registry status >/dev/null 2>&1; then
-        "${SUDO[@]}" /etc/init.d/docker-registry stop >/dev/null 2>&1 || true
+# The docker-registry and prometheus packages ship services (:5000, :9090); the tests run
+# their own instances and never use them.
+for service in docker-registry prometheus; do
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        "${SUDO[@]}" systemctl disable --now "$service.service" >/dev/null 2>&1 || true
+    elif [ -x "/etc/init.d/$service" ]; then
+        if "${SUDO[@]}" "/etc/init.d/$service" status >/dev/null 2>&1; then
+            "${SUDO[@]}" "/etc/init.d/$service" stop >/dev/null 2>&1 || true
+        fi
+        if command -v update-rc.d >/dev/null 2>&1; then
+            "${SUDO[@]}" update-rc.d "$service" disable >/dev/null 2>&1 || true
+        fi
     fi
-    if command -v update-rc.d >/dev/null 2>&1; then
-        "${SUDO[@]}" update-rc.d docker-registry disable >/dev/null 2>&1 || true
-    fi
-fi
+done
 
 # kubectl: the fake API server's fidelity test and `kubectl kustomize daemonset/` use the
 # real one. The python machine image ships it; install it only where it is missing.
@@ -87,7 +93,7 @@ if ! command -v kubectl >/dev/null 2>&1; then
         echo "setup: kubectl is not available from apt; its tests will fail" >&2
 fi
 
-for tool in podman skopeo docker-registry htpasswd unshare mmdebstrap; do
+for tool in podman skopeo docker-registry htpasswd unshare mmdebstrap promtool prometheus; do
     command -v "$tool" >/dev/null 2>&1 || {
         echo "setup: $tool is still missing after apt-get install" >&2
         exit 1

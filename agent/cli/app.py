@@ -1,6 +1,7 @@
 """The ``agent`` application: its commands, and ``main``, where every error becomes a
 message and an exit code (:class:`agent.errors.ExitCode`), never a traceback."""
 
+import os
 import sys
 import traceback
 from typing import Annotated, Optional
@@ -22,6 +23,7 @@ app.command()(node.config)
 app.command()(node.check)
 app.command()(node.analyze)
 app.command()(cluster.collect)
+app.command()(cluster.recheck)
 app.command()(daemon.run)
 app.command()(daemon.health)
 app.add_typer(checklist.app, name="checklist")
@@ -61,12 +63,19 @@ def _permission_refused(error: PermissionError) -> str:
     )
 
 
+def _program_name() -> str:
+    """``agent``, or ``kubectl mirror-agent`` when run as the kubectl/oc plugin (the
+    executable ``kubectl-mirror_agent`` on PATH), so usage lines read as typed."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return "kubectl mirror-agent" if invoked.startswith("kubectl-") else "agent"
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: every error becomes a message and an exit code, never a traceback."""
     try:
         # Standalone mode turns click's usage errors into exit code 2 with usage text, and
         # Ctrl-C into 130.
-        app(args=argv, prog_name="agent")
+        app(args=argv, prog_name=_program_name())
     except SystemExit as done:
         code = done.code
         if code is None:

@@ -204,6 +204,15 @@ def duration(option: str, text: str, *, zero_ok: bool = False) -> float:
         raise UsageError(f"{option}: {exc}") from None
 
 
+def listen_address(option: str, text: str) -> tuple[str, int]:
+    """``[HOST]:PORT`` (``:9321`` listens on every address; ``[::1]:9321`` for IPv6)."""
+    host, colon, port = text.strip().rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"{option} {text!r}: use [HOST]:PORT, e.g. :9321 or 127.0.0.1:9321")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    return host or "0.0.0.0", int(port)
+
+
 def refuse_option_like(images: list[str]) -> None:
     """``--image --strict`` would otherwise check an image named "--strict" and lose the flag."""
     for value in images:

@@ -6,15 +6,19 @@ The summary itself is pure and lives in :mod:`agent.collect`; this module only r
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from agent.collect import Summary, summarise
 from agent.errors import UsageError
-from agent.kube.contract import REPORT_SELECTOR
+from agent.kube.contract import CHECKS_CONFIGMAP, RECHECK_KEY, REPORT_SELECTOR
+
+if TYPE_CHECKING:
+    from agent.kube.client import KubeClient
 
 DAEMONSET = "mirror-agent"
 
@@ -56,25 +60,50 @@ def collect_from_cluster(
 ) -> Summary:
     """The report ConfigMaps and the Nodes, streamed page by page into the summary (acting
     as ``--as`` when given)."""
-    from agent.kube.client import configmap_path, node_path
-    from agent.kube.config import DEFAULT_NAMESPACE
-    from agent.kube.workstation import workstation_client
+    return cluster_reader(
+        kubeconfig, context, namespace, max_age=max_age,
+        as_user=as_user, as_groups=as_groups, as_uid=as_uid,
+    )()  # fmt: skip
 
-    client = workstation_client(kubeconfig, context, as_user, as_groups, as_uid)
-    ns = namespace or DEFAULT_NAMESPACE
-    daemonset, problem = read_daemonset(client.get, ns)
-    reports: Iterable[dict[str, Any]] = client.list(
-        configmap_path(ns), label_selector=REPORT_SELECTOR
-    )
-    nodes: Iterable[dict[str, Any]] = client.list(node_path())
-    return summarise(
-        reports,
-        nodes,
-        daemonset=daemonset,
-        now=_now(),
-        max_age=max_age,
-        daemonset_problem=problem,
-    )
+
+def cluster_reader(
+    kubeconfig: Optional[str],
+    context: Optional[str],
+    namespace: Optional[str],
+    *,
+    max_age: Optional[timedelta],
+    as_user: Optional[str] = None,
+    as_groups: Optional[Sequence[str]] = None,
+    as_uid: Optional[str] = None,
+) -> Callable[[], Summary]:
+    """A function that reads the cluster's summary each time it is called, over one client
+    (``--serve-metrics`` calls it on an interval). The kubeconfig is read once, here."""
+    from agent.kube.client import ApiError, configmap_path, node_path
+
+    client, ns = cluster_client(kubeconfig, context, namespace, as_user, as_groups, as_uid)
+
+    def read() -> Summary:
+        daemonset, problem = read_daemonset(client.get, ns)
+        reports: Iterable[dict[str, Any]] = client.list(
+            configmap_path(ns), label_selector=REPORT_SELECTOR
+        )
+        nodes: Iterable[dict[str, Any]] = client.list(node_path())
+        try:  # agent recheck's requests, to tell which nodes have checked since
+            checks = client.get(configmap_path(ns, CHECKS_CONFIGMAP))
+            recheck = (checks.get("data") or {}).get(RECHECK_KEY)
+        except ApiError:
+            recheck = None
+        return summarise(
+            reports,
+            nodes,
+            daemonset=daemonset,
+            now=_now(),
+            max_age=max_age,
+            daemonset_problem=problem,
+            recheck=recheck,
+        )
+
+    return read
 
 
 #: Reads of the DaemonSet after the client's own retries (429, 5xx, connection) gave up.
@@ -98,6 +127,35 @@ def read_daemonset(
             if isinstance(error, NotFound) or getattr(error, "status", None) in (401, 403):
                 break
     return None, problem
+
+
+def cluster_client(
+    kubeconfig: Optional[str],
+    context: Optional[str],
+    namespace: Optional[str],
+    as_user: Optional[str] = None,
+    as_groups: Optional[Sequence[str]] = None,
+    as_uid: Optional[str] = None,
+) -> tuple[KubeClient, str]:
+    """The API client and mirror-agent's namespace: the kubeconfig (--kubeconfig,
+    KUBECONFIG, ~/.kube/config, with --as...) and -n, else mirror-agent; in a pod without
+    a kubeconfig, its service account and its own namespace."""
+    from agent.kube.client import KubeClient
+    from agent.kube.config import DEFAULT_NAMESPACE, in_cluster
+    from agent.kube.workstation import workstation_client
+
+    if not kubeconfig and not os.environ.get("KUBECONFIG") and _in_a_pod(os.environ):
+        # the exporter's Deployment: its service account, and the namespace it runs in
+        config = in_cluster(os.environ)
+        return KubeClient(config), namespace or config.namespace or DEFAULT_NAMESPACE
+    client = workstation_client(kubeconfig, context, as_user, as_groups, as_uid)
+    return client, namespace or DEFAULT_NAMESPACE
+
+
+def _in_a_pod(env: Mapping[str, str]) -> bool:
+    from agent.kube.config import SERVICE_ACCOUNT
+
+    return bool(env.get("KUBERNETES_SERVICE_HOST")) and (SERVICE_ACCOUNT / "token").is_file()
 
 
 def _now() -> datetime:

@@ -24,6 +24,8 @@ from typing import Any, Callable, Optional, TextIO, Union
 from agent import registries
 from agent.commands.check import CheckOptions, compat_of, run_check
 from agent.commands.checks_file import read_image_lines
+from agent.commands.node_events import with_node_events
+from agent.commands.recheck import seen_requests
 from agent.errors import AgentError, ExitCode, UsageError
 from agent.kube.client import KubeClient
 from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, in_cluster
@@ -166,6 +168,7 @@ class Agent:
         self.manifest_images: tuple[str, ...] = ()
         self.pull_images: tuple[str, ...] = ()
         self.images_problems: tuple[str, ...] = ()  # why a checks file was not usable
+        self._recheck_seen: dict[str, str] = {}  # agent recheck's ids at the last check
         self._heartbeat = HeartbeatFile(settings.heartbeat_file)
         self._logged: set[str] = set()
         self.complete = complete
@@ -242,6 +245,8 @@ class Agent:
         _, images_hash = self.images()
         if images_hash != self._images_hash:
             return "checks file changed"
+        if seen_requests(self.settings.images_file, self.settings.node) != self._recheck_seen:
+            return "recheck requested"
         if self.clock() - self._last_check >= self.settings.interval:
             return "interval"
         return None
@@ -280,6 +285,8 @@ class Agent:
                 findings=(*report.findings, *unusable),
                 verdict=worst([report.verdict, "error"]),
             )
+        if self._recheck_seen:  # agent collect tells who has checked since a request by these
+            report = replace(report, extra={**report.extra, "recheck": self._recheck_seen})
         if report.podman_version:
             self._compat = compat_of(report.podman_version)
         published = self.publisher.submit(report)
@@ -306,6 +313,7 @@ class Agent:
     def _check(self) -> CheckReport:
         images, images_hash = self.images()
         self._images_hash = images_hash
+        self._recheck_seen = seen_requests(self.settings.images_file, self.settings.node)
         for problem in self.images_problems:
             self.log_once({"event": "images-file-invalid", "level": "error", "error": problem})
         self._checked_fingerprint = self.fingerprint()
@@ -487,15 +495,22 @@ def serve(
     one-shot run (``cycles``) that ends without its last report published (the API
     refused it, or a stop came first) is not: ENVIRONMENT, never OK.
     """
-    send = NodeReportPublisher(client, namespace=settings.namespace, node_name=settings.node)
+    reports = NodeReportPublisher(client, namespace=settings.namespace, node_name=settings.node)
+    send = with_node_events(  # an Event on the Node when its verdict changes
+        reports,
+        client,
+        namespace=settings.namespace,
+        node=settings.node,
+    )
     agent = Agent(
         settings,
         runner=runner,
         load=lambda compat: registries.load(settings.host_root, compat=compat),
         publisher=Publisher(send, clock=time.monotonic),
         agent_version=agent_version,
-        complete=send.complete,
+        complete=reports.complete,
     )
+    send.log = agent.log_line
     stopped = True
     try:
         with stop_signals_raise():

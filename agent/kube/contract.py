@@ -8,6 +8,7 @@ read beside them. Pure: no I/O.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 # --- a node's report ConfigMap: written by `agent run`, read by collect and the checklist --
@@ -52,3 +53,58 @@ CURRENT_CONFIG = "machineconfiguration.openshift.io/currentConfig"
 DESIRED_CONFIG = "machineconfiguration.openshift.io/desiredConfig"
 MCD_STATE = "machineconfiguration.openshift.io/state"
 MCD_REASON = "machineconfiguration.openshift.io/reason"  # why the MCD is Degraded
+
+# --- "check again now": a key of the checks ConfigMap, written by `agent recheck` -----------
+
+#: ``{"all": {"id", "requestedAt"}, "nodes": {"<node>": {"id", "requestedAt"}}}``: the
+#: latest request for every node and per node. ``agent run`` checks when the ids that
+#: concern its node change, and names them in its report (``recheck``), so that
+#: ``agent collect`` can tell which nodes have checked since a request without comparing
+#: clocks.
+RECHECK_KEY = "recheck.json"
+RECHECK_FIELD_MANAGER = "mirror-agent-recheck"
+RECHECK_ALL = "all"
+
+
+def recheck_requests(text: str) -> dict[str, dict[str, str]]:
+    """The requests in a ``recheck.json``, by node (``RECHECK_ALL``: every node); an
+    unreadable text holds none."""
+    try:
+        document = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    entries = [(RECHECK_ALL, document.get(RECHECK_ALL))]
+    nodes = document.get("nodes")
+    if isinstance(nodes, dict):
+        entries += list(nodes.items())
+    for target, request in entries:
+        if isinstance(request, dict) and isinstance(request.get("id"), str):
+            found[str(target)] = {
+                "id": request["id"],
+                "requestedAt": str(request.get("requestedAt", "")),
+            }
+    return found
+
+
+def recheck_text(
+    requests: dict[str, dict[str, str]], target: str, request_id: str, requested_at: str
+) -> str:
+    """``recheck.json`` with a new request for ``target`` (a node, or ``RECHECK_ALL``)."""
+    updated = {**requests, target: {"id": request_id, "requestedAt": requested_at}}
+    document: dict[str, object] = {}
+    if RECHECK_ALL in updated:
+        document[RECHECK_ALL] = updated[RECHECK_ALL]
+    document["nodes"] = {k: v for k, v in sorted(updated.items()) if k != RECHECK_ALL}
+    return json.dumps(document, indent=1, sort_keys=True) + "\n"
+
+
+def recheck_seen(requests: dict[str, dict[str, str]], node: str) -> dict[str, str]:
+    """The request ids that concern ``node`` (``all``, ``node``): what its report names."""
+    seen = {}
+    for key, target in (("all", RECHECK_ALL), ("node", node)):
+        if target in requests:
+            seen[key] = requests[target]["id"]
+    return seen

@@ -39,6 +39,29 @@ def _counts_line(summary: Summary) -> str:
     )
 
 
+def _recheck_lines(summary: Summary) -> list[str]:
+    """``agent recheck`` requests: every node's, then one node's while it has not checked."""
+    lines = []
+    for progress in summary.recheck:
+        total = len(progress.checked) + len(progress.waiting)
+        if progress.target == "all":
+            line = (
+                f"recheck {progress.request_id} (every node, requested {progress.requested_at}): "
+                f"{len(progress.checked)} of {total} node(s) have checked since"
+            )
+            if progress.waiting:
+                line += "; waiting: " + first_names(list(progress.waiting), NAMES_SHOWN)
+        elif progress.waiting:
+            line = (
+                f"recheck {progress.request_id} ({progress.target}, requested "
+                f"{progress.requested_at}): not checked since"
+            )
+        else:
+            continue
+        lines.append(line)
+    return lines
+
+
 NAMES_SHOWN = 5  # node names per group in the table; -o wide lists every node
 NOTES_SHOWN = 3  # notes per group (or node) in the table; -o wide shows all
 
@@ -51,6 +74,7 @@ def collect_table(summary: Summary, *, wide: bool = False) -> str:
     lines = [
         _counts_line(summary),
         *(f"warning: {warning}" for warning in summary.warnings),
+        *_recheck_lines(summary),
         f"{len(groups)} distinct result(s) over {len(summary.nodes)} node(s); "
         "-o wide lists every node",
         "",
@@ -104,7 +128,12 @@ def _by_count(pair: tuple[tuple[str, str], int]) -> tuple[int, str]:
 
 
 def _wide_table(summary: Summary) -> str:
-    lines = [_counts_line(summary), *(f"warning: {w}" for w in summary.warnings), ""]
+    lines = [
+        _counts_line(summary),
+        *(f"warning: {w}" for w in summary.warnings),
+        *_recheck_lines(summary),
+        "",
+    ]
     rows = [["NODE", "STATE", "POOL", "CHECKED", "SERVED BY"]]
     for row in summary.nodes:
         rows.append(

@@ -419,7 +419,11 @@ def test_deployment_as_documented_publishes_the_report_in_cluster(
     done = world.images.run(world.images.host_root_argv(root, *args), timeout=180, check=False)
 
     assert done.returncode == 0, shown(done)
-    (event,) = [json.loads(line) for line in done.stdout.splitlines()]
+    logged = [json.loads(line) for line in done.stdout.splitlines()]
+    # the warn verdict's Node event (docs/commands.md#node-events), then the check's line
+    assert [line["event"] for line in logged] == ["node-event", "check"], shown(done)
+    assert logged[0]["reason"] == "MirrorCheckWarning"
+    event = logged[1]
     assert (event["event"], event["published"], event["verdict"]) == ("check", True, "warn")
     published = server.get_object("ConfigMap", f"mirror-agent-report-{NODE}", NAMESPACE)
     assert published is not None

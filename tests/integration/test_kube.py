@@ -500,7 +500,8 @@ def test_agent_run_with_cycles_retries_a_refused_publish_before_it_exits(
         timeout=120,
     )
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert [event["event"] for event in events] == ["check", "published"], done.stderr
+    # the verdict is not pass: its Node event is recorded once the report is published
+    assert [event["event"] for event in events] == ["check", "node-event", "published"], done.stderr
     assert events[0]["published"] is False and "forbidden" in events[0]["publishError"]
     assert done.returncode == 0
     assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is not None
@@ -571,7 +572,8 @@ def test_agent_run_process_publishes_and_stops_on_sigterm(
             process.kill()
     out = "".join(lines)
     events = [json.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
-    assert events[0] == "check" and events[-1] == "terminated", (out, err)
+    # the error verdict's Node event is logged as its report is published, before "check"
+    assert events[:2] == ["node-event", "check"] and events[-1] == "terminated", (out, err)
     assert process.returncode == 0
     assert (tmp_path / "heartbeat").exists()
     # No podman in this host root: the check could not run, and says so.

@@ -93,6 +93,11 @@ def test_rbac_is_limited_to_what_the_agent_does() -> None:
         ("", "configmaps", verb) for verb in ("create", "patch")
     ]
     assert rules("ClusterRole", "mirror-agent-node-reader") == [("", "nodes", "get")]
+    # Node events: create, and patch to count a repeat; never read or delete
+    assert rules("ClusterRole", "mirror-agent-node-events") == [
+        ("", "events", "create"),
+        ("", "events", "patch"),
+    ]
     scc = one("Role", "mirror-agent-privileged-scc")["rules"]
     assert scc == [
         {

@@ -12,15 +12,16 @@ messages:
   (``application/apply-patch+yaml``, with ``managedFields`` and field-manager conflicts),
   merge patch and strategic merge patch (treated as a merge patch);
 * validation: DNS-1123 names, label keys and values, the ConfigMap 1 MiB limit, the 3 MiB
-  request-body limit, owner references, namespaces that must exist;
+  request-body limit, owner references, namespaces that must exist, core/v1 Events (an
+  event about a Node lives in ``default``; a "new" event's reporting fields);
 * fault injection: :meth:`FakeApiServer.inject` (any status, ``Retry-After``),
   :meth:`FakeApiServer.drop_connections`, :meth:`FakeApiServer.deny` (403),
   :meth:`FakeApiServer.rotate_token` (401 for the old token);
 * every request is recorded in :attr:`FakeApiServer.requests`.
 
-Kinds are registered with :meth:`FakeApiServer.register_kind` (ConfigMap, Namespace, Node
-and DaemonSet are registered from the start). Known deviations from a real API server are
-listed in the docstring of :class:`FakeApiServer`.
+Kinds are registered with :meth:`FakeApiServer.register_kind` (ConfigMap, Namespace, Node,
+DaemonSet and core/v1 Event are registered from the start). Known deviations from a real
+API server are listed in the docstring of :class:`FakeApiServer`.
 
 One concern per module:
 

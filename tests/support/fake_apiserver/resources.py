@@ -140,7 +140,7 @@ class Resources:
         except ValueError:
             raise bad_request(f"invalid limit: {request.query.get('limit')!r}") from None
         labels = parse_label_selector(request.query.get("labelSelector", ""))
-        fields = parse_field_selector(request.query.get("fieldSelector", ""))
+        fields = parse_field_selector(request.query.get("fieldSelector", ""), rtype.kind)
         page = self.store.list_page(
             rtype, namespace, labels=labels, fields=fields, limit=limit,
             continue_token=request.query.get("continue") or None,
@@ -153,6 +153,8 @@ class Resources:
         if not meta.get("name") and meta.get("generateName"):
             suffix = "".join("bcdfghjklmnpqrstvwxz2456789"[b % 27] for b in uuid.uuid4().bytes[:5])
             meta["name"] = f"{meta['generateName']}{suffix}"
+        if rtype.namespaced:
+            meta["namespace"] = namespace  # as the server's defaulting does, before validation
         with self.store.lock:
             self._require_namespace(rtype, namespace)
             validate_object(rtype, obj)
@@ -237,7 +239,7 @@ class Resources:
         self, request: Request, rtype: ResourceType, namespace: Optional[str]
     ) -> Reply:
         labels = parse_label_selector(request.query.get("labelSelector", ""))
-        fields = parse_field_selector(request.query.get("fieldSelector", ""))
+        fields = parse_field_selector(request.query.get("fieldSelector", ""), rtype.kind)
         with self.store.lock:
             page = self.store.list_page(rtype, namespace, labels=labels, fields=fields)
             if not _dry_run(request):

@@ -1,7 +1,9 @@
 """Label and field selectors: parsing (``labels.Parse``, ``fields.ParseSelector``) and matching.
 
 Malformed selectors answer 400 BadRequest with the API server's messages. Field selectors
-know ``metadata.name`` and ``metadata.namespace`` only.
+know ``metadata.name`` and ``metadata.namespace``, and for core/v1 Events and Pods the fields
+their registries make selectable (``involvedObject.*``, ``reason``...; ``spec.nodeName``,
+``status.phase``...).
 """
 
 from __future__ import annotations
@@ -147,11 +149,25 @@ def parse_label_selector(text: str) -> list[Requirement]:
 
 
 FIELD_LABELS = ("metadata.name", "metadata.namespace")
+#: core/v1 Event's selectable fields (pkg/registry/core/event/strategy.go ToSelectableFields)
+EVENT_FIELD_LABELS = (
+    "involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+    "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+    "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type",
+)  # fmt: skip
+#: core/v1 Pod's (pkg/registry/core/pod/strategy.go ToSelectableFields), for a registered Pod
+POD_FIELD_LABELS = (
+    "spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+    "status.phase", "status.podIP", "status.nominatedNodeName",
+)  # fmt: skip
+_KIND_FIELD_LABELS = {"Event": EVENT_FIELD_LABELS, "Pod": POD_FIELD_LABELS}
 FieldTerm = tuple[str, bool, str]  # (field, equal, value)
 
 
-def parse_field_selector(text: str) -> list[FieldTerm]:
-    """``(field, equal, value)`` terms of a ``fieldSelector`` (``metadata.name``/``namespace``)."""
+def parse_field_selector(text: str, kind: str = "") -> list[FieldTerm]:
+    """``(field, equal, value)`` terms of a ``fieldSelector`` (``metadata.name``/``namespace``,
+    and an Event's or a Pod's selectable fields for those kinds)."""
+    known = FIELD_LABELS + _KIND_FIELD_LABELS.get(kind, ())
     terms: list[FieldTerm] = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -160,16 +176,25 @@ def parse_field_selector(text: str) -> list[FieldTerm]:
         if match is None:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
         key, op, value = match.groups()
-        if key not in FIELD_LABELS:
+        if key not in known:
             raise bad_request(f"field label not supported: {key}")
         terms.append((key, op != "!=", value))
     return terms
 
 
-def field_selector_matches(terms: list[FieldTerm], meta: Mapping[str, Any]) -> bool:
-    """Whether an object's metadata satisfies every field-selector term."""
-    for key, equal, value in terms:
-        actual = meta.get("name" if key == "metadata.name" else "namespace") or ""
-        if (actual == value) != equal:
-            return False
-    return True
+def _field_value(obj: Mapping[str, Any], key: str) -> str:
+    meta = obj.get("metadata") or {}
+    if key == "metadata.name":
+        return str(meta.get("name") or "")
+    if key == "metadata.namespace":
+        return str(meta.get("namespace") or "")
+    if key == "source":  # the registry selects on source.component
+        return str((obj.get("source") or {}).get("component") or "")
+    head, _, tail = key.partition(".")
+    value = (obj.get(head) or {}).get(tail) if tail else obj.get(head)
+    return "" if value is None else str(value)
+
+
+def field_selector_matches(terms: list[FieldTerm], obj: Mapping[str, Any]) -> bool:
+    """Whether an object satisfies every field-selector term."""
+    return all((_field_value(obj, key) == value) == equal for key, equal, value in terms)

@@ -60,7 +60,8 @@ class FakeApiServer:
       server merges ``spec`` field by field and owner references by uid);
     * ``status`` is a subresource for every kind: PUT, PATCH and apply keep the stored
       one (POST and :meth:`put` keep what they are given);
-    * field selectors know ``metadata.name`` and ``metadata.namespace`` only; a continue
+    * field selectors know ``metadata.name`` and ``metadata.namespace``, and an Event's
+      selectable fields (``involvedObject.*``...), nothing else; a continue
       token is not checked against the path that issued it;
     * HTTP/1.1 only (ALPN offers no h2); objects seeded with :meth:`put` get no
       ``managedFields``;
@@ -113,6 +114,7 @@ class FakeApiServer:
         self.register_kind("", "v1", "nodes", "Node", False, short_names=("no",))
         self.register_kind("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",))
         self.register_kind("apps", "v1", "daemonsets", "DaemonSet", True, short_names=("ds",))
+        self.register_kind("", "v1", "events", "Event", True, short_names=("ev",))
         for namespace in namespaces:
             self.add_namespace(namespace)
 

@@ -232,7 +232,7 @@ class ObjectStore:
                     meta = stored.obj["metadata"]
                     if (
                         not labels or all(r.matches(meta.get("labels") or {}) for r in labels)
-                    ) and (not fields or field_selector_matches(fields, meta)):
+                    ) and (not fields or field_selector_matches(fields, stored.obj)):
                         items.append(stored)
                     last += 1
             page = Page(items, list_rv)

@@ -2,7 +2,8 @@
 
 * object validation: DNS-1123 names, label keys and values, annotation keys and their
   256 KiB total, owner references, ConfigMap keys and the 1 MiB ConfigMap limit, the
-  ``immutable`` ConfigMap (:func:`validate_object`, :func:`check_immutable`);
+  ``immutable`` ConfigMap, core/v1 Events' namespace and reporting fields
+  (:func:`validate_object`, :func:`check_immutable`, :func:`event_errors`);
 * request bodies: the 3 MiB limit, the accepted media types, JSON or YAML that decodes to
   an object (:func:`decode_body`), and a body's type, namespace and name that agree with
   the URL's (:func:`check_identity`).
@@ -237,6 +238,62 @@ def configmap_errors(obj: Json) -> list[FieldError]:
     return errors
 
 
+# core/v1 Event limits (k8s.io/kubernetes/pkg/apis/core/validation/events.go)
+EVENT_REPORTING_INSTANCE_MAX = 128
+EVENT_ACTION_MAX = 128
+EVENT_REASON_MAX = 128
+EVENT_NOTE_MAX = 1024
+
+
+def event_errors(obj: Json) -> list[FieldError]:
+    """``legacyValidateEvent`` as a core/v1 create or update gets it: an event about a
+    cluster-scoped object (``involvedObject.namespace`` empty, e.g. a Node) lives in
+    ``default`` (or no namespace), one about a namespaced object in that object's
+    namespace; a "new" event (``eventTime`` set) also needs its reporting component and
+    instance, action and reason, within their lengths."""
+    errors: list[FieldError] = []
+    namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+    involved = obj.get("involvedObject") or {}
+    if not isinstance(involved, dict):
+        raise bad_request("involvedObject must be an object")
+    involved_ns = str(involved.get("namespace") or "")
+    mismatch = FieldError(
+        "involvedObject.namespace", "Invalid value", "does not match event.namespace",
+        involved_ns, True,
+    )  # fmt: skip
+    if not obj.get("eventTime"):
+        if (not involved_ns and namespace not in ("", "default")) or (
+            involved_ns and namespace != involved_ns
+        ):
+            errors.append(mismatch)
+    else:
+        if not involved_ns and namespace not in ("default", "kube-system"):
+            errors.append(mismatch)
+        component = str(obj.get("reportingComponent") or "")
+        if not component:
+            errors.append(FieldError("reportingComponent", "Required value", ""))
+        for field_name, limit in (
+            ("reportingInstance", EVENT_REPORTING_INSTANCE_MAX),
+            ("action", EVENT_ACTION_MAX),
+            ("reason", EVENT_REASON_MAX),
+        ):
+            value = str(obj.get(field_name) or "")
+            if not value:
+                errors.append(FieldError(field_name, "Required value", ""))
+            elif len(value) > limit:
+                errors.append(FieldError(
+                    field_name, "Invalid value", f"can have at most {limit} characters", "", True
+                ))  # fmt: skip
+        if len(str(obj.get("message") or "")) > EVENT_NOTE_MAX:
+            errors.append(FieldError(
+                "message", "Invalid value", f"can have at most {EVENT_NOTE_MAX} characters",
+                "", True,
+            ))  # fmt: skip
+    for problem in dns1123_subdomain_errors(namespace) if namespace else []:
+        errors.append(FieldError("namespace", "Invalid value", problem, namespace, True))
+    return errors
+
+
 def validate_object(rtype: ResourceType, obj: Json) -> None:
     """400 when ``metadata`` is not an object, 422 Invalid with every field error found."""
     meta = obj.get("metadata")
@@ -245,6 +302,8 @@ def validate_object(rtype: ResourceType, obj: Json) -> None:
     errors = validate_metadata(obj, rtype)
     if rtype.is_core_configmap:
         errors.extend(configmap_errors(obj))
+    if rtype.kind == "Event" and not rtype.group:
+        errors.extend(event_errors(obj))
     if errors:
         raise invalid(rtype.kind, str(meta.get("name") or ""), errors, rtype.group)
 

@@ -1,0 +1,218 @@
+"""The cluster summary as Prometheus metric families (pure: a summary in, families out).
+
+Label cardinality is bounded by design: per node a handful of series (verdict and status as
+state sets, report age, drift), per image only the registries that served it, per mirror
+registry and per finding code one series each. Nothing is labelled by node *and* image
+(500 nodes x 50 images would be 25,000 series); docs/alerts.md counts the series.
+
+``agent collect --serve-metrics`` (agent/commands/exporter.py) serves these families; this
+module only builds them, so the golden test reads the exposition text without a socket.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Optional
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:  # annotations only
+    from agent.collect import NodeRow, Summary
+
+PREFIX = "mirror_agent"
+VERDICTS = ("pass", "warn", "fail", "error")
+NODE_STATUSES = ("reported", "missing", "stale", "orphaned")
+COUNTS = (
+    "expected", "reported", "pass", "warn", "fail", "error",
+    "missing", "stale", "orphaned", "drift",
+)  # fmt: skip
+
+
+def registry_of(location: Optional[str]) -> str:
+    """The registry host (``host[:port]``) of a pull location; ``none`` when nothing served."""
+    if not location:
+        return "none"
+    return location.split("/", 1)[0].split("@", 1)[0]
+
+
+def summary_families(
+    summary: Optional[Summary],
+    *,
+    now: datetime,
+    last_success: Optional[datetime],
+    last_error: Optional[str],
+) -> Iterator[Metric]:
+    """Every family for one scrape: the exporter's own state, then the summary's (when one
+    was ever read). ``now`` dates the reports' ages at scrape time."""
+    yield from _exporter_families(summary, now=now, last_success=last_success, failed=last_error)
+    if summary is None:
+        return
+    rows = [row for row in summary.nodes]
+    yield _counts(summary)
+    yield _node_verdicts(rows)
+    yield _node_statuses(rows)
+    yield _report_ages(rows, now)
+    yield _drift(rows)
+    yield _image_served(rows)
+    yield _mirror_failures(rows)
+    yield _finding_nodes(rows)
+
+
+def _exporter_families(
+    summary: Optional[Summary],
+    *,
+    now: datetime,
+    last_success: Optional[datetime],
+    failed: Optional[str],
+) -> Iterator[Metric]:
+    success = GaugeMetricFamily(
+        f"{PREFIX}_collect_success",
+        "1 when the last read of the reports succeeded, 0 when it failed (the metrics below "
+        "are then those of the last successful read).",
+    )
+    success.add_metric([], 0.0 if failed or summary is None else 1.0)
+    yield success
+    if last_success is not None:
+        when = GaugeMetricFamily(
+            f"{PREFIX}_collect_last_success_timestamp_seconds",
+            "When the reports were last read successfully (Unix time).",
+        )
+        when.add_metric([], last_success.timestamp())
+        yield when
+
+
+def _counts(summary: Summary) -> Metric:
+    family = GaugeMetricFamily(
+        f"{PREFIX}_nodes",
+        "Nodes by state, as agent collect counts them: expected, reported, per verdict, "
+        "missing, stale, orphaned, drift.",
+        labels=["state"],
+    )
+    for state in COUNTS:
+        family.add_metric([state], float(summary.counts.get(state, 0)))
+    return family
+
+
+def _node_verdicts(rows: list[NodeRow]) -> Metric:
+    family = GaugeMetricFamily(
+        f"{PREFIX}_node_verdict",
+        "1 for the verdict of the node's latest report (pass, warn, fail, error), 0 for the "
+        "others; all 0 when the node has no report.",
+        labels=["node", "pool", "verdict"],
+    )
+    for row in rows:
+        if row.status == "orphaned":
+            continue  # its node is gone: not a node of the cluster
+        for verdict in VERDICTS:
+            family.add_metric([row.node, row.pool or "", verdict], float(row.verdict == verdict))
+    return family
+
+
+def _node_statuses(rows: list[NodeRow]) -> Metric:
+    family = GaugeMetricFamily(
+        f"{PREFIX}_node_status",
+        "1 for the node's report status (reported, missing, stale, orphaned), 0 for the others.",
+        labels=["node", "pool", "status"],
+    )
+    for row in rows:
+        for status in NODE_STATUSES:
+            family.add_metric([row.node, row.pool or "", status], float(row.status == status))
+    return family
+
+
+def _report_ages(rows: list[NodeRow], now: datetime) -> Metric:
+    from agent.collect import parse_time
+
+    family = GaugeMetricFamily(
+        f"{PREFIX}_node_report_age_seconds",
+        "Seconds since the node's latest report was checked (nodes with a report only).",
+        labels=["node"],
+    )
+    for row in rows:
+        checked = parse_time(row.checked_at)
+        if checked is not None and row.status != "orphaned":
+            family.add_metric([row.node], max(0.0, (now - checked).total_seconds()))
+    return family
+
+
+def _drift(rows: list[NodeRow]) -> Metric:
+    family = GaugeMetricFamily(
+        f"{PREFIX}_node_registries_conf_drift",
+        "1 when the node's effective registries.conf differs from the majority of its pool.",
+        labels=["node", "pool"],
+    )
+    for row in rows:
+        if row.status in ("reported", "stale"):
+            family.add_metric([row.node, row.pool or ""], float(row.drift))
+    return family
+
+
+def _counted(rows: list[NodeRow]) -> list[NodeRow]:
+    """The fresh reports of the cluster's nodes: what the per-image figures count."""
+    return [row for row in rows if row.status == "reported"]
+
+
+def _image_served(rows: list[NodeRow]) -> Metric:
+    served: Counter[tuple[str, str, str]] = Counter()
+    for row in _counted(rows):
+        for image, location, kind, _verdict in row.served:
+            served[(image, registry_of(location), kind or "none")] += 1
+    family = GaugeMetricFamily(
+        f"{PREFIX}_image_served_nodes",
+        "Nodes whose latest check of the image was served by this registry; kind is mirror, "
+        "source, or none (nothing served it).",
+        labels=["image", "registry", "kind"],
+    )
+    for (image, registry, kind), count in sorted(served.items()):
+        family.add_metric([image, registry, kind], float(count))
+    return family
+
+
+def _mirror_failures(rows: list[NodeRow]) -> Metric:
+    failing: Counter[str] = Counter()
+    for row in _counted(rows):
+        for registry in {registry_of(location) for location in row.failed_mirrors}:
+            failing[registry] += 1
+    family = GaugeMetricFamily(
+        f"{PREFIX}_mirror_failed_nodes",
+        "Nodes on which a pull attempt at this mirror registry failed (the pull then fell "
+        "back to a later mirror or the source, or failed).",
+        labels=["mirror"],
+    )
+    for registry, count in sorted(failing.items()):
+        family.add_metric([registry], float(count))
+    return family
+
+
+def _finding_nodes(rows: list[NodeRow]) -> Metric:
+    nodes: Counter[str] = Counter()
+    for row in _counted(rows):
+        for code in {finding.split(":", 1)[0] for finding in row.findings}:
+            nodes[code] += 1
+    family = GaugeMetricFamily(
+        f"{PREFIX}_finding_nodes",
+        "Nodes whose latest report has a finding of this code (warn, fail or error; "
+        "docs/findings.md lists the codes).",
+        labels=["code"],
+    )
+    for code, count in sorted(nodes.items()):
+        family.add_metric([code], float(count))
+    return family
+
+
+def exposition(families: Iterator[Metric]) -> str:
+    """The Prometheus text format of ``families`` (what /metrics serves)."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.exposition import generate_latest
+
+    fixed = list(families)
+
+    class _Fixed:
+        def collect(self) -> Iterator[Metric]:
+            return iter(fixed)
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed())  # type: ignore[arg-type]
+    return generate_latest(registry).decode()
