@@ -8,6 +8,7 @@ them (agent/checklist/mirrors.py); each node's report carries its effective entr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from shlex import quote
@@ -45,28 +46,51 @@ from agent.checklist.version import Version
 from agent.report import worst
 
 
-def _mirror_set_yaml(version: tuple[int, int], sources: Sequence[tuple[str, str]]) -> str:
+def taken_names(snapshot: Snapshot) -> set[str]:
+    """The names of the mirror sets the cluster holds, of every kind."""
+    names = set()
+    for objects in (snapshot.icsps, snapshot.idmss, snapshot.itmss):
+        if isinstance(objects, list):
+            for obj in objects:
+                metadata = obj.get("metadata") if isinstance(obj, dict) else None
+                if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+                    names.add(metadata["name"])
+    return names
+
+
+def new_mirror_set_name(sources: Sequence[tuple[str, Sequence[str]]], taken: set[str]) -> str:
+    """A name no mirror set uses: ``oc apply`` of an existing name replaces that object and
+    drops its mappings."""
+    text = "\n".join(f"{source}={','.join(mirrors)}" for source, mirrors in sources)
+    name = "mirror-agent-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    candidate, suffix = name, 2
+    while candidate in taken:
+        candidate, suffix = f"{name}-{suffix}", suffix + 1
+    return candidate
+
+
+def _mirror_set_yaml(
+    version: tuple[int, int], sources: Sequence[tuple[str, Sequence[str]]], taken: set[str]
+) -> str:
     if version < (4, 13):
-        head = [
-            "apiVersion: operator.openshift.io/v1alpha1",
-            "kind: ImageContentSourcePolicy",
-            "metadata:",
-            "  name: release-mirrors",
-            "spec:",
-            "  repositoryDigestMirrors:",
-        ]
+        api, kind, key = (
+            "operator.openshift.io/v1alpha1",
+            "ImageContentSourcePolicy",
+            "repositoryDigestMirrors",
+        )
     else:
-        head = [
-            "apiVersion: config.openshift.io/v1",
-            "kind: ImageDigestMirrorSet",
-            "metadata:",
-            "  name: release-mirrors",
-            "spec:",
-            "  imageDigestMirrors:",
-        ]
+        api, kind, key = "config.openshift.io/v1", "ImageDigestMirrorSet", "imageDigestMirrors"
+    head = [
+        f"apiVersion: {api}",
+        f"kind: {kind}",
+        "metadata:",
+        f"  name: {new_mirror_set_name(sources, taken)}",
+        "spec:",
+        f"  {key}:",
+    ]
     body = []
-    for source, mirror in sources:
-        body += [f"  - source: {source}", "    mirrors:", f"    - {mirror}"]
+    for source, mirrors in sources:
+        body += [f"  - source: {source}", "    mirrors:", *(f"    - {m}" for m in mirrors)]
     return "oc apply -f - <<'EOF'\n" + "\n".join(head + body) + "\nEOF"
 
 
@@ -124,7 +148,7 @@ def mirror_rules_item(
             "coverage below: of the rules the objects describe, once the MCO accepts them"
         )
     uncovered = []
-    proposals: list[tuple[str, str]] = []
+    proposals: list[tuple[str, list[str]]] = []
     evidence_of: dict[str, list[Evidence]] = {}
     for role, found in coverages:
         if found.covered:
@@ -150,9 +174,9 @@ def mirror_rules_item(
                     "--to-image with the source it stands for"
                 )
             if shown:
-                proposals.append((found.repository, shown[0].mirror))
+                proposals.append((found.repository, [shown[0].mirror]))
     if proposals:
-        remediation.append(_mirror_set_yaml(rendering.version, proposals))
+        remediation.append(_mirror_set_yaml(rendering.version, proposals, taken_names(snapshot)))
     if len(proposals) < len(uncovered):
         unknown = [c.repository for c in uncovered if not evidence_of.get(c.repository)]
         evidence.append(

@@ -42,6 +42,7 @@ from agent.checklist.model import Outcome
 from agent.checklist.snapshot import (
     PAUSED_ANNOTATION,
     Reports,
+    Snapshot,
 )
 from agent.checklist.version import cluster_version_of
 from agent.kube.contract import (
@@ -177,21 +178,39 @@ def release_outcomes() -> Iterator[Outcome]:
     yield release_item(many, target(), releases, since=SINCE)
 
 
+EXISTING_MIRROR_SETS: set[str] = set()  # the names the clusters below hold
+
+
+def holding(snapshot: Snapshot) -> Snapshot:
+    for objects in (snapshot.icsps, snapshot.idmss, snapshot.itmss):
+        assert isinstance(objects, list)
+        EXISTING_MIRROR_SETS.update(obj["metadata"]["name"] for obj in objects)
+    return snapshot
+
+
 def mirror_rules_outcomes() -> Iterator[Outcome]:
     from tests.unit.checklist.factories import rendered
+
+    # An existing mirror set with the name a fixed proposal would take.
+    named = holding(healthy_snapshot(idmss=[idms("release-mirrors", (RELEASE, [MIRROR]))]))
+    yield mirror_rules_item(named, target(), rendered(named), VERSION)
 
     oc_mirror = "mirror.corp.example:8443/ocp"
     only_release = [entry(RELEASE, [f"{oc_mirror}/release-images"])]
     for version in ((4, 14), (4, 12)):
-        uncovered = healthy_snapshot(
-            idmss=[idms("oc-mirror", (RELEASE, [f"{oc_mirror}/release-images"]))],
-            reports=Reports.of([report_configmap("worker-0", effective=only_release)]),
+        uncovered = holding(
+            healthy_snapshot(
+                idmss=[idms("oc-mirror", (RELEASE, [f"{oc_mirror}/release-images"]))],
+                reports=Reports.of([report_configmap("worker-0", effective=only_release)]),
+            )
         )
         yield mirror_rules_item(uncovered, target(), rendered(uncovered, version), VERSION)
-        tagged = healthy_snapshot(
-            idmss=[idms("oc-mirror", (RELEASE, [f"{oc_mirror}/release-images"]))],
-            itmss=[itms("oc-mirror", (PAYLOAD, [f"{oc_mirror}/release"]))],
-            reports=Reports.of([report_configmap("worker-0", effective=only_release)]),
+        tagged = holding(
+            healthy_snapshot(
+                idmss=[idms("oc-mirror", (RELEASE, [f"{oc_mirror}/release-images"]))],
+                itmss=[itms("oc-mirror", (PAYLOAD, [f"{oc_mirror}/release"]))],
+                reports=Reports.of([report_configmap("worker-0", effective=only_release)]),
+            )
         )
         yield mirror_rules_item(tagged, target(), rendered(tagged, version), VERSION)
     conflicting = idms("other", (RELEASE, [BACKUP]))
@@ -414,6 +433,8 @@ def check_mirror_set(body: Optional[str]) -> None:
     key = kinds[(obj["apiVersion"], obj["kind"])]
     assert set(obj) == {"apiVersion", "kind", "metadata", "spec"}
     assert dns1123_subdomain_errors(obj["metadata"]["name"]) == []
+    # A new object: applying an existing name would replace it and drop its mappings.
+    assert obj["metadata"]["name"] not in EXISTING_MIRROR_SETS
     assert list(obj["spec"]) == [key]
     for rule in obj["spec"][key]:
         assert set(rule) == {"source", "mirrors"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import yaml
+
 from agent.checklist.items.common import pool_status_commands
 from agent.checklist.items.mirror_rules import mirror_rules_item
 from agent.checklist.model import FAIL, PASS, WARN
@@ -16,6 +18,7 @@ from tests.unit.checklist.factories import (
     DIGEST,
     EFFECTIVE,
     MIRROR,
+    NEW_MIRROR_SET,
     PAYLOAD,
     RELEASE,
     cluster_version,
@@ -24,6 +27,7 @@ from tests.unit.checklist.factories import (
     healthy_snapshot,
     idms,
     itms,
+    new_name_masked,
     node,
     release_image,
     rendered,
@@ -49,14 +53,29 @@ def test_an_uncovered_payload_repository_gets_a_mirror_set() -> None:
     item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
     assert item.verdict == FAIL
     assert f"payload repository {PAYLOAD}: NOT covered" in "\n".join(item.evidence)
-    assert item.remediation[0] == (
+    assert new_name_masked(item.remediation[0]) == (
         "oc apply -f - <<'EOF'\napiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\n"
-        "metadata:\n  name: release-mirrors\nspec:\n  imageDigestMirrors:\n"
+        f"metadata:\n  name: {NEW_MIRROR_SET}\nspec:\n  imageDigestMirrors:\n"
         f"  - source: {PAYLOAD}\n    mirrors:\n    - {MIRROR}\nEOF"
     )
     # 4.12 and older: an ImageContentSourcePolicy.
     old = mirror_rules_item(snapshot, target(), rendered(snapshot, (4, 12)), version14())
     assert "kind: ImageContentSourcePolicy" in old.remediation[0]
+
+
+def test_the_proposed_mirror_set_never_takes_an_existing_name() -> None:
+    # `oc apply` of an existing name would replace that object and drop its mappings.
+    existing = idms("release-mirrors", (RELEASE, [MIRROR]))
+    snapshot = healthy_snapshot(idmss=[existing])
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    proposed = yaml.safe_load(item.remediation[0].split("\n", 1)[1].rsplit("\n", 1)[0])
+    name = proposed["metadata"]["name"]
+    assert name.startswith("mirror-agent-") and name != "release-mirrors"
+    # The name depends on the mapping; another object holding it makes it longer.
+    clash = idms(name, (f"{RELEASE}-other", [MIRROR]))
+    taken = healthy_snapshot(idmss=[existing, clash])
+    again = mirror_rules_item(taken, target(), rendered(taken), version14())
+    assert f"  name: {name}-2\n" in again.remediation[0]
 
 
 def test_a_node_that_disagrees_with_the_mirror_sets_is_named() -> None:
@@ -309,9 +328,9 @@ def test_an_uncovered_payload_is_mapped_where_the_evidence_shows_it() -> None:
         f"{PAYLOAD} is mirrored at {OC_MIRROR}/release: ImageTagMirrorSet/oc-mirror maps "
         f"{PAYLOAD} to {OC_MIRROR}/release"
     ) in item.evidence
-    assert item.remediation[0] == (
+    assert new_name_masked(item.remediation[0]) == (
         "oc apply -f - <<'EOF'\napiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\n"
-        "metadata:\n  name: release-mirrors\nspec:\n  imageDigestMirrors:\n"
+        f"metadata:\n  name: {NEW_MIRROR_SET}\nspec:\n  imageDigestMirrors:\n"
         f"  - source: {PAYLOAD}\n    mirrors:\n    - {OC_MIRROR}/release\nEOF"
     )
     assert not any("--print-mirror-instructions" in c for c in item.remediation)
