@@ -28,6 +28,7 @@ from tests.unit.checklist.factories import (
     TARGET,
     idms,
     image_config,
+    itms,
 )
 
 DOWN = "down.corp.example:5000/ocp4/openshift4"  # the first mirror: does not answer
@@ -68,6 +69,29 @@ def test_first_mirror_down_recommends_the_source_pull_spec(cluster: Cluster, cap
     # The down mirror is named by no recommendation, and by nothing item 8 says.
     assert not any(DOWN in command for command in every_command(document))
     assert DOWN not in str(upgrade)
+
+
+def test_an_uncovered_payload_is_never_mapped_to_the_down_mirror(
+    cluster: Cluster, capsys: Any
+) -> None:
+    # The tag-only rules name both mirrors for the payload; the release reports show the
+    # first one down on every node: the proposed mapping has only the working one.
+    cluster.server.put(idms("release", (RELEASE, [DOWN, MIRROR])))
+    cluster.server.put(itms("payload-tags", (PAYLOAD, [DOWN, MIRROR])))
+    for name in Cluster.NODES:
+        cluster.confs[name] = mco_file((RELEASE, [DOWN, MIRROR]))
+    code, document = cluster.pre(capsys)
+    assert code == 1
+    rules = items(document)["mirror-rules"]
+    proposal = next(c for c in rules["remediation"] if c.startswith("oc apply -f - <<'EOF'"))
+    assert proposal.endswith(f"  - source: {PAYLOAD}\n    mirrors:\n    - {MIRROR}\nEOF")
+    assert DOWN not in proposal
+    assert [e["mirror"] for e in rules["details"]["mirrorEvidence"][PAYLOAD]] == [MIRROR]
+    assert any(
+        e.startswith(f"{PAYLOAD} is mapped to {DOWN} (")
+        and e.endswith("not proposed: failed to serve the release on 3 node(s) (dns)")
+        for e in rules["evidence"]
+    ), rules["evidence"]
 
 
 def test_oc_mirror_layout_with_the_payload_not_covered(cluster: Cluster, capsys: Any) -> None:

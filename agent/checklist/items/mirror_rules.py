@@ -29,15 +29,18 @@ from agent.checklist.items.mco_refusal import (
 from agent.checklist.items.mirror_evidence import (
     Evidence,
     evidence_json,
+    failed_mirrors,
     instructions,
     mirror_evidence,
     sources_mirrored_at,
+    working,
 )
 from agent.checklist.items.registry_sources import (
     RegistrySources,
     is_policy_difference,
     never_contact_sources,
 )
+from agent.checklist.items.release_resolves_through_mirror import NodeRelease
 from agent.checklist.mirrors import Difference, Rendering, compare, coverage, version_text
 from agent.checklist.model import FAIL, PASS, WARN, Outcome, Permission, Unavailable
 from agent.checklist.snapshot import NodeState, Reports, Snapshot
@@ -105,7 +108,10 @@ def mirror_rules_item(
     target: Target,
     rendering: Optional[Rendering],
     version: Version,
+    releases: Sequence[NodeRelease] = (),
 ) -> Outcome:
+    """``releases``: item 1's reading of the nodes' reports (a mirror that failed to serve
+    the release and served it nowhere is not proposed)."""
     parts = unavailable_parts(snapshot.icsps, snapshot.idmss, snapshot.itmss)
     if parts or rendering is None:
         return unavailable(parts or [Unavailable("the mirror sets were not read")])
@@ -150,6 +156,7 @@ def mirror_rules_item(
     uncovered = []
     proposals: list[tuple[str, list[str]]] = []
     evidence_of: dict[str, list[Evidence]] = {}
+    failed = failed_mirrors(releases)
     for role, found in coverages:
         if found.covered:
             blocked = " (source blocked: NeverContactSource)" if found.source_blocked else ""
@@ -162,11 +169,14 @@ def mirror_rules_item(
             why = found.problem or "no ICSP/IDMS rule applies to digest pulls of it"
             evidence.append(f"{role} repository {found.repository}: NOT covered: {why}")
             uncovered.append(found)
-            shown = evidence_of[found.repository] = mirror_evidence(
-                snapshot, target, found.repository
-            )
+            shown, dropped = working(mirror_evidence(snapshot, target, found.repository), failed)
+            evidence_of[found.repository] = shown
             for one in shown:
                 evidence.append(f"{found.repository} is mirrored at {one.mirror}: {one.why}")
+            for one, why in dropped:
+                evidence.append(
+                    f"{found.repository} is mapped to {one.mirror} ({one.why}), not proposed: {why}"
+                )
             mirror_of = sources_mirrored_at(snapshot, found.repository)
             if mirror_of:
                 evidence.append(
@@ -174,7 +184,7 @@ def mirror_rules_item(
                     "--to-image with the source it stands for"
                 )
             if shown:
-                proposals.append((found.repository, [shown[0].mirror]))
+                proposals.append((found.repository, [one.mirror for one in shown]))
     if proposals:
         remediation.append(_mirror_set_yaml(rendering.version, proposals, taken_names(snapshot)))
     if len(proposals) < len(uncovered):

@@ -9,6 +9,7 @@ import yaml
 
 from agent.checklist.items.common import pool_status_commands
 from agent.checklist.items.mirror_rules import mirror_rules_item
+from agent.checklist.items.release_resolves_through_mirror import NodeRelease
 from agent.checklist.model import FAIL, PASS, WARN
 from agent.checklist.snapshot import Reports, Snapshot
 from agent.checklist.target import parse_target
@@ -352,6 +353,68 @@ def test_an_uncovered_payload_is_mapped_where_the_evidence_shows_it() -> None:
             + "ab" * 32,
         }
     )
+
+
+def test_evidence_the_nodes_pulled_ranks_first_and_every_working_mirror_is_listed() -> None:
+    other = "other.corp.example/ocp4/openshift4"
+    payload_image = f"{PAYLOAD}@sha256:" + "ab" * 32
+    served = release_image(image=payload_image, served_by=f"{MIRROR}@sha256:" + "ab" * 32)
+    snapshot = healthy_snapshot(
+        idmss=[idms("release", (RELEASE, [MIRROR]))],
+        itmss=[itms("payload-tags", (PAYLOAD, [other, MIRROR]))],
+        reports=oc_mirror_nodes(served),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert [e["mirror"] for e in item.details["mirrorEvidence"][PAYLOAD]] == [MIRROR, other]
+    assert item.remediation[0].endswith(
+        f"  - source: {PAYLOAD}\n    mirrors:\n    - {MIRROR}\n    - {other}\nEOF"
+    )
+
+
+def test_a_mirror_that_failed_the_release_everywhere_is_not_proposed() -> None:
+    down = "down.corp.example:5000/ocp4/openshift4"
+    snapshot = healthy_snapshot(
+        idmss=[idms("release", (RELEASE, [down, MIRROR]))],
+        itmss=[itms("payload-tags", (PAYLOAD, [down, MIRROR]))],
+    )
+    releases = [
+        NodeRelease(
+            name,
+            "fallback",
+            "served after earlier mirrors failed",
+            f"{MIRROR}@{DIGEST}",
+            ("connection-refused",),
+            failures=((f"{down}@{DIGEST}", "mirror", "connection-refused"),),
+        )
+        for name in ("master-0", "worker-0", "worker-1")
+    ]
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14(), releases)
+    assert item.remediation[0].endswith(f"  - source: {PAYLOAD}\n    mirrors:\n    - {MIRROR}\nEOF")
+    assert (
+        f"{PAYLOAD} is mapped to {down} (ImageTagMirrorSet/payload-tags maps {PAYLOAD} to "
+        f"{down}), not proposed: failed to serve the release on 3 node(s) (connection-refused)"
+    ) in item.evidence
+    # Another repository on the unreachable host is not proposed either.
+    elsewhere = f"{down.split('/')[0]}/ocp4/payload"
+    moved = healthy_snapshot(
+        idmss=[idms("release", (RELEASE, [down, MIRROR]))],
+        itmss=[itms("payload-tags", (PAYLOAD, [elsewhere]))],
+    )
+    item = mirror_rules_item(moved, target(), rendered(moved), version14(), releases)
+    assert not any(elsewhere in c for c in item.remediation)
+    # A mirror that answered "manifest unknown" for the release is up: only its repository
+    # is left out.
+    unknown = [
+        NodeRelease(
+            "worker-0",
+            "fallback",
+            "served after earlier mirrors failed",
+            f"{MIRROR}@{DIGEST}",
+            failures=((f"{down}@{DIGEST}", "mirror", "manifest-unknown"),),
+        )
+    ]
+    item = mirror_rules_item(moved, target(), rendered(moved), version14(), unknown)
+    assert f"    mirrors:\n    - {elsewhere}\n" in item.remediation[0]
 
 
 def test_a_probe_that_found_a_payload_image_is_evidence() -> None:
