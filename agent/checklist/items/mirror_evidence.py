@@ -82,26 +82,28 @@ def _repository_of(location: str) -> Optional[str]:
 
 
 def _from_reports(snapshot: Snapshot, repository: str) -> Iterable[Evidence]:
+    """Digest pulls only: a mirror set maps digest pulls, and a tag pull served by a mirror
+    may come from a tag-only rule (or a tag the mirror holds for another digest)."""
     if isinstance(snapshot.reports, Unavailable):
         return
     for report in snapshot.reports.by_node.values():
         for image in report.images:
             try:
-                name = reference.parse_normalized(image.reference or image.image).name
+                requested = reference.parse_normalized(image.reference or image.image)
             except ReferenceError:
                 continue
-            if name != repository:
+            if requested.name != repository or requested.digest is None:
                 continue
-            if image.served_by_kind == "mirror" and image.served_by:
+            served = _repository_of(image.served_by or "")
+            if image.served_by_kind == "mirror" and served:
                 yield Evidence(
-                    image.served_by.split("@", 1)[0],
+                    served,
                     f"{report.node}'s report: {image.image} served by {image.served_by}",
                 )
             for holder in image.holders:  # agent check --probe-mirrors
-                yield Evidence(
-                    holder.split("@", 1)[0],
-                    f"{report.node}'s probe: {holder} holds {image.image}",
-                )
+                held = _repository_of(holder)
+                if held:
+                    yield Evidence(held, f"{report.node}'s probe: {holder} holds {image.image}")
 
 
 def mirror_evidence(snapshot: Snapshot, target: Target, repository: str) -> list[Evidence]:

@@ -417,6 +417,34 @@ def test_a_mirror_that_failed_the_release_everywhere_is_not_proposed() -> None:
     assert f"    mirrors:\n    - {elsewhere}\n" in item.remediation[0]
 
 
+def test_only_digest_pulls_are_evidence_and_the_mapping_is_a_repository() -> None:
+    # A payload image pulled by tag and served by a mirror: a tag-only rule may have
+    # served it, and the mapping must never carry the tag.
+    tagged = release_image(
+        image=f"{PAYLOAD}:4.15.3-x86_64-etcd",
+        served_by=f"{OC_MIRROR}/release:4.15.3-x86_64-etcd",
+    )
+    snapshot = healthy_snapshot(
+        idmss=[idms("oc-mirror", (RELEASE, [f"{OC_MIRROR}/release-images"]))],
+        reports=oc_mirror_nodes(tagged),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.details["mirrorEvidence"][PAYLOAD] == []
+    assert not any(":4.15.3-x86_64-etcd" in c for c in item.remediation)
+    assert "--print-mirror-instructions=idms" in item.remediation[0]
+    # By digest, the served location's repository (parsed, not cut at "@") is evidence.
+    by_digest = release_image(
+        image=f"{PAYLOAD}@sha256:" + "ab" * 32,
+        served_by=f"{OC_MIRROR}/release:4.15.3@sha256:" + "ab" * 32,
+    )
+    snapshot = healthy_snapshot(
+        idmss=[idms("oc-mirror", (RELEASE, [f"{OC_MIRROR}/release-images"]))],
+        reports=oc_mirror_nodes(by_digest),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.remediation[0].endswith(f"    mirrors:\n    - {OC_MIRROR}/release\nEOF")
+
+
 def test_a_probe_that_found_a_payload_image_is_evidence() -> None:
     payload_image = f"{PAYLOAD}@sha256:" + "cd" * 32
     probed = release_image(image=payload_image, served_by=None, kind=None, verdict="fail")
