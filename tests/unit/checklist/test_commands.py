@@ -38,7 +38,7 @@ from agent.checklist.items.release_resolves_through_mirror import node_releases,
 from agent.checklist.items.release_signature import signature_item
 from agent.checklist.items.upgrade_command import upgrade_command_item
 from agent.checklist.mirrors import coverage
-from agent.checklist.model import Outcome
+from agent.checklist.model import Checklist, Item, Outcome
 from agent.checklist.snapshot import (
     PAUSED_ANNOTATION,
     Reports,
@@ -53,6 +53,7 @@ from agent.kube.contract import (
     MCD_STATE,
     REPORT_KEY,
 )
+from agent.output.checklist import table
 from tests.support.fake_apiserver.validation import dns1123_subdomain_errors
 from tests.unit.checklist.factories import (
     BACKUP,
@@ -648,3 +649,27 @@ def test_every_command_is_valid_shell() -> None:
     script = "\n".join(f"true || {{\n{command}\n}}" for command in COMMANDS)
     result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_multi_line_commands_paste_from_the_rendered_table() -> None:
+    """A heredoc pasted from the table must close: its body and terminator are printed as
+    the shell needs them (flush-left), not indented like the rest of the table."""
+    multi_line = [c for c in COMMANDS if "\n" in c]
+    assert multi_line  # the mirror sets item 2 proposes
+    item = Item(
+        "mirror-rules", 2, "Mirror rules", "fail", "not covered", remediation=tuple(multi_line)
+    )
+    checklist = Checklist(kind="pre-upgrade", generated_at="2030-01-01T10:00:00Z", items=(item,))
+    lines = table(checklist).splitlines()
+    blocks = []
+    for index, line in enumerate(lines):
+        if "<<'EOF'" in line:
+            end = lines.index("EOF", index)  # the terminator alone on its line
+            first = line.split("$ ", 1)[1]
+            blocks.append("\n".join([first, *lines[index + 1 : end + 1]]))
+    assert len(blocks) == len(multi_line)
+    for block, command in zip(blocks, multi_line):
+        assert block == command
+        script = f"true || {{\n{block}\n}}\n"
+        result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
