@@ -632,7 +632,8 @@ def test_the_mirror_reference_and_an_older_cluster(cluster: Cluster, capsys: Any
         "\n".join(rules["evidence"])
     )
     assert not any(f"source: {MIRROR}" in command for command in rules["remediation"])
-    assert "--print-mirror-instructions=icsp --dry-run" in rules["remediation"][0]
+    assert rules["remediation"][0].startswith("oc adm release mirror ")
+    assert "--print-mirror-instructions" not in rules["remediation"][0]  # oc < 4.14 has none
     # 4.14: the mirror reference maps back to the release repository, and the nodes are
     # asked to check that source (checking the mirror reference would pull it directly).
     code, document = cluster.pre(capsys, to_image=f"{MIRROR}@{DIGEST}")

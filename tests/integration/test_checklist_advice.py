@@ -108,7 +108,8 @@ def test_oc_mirror_layout_with_the_payload_not_covered(cluster: Cluster, capsys:
     # (…/release) is shown by nothing the cluster holds, so the tools' output is asked for.
     assert rules["remediation"] == [
         f'oc adm release mirror -a "$PULL_SECRET" --from={TARGET} --to="$MIRROR_REPOSITORY" '
-        "--print-mirror-instructions=idms --dry-run   # mirrored with oc adm release mirror: "
+        "--print-mirror-instructions=idms --dry-run   # oc >= 4.14; mirrored with oc adm release "
+        "mirror: "
         "prints the mirror set to apply; MIRROR_REPOSITORY: the --to it was mirrored with",
         'oc apply -f "$OC_MIRROR_WORKSPACE"/working-dir/cluster-resources/idms-oc-mirror.yaml'
         "   # mirrored with oc-mirror v2 (v1: oc-mirror-workspace/results-*/"

@@ -182,10 +182,13 @@ def sources_mirrored_at(snapshot: Snapshot, repository: str) -> list[str]:
 def instructions(version: tuple[int, int], target: Target) -> list[str]:
     """The commands that print (or are) the right mirror set when no evidence shows where
     the repositories are mirrored: what the mirroring tool wrote."""
-    kind = "icsp" if version < (4, 13) else "idms"
+    # --print-mirror-instructions exists from oc 4.14; older oc prints an ICSP unasked.
+    flag, needs = (
+        ("", "") if version < (4, 13) else (" --print-mirror-instructions=idms", "oc >= 4.14; ")
+    )
     return [
         f"oc adm release mirror -a {PULL_SECRET} --from={target.source_reference} "
-        f'--to="$MIRROR_REPOSITORY" --print-mirror-instructions={kind} --dry-run   # '
+        f'--to="$MIRROR_REPOSITORY"{flag} --dry-run   # {needs}'
         "mirrored with oc adm release mirror: prints the mirror set to apply; "
         "MIRROR_REPOSITORY: the --to it was mirrored with",
         'oc apply -f "$OC_MIRROR_WORKSPACE"/working-dir/cluster-resources/idms-oc-mirror.yaml   '

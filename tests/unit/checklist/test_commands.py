@@ -394,8 +394,11 @@ def check_release_mirror(args: list[str], body: Optional[str]) -> None:
         tagged = reference.parse_normalized(flags["--to-release-image"])
         assert tagged.tag == "4.15.3-x86_64" and tagged.digest is None
     if "--print-mirror-instructions" in flags:
-        assert flags["--print-mirror-instructions"] in ("idms", "icsp")
-        assert "--dry-run" in flags  # prints the objects without copying anything
+        # Only from oc 4.14 (its comment says so: test_each_command_is_right); =idms only
+        # (older oc prints an ICSP without the flag).
+        assert flags["--print-mirror-instructions"] == "idms"
+    if "--dry-run" in flags:  # prints the objects without copying anything
+        assert "--from" in flags
     if "--release-image-signature-to-dir" in flags:
         assert flags["--release-image-signature-to-dir"] == "./release-signatures"
 
@@ -640,6 +643,8 @@ def test_each_command_is_right(command: str) -> None:
         check(each, body)
     # Variables only of the documented ones (the renderers say what to set them to); no
     # `<placeholder>`, which a shell reads as a redirection.
+    if "--print-mirror-instructions" in command:  # a flag oc has from 4.14 only
+        assert "   # oc >= 4.14;" in command, command
     used = set(re.findall(r"\$\{?([A-Z_]+)\}?", command.split("   #")[0]))
     assert used <= set(PLACEHOLDERS), used
     assert not re.search(r"<[a-z][^>]*>", command.split("   #")[0]), command

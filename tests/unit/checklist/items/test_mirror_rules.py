@@ -294,9 +294,9 @@ def test_an_uncovered_payload_without_evidence_gets_the_command_that_prints_the_
     assert not any("release-images" in c and "source: " in c for c in item.remediation)
     assert item.remediation[:2] == (
         f'oc adm release mirror -a "$PULL_SECRET" --from={RELEASE}@{DIGEST} '
-        '--to="$MIRROR_REPOSITORY" --print-mirror-instructions=idms --dry-run   # mirrored '
-        "with oc adm release mirror: prints the mirror set to apply; MIRROR_REPOSITORY: the "
-        "--to it was mirrored with",
+        '--to="$MIRROR_REPOSITORY" --print-mirror-instructions=idms --dry-run   # oc >= 4.14; '
+        "mirrored with oc adm release mirror: prints the mirror set to apply; "
+        "MIRROR_REPOSITORY: the --to it was mirrored with",
         'oc apply -f "$OC_MIRROR_WORKSPACE"/working-dir/cluster-resources/idms-oc-mirror.yaml'
         "   # mirrored with oc-mirror v2 (v1: oc-mirror-workspace/results-*/"
         "imageContentSourcePolicy.yaml)",
@@ -313,7 +313,10 @@ def test_an_uncovered_payload_without_evidence_gets_the_command_that_prints_the_
         f"  - source: {RELEASE}\n    mirrors:\n    - {OC_MIRROR}/release-images\nEOF"
     )
     assert "kind: ImageContentSourcePolicy" in old.remediation[0]
-    assert "--print-mirror-instructions=icsp --dry-run" in old.remediation[1]
+    # oc before 4.14 has no --print-mirror-instructions; it prints an ICSP unasked.
+    assert old.remediation[1].startswith("oc adm release mirror ")
+    assert "--print-mirror-instructions" not in old.remediation[1]
+    assert '--to="$MIRROR_REPOSITORY" --dry-run   # mirrored with' in old.remediation[1]
 
 
 def test_an_uncovered_payload_is_mapped_where_the_evidence_shows_it() -> None:
