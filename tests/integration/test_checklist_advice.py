@@ -26,6 +26,7 @@ from tests.unit.checklist.factories import (
     PAYLOAD,
     RELEASE,
     TARGET,
+    cluster_version,
     idms,
     image_config,
     itms,
@@ -204,3 +205,59 @@ def test_a_wrong_digest(cluster: Cluster, capsys: Any) -> None:
     # Mirroring a digest that does not exist cannot help: no oc adm release mirror.
     assert not any("oc adm release mirror" in c for c in every_command(document))
     assert items(document)["upgrade-command"]["remediation"] == []
+
+
+ICSP_BESIDE_IDMS = "both imagecontentsourcepolicy and imagedigestmirrorset exist"
+
+
+@pytest.mark.parametrize(
+    ("version", "args", "verdict"),
+    [
+        ("4.13.4", (), "fail"),
+        ("4.13.27", (), "pass"),
+        ("4.13.4", ("--ocp-version", "4.13"), "warn"),
+    ],
+)
+def test_icsp_beside_idms_on_an_early_4_13(
+    cluster: Cluster, capsys: Any, version: str, args: tuple[str, ...], verdict: str
+) -> None:
+    # An IDMS added for the payload beside the ICSP of the release: the MCO of 4.13.0 to
+    # 4.13.26 refuses the pair, so the nodes keep the file they had (the release rule only).
+    cluster.server.put(cluster_version(version=version))
+    cluster.server.put(idms("payload", (PAYLOAD, [MIRROR])))
+    cluster.server.put(
+        {
+            "apiVersion": "operator.openshift.io/v1alpha1",
+            "kind": "ImageContentSourcePolicy",
+            "metadata": {"name": "old"},
+            "spec": {"repositoryDigestMirrors": [{"source": RELEASE, "mirrors": [MIRROR]}]},
+        }
+    )
+    held = (
+        mco_file((RELEASE, [MIRROR]))
+        if verdict == "fail"
+        else mco_file((PAYLOAD, [MIRROR]), (RELEASE, [MIRROR]))
+    )
+    for name in Cluster.NODES:
+        cluster.confs[name] = held
+    code, document = cluster.pre(capsys, *args)
+    rules = items(document)["mirror-rules"]
+    assert rules["verdict"] == verdict, rules["evidence"]
+    evidence = "\n".join(rules["evidence"])
+    if verdict == "fail":
+        assert code == 1
+        assert f"MCO refusal: ImageContentSourcePolicy/old kind: {ICSP_BESIDE_IDMS} (" in evidence
+        assert "disagree" not in rules["summary"]  # held to their current file
+        assert all(n["verdict"] == "pass" for n in rules["details"]["nodes"])
+        assert rules["remediation"][0].startswith(
+            "oc get imagecontentsourcepolicy/old -o yaml   # save it to a file, convert it "
+            "with oc adm migrate icsp"
+        )
+        assert rules["remediation"][1].endswith(f"| grep -F '{ICSP_BESIDE_IDMS}'")
+    elif verdict == "warn":
+        assert (
+            "possibly refused by the MCO (its z-stream unknown: pass --ocp-version 4.y.z): "
+            f"ImageContentSourcePolicy/old kind: {ICSP_BESIDE_IDMS}"
+        ) in evidence
+    else:
+        assert code == 0 and ICSP_BESIDE_IDMS not in evidence

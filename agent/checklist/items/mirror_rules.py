@@ -23,6 +23,7 @@ from agent.checklist.items.common import (
 )
 from agent.checklist.items.mco_refusal import (
     keep_current_files,
+    possible_refusal_evidence,
     refusal_evidence,
     refusal_remediation,
 )
@@ -134,6 +135,9 @@ def mirror_rules_item(
         verdicts.append(FAIL)
         evidence += refusal_evidence(rendering.problems)
         remediation += refusal_remediation(rendering.problems)
+    if rendering.possible_problems:
+        verdicts.append(WARN)
+        evidence += possible_refusal_evidence(rendering.possible_problems)
     evidence += rendering.notes
     # image.config's insecure and blocked registries are item 7's (registry-sources).
 
@@ -242,6 +246,11 @@ def mirror_rules_item(
                 "the MCO refuses to render the mirror sets: the MachineConfigPools will not "
                 "update, nodes keep their current registries.conf"
             )
+        elif rendering.possible_problems:
+            parts_text.append(
+                "the MCO of some "
+                f"{version_text(rendering.version)} releases refuses these mirror sets"
+            )
         if failing:
             parts_text.append(f"{failing} node(s) disagree with the mirror sets")
         summary = "; ".join(parts_text) or "see the evidence"
@@ -253,6 +262,7 @@ def mirror_rules_item(
         "expected": None if rendering.refused else rendering.to_json(),
         "refusedRendering": rendering.to_json() if rendering.refused else None,
         "problems": [problem.to_json() for problem in rendering.problems],
+        "possibleProblems": [problem.to_json() for problem in rendering.possible_problems],
         "nodes": node_results,
     }
     return outcome(verdict, summary, evidence, remediation, permissions, details)
