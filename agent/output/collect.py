@@ -38,14 +38,30 @@ def _counts_line(summary: Summary) -> str:
     )
 
 
+def collect_failed(summary: Summary, strict: bool) -> bool:
+    """What the exit code says: NOT OK, or (``--strict``) a node that warns."""
+    return not summary.ok or (strict and summary.counts["warn"] > 0)
+
+
+def _overall(summary: Summary, strict: bool) -> str:
+    if not summary.ok:
+        return "NOT OK"
+    if collect_failed(summary, strict):
+        return (
+            f"NOT OK — failed by --strict: {summary.counts['warn']} node(s) warn, and "
+            "warnings fail in strict mode"
+        )
+    return "OK"
+
+
 NAMES_SHOWN = 5  # node names per group in the table; -o wide lists every node
 NOTES_SHOWN = 3  # notes per group (or node) in the table; -o wide shows all
 
 
-def collect_table(summary: Summary, *, wide: bool = False) -> str:
+def collect_table(summary: Summary, *, wide: bool = False, strict: bool = False) -> str:
     """Nodes with the same result as one row (``wide``: one row per node, every finding)."""
     if wide:
-        return _wide_table(summary)
+        return _wide_table(summary, strict)
     groups = group_nodes(summary.nodes)
     lines = [
         _counts_line(summary),
@@ -70,7 +86,7 @@ def collect_table(summary: Summary, *, wide: bool = False) -> str:
             lines.append(f"  … {len(group.notes) - NOTES_SHOWN} more (-o wide shows all)")
     lines += _image_table(summary)
     lines.append("")
-    lines.append("overall: " + ("OK" if summary.ok else "NOT OK"))
+    lines.append("overall: " + _overall(summary, strict))
     return "\n".join(lines) + "\n"
 
 
@@ -101,7 +117,7 @@ def _by_count(pair: tuple[tuple[str, str], int]) -> tuple[int, str]:
     return (-pair[1], pair[0][0])
 
 
-def _wide_table(summary: Summary) -> str:
+def _wide_table(summary: Summary, strict: bool) -> str:
     lines = [_counts_line(summary), ""]
     rows = [["NODE", "STATE", "POOL", "CHECKED", "SERVED BY"]]
     for row in summary.nodes:
@@ -117,7 +133,7 @@ def _wide_table(summary: Summary) -> str:
             lines += [f"  {note}" for note in notes]
     lines += _image_table(summary)
     lines.append("")
-    lines.append("overall: " + ("OK" if summary.ok else "NOT OK"))
+    lines.append("overall: " + _overall(summary, strict))
     return "\n".join(lines) + "\n"
 
 
@@ -138,7 +154,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def collect_markdown(summary: Summary) -> str:
+def collect_markdown(summary: Summary, *, strict: bool = False) -> str:
     """For a change ticket: the counts, each distinct finding once with the nodes it
     affects, the images (verdicts and sources per node count), the nodes grouped by
     result. Digests are whole: a reader may need to copy them."""
@@ -206,17 +222,19 @@ def collect_markdown(summary: Summary) -> str:
             f"{_cell(first_names(group.names, MARKDOWN_NAMES))} |"
         )
     lines.append("")
-    lines.append("**Overall: " + ("OK" if summary.ok else "NOT OK") + "**")
+    lines.append("**Overall: " + _overall(summary, strict) + "**")
     return "\n".join(lines) + "\n"
 
 
-def collect_junit(summary: Summary) -> str:
-    """One test case per node: failures for fail/error/missing/stale/drift; an orphaned
-    report (its node is gone) is a skipped case, as it does not change the exit code."""
-    return junit_xml("mirror-agent", [_node_case(row) for row in summary.nodes], count_skipped=True)
+def collect_junit(summary: Summary, *, strict: bool = False) -> str:
+    """One test case per node: failures for fail/error/missing/stale/drift (and warn with
+    ``strict``); an orphaned report (its node is gone) is a skipped case, as it does not
+    change the exit code."""
+    cases = [_node_case(row, strict) for row in summary.nodes]
+    return junit_xml("mirror-agent", cases, count_skipped=True)
 
 
-def _node_case(row: NodeRow) -> Case:
+def _node_case(row: NodeRow, strict: bool = False) -> Case:
     case = Case("mirror-agent.nodes", row.node)
     problem = None
     if row.status in ("missing", "stale"):
@@ -229,6 +247,9 @@ def _node_case(row: NodeRow) -> Case:
         return replace(case, skipped="orphaned report: its node no longer exists")
     if problem:
         return replace(case, failure=Failure(problem, "\n".join(row.findings)))
+    if row.verdict == "warn" and strict:
+        failure = Failure("verdict warn (failed by --strict)", "\n".join(row.findings))
+        return replace(case, failure=failure)
     if row.verdict == "warn":
         return replace(case, output="\n".join(row.findings))
     return case
