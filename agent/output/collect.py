@@ -54,8 +54,9 @@ def _overall(summary: Summary, strict: bool) -> str:
     return "OK"
 
 
-NAMES_SHOWN = 5  # node names per group in the table; -o wide lists every node
-NOTES_SHOWN = 3  # notes per group (or node) in the table; -o wide shows all
+NAMES_SHOWN = 5  # node names per finding in the table; -o wide lists every node
+GROUPS_SHOWN = 20  # group rows in the table; -o wide lists every node
+FINDINGS_SHOWN = 10  # distinct findings in the table; -o markdown lists them all
 
 
 def collect_table(summary: Summary, *, wide: bool = False, strict: bool = False) -> str:
@@ -63,27 +64,47 @@ def collect_table(summary: Summary, *, wide: bool = False, strict: bool = False)
     if wide:
         return _wide_table(summary, strict)
     groups = group_nodes(summary.nodes)
+    findings = distinct_findings(summary.nodes)
+    number = {finding.text: index for index, finding in enumerate(findings, 1)}
     lines = [
         _counts_line(summary),
         f"{len(groups)} distinct result(s) over {len(summary.nodes)} node(s); "
         "-o wide lists every node",
         "",
     ]
-    rows = [["NODES", "STATE", "POOL", "CHECKED", "SERVED BY"]]
-    for group in groups:
-        served = ", ".join(short_digest(s) for s in group.served) or "-"
-        rows.append([str(len(group.nodes)), group.state, group.pools, group.checked, served])
+    # Each group names its findings by number; each finding is written once, below.
+    rows = [["NODES", "STATE", "POOL", "CHECKED", "FINDINGS"]]
+    for group in groups[:GROUPS_SHOWN]:
+        shown = " ".join(f"#{number[note]}" for note in group.notes if note in number) or "-"
+        rows.append([str(len(group.nodes)), group.state, group.pools, group.checked, shown])
     lines += aligned(rows, indent="")
-    for group in groups:
-        if not group.notes and group.state == "PASS":
-            continue  # the bulk of a healthy cluster: counted, not named
-        lines.append("")
+    if len(groups) > GROUPS_SHOWN:
+        rest = groups[GROUPS_SHOWN:]
         lines.append(
-            f"{group.state}, {len(group.nodes)} node(s): {first_names(group.names, NAMES_SHOWN)}"
+            f"… {len(rest)} more group(s) of {sum(len(g.nodes) for g in rest)} node(s): "
+            "-o wide lists every node"
         )
-        lines += [f"  {short_digest(note)}" for note in group.notes[:NOTES_SHOWN]]
-        if len(group.notes) > NOTES_SHOWN:
-            lines.append(f"  … {len(group.notes) - NOTES_SHOWN} more (-o wide shows all)")
+    if findings:
+        lines.append("")
+    for index, finding in enumerate(findings[:FINDINGS_SHOWN], 1):
+        lines.append(
+            f"#{index} {finding.worst.upper()}, {len(finding.nodes)} node(s): "
+            f"{first_names(finding.nodes, NAMES_SHOWN)}"
+        )
+        lines.append(f"   {short_digest(finding.text)}")
+    if len(findings) > FINDINGS_SHOWN:
+        lines.append(
+            f"… {len(findings) - FINDINGS_SHOWN} more finding(s): -o markdown lists them all"
+        )
+    unexplained = [g for g in groups[:GROUPS_SHOWN] if not g.notes and g.state != "PASS"]
+    if unexplained and not findings:
+        lines.append("")
+    for group in unexplained:  # e.g. ORPHANED: named, though no finding says why
+        why = " (a report whose node no longer exists)" if group.state == "ORPHANED" else ""
+        lines.append(
+            f"{group.state}, {len(group.nodes)} node(s){why}: "
+            f"{first_names(group.names, NAMES_SHOWN)}"
+        )
     lines += _image_table(summary)
     lines.append("")
     lines.append("overall: " + _overall(summary, strict))
