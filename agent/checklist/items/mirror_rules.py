@@ -42,7 +42,18 @@ from agent.checklist.items.registry_sources import (
     never_contact_sources,
 )
 from agent.checklist.items.release_resolves_through_mirror import NodeRelease
-from agent.checklist.mirrors import Difference, Rendering, compare, coverage, version_text
+from agent.checklist.mirrors import (
+    IDMS,
+    ITMS,
+    NEVER_CONTACT_SOURCE,
+    Difference,
+    Rendering,
+    compare,
+    coverage,
+    mirror_sets,
+    scope_nested,
+    version_text,
+)
 from agent.checklist.model import FAIL, PASS, WARN, Outcome, Permission, Unavailable
 from agent.checklist.snapshot import NodeState, Reports, Snapshot
 from agent.checklist.target import Target
@@ -96,6 +107,26 @@ def _mirror_set_yaml(
     for source, mirrors in sources:
         body += [f"  - source: {source}", "    mirrors:", *(f"    - {m}" for m in mirrors)]
     return "oc apply -f - <<'EOF'\n" + "\n".join(head + body) + "\nEOF"
+
+
+def _blocked_by(snapshot: Snapshot, entry: Optional[str], repository: str) -> str:
+    """What blocks the source of a covered repository: a mirror set's NeverContactSource,
+    or a blockedRegistries scope of image.config (the MCO writes both as blocked)."""
+    origins = []
+    for kind, objects in ((IDMS, snapshot.idmss), (ITMS, snapshot.itmss)):
+        if isinstance(objects, list):
+            origins += [
+                one.origin
+                for one in mirror_sets(kind, objects)
+                if one.source == entry and one.policy == NEVER_CONTACT_SOURCE
+            ]
+    if origins:
+        return f"NeverContactSource in {', '.join(dict.fromkeys(origins))}"
+    image_config = snapshot.image_config if isinstance(snapshot.image_config, dict) else None
+    scopes = [s for s in RegistrySources.of(image_config).blocked if scope_nested(repository, s)]
+    if scopes:
+        return f"blockedRegistries {', '.join(scopes)} of image.config.openshift.io/cluster"
+    return "blocked in the rendered registries.conf"
 
 
 @dataclass
@@ -163,7 +194,11 @@ def mirror_rules_item(
     failed = failed_mirrors(releases)
     for role, found in coverages:
         if found.covered:
-            blocked = " (source blocked: NeverContactSource)" if found.source_blocked else ""
+            blocked = (
+                f" (source blocked: {_blocked_by(snapshot, found.entry, found.repository)})"
+                if found.source_blocked
+                else ""
+            )
             evidence.append(
                 f"{role} repository {found.repository}: covered by {found.entry} → "
                 f"{', '.join(found.mirrors)}{blocked}"

@@ -27,6 +27,7 @@ from tests.unit.checklist.factories import (
     forbidden,
     healthy_snapshot,
     idms,
+    image_config,
     itms,
     new_name_masked,
     node,
@@ -77,6 +78,25 @@ def test_the_proposed_mirror_set_never_takes_an_existing_name() -> None:
     taken = healthy_snapshot(idmss=[existing, clash])
     again = mirror_rules_item(taken, target(), rendered(taken), version14())
     assert f"  name: {name}-2\n" in again.remediation[0]
+
+
+def test_a_blocked_source_names_what_blocks_it() -> None:
+    never = idms("release", (RELEASE, [MIRROR]), (PAYLOAD, [MIRROR]))
+    never["spec"]["imageDigestMirrors"][0]["mirrorSourcePolicy"] = "NeverContactSource"
+    snapshot = healthy_snapshot(idmss=[never])
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert (
+        f"release repository {RELEASE}: covered by {RELEASE} → {MIRROR} (source blocked: "
+        "NeverContactSource in ImageDigestMirrorSet/release)"
+    ) in item.evidence
+    # Blocked by image.config, not by a mirror set: named as such.
+    blocked = healthy_snapshot(image_config=image_config(blocked=["quay.io"]))
+    item = mirror_rules_item(blocked, target(), rendered(blocked), version14())
+    assert (
+        f"release repository {RELEASE}: covered by {RELEASE} → {MIRROR} (source blocked: "
+        "blockedRegistries quay.io of image.config.openshift.io/cluster)"
+    ) in item.evidence
+    assert not any("NeverContactSource" in line for line in item.evidence)
 
 
 def test_a_node_that_disagrees_with_the_mirror_sets_is_named() -> None:
