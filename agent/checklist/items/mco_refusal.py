@@ -37,12 +37,29 @@ CONTROLLER_LOGS = (
 )
 
 
-def refusal_evidence(refusals: Sequence[Refusal]) -> list[str]:
-    lines = [
-        "the Machine Config Operator refuses to render the mirror sets: the "
-        "MachineConfigPools will not update and every node keeps its current registries.conf"
-    ]
-    lines += [f"MCO refusal: {refusal.text()}" for refusal in refusals]
+# With the cluster's version unknown the objects are judged by the rules of current MCO
+# releases, which may not be the cluster's: the refusal is then hedged.
+UNKNOWN_VERSION_REFUSAL = (
+    "would be refused by OCP >= 4.16's MCO (the cluster's version is unknown: pass --ocp-version)"
+)
+
+
+def refusal_evidence(refusals: Sequence[Refusal], *, version_known: bool = True) -> list[str]:
+    if version_known:
+        lines = [
+            "the Machine Config Operator refuses to render the mirror sets: the "
+            "MachineConfigPools will not update and every node keeps its current "
+            "registries.conf"
+        ]
+        prefix = "MCO refusal"
+    else:
+        lines = [
+            f"the mirror sets {UNKNOWN_VERSION_REFUSAL}: if the cluster's MCO refuses them, "
+            "the MachineConfigPools will not update and every node keeps its current "
+            "registries.conf"
+        ]
+        prefix = "MCO refusal (OCP >= 4.16)"
+    lines += [f"{prefix}: {refusal.text()}" for refusal in refusals]
     return lines
 
 

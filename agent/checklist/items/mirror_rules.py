@@ -22,6 +22,7 @@ from agent.checklist.items.common import (
     unavailable_parts,
 )
 from agent.checklist.items.mco_refusal import (
+    UNKNOWN_VERSION_REFUSAL,
     keep_current_files,
     possible_refusal_evidence,
     refusal_evidence,
@@ -164,7 +165,7 @@ def mirror_rules_item(
         verdicts.append(WARN)
     if rendering.refused:
         verdicts.append(FAIL)
-        evidence += refusal_evidence(rendering.problems)
+        evidence += refusal_evidence(rendering.problems, version_known=version.source != "unknown")
         remediation += refusal_remediation(rendering.problems)
     if rendering.possible_problems:
         verdicts.append(WARN)
@@ -276,7 +277,9 @@ def mirror_rules_item(
         parts_text = []
         if uncovered:
             parts_text.append("not covered: " + ", ".join(c.repository for c in uncovered))
-        if rendering.refused:
+        if rendering.refused and version.source == "unknown":
+            parts_text.append(f"the mirror sets {UNKNOWN_VERSION_REFUSAL}")
+        elif rendering.refused:
             parts_text.append(
                 "the MCO refuses to render the mirror sets: the MachineConfigPools will not "
                 "update, nodes keep their current registries.conf"

@@ -99,6 +99,30 @@ def test_a_blocked_source_names_what_blocks_it() -> None:
     assert not any("NeverContactSource" in line for line in item.evidence)
 
 
+def test_with_the_version_unknown_a_refusal_is_hedged() -> None:
+    from agent.checklist.items.registry_sources import registry_sources_item
+    from agent.checklist.mirrors import LATEST
+
+    snapshot = healthy_snapshot(image_config=image_config(insecure=["", "registry.example"]))
+    unknown = cluster_version_of(None, None, post=False)
+    assert unknown.source == "unknown"
+    rendering = rendered(snapshot, LATEST)
+    item = mirror_rules_item(snapshot, target(), rendering, unknown)
+    assert item.verdict == FAIL
+    assert "would be refused by OCP >= 4.16's MCO (the cluster's version is unknown: pass " in (
+        item.summary
+    )
+    assert not any("Operator refuses" in line for line in item.evidence)
+    assert any(
+        line.startswith("MCO refusal (OCP >= 4.16): Image/cluster ") for line in item.evidence
+    )
+    sources = registry_sources_item(snapshot, rendering, [])
+    assert "would be refused by OCP >= 4.16's MCO" in sources.summary
+    # Known: said as a fact.
+    known = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert known.summary.startswith("the MCO refuses to render the mirror sets")
+
+
 def test_a_node_that_disagrees_with_the_mirror_sets_is_named() -> None:
     drifted = json.loads(json.dumps(EFFECTIVE))
     drifted[1]["mirrors"].insert(
