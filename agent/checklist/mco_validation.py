@@ -17,6 +17,10 @@ openshift/runtime-utils ``IsValidRegistriesConfScope``), release by release:
   lowercase path components; a source may instead be a ``*.example.com`` wildcard), which
   rejects empty strings, wildcard mirrors, wildcard sources with a path and surrounding
   spaces.
+* 4.13.0 … 4.13.26 and 4.14.0 … 4.14.2: an ICSP together with an IDMS or ITMS
+  (``RejectMultiUpdateMirrorSetObjs``; the backports of "support icsp and idms objects",
+  machine-config-operator PRs #4027 and #3995, shipped in 4.13.27 and 4.14.3 by the
+  OpenShift release notes). With the z-stream unknown this is only a possible refusal.
 * Every release: ``allowedRegistries`` together with ``blockedRegistries`` (beyond the
   release payload the MCO itself allows from 4.11).
 
@@ -65,6 +69,7 @@ class Refusal:
     field: str  # e.g. spec.imageDigestMirrors[0].mirrors[1]
     message: str  # as the machine-config-controller logs it
     detail: str = ""  # why, in our words, when the message does not say
+    code: str = ""  # a refusal with its own fix ("icsp-with-idms"); "" for the others
 
     @property
     def origin(self) -> str:
@@ -131,6 +136,41 @@ def _sets(kind: str, objects: Iterable[Mapping[str, Any]]) -> list[_Set]:
             policy = "" if kind == ICSP else str(item.get("mirrorSourcePolicy") or "")
             found.append(_Set(kind, name, index, item["source"], mirrors, policy))
     return found
+
+
+ICSP_WITH_IDMS = "icsp-with-idms"
+# The first z-stream of each minor whose MCO renders ICSP beside IDMS/ITMS (before it the
+# controller refuses the combination); minors not listed: 4.15+ always, 4.12- never meet it.
+MIXED_KINDS_FIXED_IN = {(4, 13): 27, (4, 14): 3}
+
+
+def mixed_kinds_refusal(
+    version: tuple[int, int],
+    z_stream: Optional[int],
+    icsps: Sequence[Mapping[str, Any]],
+    idmss: Sequence[Mapping[str, Any]],
+    itmss: Sequence[Mapping[str, Any]],
+) -> Optional[tuple[Refusal, bool]]:
+    """The refusal of an ICSP beside IDMS/ITMS objects, and whether it is certain (the
+    z-stream is known to be before the fix) or only possible (z-stream unknown)."""
+    fixed_in = MIXED_KINDS_FIXED_IN.get(version)
+    if fixed_in is None or not icsps or not (idmss or itmss):
+        return None
+    if z_stream is not None and z_stream >= fixed_in:
+        return None
+    other = "imagedigestmirrorset" if idmss else "imagetagmirrorset"
+    name = str((icsps[0].get("metadata") or {}).get("name", "?"))
+    refusal = Refusal(
+        ICSP,
+        name,
+        "kind",
+        f"both imagecontentsourcepolicy and {other} exist",
+        f"the MCO of {version[0]}.{version[1]}.0 to {version[0]}.{version[1]}.{fixed_in - 1} "
+        "refuses ImageContentSourcePolicy objects beside ImageDigestMirrorSet/"
+        f"ImageTagMirrorSet objects; {version[0]}.{version[1]}.{fixed_in} renders both",
+        ICSP_WITH_IDMS,
+    )
+    return refusal, z_stream is not None
 
 
 # A scope of image.config with its index in the object's list (-1: added by the MCO).

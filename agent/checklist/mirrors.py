@@ -45,6 +45,7 @@ from agent.checklist.mco_validation import (
     Scope,
     go_quote,
     indexed,
+    mixed_kinds_refusal,
     policy_refusals,
     registries_refusals,
 )
@@ -238,6 +239,8 @@ class Rendering:
     # objects would render once it accepts them (nodes keep their file meanwhile).
     entries: tuple[RegistryEntry, ...]
     problems: tuple[Refusal, ...] = ()  # why the MCO refuses to render
+    # Refusals of some z-streams of this minor, the cluster's z-stream unknown.
+    possible_problems: tuple[Refusal, ...] = ()
     notes: tuple[str, ...] = ()
     flags_known: bool = True  # image.config registrySources were read (insecure/blocked)
     origins: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # source -> objects
@@ -421,8 +424,12 @@ def render_registries(
     image_config: Optional[Mapping[str, Any]] = None,
     flags_known: bool = True,
     release_image: Optional[str] = None,
+    z_stream: Optional[int] = None,
 ) -> Rendering:
     """The entries the MCO of OCP ``version`` renders from these objects.
+
+    ``z_stream``: the patch release (4.13.<z>), None when unknown: some refusals depend
+    on it.
 
     ``image_config`` is ``image.config.openshift.io/cluster`` (None when there is none);
     ``flags_known`` is False when it could not be read. ``release_image`` is
@@ -445,12 +452,6 @@ def render_registries(
     else:
         digest_sets = [*idms_sets, *icsp_sets]
         tag_sets = itms_sets
-        if icsp_sets and (idms_sets or itms_sets) and version < (4, 15):
-            notes.append(
-                "ImageContentSourcePolicy together with ImageDigestMirrorSet/ImageTagMirrorSet: "
-                "MCO releases of 4.13/4.14 before the late-2023 backports refuse this "
-                "combination (convert with: oc adm migrate icsp <file>)"
-            )
     sources = (image_config or {}).get("spec", {}).get("registrySources") or {}
     insecure = [str(s) for s in sources.get("insecureRegistries") or []]
     blocked_all = [str(s) for s in sources.get("blockedRegistries") or []]
@@ -462,6 +463,10 @@ def render_registries(
     policy_blocked, policy_allowed = _policy_lists(version, kept, allowed, release_image)
     payload = _repository(release_image) if release_image else None
     problems: list[Refusal] = []
+    possible: list[Refusal] = []
+    mixed = mixed_kinds_refusal(version, z_stream, icsps, idmss, itmss)
+    if mixed is not None:
+        (problems if mixed[1] else possible).append(mixed[0])
     for refusal in [
         *registries_refusals(version, icsps, idmss, itmss, indexed(insecure), kept),
         *policy_refusals(
@@ -487,6 +492,7 @@ def render_registries(
         version=version,
         entries=entries,
         problems=tuple(problems),
+        possible_problems=tuple(possible),
         notes=tuple(notes),
         flags_known=flags_known,
         origins={source: tuple(sorted(names)) for source, names in origins.items()},

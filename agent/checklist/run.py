@@ -95,6 +95,7 @@ def render_for(snapshot: Snapshot, version: Version) -> Optional[Rendering]:
         image_config=image_config,
         flags_known=not isinstance(snapshot.image_config, Unavailable),
         release_image=release if isinstance(release, str) else None,
+        z_stream=version.z_stream,
     )
 
 

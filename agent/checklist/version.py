@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -14,6 +15,12 @@ class Version:
     version: tuple[int, int]
     text: str  # e.g. 4.14.8
     source: str  # "--ocp-version" | "ClusterVersion" | "unknown"
+
+    @property
+    def z_stream(self) -> Optional[int]:
+        """The patch release of ``text`` (4.13.<z>); None when not given or unknown."""
+        match = re.match(r"^v?\d+\.\d+\.(\d+)", self.text.strip())
+        return int(match.group(1)) if match else None
 
     def to_json(self) -> dict[str, Any]:
         return {"ocpVersion": self.text, "ocpVersionFrom": self.source}

@@ -63,6 +63,7 @@ def collect(
 
     # only when output is made
     from agent.output.collect import (
+        collect_failed,
         collect_junit,
         collect_markdown,
         collect_table,
@@ -88,13 +89,13 @@ def collect(
     if output is CollectOutput.json:
         write_collect_json(summary, sys.stdout)
     elif output is CollectOutput.markdown:
-        sys.stdout.write(collect_markdown(summary))
+        sys.stdout.write(collect_markdown(summary, strict=strict))
     elif output is CollectOutput.junit:
-        sys.stdout.write(collect_junit(summary))
+        sys.stdout.write(collect_junit(summary, strict=strict))
     else:
-        sys.stdout.write(collect_table(summary, wide=output is CollectOutput.wide))
-    failed = not summary.ok or (strict and summary.counts["warn"] > 0)
-    raise typer.Exit(options.failed_exit(failed))
+        wide = output is CollectOutput.wide
+        sys.stdout.write(collect_table(summary, wide=wide, strict=strict))
+    raise typer.Exit(options.failed_exit(collect_failed(summary, strict)))
 
 
 def _serve(

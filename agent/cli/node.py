@@ -201,7 +201,7 @@ def _history(
     if output is CheckOutput.json:
         options.write_json(summary.to_json())
     else:
-        sys.stdout.write(history_table(summary.entries))
+        sys.stdout.write(history_table(summary.entries, verdict=summary.verdict, strict=strict))
     raise typer.Exit(options.verdict_exit(summary.verdict, strict))
 
 

@@ -62,8 +62,9 @@ def check_table(report: CheckReport, *, wide: bool = False, strict: bool = False
     return "\n".join(lines) + "\n"
 
 
-def history_table(entries: list[dict[str, Any]]) -> str:
-    """``agent check --history``: one line per pull CRI-O made."""
+def history_table(entries: list[dict[str, Any]], *, verdict: str = "", strict: bool = False) -> str:
+    """``agent check --history``: one line per pull CRI-O made; ``verdict``: the worst
+    of them (what the exit code follows)."""
     if not entries:
         return "no pulls in CRI-O's journal for this window\n"
     rows = [["TIME", "VERDICT", "IMAGE", "SERVED BY"]]
@@ -79,4 +80,9 @@ def history_table(entries: list[dict[str, Any]]) -> str:
                 served or "nothing",
             ]
         )
-    return "\n".join(aligned(rows, indent="")) + "\n"
+    lines = aligned(rows, indent="")
+    if verdict:
+        lines += ["", f"overall: {verdict.upper()}"]
+    if strict and verdict == "warn":
+        lines.append("failed by --strict: warnings fail in strict mode (exit 1)")
+    return "\n".join(lines) + "\n"

@@ -76,7 +76,8 @@ def table(checklist: Checklist, *, strict: bool = False) -> str:
             for command in item.remediation:
                 first, *rest = command.split("\n")
                 lines.append(f"     $ {first}")
-                lines += [f"       {line}" for line in rest]
+                # Flush-left: a heredoc's terminator must start its line to close it.
+                lines += rest
             lines += [f"     {line}" for line in _variables(item.remediation)]
     lines += ["", f"overall: {_overall(checklist, strict)}"]
     return "\n".join(lines) + "\n"

@@ -62,15 +62,34 @@ def _recheck_lines(summary: Summary) -> list[str]:
     return lines
 
 
-NAMES_SHOWN = 5  # node names per group in the table; -o wide lists every node
-NOTES_SHOWN = 3  # notes per group (or node) in the table; -o wide shows all
+def collect_failed(summary: Summary, strict: bool) -> bool:
+    """What the exit code says: NOT OK, or (``--strict``) a node that warns."""
+    return not summary.ok or (strict and summary.counts["warn"] > 0)
 
 
-def collect_table(summary: Summary, *, wide: bool = False) -> str:
+def _overall(summary: Summary, strict: bool) -> str:
+    if not summary.ok:
+        return "NOT OK"
+    if collect_failed(summary, strict):
+        return (
+            f"NOT OK — failed by --strict: {summary.counts['warn']} node(s) warn, and "
+            "warnings fail in strict mode"
+        )
+    return "OK"
+
+
+NAMES_SHOWN = 5  # node names per finding in the table; -o wide lists every node
+GROUPS_SHOWN = 20  # group rows in the table; -o wide lists every node
+FINDINGS_SHOWN = 10  # distinct findings in the table; -o markdown lists them all
+
+
+def collect_table(summary: Summary, *, wide: bool = False, strict: bool = False) -> str:
     """Nodes with the same result as one row (``wide``: one row per node, every finding)."""
     if wide:
-        return _wide_table(summary)
+        return _wide_table(summary, strict)
     groups = group_nodes(summary.nodes)
+    findings = distinct_findings(summary.nodes)
+    number = {finding.text: index for index, finding in enumerate(findings, 1)}
     lines = [
         _counts_line(summary),
         *(f"warning: {warning}" for warning in summary.warnings),
@@ -79,24 +98,42 @@ def collect_table(summary: Summary, *, wide: bool = False) -> str:
         "-o wide lists every node",
         "",
     ]
-    rows = [["NODES", "STATE", "POOL", "CHECKED", "SERVED BY"]]
-    for group in groups:
-        served = ", ".join(short_digest(s) for s in group.served) or "-"
-        rows.append([str(len(group.nodes)), group.state, group.pools, group.checked, served])
+    # Each group names its findings by number; each finding is written once, below.
+    rows = [["NODES", "STATE", "POOL", "CHECKED", "FINDINGS"]]
+    for group in groups[:GROUPS_SHOWN]:
+        shown = " ".join(f"#{number[note]}" for note in group.notes if note in number) or "-"
+        rows.append([str(len(group.nodes)), group.state, group.pools, group.checked, shown])
     lines += aligned(rows, indent="")
-    for group in groups:
-        if not group.notes and group.state == "PASS":
-            continue  # the bulk of a healthy cluster: counted, not named
-        lines.append("")
+    if len(groups) > GROUPS_SHOWN:
+        rest = groups[GROUPS_SHOWN:]
         lines.append(
-            f"{group.state}, {len(group.nodes)} node(s): {first_names(group.names, NAMES_SHOWN)}"
+            f"… {len(rest)} more group(s) of {sum(len(g.nodes) for g in rest)} node(s): "
+            "-o wide lists every node"
         )
-        lines += [f"  {short_digest(note)}" for note in group.notes[:NOTES_SHOWN]]
-        if len(group.notes) > NOTES_SHOWN:
-            lines.append(f"  … {len(group.notes) - NOTES_SHOWN} more (-o wide shows all)")
+    if findings:
+        lines.append("")
+    for index, finding in enumerate(findings[:FINDINGS_SHOWN], 1):
+        lines.append(
+            f"#{index} {finding.worst.upper()}, {len(finding.nodes)} node(s): "
+            f"{first_names(finding.nodes, NAMES_SHOWN)}"
+        )
+        lines.append(f"   {short_digest(finding.text)}")
+    if len(findings) > FINDINGS_SHOWN:
+        lines.append(
+            f"… {len(findings) - FINDINGS_SHOWN} more finding(s): -o markdown lists them all"
+        )
+    unexplained = [g for g in groups[:GROUPS_SHOWN] if not g.notes and g.state != "PASS"]
+    if unexplained and not findings:
+        lines.append("")
+    for group in unexplained:  # e.g. ORPHANED: named, though no finding says why
+        why = " (a report whose node no longer exists)" if group.state == "ORPHANED" else ""
+        lines.append(
+            f"{group.state}, {len(group.nodes)} node(s){why}: "
+            f"{first_names(group.names, NAMES_SHOWN)}"
+        )
     lines += _image_table(summary)
     lines.append("")
-    lines.append("overall: " + ("OK" if summary.ok else "NOT OK"))
+    lines.append("overall: " + _overall(summary, strict))
     return "\n".join(lines) + "\n"
 
 
@@ -127,7 +164,7 @@ def _by_count(pair: tuple[tuple[str, str], int]) -> tuple[int, str]:
     return (-pair[1], pair[0][0])
 
 
-def _wide_table(summary: Summary) -> str:
+def _wide_table(summary: Summary, strict: bool) -> str:
     lines = [
         _counts_line(summary),
         *(f"warning: {w}" for w in summary.warnings),
@@ -148,7 +185,7 @@ def _wide_table(summary: Summary) -> str:
             lines += [f"  {note}" for note in notes]
     lines += _image_table(summary)
     lines.append("")
-    lines.append("overall: " + ("OK" if summary.ok else "NOT OK"))
+    lines.append("overall: " + _overall(summary, strict))
     return "\n".join(lines) + "\n"
 
 
@@ -169,7 +206,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def collect_markdown(summary: Summary) -> str:
+def collect_markdown(summary: Summary, *, strict: bool = False) -> str:
     """For a change ticket: the counts, each distinct finding once with the nodes it
     affects, the images (verdicts and sources per node count), the nodes grouped by
     result. Digests are whole: a reader may need to copy them."""
@@ -237,17 +274,19 @@ def collect_markdown(summary: Summary) -> str:
             f"{_cell(first_names(group.names, MARKDOWN_NAMES))} |"
         )
     lines.append("")
-    lines.append("**Overall: " + ("OK" if summary.ok else "NOT OK") + "**")
+    lines.append("**Overall: " + _overall(summary, strict) + "**")
     return "\n".join(lines) + "\n"
 
 
-def collect_junit(summary: Summary) -> str:
-    """One test case per node: failures for fail/error/missing/stale/drift; an orphaned
-    report (its node is gone) is a skipped case, as it does not change the exit code."""
-    return junit_xml("mirror-agent", [_node_case(row) for row in summary.nodes], count_skipped=True)
+def collect_junit(summary: Summary, *, strict: bool = False) -> str:
+    """One test case per node: failures for fail/error/missing/stale/drift (and warn with
+    ``strict``); an orphaned report (its node is gone) is a skipped case, as it does not
+    change the exit code."""
+    cases = [_node_case(row, strict) for row in summary.nodes]
+    return junit_xml("mirror-agent", cases, count_skipped=True)
 
 
-def _node_case(row: NodeRow) -> Case:
+def _node_case(row: NodeRow, strict: bool = False) -> Case:
     case = Case("mirror-agent.nodes", row.node)
     problem = None
     if row.status in ("missing", "stale"):
@@ -260,6 +299,9 @@ def _node_case(row: NodeRow) -> Case:
         return replace(case, skipped="orphaned report: its node no longer exists")
     if problem:
         return replace(case, failure=Failure(problem, "\n".join(row.findings)))
+    if row.verdict == "warn" and strict:
+        failure = Failure("verdict warn (failed by --strict)", "\n".join(row.findings))
+        return replace(case, failure=failure)
     if row.verdict == "warn":
         return replace(case, output="\n".join(row.findings))
     return case

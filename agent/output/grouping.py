@@ -47,21 +47,14 @@ def _general(note: str) -> str:
     return re.sub(r"checked \S+ ago", "checked … ago", note)
 
 
-def _served(row: NodeRow) -> tuple[str, ...]:
-    """Who served each image, without the image's own digest (the image table has it)."""
-    return tuple(
-        served_location(image, served) if served else "nothing"
-        for image, served, _, _ in row.served
-    )
-
-
 @dataclass
 class NodeGroup:
-    """Nodes with the same state, the same notes and the same sources serving them."""
+    """Nodes with the same state and the same notes. Who served the images is not part of
+    the key: a flaky first mirror would make a group of every subset of images that fell
+    back (the per-image table counts the sources)."""
 
     state: str
     notes: tuple[str, ...]
-    served: tuple[str, ...]
     nodes: list[NodeRow] = field(default_factory=list)
 
     @property
@@ -82,10 +75,10 @@ class NodeGroup:
 
 def group_nodes(rows: Iterable[NodeRow]) -> list[NodeGroup]:
     """Groups, worst first, then the largest."""
-    groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], NodeGroup] = {}
+    groups: dict[tuple[str, tuple[str, ...]], NodeGroup] = {}
     for row in rows:
         notes = tuple(_general(note) for note in node_notes(row))
-        key = (node_state(row), notes, _served(row))
+        key = (node_state(row), notes)
         groups.setdefault(key, NodeGroup(*key)).nodes.append(row)
     return sorted(groups.values(), key=lambda g: (_rank(g.nodes[0]), -len(g.nodes), g.names[0]))
 

@@ -26,7 +26,12 @@ from agent.registries.model import Configuration
 __all__ = ["PlanInput", "make_plan", "probe_targets", "render", "with_probes"]
 
 
-def render(state: MirrorState, version: tuple[int, int], release_image: Optional[str]) -> Rendering:
+def render(
+    state: MirrorState,
+    version: tuple[int, int],
+    release_image: Optional[str],
+    z_stream: Optional[int] = None,
+) -> Rendering:
     return render_registries(
         state.icsps,
         state.idmss,
@@ -35,6 +40,7 @@ def render(state: MirrorState, version: tuple[int, int], release_image: Optional
         image_config=state.image_config,
         flags_known=state.flags_known,
         release_image=release_image,
+        z_stream=z_stream,
     )
 
 
@@ -70,11 +76,12 @@ def make_plan(given: PlanInput) -> Plan:
     version = given.version.version
     refs = [(image, _reference(image), origin) for image, origin in given.images]
     applied = apply_objects(given.current, given.files, given.deletes)
-    before = render(given.current, version, given.release_image)
-    after = render(applied.state, version, given.release_image)
+    z_stream = given.version.z_stream
+    before = render(given.current, version, given.release_image, z_stream)
+    after = render(applied.state, version, given.release_image, z_stream)
     problems = (
         *applied.problems,
-        *validate(applied.state, version, applied.touched, after.problems),
+        *validate(applied.state, version, applied.touched, after.problems, after.possible_problems),
     )
     notes = list(given.notes) + list(applied.notes)
     # Registries-conf mode: the node's own file is what pulls do today.

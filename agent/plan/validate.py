@@ -312,20 +312,8 @@ def _cross_problems(
                         "mirror rule (conflicting mirrorSourcePolicy)",
                     )
                 )
-    kinds = {one.kind for one in sets}
-    if (4, 13) <= version < (4, 15) and ICSP in kinds and kinds & {IDMS, ITMS}:
-        first_icsp = next(one for one in sets if one.kind == ICSP)
-        problems.append(
-            Problem(
-                first_icsp.object,
-                "kind",
-                "icsp-with-idms",
-                f"ImageContentSourcePolicy together with ImageDigestMirrorSet/ImageTagMirrorSet: "
-                f"MCO releases of {version_text(version)} before the late-2023 backports refuse "
-                "to render this (convert with: oc adm migrate icsp)",
-                "warning",
-            )
-        )
+    # ICSP beside IDMS/ITMS (refused by some 4.13/4.14 z-streams): the rendering's
+    # refusal, certain or possible, as the checklist reports it (validate()).
     return problems
 
 
@@ -405,10 +393,12 @@ def validate(
     version: tuple[int, int],
     touched: Collection[str] = (),
     refusals: Sequence[Refusal] = (),
+    possible_refusals: Sequence[Refusal] = (),
 ) -> tuple[Problem, ...]:
     """Every problem of ``state`` for OCP ``version``; ``touched`` (Kind/name) are the
     objects the plan changes: problems elsewhere become warnings. ``refusals``: the MCO's,
-    for the same objects (the rendering's problems)."""
+    for the same objects (the rendering's problems); ``possible_refusals``: those of some
+    z-streams of the version, its z-stream unknown (warnings)."""
     problems = _object_problems(state, version)
     sets: list[_Set] = []
     for kind in (ICSP, IDMS, ITMS):
@@ -433,7 +423,16 @@ def validate(
             continue
         detail = f" ({refusal.detail})" if refusal.detail else ""
         message = f"the MCO refuses to render: {refusal.message}{detail}"
-        problem = Problem(refusal.origin, refusal.field, "mco-refusal", message)
+        problem = Problem(refusal.origin, refusal.field, refusal.code or "mco-refusal", message)
+        involved.append((problem, {problem.object}))
+    for refusal in possible_refusals:
+        message = (
+            f"possibly refused by the MCO (give --ocp-version 4.y.z): {refusal.message} "
+            f"({refusal.detail})"
+        )
+        problem = Problem(
+            refusal.origin, refusal.field, refusal.code or "mco-refusal", message, "warning"
+        )
         involved.append((problem, {problem.object}))
     return tuple(_downgrade(involved, touched))
 

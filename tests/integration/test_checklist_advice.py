@@ -26,8 +26,10 @@ from tests.unit.checklist.factories import (
     PAYLOAD,
     RELEASE,
     TARGET,
+    cluster_version,
     idms,
     image_config,
+    itms,
 )
 
 DOWN = "down.corp.example:5000/ocp4/openshift4"  # the first mirror: does not answer
@@ -70,6 +72,29 @@ def test_first_mirror_down_recommends_the_source_pull_spec(cluster: Cluster, cap
     assert DOWN not in str(upgrade)
 
 
+def test_an_uncovered_payload_is_never_mapped_to_the_down_mirror(
+    cluster: Cluster, capsys: Any
+) -> None:
+    # The tag-only rules name both mirrors for the payload; the release reports show the
+    # first one down on every node: the proposed mapping has only the working one.
+    cluster.server.put(idms("release", (RELEASE, [DOWN, MIRROR])))
+    cluster.server.put(itms("payload-tags", (PAYLOAD, [DOWN, MIRROR])))
+    for name in Cluster.NODES:
+        cluster.confs[name] = mco_file((RELEASE, [DOWN, MIRROR]))
+    code, document = cluster.pre(capsys)
+    assert code == 1
+    rules = items(document)["mirror-rules"]
+    proposal = next(c for c in rules["remediation"] if c.startswith("oc apply -f - <<'EOF'"))
+    assert proposal.endswith(f"  - source: {PAYLOAD}\n    mirrors:\n    - {MIRROR}\nEOF")
+    assert DOWN not in proposal
+    assert [e["mirror"] for e in rules["details"]["mirrorEvidence"][PAYLOAD]] == [MIRROR]
+    assert any(
+        e.startswith(f"{PAYLOAD} is mapped to {DOWN} (")
+        and e.endswith("not proposed: failed to serve the release on 3 node(s) (dns)")
+        for e in rules["evidence"]
+    ), rules["evidence"]
+
+
 def test_oc_mirror_layout_with_the_payload_not_covered(cluster: Cluster, capsys: Any) -> None:
     release_images = f"{OC_MIRROR}/release-images"
     cluster.up = {release_images}
@@ -84,7 +109,8 @@ def test_oc_mirror_layout_with_the_payload_not_covered(cluster: Cluster, capsys:
     # (…/release) is shown by nothing the cluster holds, so the tools' output is asked for.
     assert rules["remediation"] == [
         f'oc adm release mirror -a "$PULL_SECRET" --from={TARGET} --to="$MIRROR_REPOSITORY" '
-        "--print-mirror-instructions=idms --dry-run   # mirrored with oc adm release mirror: "
+        "--print-mirror-instructions=idms --dry-run   # oc >= 4.14; mirrored with oc adm release "
+        "mirror: "
         "prints the mirror set to apply; MIRROR_REPOSITORY: the --to it was mirrored with",
         'oc apply -f "$OC_MIRROR_WORKSPACE"/working-dir/cluster-resources/idms-oc-mirror.yaml'
         "   # mirrored with oc-mirror v2 (v1: oc-mirror-workspace/results-*/"
@@ -179,3 +205,59 @@ def test_a_wrong_digest(cluster: Cluster, capsys: Any) -> None:
     # Mirroring a digest that does not exist cannot help: no oc adm release mirror.
     assert not any("oc adm release mirror" in c for c in every_command(document))
     assert items(document)["upgrade-command"]["remediation"] == []
+
+
+ICSP_BESIDE_IDMS = "both imagecontentsourcepolicy and imagedigestmirrorset exist"
+
+
+@pytest.mark.parametrize(
+    ("version", "args", "verdict"),
+    [
+        ("4.13.4", (), "fail"),
+        ("4.13.27", (), "pass"),
+        ("4.13.4", ("--ocp-version", "4.13"), "warn"),
+    ],
+)
+def test_icsp_beside_idms_on_an_early_4_13(
+    cluster: Cluster, capsys: Any, version: str, args: tuple[str, ...], verdict: str
+) -> None:
+    # An IDMS added for the payload beside the ICSP of the release: the MCO of 4.13.0 to
+    # 4.13.26 refuses the pair, so the nodes keep the file they had (the release rule only).
+    cluster.server.put(cluster_version(version=version))
+    cluster.server.put(idms("payload", (PAYLOAD, [MIRROR])))
+    cluster.server.put(
+        {
+            "apiVersion": "operator.openshift.io/v1alpha1",
+            "kind": "ImageContentSourcePolicy",
+            "metadata": {"name": "old"},
+            "spec": {"repositoryDigestMirrors": [{"source": RELEASE, "mirrors": [MIRROR]}]},
+        }
+    )
+    held = (
+        mco_file((RELEASE, [MIRROR]))
+        if verdict == "fail"
+        else mco_file((PAYLOAD, [MIRROR]), (RELEASE, [MIRROR]))
+    )
+    for name in Cluster.NODES:
+        cluster.confs[name] = held
+    code, document = cluster.pre(capsys, *args)
+    rules = items(document)["mirror-rules"]
+    assert rules["verdict"] == verdict, rules["evidence"]
+    evidence = "\n".join(rules["evidence"])
+    if verdict == "fail":
+        assert code == 1
+        assert f"MCO refusal: ImageContentSourcePolicy/old kind: {ICSP_BESIDE_IDMS} (" in evidence
+        assert "disagree" not in rules["summary"]  # held to their current file
+        assert all(n["verdict"] == "pass" for n in rules["details"]["nodes"])
+        assert rules["remediation"][0].startswith(
+            "oc get imagecontentsourcepolicy/old -o yaml   # save it to a file, convert it "
+            "with oc adm migrate icsp"
+        )
+        assert rules["remediation"][1].endswith(f"| grep -F '{ICSP_BESIDE_IDMS}'")
+    elif verdict == "warn":
+        assert (
+            "possibly refused by the MCO (its z-stream unknown: pass --ocp-version 4.y.z): "
+            f"ImageContentSourcePolicy/old kind: {ICSP_BESIDE_IDMS}"
+        ) in evidence
+    else:
+        assert code == 0 and ICSP_BESIDE_IDMS not in evidence

@@ -238,7 +238,47 @@ def test_from_4_13_digest_and_tag_mirrors_per_mirror_and_never_contact_source() 
         "ImageDigestMirrorSet/release",
         "ImageTagMirrorSet/tags",
     )
-    assert any("oc adm migrate icsp" in note for note in rendering.notes)  # ICSP + IDMS on 4.14
+    # ICSP + IDMS on 4.14, its z-stream unknown: 4.14.0-4.14.2 refuse it.
+    assert [p.code for p in rendering.possible_problems] == ["icsp-with-idms"]
+
+
+@pytest.mark.parametrize(
+    ("version", "z_stream", "refused", "possibly"),
+    [
+        ((4, 13), 4, True, False),
+        ((4, 13), 26, True, False),
+        ((4, 13), 27, False, False),
+        ((4, 13), None, False, True),
+        ((4, 14), 2, True, False),
+        ((4, 14), 3, False, False),
+        ((4, 15), None, False, False),
+        ((4, 15), 0, False, False),
+    ],
+)
+def test_icsp_beside_idms_is_refused_before_the_backport(
+    version: tuple[int, int], z_stream: Optional[int], refused: bool, possibly: bool
+) -> None:
+    # machine-config-operator RejectMultiUpdateMirrorSetObjs, removed by "support icsp and
+    # idms objects" (4.13.27, 4.14.3); the nodes then keep the file they have.
+    rendering = render_registries(
+        [icsp("legacy", (RELEASE, [MIRROR]))],
+        [idms("payload", (PAYLOAD, [MIRROR]))],
+        [],
+        version=version,
+        z_stream=z_stream,
+    )
+    wording = "both imagecontentsourcepolicy and imagedigestmirrorset exist"
+    assert rendering.refused is refused
+    assert [p.message for p in rendering.problems] == ([wording] if refused else [])
+    assert [p.message for p in rendering.possible_problems] == ([wording] if possibly else [])
+    if refused or possibly:
+        (problem,) = rendering.problems or rendering.possible_problems
+        assert problem.origin == "ImageContentSourcePolicy/legacy"
+    # An ICSP alone, or IDMS alone, is never refused for this.
+    alone = render_registries(
+        [icsp("legacy", (RELEASE, [MIRROR]))], [], [], version=version, z_stream=z_stream
+    )
+    assert not alone.problems and not alone.possible_problems
 
 
 def test_conflicting_source_policies_are_refused_like_the_mco() -> None:

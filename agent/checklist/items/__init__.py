@@ -71,7 +71,7 @@ PRE_UPGRADE: tuple[ItemSpec[PreUpgradeFacts], ...] = (
         "mirror-rules",
         "Mirror rules cover the release and payload; every node applies them",
         lambda facts: mirror_rules_item(
-            facts.snapshot, facts.target, facts.rendering, facts.version
+            facts.snapshot, facts.target, facts.rendering, facts.version, facts.releases
         ),
     ),
     ItemSpec(

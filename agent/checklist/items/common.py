@@ -55,15 +55,15 @@ def listed(names: Sequence[str]) -> str:
     return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
 
 
-def grouped(pairs: Iterable[tuple[str, str]]) -> list[str]:
+def grouped(pairs: Iterable[tuple[str, str]], *, single: str = "") -> list[str]:
     """Evidence of (node, message) pairs, one line per distinct message in first-seen order:
-    ``node: message`` for one node, ``N nodes (a, b, …): message`` for several, so that 500
-    nodes with the same problem make one line."""
+    ``node: message`` for one node (``single`` before it, e.g. "node "), ``N nodes (a, b,
+    …): message`` for several, so that 500 nodes with the same problem make one line."""
     nodes: dict[str, list[str]] = {}
     for node, message in pairs:
         nodes.setdefault(message, []).append(node)
     return [
-        f"{names[0]}: {message}"
+        f"{single}{names[0]}: {message}"
         if len(names) == 1
         else f"{len(names)} nodes ({listed(names)}): {message}"
         for message, names in nodes.items()

@@ -13,7 +13,15 @@ from shlex import quote
 from typing import Any
 
 from agent.checklist.items.common import listed
-from agent.checklist.mco_validation import ICSP, IDMS, IMAGE, ITMS, Refusal
+from agent.checklist.mco_validation import (
+    ICSP,
+    ICSP_WITH_IDMS,
+    IDMS,
+    IMAGE,
+    ITMS,
+    MIXED_KINDS_FIXED_IN,
+    Refusal,
+)
 from agent.checklist.model import PASS, WARN
 from agent.checklist.snapshot import NodeState, Reports
 
@@ -29,12 +37,29 @@ CONTROLLER_LOGS = (
 )
 
 
-def refusal_evidence(refusals: Sequence[Refusal]) -> list[str]:
-    lines = [
-        "the Machine Config Operator refuses to render the mirror sets: the "
-        "MachineConfigPools will not update and every node keeps its current registries.conf"
-    ]
-    lines += [f"MCO refusal: {refusal.text()}" for refusal in refusals]
+# With the cluster's version unknown the objects are judged by the rules of current MCO
+# releases, which may not be the cluster's: the refusal is then hedged.
+UNKNOWN_VERSION_REFUSAL = (
+    "would be refused by OCP >= 4.16's MCO (the cluster's version is unknown: pass --ocp-version)"
+)
+
+
+def refusal_evidence(refusals: Sequence[Refusal], *, version_known: bool = True) -> list[str]:
+    if version_known:
+        lines = [
+            "the Machine Config Operator refuses to render the mirror sets: the "
+            "MachineConfigPools will not update and every node keeps its current "
+            "registries.conf"
+        ]
+        prefix = "MCO refusal"
+    else:
+        lines = [
+            f"the mirror sets {UNKNOWN_VERSION_REFUSAL}: if the cluster's MCO refuses them, "
+            "the MachineConfigPools will not update and every node keeps its current "
+            "registries.conf"
+        ]
+        prefix = "MCO refusal (OCP >= 4.16)"
+    lines += [f"{prefix}: {refusal.text()}" for refusal in refusals]
     return lines
 
 
@@ -45,12 +70,32 @@ def refusal_remediation(refusals: Sequence[Refusal]) -> list[str]:
             f"oc get {_RESOURCES[refusal.kind]}/{quote(refusal.name)} -o yaml"
             f"   # fix {refusal.field}"
         )
+        if refusal.code == ICSP_WITH_IDMS:
+            fix = (
+                f"oc get {_RESOURCES[refusal.kind]}/{quote(refusal.name)} -o yaml"
+                "   # save it to a file, convert it with oc adm migrate icsp FILE --dest-dir "
+                "DIR, apply the ImageDigestMirrorSet written there and delete the ICSP (or "
+                f"update to {_fixed_releases()}, which render both)"
+            )
         if fix not in commands:
             commands.append(fix)
     # The controller logs the first refusal only, in its own words.
     words = refusals[0].message.split(":", 1)[0]
     commands.append(f"{CONTROLLER_LOGS} | grep -F {quote(words)}")
     return commands
+
+
+def _fixed_releases() -> str:
+    return " / ".join(f"{major}.{minor}.{z}+" for (major, minor), z in MIXED_KINDS_FIXED_IN.items())
+
+
+def possible_refusal_evidence(refusals: Sequence[Refusal]) -> list[str]:
+    """Refusals of some z-streams of the cluster's minor, its z-stream unknown."""
+    return [
+        f"possibly refused by the MCO (its z-stream unknown: pass --ocp-version 4.y.z): "
+        f"{refusal.text()}"
+        for refusal in refusals
+    ]
 
 
 def keep_current_files(

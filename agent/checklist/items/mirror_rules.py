@@ -8,6 +8,7 @@ them (agent/checklist/mirrors.py); each node's report carries its effective entr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from shlex import quote
@@ -21,23 +22,39 @@ from agent.checklist.items.common import (
     unavailable_parts,
 )
 from agent.checklist.items.mco_refusal import (
+    UNKNOWN_VERSION_REFUSAL,
     keep_current_files,
+    possible_refusal_evidence,
     refusal_evidence,
     refusal_remediation,
 )
 from agent.checklist.items.mirror_evidence import (
     Evidence,
     evidence_json,
+    failed_mirrors,
     instructions,
     mirror_evidence,
     sources_mirrored_at,
+    working,
 )
 from agent.checklist.items.registry_sources import (
     RegistrySources,
     is_policy_difference,
     never_contact_sources,
 )
-from agent.checklist.mirrors import Difference, Rendering, compare, coverage, version_text
+from agent.checklist.items.release_resolves_through_mirror import NodeRelease
+from agent.checklist.mirrors import (
+    IDMS,
+    ITMS,
+    NEVER_CONTACT_SOURCE,
+    Difference,
+    Rendering,
+    compare,
+    coverage,
+    mirror_sets,
+    scope_nested,
+    version_text,
+)
 from agent.checklist.model import FAIL, PASS, WARN, Outcome, Permission, Unavailable
 from agent.checklist.snapshot import NodeState, Reports, Snapshot
 from agent.checklist.target import Target
@@ -45,29 +62,72 @@ from agent.checklist.version import Version
 from agent.report import worst
 
 
-def _mirror_set_yaml(version: tuple[int, int], sources: Sequence[tuple[str, str]]) -> str:
+def taken_names(snapshot: Snapshot) -> set[str]:
+    """The names of the mirror sets the cluster holds, of every kind."""
+    names = set()
+    for objects in (snapshot.icsps, snapshot.idmss, snapshot.itmss):
+        if isinstance(objects, list):
+            for obj in objects:
+                metadata = obj.get("metadata") if isinstance(obj, dict) else None
+                if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+                    names.add(metadata["name"])
+    return names
+
+
+def new_mirror_set_name(sources: Sequence[tuple[str, Sequence[str]]], taken: set[str]) -> str:
+    """A name no mirror set uses: ``oc apply`` of an existing name replaces that object and
+    drops its mappings."""
+    text = "\n".join(f"{source}={','.join(mirrors)}" for source, mirrors in sources)
+    name = "mirror-agent-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    candidate, suffix = name, 2
+    while candidate in taken:
+        candidate, suffix = f"{name}-{suffix}", suffix + 1
+    return candidate
+
+
+def _mirror_set_yaml(
+    version: tuple[int, int], sources: Sequence[tuple[str, Sequence[str]]], taken: set[str]
+) -> str:
     if version < (4, 13):
-        head = [
-            "apiVersion: operator.openshift.io/v1alpha1",
-            "kind: ImageContentSourcePolicy",
-            "metadata:",
-            "  name: release-mirrors",
-            "spec:",
-            "  repositoryDigestMirrors:",
-        ]
+        api, kind, key = (
+            "operator.openshift.io/v1alpha1",
+            "ImageContentSourcePolicy",
+            "repositoryDigestMirrors",
+        )
     else:
-        head = [
-            "apiVersion: config.openshift.io/v1",
-            "kind: ImageDigestMirrorSet",
-            "metadata:",
-            "  name: release-mirrors",
-            "spec:",
-            "  imageDigestMirrors:",
-        ]
+        api, kind, key = "config.openshift.io/v1", "ImageDigestMirrorSet", "imageDigestMirrors"
+    head = [
+        f"apiVersion: {api}",
+        f"kind: {kind}",
+        "metadata:",
+        f"  name: {new_mirror_set_name(sources, taken)}",
+        "spec:",
+        f"  {key}:",
+    ]
     body = []
-    for source, mirror in sources:
-        body += [f"  - source: {source}", "    mirrors:", f"    - {mirror}"]
+    for source, mirrors in sources:
+        body += [f"  - source: {source}", "    mirrors:", *(f"    - {m}" for m in mirrors)]
     return "oc apply -f - <<'EOF'\n" + "\n".join(head + body) + "\nEOF"
+
+
+def _blocked_by(snapshot: Snapshot, entry: Optional[str], repository: str) -> str:
+    """What blocks the source of a covered repository: a mirror set's NeverContactSource,
+    or a blockedRegistries scope of image.config (the MCO writes both as blocked)."""
+    origins = []
+    for kind, objects in ((IDMS, snapshot.idmss), (ITMS, snapshot.itmss)):
+        if isinstance(objects, list):
+            origins += [
+                one.origin
+                for one in mirror_sets(kind, objects)
+                if one.source == entry and one.policy == NEVER_CONTACT_SOURCE
+            ]
+    if origins:
+        return f"NeverContactSource in {', '.join(dict.fromkeys(origins))}"
+    image_config = snapshot.image_config if isinstance(snapshot.image_config, dict) else None
+    scopes = [s for s in RegistrySources.of(image_config).blocked if scope_nested(repository, s)]
+    if scopes:
+        return f"blockedRegistries {', '.join(scopes)} of image.config.openshift.io/cluster"
+    return "blocked in the rendered registries.conf"
 
 
 @dataclass
@@ -81,7 +141,10 @@ def mirror_rules_item(
     target: Target,
     rendering: Optional[Rendering],
     version: Version,
+    releases: Sequence[NodeRelease] = (),
 ) -> Outcome:
+    """``releases``: item 1's reading of the nodes' reports (a mirror that failed to serve
+    the release and served it nowhere is not proposed)."""
     parts = unavailable_parts(snapshot.icsps, snapshot.idmss, snapshot.itmss)
     if parts or rendering is None:
         return unavailable(parts or [Unavailable("the mirror sets were not read")])
@@ -102,8 +165,11 @@ def mirror_rules_item(
         verdicts.append(WARN)
     if rendering.refused:
         verdicts.append(FAIL)
-        evidence += refusal_evidence(rendering.problems)
+        evidence += refusal_evidence(rendering.problems, version_known=version.source != "unknown")
         remediation += refusal_remediation(rendering.problems)
+    if rendering.possible_problems:
+        verdicts.append(WARN)
+        evidence += possible_refusal_evidence(rendering.possible_problems)
     evidence += rendering.notes
     # image.config's insecure and blocked registries are item 7's (registry-sources).
 
@@ -124,11 +190,16 @@ def mirror_rules_item(
             "coverage below: of the rules the objects describe, once the MCO accepts them"
         )
     uncovered = []
-    proposals: list[tuple[str, str]] = []
+    proposals: list[tuple[str, list[str]]] = []
     evidence_of: dict[str, list[Evidence]] = {}
+    failed = failed_mirrors(releases)
     for role, found in coverages:
         if found.covered:
-            blocked = " (source blocked: NeverContactSource)" if found.source_blocked else ""
+            blocked = (
+                f" (source blocked: {_blocked_by(snapshot, found.entry, found.repository)})"
+                if found.source_blocked
+                else ""
+            )
             evidence.append(
                 f"{role} repository {found.repository}: covered by {found.entry} → "
                 f"{', '.join(found.mirrors)}{blocked}"
@@ -138,11 +209,14 @@ def mirror_rules_item(
             why = found.problem or "no ICSP/IDMS rule applies to digest pulls of it"
             evidence.append(f"{role} repository {found.repository}: NOT covered: {why}")
             uncovered.append(found)
-            shown = evidence_of[found.repository] = mirror_evidence(
-                snapshot, target, found.repository
-            )
+            shown, dropped = working(mirror_evidence(snapshot, target, found.repository), failed)
+            evidence_of[found.repository] = shown
             for one in shown:
                 evidence.append(f"{found.repository} is mirrored at {one.mirror}: {one.why}")
+            for one, why in dropped:
+                evidence.append(
+                    f"{found.repository} is mapped to {one.mirror} ({one.why}), not proposed: {why}"
+                )
             mirror_of = sources_mirrored_at(snapshot, found.repository)
             if mirror_of:
                 evidence.append(
@@ -150,9 +224,9 @@ def mirror_rules_item(
                     "--to-image with the source it stands for"
                 )
             if shown:
-                proposals.append((found.repository, shown[0].mirror))
+                proposals.append((found.repository, [one.mirror for one in shown]))
     if proposals:
-        remediation.append(_mirror_set_yaml(rendering.version, proposals))
+        remediation.append(_mirror_set_yaml(rendering.version, proposals, taken_names(snapshot)))
     if len(proposals) < len(uncovered):
         unknown = [c.repository for c in uncovered if not evidence_of.get(c.repository)]
         evidence.append(
@@ -203,10 +277,17 @@ def mirror_rules_item(
         parts_text = []
         if uncovered:
             parts_text.append("not covered: " + ", ".join(c.repository for c in uncovered))
-        if rendering.refused:
+        if rendering.refused and version.source == "unknown":
+            parts_text.append(f"the mirror sets {UNKNOWN_VERSION_REFUSAL}")
+        elif rendering.refused:
             parts_text.append(
                 "the MCO refuses to render the mirror sets: the MachineConfigPools will not "
                 "update, nodes keep their current registries.conf"
+            )
+        elif rendering.possible_problems:
+            parts_text.append(
+                "the MCO of some "
+                f"{version_text(rendering.version)} releases refuses these mirror sets"
             )
         if failing:
             parts_text.append(f"{failing} node(s) disagree with the mirror sets")
@@ -219,6 +300,7 @@ def mirror_rules_item(
         "expected": None if rendering.refused else rendering.to_json(),
         "refusedRendering": rendering.to_json() if rendering.refused else None,
         "problems": [problem.to_json() for problem in rendering.problems],
+        "possibleProblems": [problem.to_json() for problem in rendering.possible_problems],
         "nodes": node_results,
     }
     return outcome(verdict, summary, evidence, remediation, permissions, details)

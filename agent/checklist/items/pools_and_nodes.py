@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from shlex import quote
 
-from agent.checklist.items.common import condition_status, grouped, outcome, unavailable_parts
+from agent.checklist.items.common import (
+    condition_status,
+    grouped,
+    listed,
+    outcome,
+    unavailable_parts,
+)
 from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
 from agent.checklist.snapshot import Snapshot
 from agent.report import worst
@@ -65,19 +71,14 @@ def pools_and_nodes_item(snapshot: Snapshot) -> Outcome:
         cordoned = [n for n in states_list if n.unschedulable]
         evidence.insert(0, f"{len(states_list) - len(not_ready)} of {len(states_list)} nodes Ready")
         # Nodes in the same state share one line of evidence; the first few get a command.
-        evidence += [
-            f"node {line}"
-            for line in grouped((n.name, f"NOT Ready ({n.ready_reason})") for n in not_ready)
-        ]
-        evidence += [
-            f"node {line}" for line in grouped((n.name, "SchedulingDisabled") for n in cordoned)
-        ]
-        for node in not_ready:
-            verdicts.append(FAIL)
-            headline.append(f"node {node.name} not Ready")
-        for node in cordoned:
-            verdicts.append(WARN)
-            headline.append(f"node {node.name} cordoned")
+        evidence += grouped(
+            ((n.name, f"NOT Ready ({n.ready_reason})") for n in not_ready), single="node "
+        )
+        evidence += grouped(((n.name, "SchedulingDisabled") for n in cordoned), single="node ")
+        for nodes, state, verdict in ((not_ready, "not Ready", FAIL), (cordoned, "cordoned", WARN)):
+            if nodes:
+                verdicts.append(verdict)
+                headline.append(_nodes_in_state([n.name for n in nodes], state))
         for node in not_ready[:COMMANDS_PER_STATE]:
             remediation.append(f"oc describe node/{quote(node.name)}")
         for node in cordoned[:COMMANDS_PER_STATE]:
@@ -105,3 +106,9 @@ def pools_and_nodes_item(snapshot: Snapshot) -> Outcome:
         [p.permission for p in parts if p.permission],
         {"pools": pools_json, "nodes": nodes_json},
     )
+
+
+def _nodes_in_state(names: list[str], state: str) -> str:
+    if len(names) == 1:
+        return f"node {names[0]} {state}"
+    return f"{len(names)} nodes {state} ({listed(names)})"

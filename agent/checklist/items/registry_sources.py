@@ -26,6 +26,7 @@ from agent.checklist.items.common import (
 from agent.checklist.mirrors import (
     IDMS,
     ITMS,
+    LATEST,
     NEVER_CONTACT_SOURCE,
     Coverage,
     Difference,
@@ -175,7 +176,14 @@ def registry_sources_item(
         return unavailable([Unavailable("the mirror sets were not read")], verdict=WARN)
     if rendering.refused:  # nodes keep their current file: there is no policy to hold them to
         return unavailable(
-            [Unavailable("the MCO refuses to render the registry configuration (mirror-rules)")],
+            [
+                Unavailable(
+                    "the MCO refuses to render the registry configuration (mirror-rules)"
+                    if rendering.version != LATEST
+                    else "the registry configuration would be refused by OCP >= 4.16's MCO "
+                    "(mirror-rules; the cluster's version is unknown)"
+                )
+            ],
             verdict=WARN,
         )
     sources = RegistrySources.of(snapshot.image_config)

@@ -61,6 +61,20 @@ class NodeRelease:
             and all(reason == "manifest-unknown" for _, _, reason in self.failures)
         )
 
+    @property
+    def digest_unknown_to_mirrors(self) -> bool:
+        """Every mirror answered "manifest unknown" and the source could not be asked (a
+        disconnected cluster: unreachable, or blocked): the release is not mirrored, or
+        the digest is wrong; nothing on the node tells which."""
+        mirrors = [reason for _, kind, reason in self.failures if kind == "mirror"]
+        source = [reason for _, kind, reason in self.failures if kind == "source"]
+        return (
+            self.state == "failed"
+            and bool(mirrors)
+            and all(reason == "manifest-unknown" for reason in mirrors)
+            and "manifest-unknown" not in source
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "node": self.node,
@@ -207,6 +221,12 @@ def digest_command(target: Target) -> str:
     )
 
 
+def _unknown_to_every_mirror(releases: Sequence[NodeRelease]) -> bool:
+    """On every expected node every mirror answered "manifest unknown", the source not
+    asked: a digest that was never mirrored, or a wrong one."""
+    return bool(releases) and all(r.digest_unknown_to_mirrors for r in releases)
+
+
 def _same_host_mirror(repository: str, candidates: Sequence[str]) -> Optional[str]:
     host = repository.split("/", 1)[0]
     return next((c for c in candidates if c.split("/", 1)[0] == host), None)
@@ -235,7 +255,7 @@ def release_remediation(
         if len(missing) > 10:
             commands.append(f"oc get pods -n {quote(namespace)} -o wide")
     bad = [r for r in releases if not r.through_mirror]
-    if any(r.digest_unknown_everywhere for r in bad):
+    if any(r.digest_unknown_everywhere for r in bad) or _unknown_to_every_mirror(releases):
         commands.append(digest_command(target))
     failed: dict[str, set[str]] = {}  # mirror repository -> failure reasons
     for release in bad:
@@ -317,6 +337,13 @@ def release_item(
             f"{target.source_repository.split('/', 1)[0]} included, answered manifest unknown "
             f"for {target.digest} ({len(wrong)} node(s)): find the right one with oc adm "
             "release info"
+        )
+    if not wrong and _unknown_to_every_mirror(releases):
+        evidence.append(
+            f"every mirror answered manifest unknown for {target.digest} on every node, and "
+            "the source could not be asked (a disconnected cluster): the release was not "
+            "mirrored, or the digest is wrong: check it with oc adm release info before "
+            "mirroring it"
         )
     for state in ("source", "failed", "fallback", "missing"):
         evidence += grouped((r.node, r.message) for r in by_state.get(state, []))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -381,3 +382,14 @@ def entry(
 
 def forbidden(verb: str, resource: str, namespace: Optional[str] = None) -> Unavailable:
     return Unavailable("forbidden", Permission(verb, resource, namespace))
+
+
+NEW_MIRROR_SET = "NEW-MIRROR-SET"
+
+
+def new_name_masked(command: str) -> str:
+    """A proposed mirror set with its generated name (mirror-agent-<hash>) replaced by
+    NEW_MIRROR_SET, so that expected commands can be written out."""
+    return re.sub(
+        r"name: mirror-agent-[0-9a-f]{8}(-[0-9]+)?\n", f"name: {NEW_MIRROR_SET}\n", command
+    )

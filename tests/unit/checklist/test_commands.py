@@ -38,10 +38,11 @@ from agent.checklist.items.release_resolves_through_mirror import node_releases,
 from agent.checklist.items.release_signature import signature_item
 from agent.checklist.items.upgrade_command import upgrade_command_item
 from agent.checklist.mirrors import coverage
-from agent.checklist.model import Outcome
+from agent.checklist.model import Checklist, Item, Outcome
 from agent.checklist.snapshot import (
     PAUSED_ANNOTATION,
     Reports,
+    Snapshot,
 )
 from agent.checklist.version import cluster_version_of
 from agent.kube.contract import (
@@ -52,6 +53,7 @@ from agent.kube.contract import (
     MCD_STATE,
     REPORT_KEY,
 )
+from agent.output.checklist import table
 from tests.support.fake_apiserver.validation import dns1123_subdomain_errors
 from tests.unit.checklist.factories import (
     BACKUP,
@@ -177,21 +179,39 @@ def release_outcomes() -> Iterator[Outcome]:
     yield release_item(many, target(), releases, since=SINCE)
 
 
+EXISTING_MIRROR_SETS: set[str] = set()  # the names the clusters below hold
+
+
+def holding(snapshot: Snapshot) -> Snapshot:
+    for objects in (snapshot.icsps, snapshot.idmss, snapshot.itmss):
+        assert isinstance(objects, list)
+        EXISTING_MIRROR_SETS.update(obj["metadata"]["name"] for obj in objects)
+    return snapshot
+
+
 def mirror_rules_outcomes() -> Iterator[Outcome]:
     from tests.unit.checklist.factories import rendered
+
+    # An existing mirror set with the name a fixed proposal would take.
+    named = holding(healthy_snapshot(idmss=[idms("release-mirrors", (RELEASE, [MIRROR]))]))
+    yield mirror_rules_item(named, target(), rendered(named), VERSION)
 
     oc_mirror = "mirror.corp.example:8443/ocp"
     only_release = [entry(RELEASE, [f"{oc_mirror}/release-images"])]
     for version in ((4, 14), (4, 12)):
-        uncovered = healthy_snapshot(
-            idmss=[idms("oc-mirror", (RELEASE, [f"{oc_mirror}/release-images"]))],
-            reports=Reports.of([report_configmap("worker-0", effective=only_release)]),
+        uncovered = holding(
+            healthy_snapshot(
+                idmss=[idms("oc-mirror", (RELEASE, [f"{oc_mirror}/release-images"]))],
+                reports=Reports.of([report_configmap("worker-0", effective=only_release)]),
+            )
         )
         yield mirror_rules_item(uncovered, target(), rendered(uncovered, version), VERSION)
-        tagged = healthy_snapshot(
-            idmss=[idms("oc-mirror", (RELEASE, [f"{oc_mirror}/release-images"]))],
-            itmss=[itms("oc-mirror", (PAYLOAD, [f"{oc_mirror}/release"]))],
-            reports=Reports.of([report_configmap("worker-0", effective=only_release)]),
+        tagged = holding(
+            healthy_snapshot(
+                idmss=[idms("oc-mirror", (RELEASE, [f"{oc_mirror}/release-images"]))],
+                itmss=[itms("oc-mirror", (PAYLOAD, [f"{oc_mirror}/release"]))],
+                reports=Reports.of([report_configmap("worker-0", effective=only_release)]),
+            )
         )
         yield mirror_rules_item(tagged, target(), rendered(tagged, version), VERSION)
     conflicting = idms("other", (RELEASE, [BACKUP]))
@@ -374,8 +394,11 @@ def check_release_mirror(args: list[str], body: Optional[str]) -> None:
         tagged = reference.parse_normalized(flags["--to-release-image"])
         assert tagged.tag == "4.15.3-x86_64" and tagged.digest is None
     if "--print-mirror-instructions" in flags:
-        assert flags["--print-mirror-instructions"] in ("idms", "icsp")
-        assert "--dry-run" in flags  # prints the objects without copying anything
+        # Only from oc 4.14 (its comment says so: test_each_command_is_right); =idms only
+        # (older oc prints an ICSP without the flag).
+        assert flags["--print-mirror-instructions"] == "idms"
+    if "--dry-run" in flags:  # prints the objects without copying anything
+        assert "--from" in flags
     if "--release-image-signature-to-dir" in flags:
         assert flags["--release-image-signature-to-dir"] == "./release-signatures"
 
@@ -414,6 +437,8 @@ def check_mirror_set(body: Optional[str]) -> None:
     key = kinds[(obj["apiVersion"], obj["kind"])]
     assert set(obj) == {"apiVersion", "kind", "metadata", "spec"}
     assert dns1123_subdomain_errors(obj["metadata"]["name"]) == []
+    # A new object: applying an existing name would replace it and drop its mappings.
+    assert obj["metadata"]["name"] not in EXISTING_MIRROR_SETS
     assert list(obj["spec"]) == [key]
     for rule in obj["spec"][key]:
         assert set(rule) == {"source", "mirrors"}
@@ -450,12 +475,9 @@ def check_get(args: list[str], body: Optional[str]) -> None:
         assert flags == {"-o": f'jsonpath={state}{{"\\n"}}{reason}{{"\\n"}}'} and name == []
     elif what == "clusteroperators":
         assert flags == {} and name == []
-    elif "/" in what:  # a mirror set or image.config the MCO refuses to render
+    else:  # a mirror set or image.config the MCO refuses to render
         kind, _, object_name = what.partition("/")
         assert kind in MCO_REFUSED_KINDS and object_name and name == []
-        assert flags == {"-o": "yaml"}
-    else:
-        assert what == "imagedigestmirrorset,imagetagmirrorset,imagecontentsourcepolicy"
         assert flags == {"-o": "yaml"}
 
 
@@ -618,6 +640,8 @@ def test_each_command_is_right(command: str) -> None:
         check(each, body)
     # Variables only of the documented ones (the renderers say what to set them to); no
     # `<placeholder>`, which a shell reads as a redirection.
+    if "--print-mirror-instructions" in command:  # a flag oc has from 4.14 only
+        assert "   # oc >= 4.14;" in command, command
     used = set(re.findall(r"\$\{?([A-Z_]+)\}?", command.split("   #")[0]))
     assert used <= set(PLACEHOLDERS), used
     assert not re.search(r"<[a-z][^>]*>", command.split("   #")[0]), command
@@ -627,3 +651,27 @@ def test_every_command_is_valid_shell() -> None:
     script = "\n".join(f"true || {{\n{command}\n}}" for command in COMMANDS)
     result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_multi_line_commands_paste_from_the_rendered_table() -> None:
+    """A heredoc pasted from the table must close: its body and terminator are printed as
+    the shell needs them (flush-left), not indented like the rest of the table."""
+    multi_line = [c for c in COMMANDS if "\n" in c]
+    assert multi_line  # the mirror sets item 2 proposes
+    item = Item(
+        "mirror-rules", 2, "Mirror rules", "fail", "not covered", remediation=tuple(multi_line)
+    )
+    checklist = Checklist(kind="pre-upgrade", generated_at="2030-01-01T10:00:00Z", items=(item,))
+    lines = table(checklist).splitlines()
+    blocks = []
+    for index, line in enumerate(lines):
+        if "<<'EOF'" in line:
+            end = lines.index("EOF", index)  # the terminator alone on its line
+            first = line.split("$ ", 1)[1]
+            blocks.append("\n".join([first, *lines[index + 1 : end + 1]]))
+    assert len(blocks) == len(multi_line)
+    for block, command in zip(blocks, multi_line):
+        assert block == command
+        script = f"true || {{\n{block}\n}}\n"
+        result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+        assert result.returncode == 0 and result.stderr == "", result.stderr

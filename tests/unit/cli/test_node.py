@@ -222,3 +222,7 @@ def test_check_history_exit_code_follows_the_pulls(
     code, out, _ = run(capsys, *argv, *(["--strict"] if strict else []))
     assert code == expected
     assert json.loads(out)["history"][0]["image"] == image
+    # The table says what the exit code does: a warning that --strict failed.
+    code, out, _ = run(capsys, *argv[:-2], *(["--strict"] if strict else []))
+    assert code == expected
+    assert ("failed by --strict" in out) is (strict and expected == 1)

@@ -201,3 +201,84 @@ def test_the_markdown_carries_every_finding_and_the_nodes_it_affects() -> None:
         "nothing: 18 |"
     ) in text
     assert "…" not in text
+
+
+def flaky_cluster() -> Summary:
+    """500 nodes, 4 images; a flaky first mirror: each node fell back on its own subset
+    of the images (16 combinations of the same 4 findings)."""
+    configmaps = []
+    for number in range(500):
+        results = []
+        for index in range(4):
+            digest = f"sha256:{index}a" + f"{index}a" * 31
+            image = f"quay.io/team/app{index}@{digest}"
+            first = f"mirror-a.corp.example/team/app{index}@{digest}"
+            second = f"mirror-b.corp.example/team/app{index}@{digest}"
+            if (number % 16) >> index & 1:
+                results.append(
+                    ImageResult(
+                        image=image,
+                        verdict="warn",
+                        served_by=second,
+                        served_by_kind="mirror",
+                        attempts=(
+                            AttemptRecord(first, "failed", "mirror", "timeout"),
+                            AttemptRecord(second, "served", "mirror"),
+                        ),
+                        findings=(
+                            Finding(
+                                "fallback-to-later-mirror",
+                                "warn",
+                                f"served by mirror #2 {second} after earlier mirrors failed: "
+                                f"{first} (timeout)",
+                            ),
+                        ),
+                    )
+                )
+            else:
+                results.append(
+                    ImageResult(
+                        image=image,
+                        verdict="pass",
+                        served_by=first,
+                        served_by_kind="mirror",
+                        attempts=(AttemptRecord(first, "served", "mirror"),),
+                    )
+                )
+        verdict = "warn" if any(r.verdict == "warn" for r in results) else "pass"
+        report = CheckReport(
+            node=f"worker-{number:03d}",
+            checked_at=CHECKED,
+            verdict=verdict,
+            images=tuple(results),
+            fingerprint="sha256:" + "f1" * 32,
+        )
+        configmaps.append(report_configmap(report, namespace="mirror-agent", node=None))
+    return summarise(configmaps, None, daemonset=None, now=NOW, max_age=None)
+
+
+def test_a_flaky_first_mirror_still_fits_a_terminal() -> None:
+    text = collect_table(flaky_cluster())
+    assert text == golden("collect-500-nodes-flaky-mirror.table.txt", text)
+    lines = text.splitlines()
+    assert len(lines) < 40
+    # Each fallback is written once, with its node count; group rows stay narrow (who
+    # served what is the image table's).
+    assert sum(1 for line in lines if "fallback-to-later-mirror" in line) == 4
+    rows = lines[lines.index(next(x for x in lines if x.startswith("NODES"))) :]
+    rows = rows[: rows.index("")]
+    assert len(rows) == 17 and max(len(row) for row in rows) < 80
+    assert "mirror-b.corp.example/team/app0 x250" in text
+
+
+def test_the_table_caps_its_group_rows() -> None:
+    from agent.output import collect as collect_output
+
+    summary = flaky_cluster()
+    capped = collect_output.GROUPS_SHOWN
+    try:
+        collect_output.GROUPS_SHOWN = 5
+        text = collect_table(summary)
+    finally:
+        collect_output.GROUPS_SHOWN = capped
+    assert "… 11 more group(s) of " in text and "node(s): -o wide lists every node" in text

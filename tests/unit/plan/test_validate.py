@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
-from agent.checklist.mirrors import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE
+from agent.checklist.mirrors import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE, parse_ocp_version
+from agent.checklist.version import Version
+from agent.plan import render
 from agent.plan.validate import scope_problem, validate
 from tests.unit.plan.helpers import (
     M1,
@@ -126,18 +128,40 @@ def test_idms_and_itms_are_not_served_before_413() -> None:
     assert found == {("ImageDigestMirrorSet/a", "kind", "kind-not-served", "error")}
 
 
-@pytest.mark.parametrize(("version", "expected"), [((4, 14), True), ((4, 15), False)])
-def test_icsp_with_idms_is_flagged_where_early_mco_releases_refuse_it(
-    version: tuple[int, int], expected: bool
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("4.13.4", "error"),  # before 4.13.27: refused, as the checklist says
+        ("4.13.27", None),
+        ("4.14.2", "error"),
+        ("4.14.3", None),
+        ("4.14", "warning"),  # z-stream unknown: possibly refused
+        ("4.15", None),
+    ],
+)
+def test_icsp_with_idms_as_the_mco_of_that_z_stream_renders_it(
+    given: str, expected: Optional[str]
 ) -> None:
-    found = _found(
+    objects = (
         mirror_set(ICSP, "old", (SOURCE, [M1])),
         mirror_set(IDMS, "new", ("quay.io/other", [M2])),
-        version=version,
     )
-    assert (
-        ("ImageContentSourcePolicy/old", "kind", "icsp-with-idms", "warning") in found
-    ) is expected
+    version = Version(parse_ocp_version(given), given, "--ocp-version")
+    current = state(*objects)
+    rendering = render(current, version.version, None, version.z_stream)
+    touched = {"ImageContentSourcePolicy/old", "ImageDigestMirrorSet/new"}
+    problems = validate(
+        current, version.version, touched, rendering.problems, rendering.possible_problems
+    )
+    found = {
+        (p.severity, p.message.split(":", 1)[1].split(" (")[0].strip())
+        for p in problems
+        if p.object == "ImageContentSourcePolicy/old" and p.rule == "icsp-with-idms"
+    }
+    if expected is None:
+        assert found == set()
+    else:
+        assert found == {(expected, "both imagecontentsourcepolicy and imagedigestmirrorset exist")}
 
 
 def test_wrong_api_version_and_bad_name() -> None:

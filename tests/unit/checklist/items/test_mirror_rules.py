@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import yaml
+
 from agent.checklist.items.common import pool_status_commands
 from agent.checklist.items.mirror_rules import mirror_rules_item
+from agent.checklist.items.release_resolves_through_mirror import NodeRelease
 from agent.checklist.model import FAIL, PASS, WARN
 from agent.checklist.snapshot import Reports, Snapshot
 from agent.checklist.target import parse_target
@@ -16,6 +19,7 @@ from tests.unit.checklist.factories import (
     DIGEST,
     EFFECTIVE,
     MIRROR,
+    NEW_MIRROR_SET,
     PAYLOAD,
     RELEASE,
     cluster_version,
@@ -23,7 +27,9 @@ from tests.unit.checklist.factories import (
     forbidden,
     healthy_snapshot,
     idms,
+    image_config,
     itms,
+    new_name_masked,
     node,
     release_image,
     rendered,
@@ -49,14 +55,72 @@ def test_an_uncovered_payload_repository_gets_a_mirror_set() -> None:
     item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
     assert item.verdict == FAIL
     assert f"payload repository {PAYLOAD}: NOT covered" in "\n".join(item.evidence)
-    assert item.remediation[0] == (
+    assert new_name_masked(item.remediation[0]) == (
         "oc apply -f - <<'EOF'\napiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\n"
-        "metadata:\n  name: release-mirrors\nspec:\n  imageDigestMirrors:\n"
+        f"metadata:\n  name: {NEW_MIRROR_SET}\nspec:\n  imageDigestMirrors:\n"
         f"  - source: {PAYLOAD}\n    mirrors:\n    - {MIRROR}\nEOF"
     )
     # 4.12 and older: an ImageContentSourcePolicy.
     old = mirror_rules_item(snapshot, target(), rendered(snapshot, (4, 12)), version14())
     assert "kind: ImageContentSourcePolicy" in old.remediation[0]
+
+
+def test_the_proposed_mirror_set_never_takes_an_existing_name() -> None:
+    # `oc apply` of an existing name would replace that object and drop its mappings.
+    existing = idms("release-mirrors", (RELEASE, [MIRROR]))
+    snapshot = healthy_snapshot(idmss=[existing])
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    proposed = yaml.safe_load(item.remediation[0].split("\n", 1)[1].rsplit("\n", 1)[0])
+    name = proposed["metadata"]["name"]
+    assert name.startswith("mirror-agent-") and name != "release-mirrors"
+    # The name depends on the mapping; another object holding it makes it longer.
+    clash = idms(name, (f"{RELEASE}-other", [MIRROR]))
+    taken = healthy_snapshot(idmss=[existing, clash])
+    again = mirror_rules_item(taken, target(), rendered(taken), version14())
+    assert f"  name: {name}-2\n" in again.remediation[0]
+
+
+def test_a_blocked_source_names_what_blocks_it() -> None:
+    never = idms("release", (RELEASE, [MIRROR]), (PAYLOAD, [MIRROR]))
+    never["spec"]["imageDigestMirrors"][0]["mirrorSourcePolicy"] = "NeverContactSource"
+    snapshot = healthy_snapshot(idmss=[never])
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert (
+        f"release repository {RELEASE}: covered by {RELEASE} → {MIRROR} (source blocked: "
+        "NeverContactSource in ImageDigestMirrorSet/release)"
+    ) in item.evidence
+    # Blocked by image.config, not by a mirror set: named as such.
+    blocked = healthy_snapshot(image_config=image_config(blocked=["quay.io"]))
+    item = mirror_rules_item(blocked, target(), rendered(blocked), version14())
+    assert (
+        f"release repository {RELEASE}: covered by {RELEASE} → {MIRROR} (source blocked: "
+        "blockedRegistries quay.io of image.config.openshift.io/cluster)"
+    ) in item.evidence
+    assert not any("NeverContactSource" in line for line in item.evidence)
+
+
+def test_with_the_version_unknown_a_refusal_is_hedged() -> None:
+    from agent.checklist.items.registry_sources import registry_sources_item
+    from agent.checklist.mirrors import LATEST
+
+    snapshot = healthy_snapshot(image_config=image_config(insecure=["", "registry.example"]))
+    unknown = cluster_version_of(None, None, post=False)
+    assert unknown.source == "unknown"
+    rendering = rendered(snapshot, LATEST)
+    item = mirror_rules_item(snapshot, target(), rendering, unknown)
+    assert item.verdict == FAIL
+    assert "would be refused by OCP >= 4.16's MCO (the cluster's version is unknown: pass " in (
+        item.summary
+    )
+    assert not any("Operator refuses" in line for line in item.evidence)
+    assert any(
+        line.startswith("MCO refusal (OCP >= 4.16): Image/cluster ") for line in item.evidence
+    )
+    sources = registry_sources_item(snapshot, rendering, [])
+    assert "would be refused by OCP >= 4.16's MCO" in sources.summary
+    # Known: said as a fact.
+    known = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert known.summary.startswith("the MCO refuses to render the mirror sets")
 
 
 def test_a_node_that_disagrees_with_the_mirror_sets_is_named() -> None:
@@ -274,9 +338,9 @@ def test_an_uncovered_payload_without_evidence_gets_the_command_that_prints_the_
     assert not any("release-images" in c and "source: " in c for c in item.remediation)
     assert item.remediation[:2] == (
         f'oc adm release mirror -a "$PULL_SECRET" --from={RELEASE}@{DIGEST} '
-        '--to="$MIRROR_REPOSITORY" --print-mirror-instructions=idms --dry-run   # mirrored '
-        "with oc adm release mirror: prints the mirror set to apply; MIRROR_REPOSITORY: the "
-        "--to it was mirrored with",
+        '--to="$MIRROR_REPOSITORY" --print-mirror-instructions=idms --dry-run   # oc >= 4.14; '
+        "mirrored with oc adm release mirror: prints the mirror set to apply; "
+        "MIRROR_REPOSITORY: the --to it was mirrored with",
         'oc apply -f "$OC_MIRROR_WORKSPACE"/working-dir/cluster-resources/idms-oc-mirror.yaml'
         "   # mirrored with oc-mirror v2 (v1: oc-mirror-workspace/results-*/"
         "imageContentSourcePolicy.yaml)",
@@ -293,7 +357,10 @@ def test_an_uncovered_payload_without_evidence_gets_the_command_that_prints_the_
         f"  - source: {RELEASE}\n    mirrors:\n    - {OC_MIRROR}/release-images\nEOF"
     )
     assert "kind: ImageContentSourcePolicy" in old.remediation[0]
-    assert "--print-mirror-instructions=icsp --dry-run" in old.remediation[1]
+    # oc before 4.14 has no --print-mirror-instructions; it prints an ICSP unasked.
+    assert old.remediation[1].startswith("oc adm release mirror ")
+    assert "--print-mirror-instructions" not in old.remediation[1]
+    assert '--to="$MIRROR_REPOSITORY" --dry-run   # mirrored with' in old.remediation[1]
 
 
 def test_an_uncovered_payload_is_mapped_where_the_evidence_shows_it() -> None:
@@ -309,9 +376,9 @@ def test_an_uncovered_payload_is_mapped_where_the_evidence_shows_it() -> None:
         f"{PAYLOAD} is mirrored at {OC_MIRROR}/release: ImageTagMirrorSet/oc-mirror maps "
         f"{PAYLOAD} to {OC_MIRROR}/release"
     ) in item.evidence
-    assert item.remediation[0] == (
+    assert new_name_masked(item.remediation[0]) == (
         "oc apply -f - <<'EOF'\napiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\n"
-        "metadata:\n  name: release-mirrors\nspec:\n  imageDigestMirrors:\n"
+        f"metadata:\n  name: {NEW_MIRROR_SET}\nspec:\n  imageDigestMirrors:\n"
         f"  - source: {PAYLOAD}\n    mirrors:\n    - {OC_MIRROR}/release\nEOF"
     )
     assert not any("--print-mirror-instructions" in c for c in item.remediation)
@@ -333,6 +400,96 @@ def test_an_uncovered_payload_is_mapped_where_the_evidence_shows_it() -> None:
             + "ab" * 32,
         }
     )
+
+
+def test_evidence_the_nodes_pulled_ranks_first_and_every_working_mirror_is_listed() -> None:
+    other = "other.corp.example/ocp4/openshift4"
+    payload_image = f"{PAYLOAD}@sha256:" + "ab" * 32
+    served = release_image(image=payload_image, served_by=f"{MIRROR}@sha256:" + "ab" * 32)
+    snapshot = healthy_snapshot(
+        idmss=[idms("release", (RELEASE, [MIRROR]))],
+        itmss=[itms("payload-tags", (PAYLOAD, [other, MIRROR]))],
+        reports=oc_mirror_nodes(served),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert [e["mirror"] for e in item.details["mirrorEvidence"][PAYLOAD]] == [MIRROR, other]
+    assert item.remediation[0].endswith(
+        f"  - source: {PAYLOAD}\n    mirrors:\n    - {MIRROR}\n    - {other}\nEOF"
+    )
+
+
+def test_a_mirror_that_failed_the_release_everywhere_is_not_proposed() -> None:
+    down = "down.corp.example:5000/ocp4/openshift4"
+    snapshot = healthy_snapshot(
+        idmss=[idms("release", (RELEASE, [down, MIRROR]))],
+        itmss=[itms("payload-tags", (PAYLOAD, [down, MIRROR]))],
+    )
+    releases = [
+        NodeRelease(
+            name,
+            "fallback",
+            "served after earlier mirrors failed",
+            f"{MIRROR}@{DIGEST}",
+            ("connection-refused",),
+            failures=((f"{down}@{DIGEST}", "mirror", "connection-refused"),),
+        )
+        for name in ("master-0", "worker-0", "worker-1")
+    ]
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14(), releases)
+    assert item.remediation[0].endswith(f"  - source: {PAYLOAD}\n    mirrors:\n    - {MIRROR}\nEOF")
+    assert (
+        f"{PAYLOAD} is mapped to {down} (ImageTagMirrorSet/payload-tags maps {PAYLOAD} to "
+        f"{down}), not proposed: failed to serve the release on 3 node(s) (connection-refused)"
+    ) in item.evidence
+    # Another repository on the unreachable host is not proposed either.
+    elsewhere = f"{down.split('/')[0]}/ocp4/payload"
+    moved = healthy_snapshot(
+        idmss=[idms("release", (RELEASE, [down, MIRROR]))],
+        itmss=[itms("payload-tags", (PAYLOAD, [elsewhere]))],
+    )
+    item = mirror_rules_item(moved, target(), rendered(moved), version14(), releases)
+    assert not any(elsewhere in c for c in item.remediation)
+    # A mirror that answered "manifest unknown" for the release is up: only its repository
+    # is left out.
+    unknown = [
+        NodeRelease(
+            "worker-0",
+            "fallback",
+            "served after earlier mirrors failed",
+            f"{MIRROR}@{DIGEST}",
+            failures=((f"{down}@{DIGEST}", "mirror", "manifest-unknown"),),
+        )
+    ]
+    item = mirror_rules_item(moved, target(), rendered(moved), version14(), unknown)
+    assert f"    mirrors:\n    - {elsewhere}\n" in item.remediation[0]
+
+
+def test_only_digest_pulls_are_evidence_and_the_mapping_is_a_repository() -> None:
+    # A payload image pulled by tag and served by a mirror: a tag-only rule may have
+    # served it, and the mapping must never carry the tag.
+    tagged = release_image(
+        image=f"{PAYLOAD}:4.15.3-x86_64-etcd",
+        served_by=f"{OC_MIRROR}/release:4.15.3-x86_64-etcd",
+    )
+    snapshot = healthy_snapshot(
+        idmss=[idms("oc-mirror", (RELEASE, [f"{OC_MIRROR}/release-images"]))],
+        reports=oc_mirror_nodes(tagged),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.details["mirrorEvidence"][PAYLOAD] == []
+    assert not any(":4.15.3-x86_64-etcd" in c for c in item.remediation)
+    assert "--print-mirror-instructions=idms" in item.remediation[0]
+    # By digest, the served location's repository (parsed, not cut at "@") is evidence.
+    by_digest = release_image(
+        image=f"{PAYLOAD}@sha256:" + "ab" * 32,
+        served_by=f"{OC_MIRROR}/release:4.15.3@sha256:" + "ab" * 32,
+    )
+    snapshot = healthy_snapshot(
+        idmss=[idms("oc-mirror", (RELEASE, [f"{OC_MIRROR}/release-images"]))],
+        reports=oc_mirror_nodes(by_digest),
+    )
+    item = mirror_rules_item(snapshot, target(), rendered(snapshot), version14())
+    assert item.remediation[0].endswith(f"    mirrors:\n    - {OC_MIRROR}/release\nEOF")
 
 
 def test_a_probe_that_found_a_payload_image_is_evidence() -> None:

@@ -44,3 +44,19 @@ def test_pools_and_nodes() -> None:
         denied.missing_permissions[0].resource
         == "machineconfigpools.machineconfiguration.openshift.io"
     )
+
+
+def test_nodes_in_the_same_state_share_one_line_without_a_stray_prefix() -> None:
+    names = [f"worker-{n}" for n in range(20)]
+    many = healthy_snapshot(
+        nodes=[node(name, ready=False) for name in names] + [node("infra-0", ready=False)]
+    )
+    # One node's line is "node NAME: …"; several nodes' lines start with their count.
+    item = pools_and_nodes_item(many)
+    lines = [line for line in item.evidence if "NOT Ready" in line]
+    assert len(lines) == 1 and lines[0].startswith("21 nodes (infra-0, worker-0, worker-1, ")
+    assert not any(line.startswith("node 2") for line in item.evidence)
+    assert item.summary.startswith("21 nodes not Ready (infra-0, worker-0, ")
+    one = pools_and_nodes_item(healthy_snapshot(nodes=[node("worker-0", ready=False)]))
+    assert any(line.startswith("node worker-0: NOT Ready") for line in one.evidence)
+    assert one.summary == "node worker-0 not Ready"

@@ -250,3 +250,53 @@ def test_a_report_from_the_future_is_never_fresh() -> None:
     releases = node_releases(snapshot, target(), since=SINCE, cutoff=None, now=now)
     (worker,) = [r for r in releases if r.node == "worker-0"]
     assert worker.state == "missing" and "in the future" in worker.message
+
+
+def _unknown_to_mirrors(name: str, source_reason: Optional[str]) -> dict[str, Any]:
+    attempts: list[tuple[str, str, str, Optional[str]]] = [
+        (f"{MIRROR}@{DIGEST}", "mirror", "failed", "manifest-unknown"),
+        (f"{BACKUP}@{DIGEST}", "mirror", "failed", "manifest-unknown"),
+    ]
+    if source_reason:
+        attempts.append((TARGET, "source", "failed", source_reason))
+    return report_configmap(
+        name,
+        current=f"rendered-{name[:-2]}-1",
+        images=[
+            release_image(
+                served_by=None,
+                kind=None,
+                verdict="fail",
+                attempts=attempts,
+                findings=[("not-served", "fail", "no source served the image")],
+            )
+        ],
+    )
+
+
+def test_a_disconnected_cluster_whose_mirrors_lack_the_digest_gets_the_digest_check() -> None:
+    # The source unreachable (dns) or blocked (NeverContactSource: no attempt): every mirror
+    # answering "manifest unknown" on every node means not mirrored, or a wrong digest.
+    names = ("master-0", "worker-0", "worker-1")
+    for source_reason in ("dns", None, "blocked"):
+        snapshot = healthy_snapshot(
+            reports=Reports.of([_unknown_to_mirrors(n, source_reason) for n in names])
+        )
+        item, _ = evaluate_release(snapshot, since=SINCE, cutoff=None)
+        assert item.remediation[0].startswith("oc adm release info -o 'jsonpath={.digest}")
+        assert any(c.startswith("oc adm release mirror ") for c in item.remediation)
+        assert any(
+            "the release was not mirrored, or the digest is wrong" in e for e in item.evidence
+        )
+    # One node that the mirror served: the digest exists; no digest check.
+    mixed = healthy_snapshot(
+        reports=Reports.of(
+            [
+                _unknown_to_mirrors("master-0", "dns"),
+                _unknown_to_mirrors("worker-0", "dns"),
+                report_configmap("worker-1"),
+            ]
+        )
+    )
+    item, _ = evaluate_release(mixed, since=SINCE, cutoff=None)
+    assert not any(c.startswith("oc adm release info") for c in item.remediation)
