@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # annotations only: renderers are imported on every command's
 
 _CHANGE_LABELS = {
     "no-longer-resolves": "NO LONGER RESOLVES",
+    "rejected-by-policy": "REJECTED BY POLICY",
     "now-resolves": "resolves again",
     "entry-changed": "entry changed",
     "mirror-added": "+ mirror",
@@ -29,6 +30,8 @@ def _host(location: str) -> str:
 
 
 def _route_text(route: Route) -> str:
+    if route.rejected:
+        return "rejected by policy.json"
     if route.problem:
         return f"fails: {route.problem}"
     hops = []
@@ -50,9 +53,10 @@ def verdict_lines(plan: Plan) -> list[str]:
             "fix the objects before applying them"
         )
     if plan.breaking:
+        rejected = sum(1 for image in plan.breaking if image.after.rejected)
         lines.append(
             f"BREAKS PULLS: {len(plan.breaking)} of {len(plan.images)} images would no longer "
-            "resolve"
+            "resolve" + (f" ({rejected} rejected by policy.json)" if rejected else "")
         )
     failed = plan.failed_probes
     if failed:

@@ -20,6 +20,7 @@ from agent.errors import UsageError
 from agent.plan.apply import FileObject, apply_objects
 from agent.plan.diff import plan_image, rule_changes
 from agent.plan.model import ImagePlan, MirrorState, Plan, ProbeResult
+from agent.plan.policy import pull_policy
 from agent.plan.validate import validate
 from agent.registries.model import Configuration
 
@@ -80,12 +81,17 @@ def make_plan(given: PlanInput) -> Plan:
     # Registries-conf mode: the node's own file is what pulls do today.
     before_config = given.node_config or before.config
     after_config = after.config
+    policies = (
+        pull_policy(given.current.image_config, before, version, given.release_image),
+        pull_policy(applied.state.image_config, after, version, given.release_image),
+    )
     if after.problems and not before.problems:
         notes.append(
             "the MCO would refuse to render the proposed objects, so the nodes would keep "
             "their current registries.conf: " + "; ".join(p.text() for p in after.problems)
         )
         after_config = before_config
+        policies = (policies[0], policies[0])
     for note in (*before.notes, *after.notes):
         if note not in notes:
             notes.append(note)
@@ -102,7 +108,7 @@ def make_plan(given: PlanInput) -> Plan:
         if str(ref) in seen:
             continue
         seen.add(str(ref))
-        images.append(plan_image(image, ref, before_config, after_config, origin))
+        images.append(plan_image(image, ref, before_config, after_config, origin, policies))
     rules = rule_changes(before_config, after_config, images)
     return Plan(
         version=version,

@@ -117,10 +117,15 @@ class Route:
     hops: tuple[Hop, ...] = ()
     skipped: tuple[tuple[str, str], ...] = ()  # (location, reason)
     problem: Optional[str] = None  # a rewrite error: the pull fails before any source
+    rejected: Optional[str] = None  # policy.json rejects the image asked for
 
     @property
     def resolves(self) -> bool:
-        return self.problem is None and any(not hop.blocked for hop in self.hops)
+        return (
+            self.problem is None
+            and self.rejected is None
+            and any(not hop.blocked for hop in self.hops)
+        )
 
     @property
     def mirrors(self) -> tuple[str, ...]:
@@ -136,6 +141,7 @@ class Route:
             "sources": [hop.to_json() for hop in self.hops],
             "skippedMirrors": [{"location": loc, "reason": why} for loc, why in self.skipped],
             "problem": self.problem,
+            "rejectedByPolicy": self.rejected,
             "resolves": self.resolves,
         }
 
@@ -150,9 +156,10 @@ ChangeKind = Literal[
     "source-reachable",
     "entry-changed",
     "no-longer-resolves",
+    "rejected-by-policy",
     "now-resolves",
 ]
-BREAKING: tuple[ChangeKind, ...] = ("no-longer-resolves",)
+BREAKING: tuple[ChangeKind, ...] = ("no-longer-resolves", "rejected-by-policy")
 
 
 @dataclass(frozen=True)

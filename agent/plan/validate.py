@@ -4,7 +4,8 @@ check them, before anything is applied (pure).
 Errors are what the API server refuses (schema: patterns, enums, list types, kinds the
 cluster's version does not serve) or what makes the MCO refuse to render registries.conf
 (conflicting ``mirrorSourcePolicy``, blocked mirrors...), plus rules that render into pulls
-that cannot work (a mirror inside a blocked scope or outside ``allowedRegistries``).
+that cannot work (a mirror inside a blocked scope). ``allowedRegistries`` is not judged on
+mirrors: policy.json is checked against the image asked for (:mod:`agent.plan.policy`).
 Warnings are accepted by both but rarely meant (a source in several objects: the MCO
 merges the orders). A problem in an object the plan does not change is downgraded to a
 warning: it is already on the cluster.
@@ -370,7 +371,6 @@ def _registry_sources(state: MirrorState) -> tuple[dict[str, list[str]], list[Pr
 def _mirror_reachability(sets: Sequence[_Set], lists: Mapping[str, list[str]]) -> list[Problem]:
     problems = []
     blocked = [scope for scope in lists.get("blockedRegistries", []) if scope]
-    allowed = [scope for scope in lists.get("allowedRegistries", []) if scope]
     for one in sets:
         for index, mirror in enumerate(one.mirrors):
             if not mirror or mirror == one.source:
@@ -385,16 +385,6 @@ def _mirror_reachability(sets: Sequence[_Set], lists: Mapping[str, list[str]]) -
                         "mirror-blocked",
                         f"{mirror} is inside blockedRegistries scope {scope} of "
                         "image.config.openshift.io/cluster: every pull from it is refused",
-                    )
-                )
-            if allowed and not any(scope_nested(mirror, s) for s in allowed):
-                problems.append(
-                    Problem(
-                        one.object,
-                        field,
-                        "mirror-not-allowed",
-                        f"{mirror} is in no allowedRegistries scope of "
-                        "image.config.openshift.io/cluster: the nodes' policy.json rejects it",
                     )
                 )
     return problems
