@@ -147,9 +147,13 @@ def plan_markdown(plan: Plan) -> str:
         lines += [f"| `{a.label}` | {a.action} | {a.origin} |" for a in plan.actions]
         lines.append("")
     if plan.problems:
-        lines += ["| Severity | Object | Field | Rule | Problem |", "|---|---|---|---|---|"]
         lines += [
-            f"| {p.severity} | `{p.object}` | `{p.field}` | {p.rule} | {p.message} |"
+            "| Severity | Object | Field | Rule | Problem | Effect |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {p.severity} | `{p.object}` | `{p.field}` | {p.rule} | {p.message} | "
+            f"{p.effect or ('refused' if p.severity == 'error' else '')} |"
             for p in plan.problems
         ]
         lines.append("")

@@ -54,9 +54,11 @@ class Problem:
     rule: str  # a stable identifier (docs/commands.md lists them)
     message: str
     severity: Severity = "error"
+    effect: str = ""  # a warning's consequence when applied (e.g. "dropped by the MCO")
 
     def text(self) -> str:
-        return f"{self.object}: {self.field}: {self.message} [{self.rule}]"
+        effect = f" ({self.effect})" if self.effect else ""
+        return f"{self.object}: {self.field}: {self.message} [{self.rule}]{effect}"
 
     def to_json(self) -> Json:
         return {
@@ -65,6 +67,7 @@ class Problem:
             "rule": self.rule,
             "message": self.message,
             "severity": self.severity,
+            "effect": self.effect,
         }
 
 

@@ -3,12 +3,13 @@ check them, before anything is applied (pure).
 
 Errors are what the API server refuses (schema: patterns, enums, list types, kinds the
 cluster's version does not serve) or what makes the MCO refuse to render registries.conf
-(conflicting ``mirrorSourcePolicy``, blocked mirrors...), plus rules that render into pulls
-that cannot work (a mirror inside a blocked scope). ``allowedRegistries`` is not judged on
-mirrors: policy.json is checked against the image asked for (:mod:`agent.plan.policy`).
-Warnings are accepted by both but rarely meant (a source in several objects: the MCO
-merges the orders). A problem in an object the plan does not change is downgraded to a
-warning: it is already on the cluster.
+(conflicting ``mirrorSourcePolicy``...): only these exit 2. Warnings are accepted by both
+but rarely meant, each with its effect: a set without mirrors is dropped by the MCO
+(runtime-utils skips it), opposite mirror orders render with the cycle broken, a mirror
+inside a blocked scope renders but pulls from it cannot work, a source in several objects
+has its orders merged. ``allowedRegistries`` is not judged on mirrors: policy.json is
+checked against the image asked for (:mod:`agent.plan.policy`). A problem in an object
+the plan does not change is downgraded to a warning: it is already on the cluster.
 
 The MCO's own refusals (:mod:`agent.checklist.mco_validation`, which the checklist's
 renderer reports as the rendering's problems) are added as rule ``mco-refusal`` in the
@@ -41,6 +42,9 @@ API_VERSIONS = {
     IMAGE_CONFIG_KIND: "config.openshift.io/v1",
 }
 SPEC_KEYS = {ICSP: "repositoryDigestMirrors", IDMS: "imageDigestMirrors", ITMS: "imageTagMirrors"}
+
+DROPPED = "dropped by the MCO"
+PULLS_FAIL = "renders, but pulls cannot work"
 
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
 _DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?"
@@ -185,6 +189,8 @@ def _set_problems(sets: Sequence[_Set]) -> list[Problem]:
                     f"{one.field}.mirrors",
                     "mirrors-empty",
                     f"no mirror for {one.source}: the set configures nothing",
+                    "warning",
+                    DROPPED,
                 )
             )
         elif all(mirror == one.source for mirror in one.mirrors):
@@ -195,6 +201,7 @@ def _set_problems(sets: Sequence[_Set]) -> list[Problem]:
                     "mirror-is-source",
                     f"the only mirror is the source {one.source}: the MCO ignores the set",
                     "warning",
+                    DROPPED,
                 )
             )
         seen: set[str] = set()
@@ -294,6 +301,8 @@ def _cross_problems(
                             f"{conflict[1]} comes before {conflict[0]} here but after it in "
                             f"{earlier.object} {earlier.field}: the MCO breaks the cycle "
                             "alphabetically, which neither object asked for",
+                            "warning",
+                            "renders, in an order neither object asked for",
                         )
                     )
     if version >= (4, 13):
@@ -385,6 +394,8 @@ def _mirror_reachability(sets: Sequence[_Set], lists: Mapping[str, list[str]]) -
                         "mirror-blocked",
                         f"{mirror} is inside blockedRegistries scope {scope} of "
                         "image.config.openshift.io/cluster: every pull from it is refused",
+                        "warning",
+                        PULLS_FAIL,
                     )
                 )
     return problems
