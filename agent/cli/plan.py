@@ -136,7 +136,7 @@ def plan(
     from agent.checklist.version import Version, cluster_version_of
     from agent.plan import PlanInput, make_plan, probe_targets, with_probes
     from agent.plan.apply import parse_documents
-    from agent.plan.node_file import node_objects
+    from agent.plan.node_file import node_objects, reconcile_with_files
 
     if not filenames and not delete:
         raise UsageError("give the objects to apply with -f FILE (or --delete NAME)")
@@ -177,7 +177,7 @@ def plan(
         )
         if not ocp_version:
             notes.append("no cluster: rendering as current MCO releases (give --ocp-version)")
-        node = node_objects(config, version.version)
+        node = reconcile_with_files(node_objects(config, version.version), files)
         notes += node.notes
         given = PlanInput(
             node.state,
@@ -187,6 +187,7 @@ def plan(
             mode="registries-conf",
             node_config=config,
             notes=notes,
+            policy_unknown=node.unknown_policy,
         )
     else:
         from agent.checklist.fetch import KubeCluster

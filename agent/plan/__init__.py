@@ -50,6 +50,7 @@ class PlanInput:
     release_image: Optional[str] = None  # ClusterVersion's desired image (blocked scopes)
     node_config: Optional[Configuration] = None  # registries-conf mode: the node's file
     notes: Sequence[str] = ()
+    policy_unknown: Sequence[str] = ()  # blocked scopes policy.json may not reject
 
 
 def _reference(given: str) -> reference.ImageReference:
@@ -82,8 +83,12 @@ def make_plan(given: PlanInput) -> Plan:
     before_config = given.node_config or before.config
     after_config = after.config
     policies = (
-        pull_policy(given.current.image_config, before, version, given.release_image),
-        pull_policy(applied.state.image_config, after, version, given.release_image),
+        pull_policy(
+            given.current.image_config, before, version, given.release_image, given.policy_unknown
+        ),
+        pull_policy(
+            applied.state.image_config, after, version, given.release_image, given.policy_unknown
+        ),
     )
     if after.problems and not before.problems:
         notes.append(

@@ -8,7 +8,7 @@ policy.json, is rejected whichever mirror holds it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -47,9 +47,11 @@ def pull_policy(
     rendering: Rendering,
     version: tuple[int, int],
     release_image: Optional[str],
+    unknown: Sequence[str] = (),
 ) -> PullPolicy:
     """The scopes policy.json rejects; blocked scopes only those the MCO kept (a scope that
-    would block the payload without a mirror is left out of both files)."""
+    would block the payload without a mirror is left out of both files), minus ``unknown``
+    (scopes read back from a node's registries.conf that policy.json may not reject)."""
     spec = (image_config or {}).get("spec")
     sources = spec.get("registrySources") if isinstance(spec, Mapping) else None
     if not isinstance(sources, Mapping):
@@ -64,7 +66,7 @@ def pull_policy(
     blocked = tuple(
         scope
         for scope in strings("blockedRegistries")
-        if (entry := rendering.entry(scope)) is not None and entry.blocked
+        if (entry := rendering.entry(scope)) is not None and entry.blocked and scope not in unknown
     )
     exempt = None
     if release_image and version >= (4, 11):

@@ -322,6 +322,50 @@ def test_registries_conf_mode_needs_no_api(
     assert not any("not what the MCO renders" in note for note in document["notes"])
 
 
+BLOCKED_WITH_MIRROR = """
+[[registry]]
+location = "docker.io"
+blocked = true
+[[registry.mirror]]
+location = "hub.mirror.example/dockerio"
+pull-from-mirror = "digest-only"
+"""
+
+
+def test_a_blocked_entry_with_mirrors_is_ambiguous_not_a_policy_conflict(
+    tmp_path: Path, capsys: Any
+) -> None:
+    # blocked + mirrors renders from NeverContactSource or from blockedRegistries: a new
+    # AllowContactingSource set for the source is no conflict with an object that exists
+    conf = tmp_path / "registries.conf"
+    conf.write_text(BLOCKED_WITH_MIRROR)
+    proposed = tmp_path / "idms.yaml"
+    proposed.write_text(
+        "apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\n"
+        "metadata: {name: hub}\nspec:\n  imageDigestMirrors:\n"
+        "  - source: docker.io\n    mirrors: [hub2.mirror.example/dockerio]\n"
+    )
+    image = f"docker.io/library/busybox@{DIGEST}"
+    code = main(
+        [
+            *("plan", "--registries-conf", str(conf), "--ocp-version", "4.14"),
+            *("-f", str(proposed), "--image", image, "-o", "json"),
+        ]
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0, document["problems"]
+    assert not [p for p in document["problems"] if p["rule"] == "mirror-source-policy-conflict"]
+    assert any("oc get idms,itms" in note for note in document["notes"])
+    after = by_image(document)[image]["after"]
+    assert after["resolves"]
+    assert [s["location"].split("@")[0] for s in after["sources"]] == [
+        "hub.mirror.example/dockerio/library/busybox",
+        "hub2.mirror.example/dockerio/library/busybox",
+        "docker.io/library/busybox",
+    ]
+    assert after["sources"][-1]["blocked"]
+
+
 def test_registries_conf_mode_refuses_what_needs_the_cluster(tmp_path: Path, capsys: Any) -> None:
     conf = tmp_path / "registries.conf"
     conf.write_text(NODE_CONF)
