@@ -209,6 +209,7 @@ def plan(
             deletes=delete or [],
             release_image=state.release_image,
             notes=state.notes,
+            report_sources=state.report_sources,
         )
     result = make_plan(given)
     if probe_on_nodes:

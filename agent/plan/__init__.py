@@ -9,9 +9,9 @@ talk to the outside.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Optional
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Optional, Union
 
 from agent import reference
 from agent.checklist.mirrors import Rendering, compare, render_registries
@@ -51,18 +51,20 @@ class PlanInput:
     node_config: Optional[Configuration] = None  # registries-conf mode: the node's file
     notes: Sequence[str] = ()
     policy_unknown: Sequence[str] = ()  # blocked scopes policy.json may not reject
+    report_sources: Mapping[str, str] = field(default_factory=dict)  # image -> node, ConfigMap
 
 
-def _reference(given: str) -> reference.ImageReference:
+def _reference(given: str) -> Union[reference.ImageReference, str]:
+    """The pull reference of ``given``, or why it cannot be planned."""
     try:
         short = reference.is_short_name(given)
         parsed = reference.parse_normalized(given).for_pull()
     except reference.ReferenceError as exc:
-        raise UsageError(f"image {given!r}: {exc.message}") from None
+        return f"image {given!r}: {exc.message}"
     if short:
-        raise UsageError(
+        return (
             f"image {given!r} is a short name: its registry depends on each node's search "
-            "registries; give the fully qualified reference (host/repository@sha256:...)"
+            "registries (a fully qualified host/repository@sha256:... can be planned)"
         )
     return parsed
 
@@ -70,7 +72,19 @@ def _reference(given: str) -> reference.ImageReference:
 def make_plan(given: PlanInput) -> Plan:
     """The plan; UsageError for an image that is not a reference or a bad --delete."""
     version = given.version.version
-    refs = [(image, _reference(image), origin) for image, origin in given.images]
+    notes = list(given.notes)
+    refs = []
+    for image, origin in given.images:
+        ref = _reference(image)
+        if isinstance(ref, reference.ImageReference):
+            refs.append((image, ref, origin))
+        elif origin == "reports":  # one node's odd check must not stop the plan
+            where = given.report_sources.get(image, "a node's report")
+            notes.append(f"{ref} (from the report of {where}): not planned")
+        else:
+            raise UsageError(
+                f"{ref}: give the fully qualified reference (host/repository@sha256:...)"
+            )
     applied = apply_objects(given.current, given.files, given.deletes)
     before = render(given.current, version, given.release_image)
     after = render(applied.state, version, given.release_image)
@@ -78,7 +92,7 @@ def make_plan(given: PlanInput) -> Plan:
         *applied.problems,
         *validate(applied.state, version, applied.touched, after.problems),
     )
-    notes = list(given.notes) + list(applied.notes)
+    notes += applied.notes
     # Registries-conf mode: the node's own file is what pulls do today.
     before_config = given.node_config or before.config
     after_config = after.config

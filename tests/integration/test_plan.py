@@ -125,6 +125,26 @@ def test_oc_mirror_files_over_the_current_objects(cluster: Cluster, capsys: Any)
     assert {r.method for r in cluster.server.requests} == {"GET"}
 
 
+def test_reports_a_plan_cannot_use_are_skipped_with_a_note(cluster: Cluster, capsys: Any) -> None:
+    # one node checked a short name, another's report is not JSON: the others still plan
+    cluster.server.put(node("worker-1", role="worker"))
+    cluster.server.put(node("worker-2", role="worker"))
+    short = release_image(image="busybox:latest")
+    cluster.server.put(report_configmap("worker-1", images=[short], checked_at=EARLIER))
+    broken = report_configmap("worker-2", checked_at=EARLIER)
+    broken["data"]["report.json"] = "{not json"
+    cluster.server.put(broken)
+    code, document = cluster.plan(capsys, "-f", str(IDMS_FILE), "--from-reports")
+    assert code == 0, document
+    assert TARGET in by_image(document)
+    notes = "\n".join(document["notes"])
+    assert (
+        "image 'busybox:latest' is a short name" in notes
+        and f"node worker-1, ConfigMap {NS}/mirror-agent-report-worker-1" in notes
+    )
+    assert f"node worker-2, ConfigMap {NS}/mirror-agent-report-worker-2 is not readable" in notes
+
+
 def test_deleting_the_old_set_moves_the_release_to_the_new_mirror(
     cluster: Cluster, capsys: Any
 ) -> None:
