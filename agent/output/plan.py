@@ -29,6 +29,12 @@ def _host(location: str) -> str:
     return location.split("/", 1)[0]
 
 
+def unexercised_hint(prefix: str) -> str:
+    """What to do about a changed entry no planned image matches."""
+    example = f"an image under {prefix}" if prefix.startswith("*") else f"{prefix}/…@sha256:…"
+    return f"not exercised: no planned image matches this entry; give one with --image {example}"
+
+
 def _route_text(route: Route) -> str:
     if route.rejected:
         return "rejected by policy.json"
@@ -102,7 +108,7 @@ def plan_table(plan: Plan) -> str:
             lines.append(f"    before: {rule.before}")
             lines.append(f"    after:  {rule.after}")
             if not rule.images:
-                lines.append("    no planned image matches this entry: give one with --image")
+                lines.append(f"    {unexercised_hint(rule.prefix)}")
         lines.append("")
     changed = [image for image in plan.images if image.changes]
     lines.append(
@@ -158,8 +164,12 @@ def plan_markdown(plan: Plan) -> str:
         ]
         lines.append("")
     if plan.rules:
-        lines += ["| Entry | Before | After |", "|---|---|---|"]
-        lines += [f"| `{r.prefix}` | {r.before} | {r.after} |" for r in plan.rules]
+        lines += ["| Entry | Before | After | Planned images |", "|---|---|---|---|"]
+        lines += [
+            f"| `{r.prefix}` | {r.before} | {r.after} | "
+            f"{len(r.images) if r.images else unexercised_hint(r.prefix)} |"
+            for r in plan.rules
+        ]
         lines.append("")
     changed = [image for image in plan.images if image.changes]
     if changed:

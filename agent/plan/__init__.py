@@ -129,6 +129,15 @@ def make_plan(given: PlanInput) -> Plan:
         seen.add(str(ref))
         images.append(plan_image(image, ref, before_config, after_config, origin, policies))
     rules = rule_changes(before_config, after_config, images)
+    unexercised = tuple(rule.prefix for rule in rules if not rule.images)
+    if unexercised and any(image.origin == "reports" for image in images):
+        notes.append(
+            "--from-reports plans the images the nodes' reports checked (with agent check "
+            "--auto: one per entry of each node's current registries.conf); reports do not "
+            "list every image a node holds, so no image exercises "
+            f"{', '.join(unexercised)}: give one for each with --image (a node's images: "
+            "oc debug node/NODE -- chroot /host crictl images --digests)"
+        )
     return Plan(
         version=version,
         version_text=given.version.text,
@@ -139,7 +148,7 @@ def make_plan(given: PlanInput) -> Plan:
         notes=tuple(notes),
         rules=rules,
         images=tuple(images),
-        unexercised=tuple(rule.prefix for rule in rules if not rule.images),
+        unexercised=unexercised,
     )
 
 

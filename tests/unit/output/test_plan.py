@@ -81,3 +81,26 @@ def test_json() -> None:
         "schemaVersion", "ocpVersion", "ocpVersionFrom", "mode", "valid", "breaking", "objects",
         "problems", "rules", "unexercisedEntries", "images", "probes", "notProbed", "notes",
     }  # fmt: skip
+
+
+def test_an_entry_no_report_image_exercises_says_how_to_give_one() -> None:
+    from agent.checklist.version import Version
+    from agent.plan import PlanInput, make_plan
+    from agent.plan.apply import FileObject
+
+    new_entry = mirror_set(IDMS, "other", ("registry.example/ns", [M2]))
+    plan = make_plan(
+        PlanInput(
+            state(),
+            [FileObject(new_entry, "f.yaml (document 1)")],
+            Version(NEW, "4.14", "--ocp-version"),
+            [(BY_DIGEST, "reports")],
+        )
+    )
+    assert plan.unexercised == ("registry.example/ns",)
+    hint = "give one with --image registry.example/ns/…@sha256:…"
+    assert hint in plan_table(plan)
+    assert hint in plan_markdown(plan)
+    (note,) = [n for n in plan.notes if n.startswith("--from-reports")]
+    assert "reports do not list every image a node holds" in note
+    assert "registry.example/ns" in note and "--image" in note
