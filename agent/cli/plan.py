@@ -26,6 +26,24 @@ def _read_text(path: Path, option: str) -> str:
         raise UsageError(f"{option} {path}: not a text file") from None
 
 
+def _object_files(path: Path) -> list[tuple[str, str]]:
+    """(text, name) of what ``-f PATH`` names, as ``oc apply -f`` reads it: ``-`` is
+    stdin; a directory its *.json, *.yaml and *.yml files (not recursive, sorted)."""
+    if str(path) == "-":
+        try:
+            return [(sys.stdin.read(), "stdin")]
+        except UnicodeDecodeError:
+            raise UsageError("-f -: stdin is not text") from None
+    if path.is_dir():
+        found = sorted(
+            p for p in path.iterdir() if p.suffix in (".json", ".yaml", ".yml") and p.is_file()
+        )
+        if not found:
+            raise UsageError(f"-f {path}: no *.yaml, *.yml or *.json file in the directory")
+        return [(_read_text(p, "-f"), str(p)) for p in found]
+    return [(_read_text(path, "-f"), str(path))]
+
+
 def _images_file(path: Path) -> list[str]:
     images = []
     for line in _read_text(path, "--images-file").splitlines():
@@ -54,7 +72,10 @@ def plan(
     filenames: Annotated[
         Optional[list[Path]],
         typer.Option(
-            "--filename", "-f", help="A file of ICSP/IDMS/ITMS objects to apply (repeatable)."
+            "--filename",
+            "-f",
+            help="A file, a directory (its *.yaml, *.yml, *.json) or - (stdin) of "
+            "ICSP/IDMS/ITMS objects to apply (repeatable).",
         ),
     ] = None,
     delete: Annotated[
@@ -152,7 +173,8 @@ def plan(
             raise UsageError(f"--ocp-version: {exc}") from None
     files = []
     for path in filenames or []:
-        files += parse_documents(_read_text(path, "-f"), str(path))
+        for text, name in _object_files(path):
+            files += parse_documents(text, name)
     images = [(given, "given") for given in image or []]
     if images_file is not None:
         images += [(given, "given") for given in _images_file(images_file)]

@@ -5,6 +5,7 @@ registries.conf without any API; and ``--probe`` against the lab's real registri
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -384,6 +385,36 @@ def test_a_blocked_entry_with_mirrors_is_ambiguous_not_a_policy_conflict(
         "docker.io/library/busybox",
     ]
     assert after["sources"][-1]["blocked"]
+
+
+def test_a_directory_and_stdin_are_read_as_oc_apply_reads_them(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = tmp_path / "registries.conf"
+    conf.write_text(NODE_CONF)
+    folder = tmp_path / "cluster-resources"
+    folder.mkdir()
+    (folder / "b-itms.yml").write_text(ITMS_FILE.read_text())
+    (folder / "a-idms.yaml").write_text(IDMS_FILE.read_text())
+    (folder / "c-deploy.json").write_text(
+        json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}})
+    )
+    (folder / "README.md").write_text("not an object")
+    base = ["plan", "--registries-conf", str(conf), "--ocp-version", "4.14", "-o", "json"]
+    code = main([*base, "-f", str(folder)])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0, document
+    assert [(o["name"], o["from"].split(" (")[0]) for o in document["objects"]] == [
+        ("idms-release-0", str(folder / "a-idms.yaml")),
+        ("idms-operator-0", str(folder / "a-idms.yaml")),
+        ("itms-generic-0", str(folder / "b-itms.yml")),
+    ]
+    assert any("Deployment/d" in note and "not a mirror set" in note for note in document["notes"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(IDMS_FILE.read_text()))
+    code = main([*base, "-f", "-"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0, document
+    assert document["objects"][0]["from"] == "stdin (document 1)"
 
 
 def test_registries_conf_mode_refuses_what_needs_the_cluster(tmp_path: Path, capsys: Any) -> None:
