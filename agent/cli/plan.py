@@ -54,18 +54,35 @@ def _images_file(path: Path) -> list[str]:
 
 
 def _node_config(registries_conf: Optional[Path], host_root: Optional[Path]) -> Any:
-    from agent import registries
+    """The node's effective configuration, and notes on the files it comes from."""
+    from agent.node.paths import SYSTEM_MAIN, HostRoot
     from agent.registries.decode import decode_file
+    from agent.registries.hostfiles import read_config_files
     from agent.registries.merge import merge
     from agent.registries.model import CURRENT
 
     if host_root is not None:
         if not host_root.is_dir():
             raise UsageError(f"--host-root {host_root}: not a directory")
-        return registries.load(host_root, main_override=registries_conf).config
+        found = read_config_files(HostRoot(host_root), main_override=registries_conf)
+        config = merge(
+            [decode_file(f.text, f.path, drop_in=f.drop_in, compat=CURRENT) for f in found]
+        )
+        drop_ins = [f.path for f in found if f.drop_in]
+        if any(not f.drop_in for f in found):
+            return config, []
+        if not drop_ins:  # an empty plan of a wrong directory would look like a real one
+            raise UsageError(
+                f"--host-root {host_root}: no {SYSTEM_MAIN.lstrip('/')} under {host_root}",
+                hint="give the directory holding the node's / (its etc/containers)",
+            )
+        return config, [
+            f"no {SYSTEM_MAIN.lstrip('/')} under {host_root}: the node's configuration is "
+            f"its drop-ins only: {', '.join(drop_ins)}"
+        ]
     assert registries_conf is not None
     text = _read_text(registries_conf, "--registries-conf")
-    return merge([decode_file(text, str(registries_conf), drop_in=False, compat=CURRENT)])
+    return merge([decode_file(text, str(registries_conf), drop_in=False, compat=CURRENT)]), []
 
 
 def plan(
@@ -191,7 +208,8 @@ def plan(
                 "--delete needs the cluster's objects; with --registries-conf the node's file "
                 "stands for them without names"
             )
-        config = _node_config(registries_conf, host_root)
+        config, file_notes = _node_config(registries_conf, host_root)
+        notes += file_notes
         version = (
             Version(parse_ocp_version(ocp_version), ocp_version, "--ocp-version")
             if ocp_version

@@ -417,6 +417,25 @@ def test_a_directory_and_stdin_are_read_as_oc_apply_reads_them(
     assert document["objects"][0]["from"] == "stdin (document 1)"
 
 
+def test_a_host_root_without_registries_conf_is_not_an_empty_node(
+    tmp_path: Path, capsys: Any
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    args = ["plan", "--host-root", str(root), "-f", str(IDMS_FILE), "--image", OPERATOR]
+    assert main(args) == 2
+    assert f"no etc/containers/registries.conf under {root}" in capsys.readouterr().err
+    drop_ins = root / "etc" / "containers" / "registries.conf.d"
+    drop_ins.mkdir(parents=True)
+    (drop_ins / "01-mirror.conf").write_text(NODE_CONF)
+    assert main([*args, "-o", "json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any(
+        "no etc/containers/registries.conf under" in note and "01-mirror.conf" in note
+        for note in notes
+    )
+
+
 def test_registries_conf_mode_refuses_what_needs_the_cluster(tmp_path: Path, capsys: Any) -> None:
     conf = tmp_path / "registries.conf"
     conf.write_text(NODE_CONF)
