@@ -170,7 +170,7 @@ def plan(
     Exit 0: no change breaks a pull; 1: an image would no longer resolve or a probe found
     a missing image; 2: invalid objects (or input).
     """
-    from agent.checklist.mirrors import LATEST, parse_ocp_version
+    from agent.checklist.mirrors import LATEST, parse_ocp_version, version_text
     from agent.checklist.version import Version, cluster_version_of
     from agent.plan import PlanInput, make_plan, probe_targets, with_probes
     from agent.plan.apply import parse_documents
@@ -216,7 +216,10 @@ def plan(
             else Version(LATEST, "latest", "default")
         )
         if not ocp_version:
-            notes.append("no cluster: rendering as current MCO releases (give --ocp-version)")
+            notes.append(
+                "no cluster: rendering with the rules of current MCO releases (OCP "
+                f"{version_text(version.version)}); give --ocp-version"
+            )
         node = reconcile_with_files(node_objects(config, version.version), files)
         notes += node.notes
         given = PlanInput(
@@ -240,6 +243,12 @@ def plan(
         )
         state = read_cluster(cluster, from_reports=from_reports)
         version = cluster_version_of(state.cluster_version, ocp_version, post=False)
+        version_notes = []
+        if version.source == "unknown":
+            version_notes.append(
+                "the ClusterVersion gives no version: rendering with the rules of current MCO "
+                f"releases (OCP {version_text(version.version)}); give --ocp-version"
+            )
         images += [(given, "reports") for given in state.report_images]
         given = PlanInput(
             state.mirrors,
@@ -248,7 +257,7 @@ def plan(
             images,
             deletes=delete or [],
             release_image=state.release_image,
-            notes=state.notes,
+            notes=(*state.notes, *version_notes),
             report_sources=state.report_sources,
         )
     result = make_plan(given)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -197,6 +197,29 @@ def resolve_delete(target: str, objects: Iterable[tuple[str, str]]) -> tuple[str
     return matches[0]
 
 
+def _refused_by_oc_apply(item: FileObject, previous: Any) -> Optional[Problem]:
+    """What ``oc apply`` (or the API server) refuses of the object as the file has it:
+    no apiVersion, or no spec (these kinds require one; ``spec: null`` deletes it)."""
+    if not item.obj.get("apiVersion"):
+        return Problem(
+            item.label,
+            "apiVersion",
+            "api-version",
+            f"apiVersion is not set ({item.origin}): oc apply refuses the object "
+            "(Object 'apiVersion' is missing)",
+        )
+    has_spec = "spec" in item.obj
+    if (has_spec and item.obj["spec"] is None) or (not has_spec and not previous):
+        return Problem(
+            item.label,
+            "spec",
+            "schema",
+            f"spec is {'null' if has_spec else 'missing'} ({item.origin}): the API "
+            "server refuses the object (spec: Required value)",
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class Applied:
     state: MirrorState
@@ -239,6 +262,10 @@ def apply_objects(
             )
             continue
         key = (kind, name)
+        refused = _refused_by_oc_apply(item, previous=objects.get(key))
+        if refused is not None:
+            problems.append(refused)
+            continue
         if key in applied:
             notes.append(
                 f"{item.label} is in {applied[key]} and again in {item.origin}: the later wins"

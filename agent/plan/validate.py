@@ -64,14 +64,17 @@ class _Set:
     object: str
     field: str  # spec.<list>[i]
     source: str
-    mirrors: tuple[str, ...]
+    mirrors: tuple[str, ...]  # "" for a mirror that is not a string
     policy: str
+    given_source: Any = None  # as in the file (None: absent), for the schema's messages
+    given_mirrors: Optional[tuple[Any, ...]] = ()  # as in the file; None: not a list
 
 
 def scope_problem(text: Any, *, what: str, wildcard_ok: bool) -> Optional[str]:
     """Why ``text`` is not a valid source/mirror scope, or None."""
     if not isinstance(text, str):
-        return f"the {what} is not a string"
+        shown = "null" if text is None else repr(text)
+        return f"the {what} {shown} is not a string"
     if not text:
         return f"an empty {what}"
     if text != text.strip():
@@ -116,10 +119,10 @@ def _sets(state: MirrorState, kind: str, problems: list[Problem]) -> list[_Set]:
             if not isinstance(item, Mapping):
                 problems.append(Problem(label, field, "schema", "must be an object"))
                 continue
-            mirrors = item.get("mirrors") or []
-            if not isinstance(mirrors, list):
+            given_mirrors = item.get("mirrors") or []
+            mirrors = given_mirrors if isinstance(given_mirrors, list) else []
+            if not isinstance(given_mirrors, list):
                 problems.append(Problem(label, f"{field}.mirrors", "schema", "must be a list"))
-                mirrors = []
             policy = item.get("mirrorSourcePolicy") if kind != ICSP else None
             found.append(
                 _Set(
@@ -129,6 +132,8 @@ def _sets(state: MirrorState, kind: str, problems: list[Problem]) -> list[_Set]:
                     str(item["source"]) if isinstance(item.get("source"), str) else "",
                     tuple(m if isinstance(m, str) else "" for m in mirrors),
                     policy if isinstance(policy, str) else "",
+                    item.get("source"),
+                    tuple(mirrors) if isinstance(given_mirrors, list) else None,
                 )
             )
             if "source" not in item:
@@ -179,10 +184,14 @@ def _object_problems(state: MirrorState, version: tuple[int, int]) -> list[Probl
 def _set_problems(sets: Sequence[_Set]) -> list[Problem]:
     problems = []
     for one in sets:
-        why = scope_problem(one.source, what="source", wildcard_ok=True)
+        why = None
+        if one.given_source is not None:  # absent: source-required says it
+            why = scope_problem(one.given_source, what="source", wildcard_ok=True)
         if why:
             problems.append(Problem(one.object, f"{one.field}.source", "source-scope", why))
-        if not one.mirrors:
+        if one.given_mirrors is None:  # not a list: the schema problem says it
+            pass
+        elif not one.mirrors:
             problems.append(
                 Problem(
                     one.object,
@@ -205,12 +214,13 @@ def _set_problems(sets: Sequence[_Set]) -> list[Problem]:
                 )
             )
         seen: set[str] = set()
-        for index, mirror in enumerate(one.mirrors):
+        for index, given in enumerate(one.given_mirrors or ()):
+            mirror = one.mirrors[index]
             field = f"{one.field}.mirrors[{index}]"
-            why = scope_problem(mirror, what="mirror", wildcard_ok=False)
+            why = scope_problem(given, what="mirror", wildcard_ok=False)
             if why:
                 problems.append(Problem(one.object, field, "mirror-scope", why))
-            if mirror in seen:
+            if mirror and mirror in seen:
                 problems.append(
                     Problem(
                         one.object,

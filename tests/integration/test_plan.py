@@ -146,6 +146,21 @@ def test_reports_a_plan_cannot_use_are_skipped_with_a_note(cluster: Cluster, cap
     assert f"node worker-2, ConfigMap {NS}/mirror-agent-report-worker-2 is not readable" in notes
 
 
+def test_a_cluster_version_without_version_says_which_rules_were_used(
+    cluster: Cluster, capsys: Any
+) -> None:
+    without = cluster_version()
+    without["status"] = {"desired": {"image": without["status"]["desired"]["image"]}}
+    cluster.server.put(without)
+    code, document = cluster.plan(capsys, "-f", str(IDMS_FILE), "--image", OPERATOR)
+    assert code == 0, document
+    assert document["ocpVersionFrom"] == "unknown"
+    assert any(
+        "ClusterVersion gives no version: rendering with the rules of current MCO releases" in note
+        for note in document["notes"]
+    )
+
+
 def test_deleting_the_old_set_moves_the_release_to_the_new_mirror(
     cluster: Cluster, capsys: Any
 ) -> None:

@@ -173,3 +173,16 @@ def test_without_last_applied_every_live_key_the_file_omits_stays() -> None:
         "blockedRegistries": ["bad.example"],
         "insecureRegistries": ["i"],
     }
+
+
+def test_what_oc_apply_refuses_is_not_applied() -> None:
+    no_api_version = {k: v for k, v in mirror_set(IDMS, "a", (SOURCE, [M1])).items()}
+    del no_api_version["apiVersion"]
+    null_spec = {**mirror_set(IDMS, "b", (SOURCE, [M1])), "spec": None}
+    applied = apply_objects(state(), _files(no_api_version, null_spec))
+    assert applied.actions == ()
+    assert [(p.object, p.field, p.rule) for p in applied.problems] == [
+        ("ImageDigestMirrorSet/a", "apiVersion", "api-version"),
+        ("ImageDigestMirrorSet/b", "spec", "schema"),
+    ]
+    assert "spec is null" in applied.problems[1].message

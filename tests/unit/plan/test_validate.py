@@ -231,3 +231,22 @@ def test_warnings_that_render_say_what_happens_instead_of_refusing() -> None:
     effects = {p.rule: p.effect for p in plan.problems}
     assert effects["mirrors-empty"] == "dropped by the MCO"
     assert effects["mirror-blocked"] == "renders, but pulls cannot work"
+
+
+def test_values_of_the_wrong_type_are_called_what_they_are() -> None:
+    found = validate(
+        state(
+            {
+                **mirror_set(IDMS, "x", (SOURCE, [])),
+                "spec": {"imageDigestMirrors": [{"source": 5, "mirrors": [M1, 7, None]}]},
+            }
+        ),
+        NEW,
+        {"ImageDigestMirrorSet/x"},
+    )
+    messages = {(p.field.rsplit(".", 1)[1], p.message) for p in found}
+    assert messages == {
+        ("source", "the source 5 is not a string"),
+        ("mirrors[1]", "the mirror 7 is not a string"),
+        ("mirrors[2]", "the mirror null is not a string"),
+    }
