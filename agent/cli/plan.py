@@ -26,6 +26,24 @@ def _read_text(path: Path, option: str) -> str:
         raise UsageError(f"{option} {path}: not a text file") from None
 
 
+def _object_files(path: Path) -> list[tuple[str, str]]:
+    """(text, name) of what ``-f PATH`` names, as ``oc apply -f`` reads it: ``-`` is
+    stdin; a directory its *.json, *.yaml and *.yml files (not recursive, sorted)."""
+    if str(path) == "-":
+        try:
+            return [(sys.stdin.read(), "stdin")]
+        except UnicodeDecodeError:
+            raise UsageError("-f -: stdin is not text") from None
+    if path.is_dir():
+        found = sorted(
+            p for p in path.iterdir() if p.suffix in (".json", ".yaml", ".yml") and p.is_file()
+        )
+        if not found:
+            raise UsageError(f"-f {path}: no *.yaml, *.yml or *.json file in the directory")
+        return [(_read_text(p, "-f"), str(p)) for p in found]
+    return [(_read_text(path, "-f"), str(path))]
+
+
 def _images_file(path: Path) -> list[str]:
     images = []
     for line in _read_text(path, "--images-file").splitlines():
@@ -36,25 +54,45 @@ def _images_file(path: Path) -> list[str]:
 
 
 def _node_config(registries_conf: Optional[Path], host_root: Optional[Path]) -> Any:
-    from agent import registries
+    """The node's effective configuration, and notes on the files it comes from."""
+    from agent.node.paths import SYSTEM_MAIN, HostRoot
     from agent.registries.decode import decode_file
+    from agent.registries.hostfiles import read_config_files
     from agent.registries.merge import merge
     from agent.registries.model import CURRENT
 
     if host_root is not None:
         if not host_root.is_dir():
             raise UsageError(f"--host-root {host_root}: not a directory")
-        return registries.load(host_root, main_override=registries_conf).config
+        found = read_config_files(HostRoot(host_root), main_override=registries_conf)
+        config = merge(
+            [decode_file(f.text, f.path, drop_in=f.drop_in, compat=CURRENT) for f in found]
+        )
+        drop_ins = [f.path for f in found if f.drop_in]
+        if any(not f.drop_in for f in found):
+            return config, []
+        if not drop_ins:  # an empty plan of a wrong directory would look like a real one
+            raise UsageError(
+                f"--host-root {host_root}: no {SYSTEM_MAIN.lstrip('/')} under {host_root}",
+                hint="give the directory holding the node's / (its etc/containers)",
+            )
+        return config, [
+            f"no {SYSTEM_MAIN.lstrip('/')} under {host_root}: the node's configuration is "
+            f"its drop-ins only: {', '.join(drop_ins)}"
+        ]
     assert registries_conf is not None
     text = _read_text(registries_conf, "--registries-conf")
-    return merge([decode_file(text, str(registries_conf), drop_in=False, compat=CURRENT)])
+    return merge([decode_file(text, str(registries_conf), drop_in=False, compat=CURRENT)]), []
 
 
 def plan(
     filenames: Annotated[
         Optional[list[Path]],
         typer.Option(
-            "--filename", "-f", help="A file of ICSP/IDMS/ITMS objects to apply (repeatable)."
+            "--filename",
+            "-f",
+            help="A file, a directory (its *.yaml, *.yml, *.json) or - (stdin) of "
+            "ICSP/IDMS/ITMS objects to apply (repeatable).",
         ),
     ] = None,
     delete: Annotated[
@@ -132,11 +170,11 @@ def plan(
     Exit 0: no change breaks a pull; 1: an image would no longer resolve or a probe found
     a missing image; 2: invalid objects (or input).
     """
-    from agent.checklist.mirrors import LATEST, parse_ocp_version
+    from agent.checklist.mirrors import LATEST, parse_ocp_version, version_text
     from agent.checklist.version import Version, cluster_version_of
     from agent.plan import PlanInput, make_plan, probe_targets, with_probes
     from agent.plan.apply import parse_documents
-    from agent.plan.node_file import node_objects
+    from agent.plan.node_file import node_objects, reconcile_with_files
 
     if not filenames and not delete:
         raise UsageError("give the objects to apply with -f FILE (or --delete NAME)")
@@ -152,7 +190,8 @@ def plan(
             raise UsageError(f"--ocp-version: {exc}") from None
     files = []
     for path in filenames or []:
-        files += parse_documents(_read_text(path, "-f"), str(path))
+        for text, name in _object_files(path):
+            files += parse_documents(text, name)
     images = [(given, "given") for given in image or []]
     if images_file is not None:
         images += [(given, "given") for given in _images_file(images_file)]
@@ -169,15 +208,19 @@ def plan(
                 "--delete needs the cluster's objects; with --registries-conf the node's file "
                 "stands for them without names"
             )
-        config = _node_config(registries_conf, host_root)
+        config, file_notes = _node_config(registries_conf, host_root)
+        notes += file_notes
         version = (
             Version(parse_ocp_version(ocp_version), ocp_version, "--ocp-version")
             if ocp_version
             else Version(LATEST, "latest", "default")
         )
         if not ocp_version:
-            notes.append("no cluster: rendering as current MCO releases (give --ocp-version)")
-        node = node_objects(config, version.version)
+            notes.append(
+                "no cluster: rendering with the rules of current MCO releases (OCP "
+                f"{version_text(version.version)}); give --ocp-version"
+            )
+        node = reconcile_with_files(node_objects(config, version.version), files)
         notes += node.notes
         given = PlanInput(
             node.state,
@@ -187,6 +230,7 @@ def plan(
             mode="registries-conf",
             node_config=config,
             notes=notes,
+            policy_unknown=node.unknown_policy,
         )
     else:
         from agent.checklist.fetch import KubeCluster
@@ -199,6 +243,12 @@ def plan(
         )
         state = read_cluster(cluster, from_reports=from_reports)
         version = cluster_version_of(state.cluster_version, ocp_version, post=False)
+        version_notes = []
+        if version.source == "unknown":
+            version_notes.append(
+                "the ClusterVersion gives no version: rendering with the rules of current MCO "
+                f"releases (OCP {version_text(version.version)}); give --ocp-version"
+            )
         images += [(given, "reports") for given in state.report_images]
         given = PlanInput(
             state.mirrors,
@@ -207,7 +257,8 @@ def plan(
             images,
             deletes=delete or [],
             release_image=state.release_image,
-            notes=state.notes,
+            notes=(*state.notes, *version_notes),
+            report_sources=state.report_sources,
         )
     result = make_plan(given)
     if probe_on_nodes:

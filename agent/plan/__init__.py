@@ -9,9 +9,9 @@ talk to the outside.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Optional
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Optional, Union
 
 from agent import reference
 from agent.checklist.mirrors import Rendering, compare, render_registries
@@ -20,6 +20,7 @@ from agent.errors import UsageError
 from agent.plan.apply import FileObject, apply_objects
 from agent.plan.diff import plan_image, rule_changes
 from agent.plan.model import ImagePlan, MirrorState, Plan, ProbeResult
+from agent.plan.policy import pull_policy
 from agent.plan.validate import validate
 from agent.registries.model import Configuration
 
@@ -55,18 +56,21 @@ class PlanInput:
     release_image: Optional[str] = None  # ClusterVersion's desired image (blocked scopes)
     node_config: Optional[Configuration] = None  # registries-conf mode: the node's file
     notes: Sequence[str] = ()
+    policy_unknown: Sequence[str] = ()  # blocked scopes policy.json may not reject
+    report_sources: Mapping[str, str] = field(default_factory=dict)  # image -> node, ConfigMap
 
 
-def _reference(given: str) -> reference.ImageReference:
+def _reference(given: str) -> Union[reference.ImageReference, str]:
+    """The pull reference of ``given``, or why it cannot be planned."""
     try:
         short = reference.is_short_name(given)
         parsed = reference.parse_normalized(given).for_pull()
     except reference.ReferenceError as exc:
-        raise UsageError(f"image {given!r}: {exc.message}") from None
+        return f"image {given!r}: {exc.message}"
     if short:
-        raise UsageError(
+        return (
             f"image {given!r} is a short name: its registry depends on each node's search "
-            "registries; give the fully qualified reference (host/repository@sha256:...)"
+            "registries (a fully qualified host/repository@sha256:... can be planned)"
         )
     return parsed
 
@@ -74,7 +78,19 @@ def _reference(given: str) -> reference.ImageReference:
 def make_plan(given: PlanInput) -> Plan:
     """The plan; UsageError for an image that is not a reference or a bad --delete."""
     version = given.version.version
-    refs = [(image, _reference(image), origin) for image, origin in given.images]
+    notes = list(given.notes)
+    refs = []
+    for image, origin in given.images:
+        ref = _reference(image)
+        if isinstance(ref, reference.ImageReference):
+            refs.append((image, ref, origin))
+        elif origin == "reports":  # one node's odd check must not stop the plan
+            where = given.report_sources.get(image, "a node's report")
+            notes.append(f"{ref} (from the report of {where}): not planned")
+        else:
+            raise UsageError(
+                f"{ref}: give the fully qualified reference (host/repository@sha256:...)"
+            )
     applied = apply_objects(given.current, given.files, given.deletes)
     z_stream = given.version.z_stream
     before = render(given.current, version, given.release_image, z_stream)
@@ -83,16 +99,25 @@ def make_plan(given: PlanInput) -> Plan:
         *applied.problems,
         *validate(applied.state, version, applied.touched, after.problems, after.possible_problems),
     )
-    notes = list(given.notes) + list(applied.notes)
+    notes += applied.notes
     # Registries-conf mode: the node's own file is what pulls do today.
     before_config = given.node_config or before.config
     after_config = after.config
+    policies = (
+        pull_policy(
+            given.current.image_config, before, version, given.release_image, given.policy_unknown
+        ),
+        pull_policy(
+            applied.state.image_config, after, version, given.release_image, given.policy_unknown
+        ),
+    )
     if after.problems and not before.problems:
         notes.append(
             "the MCO would refuse to render the proposed objects, so the nodes would keep "
             "their current registries.conf: " + "; ".join(p.text() for p in after.problems)
         )
         after_config = before_config
+        policies = (policies[0], policies[0])
     for note in (*before.notes, *after.notes):
         if note not in notes:
             notes.append(note)
@@ -109,8 +134,17 @@ def make_plan(given: PlanInput) -> Plan:
         if str(ref) in seen:
             continue
         seen.add(str(ref))
-        images.append(plan_image(image, ref, before_config, after_config, origin))
+        images.append(plan_image(image, ref, before_config, after_config, origin, policies))
     rules = rule_changes(before_config, after_config, images)
+    unexercised = tuple(rule.prefix for rule in rules if not rule.images)
+    if unexercised and any(image.origin == "reports" for image in images):
+        notes.append(
+            "--from-reports plans the images the nodes' reports checked (with agent check "
+            "--auto: one per entry of each node's current registries.conf); reports do not "
+            "list every image a node holds, so no image exercises "
+            f"{', '.join(unexercised)}: give one for each with --image (a node's images: "
+            "oc debug node/NODE -- chroot /host crictl images --digests)"
+        )
     return Plan(
         version=version,
         version_text=given.version.text,
@@ -121,7 +155,7 @@ def make_plan(given: PlanInput) -> Plan:
         notes=tuple(notes),
         rules=rules,
         images=tuple(images),
-        unexercised=tuple(rule.prefix for rule in rules if not rule.images),
+        unexercised=unexercised,
     )
 
 

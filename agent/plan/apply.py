@@ -3,16 +3,20 @@ would apply them (pure).
 
 ``oc apply`` creates an object that does not exist and otherwise patches it; for these
 custom resources the patch replaces each list it names (``imageDigestMirrors`` and the
-like) as a whole, so the file's ``spec`` replaces the object's. ``--delete NAME`` models
-``oc delete``. Kinds other than the mirror sets and ``image.config.openshift.io/cluster``
-do not change registries.conf and are listed as ignored.
+like) as a whole, so a mirror set's ``spec`` from the file replaces the object's. For
+``image.config.openshift.io/cluster``, whose spec has many independent keys, the 3-way
+merge is modelled: keys the file sets win, keys in the live object's
+last-applied-configuration but not in the file are removed, other keys stay.
+``--delete NAME`` models ``oc delete``. Kinds other than the mirror sets and
+``image.config.openshift.io/cluster`` do not change registries.conf and are listed as ignored.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -88,6 +92,79 @@ def parse_documents(text: str, path: str) -> list[FileObject]:
     return found
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _last_applied(live: Mapping[str, Any]) -> Json:
+    metadata = live.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    text = annotations.get(LAST_APPLIED) if isinstance(annotations, Mapping) else None
+    if not isinstance(text, str):
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def three_way_merge(
+    live: Mapping[str, Any], last: Mapping[str, Any], new: Mapping[str, Any], path: str = ""
+) -> tuple[Json, list[str], list[str]]:
+    """``oc apply``'s merge of a custom resource (a JSON merge patch computed from the
+    last-applied configuration): (merged, keys kept from the live object, keys removed)."""
+    merged: Json = dict(live)
+    kept: list[str] = []
+    removed: list[str] = []
+    for key, value in new.items():
+        inner = f"{path}.{key}" if path else key
+        if value is None:
+            if key in merged:
+                removed.append(inner)
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(live.get(key), Mapping):
+            previous = last.get(key)
+            merged[key], more_kept, more_removed = three_way_merge(
+                live[key], previous if isinstance(previous, Mapping) else {}, value, inner
+            )
+            kept += more_kept
+            removed += more_removed
+        else:
+            merged[key] = value
+    for key in live:
+        if key in new:
+            continue
+        inner = f"{path}.{key}" if path else key
+        if key in last:
+            removed.append(inner)
+            merged.pop(key)
+        elif path:  # top-level metadata/status are not the user's keys
+            kept.append(inner)
+    return merged, kept, removed
+
+
+def _merge_image_config(live: Json, new: Json, origin: str) -> tuple[Json, str]:
+    merged, kept, removed = three_way_merge(
+        _without_status(live),
+        _last_applied(live),
+        {k: v for k, v in new.items() if k != "metadata"},
+    )
+    merged["metadata"] = live.get("metadata") or new.get("metadata")
+    spec_kept = [key for key in kept if key.startswith("spec.")]
+    spec_removed = [key for key in removed if key.startswith("spec.")]
+    note = (
+        f"Image/cluster ({origin}): merged into the live object as oc apply does (keys the "
+        "file sets replace the live ones, lists as a whole): "
+        + (f"kept from the live object: {', '.join(spec_kept)}" if spec_kept else "nothing kept")
+        + (
+            f"; removed (in last-applied-configuration, not in the file): {', '.join(spec_removed)}"
+            if spec_removed
+            else ""
+        )
+    )
+    return merged, note
+
+
 def _same(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
     return first.get("spec") == second.get("spec")
 
@@ -118,6 +195,29 @@ def resolve_delete(target: str, objects: Iterable[tuple[str, str]]) -> tuple[str
             f"--delete {target}: several kinds have this name ({kinds}): use KIND/NAME"
         )
     return matches[0]
+
+
+def _refused_by_oc_apply(item: FileObject, previous: Any) -> Optional[Problem]:
+    """What ``oc apply`` (or the API server) refuses of the object as the file has it:
+    no apiVersion, or no spec (these kinds require one; ``spec: null`` deletes it)."""
+    if not item.obj.get("apiVersion"):
+        return Problem(
+            item.label,
+            "apiVersion",
+            "api-version",
+            f"apiVersion is not set ({item.origin}): oc apply refuses the object "
+            "(Object 'apiVersion' is missing)",
+        )
+    has_spec = "spec" in item.obj
+    if (has_spec and item.obj["spec"] is None) or (not has_spec and not previous):
+        return Problem(
+            item.label,
+            "spec",
+            "schema",
+            f"spec is {'null' if has_spec else 'missing'} ({item.origin}): the API "
+            "server refuses the object (spec: Required value)",
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -162,12 +262,19 @@ def apply_objects(
             )
             continue
         key = (kind, name)
+        refused = _refused_by_oc_apply(item, previous=objects.get(key))
+        if refused is not None:
+            problems.append(refused)
+            continue
         if key in applied:
             notes.append(
                 f"{item.label} is in {applied[key]} and again in {item.origin}: the later wins"
             )
         previous = objects.get(key)
         new = _without_status(item.obj)
+        if kind == IMAGE_CONFIG_KIND and previous is not None:
+            new, merge_note = _merge_image_config(previous, new, item.origin)
+            notes.append(merge_note)
         if previous is None:
             action = "created"
         elif _same(previous, new):

@@ -8,6 +8,7 @@ an error of the environment, not a partial plan.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -28,6 +29,8 @@ class ClusterState:
     release_image: Optional[str]
     report_images: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # image -> where a report holds it ("node N, ConfigMap NS/NAME"), for notes
+    report_sources: Mapping[str, str] = field(default_factory=dict)
 
 
 def _list(cluster: KubeCluster, path: str, resource: str) -> list[Json]:
@@ -60,18 +63,24 @@ def read_cluster(cluster: KubeCluster, *, from_reports: bool) -> ClusterState:
     desired: Any = ((version or {}).get("status") or {}).get("desired") or {}
     release = desired.get("image") if isinstance(desired.get("image"), str) else None
     images: list[str] = []
+    sources: dict[str, str] = {}
     if from_reports:
         reports = cluster.fetch_reports(None)
         if isinstance(reports, Unavailable):
             raise ClusterUnreadable(f"cannot read the node reports: {reports.text()}")
-        for _node, report in sorted(reports.by_node.items()):
+        for node, report in sorted(reports.by_node.items()):
+            where = f"node {node}, ConfigMap {cluster.namespace}/{report.configmap}"
+            if not report.readable:
+                notes.append(f"the report of {where} is not readable JSON: its images skipped")
+                continue
             for check in report.images:
                 image = check.reference or check.image
                 if image not in images:
                     images.append(image)
+                    sources[image] = where
         if not reports.by_node:
             notes.append(f"no node report in namespace {cluster.namespace}")
     state = MirrorState(
         tuple(icsps), tuple(idmss), tuple(itmss), image_config, flags_known=flags_known
     )
-    return ClusterState(state, version, release, tuple(images), tuple(notes))
+    return ClusterState(state, version, release, tuple(images), tuple(notes), sources)

@@ -8,22 +8,25 @@ current and from the proposed objects.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Optional
 
 from agent.checklist.mirrors import rules_of
 from agent.errors import AgentError
 from agent.plan.model import Change, Hop, ImagePlan, Route, RuleChange
+from agent.plan.policy import PullPolicy
 from agent.reference import ImageReference
 from agent.registries.model import Configuration
 from agent.registries.resolve import find_entry, pull_sources
 
 
-def route(config: Configuration, ref: ImageReference) -> Route:
-    """How a pull of ``ref`` (pull-normalised) goes under ``config``."""
+def route(config: Configuration, ref: ImageReference, rejected: Optional[str] = None) -> Route:
+    """How a pull of ``ref`` (pull-normalised) goes under ``config``; ``rejected``: why
+    policy.json rejects it (judged on ``ref`` itself, whatever the mirrors)."""
     try:
         resolution = pull_sources(config, ref)
     except AgentError as exc:  # a rewrite error: the pull fails before any source
         entry = find_entry(config, ref.name)
-        return Route(entry.prefix if entry else None, problem=exc.message)
+        return Route(entry.prefix if entry else None, problem=exc.message, rejected=rejected)
     hops = tuple(
         Hop(
             source.location,
@@ -34,7 +37,7 @@ def route(config: Configuration, ref: ImageReference) -> Route:
         for source in resolution.pull_sources
     )
     skipped = tuple((s.location, s.reason) for s in resolution.skipped_mirrors)
-    return Route(resolution.matched_prefix, hops, skipped)
+    return Route(resolution.matched_prefix, hops, skipped, rejected=rejected)
 
 
 def _places(route: Route) -> list[tuple[str, str, bool]]:
@@ -51,7 +54,9 @@ def _why_unresolvable(after: Route) -> str:
 def changes(before: Route, after: Route) -> tuple[Change, ...]:
     """The kinds of change between two routes of one image, most important first."""
     found: list[Change] = []
-    if before.resolves and not after.resolves:
+    if before.resolves and not after.resolves and after.rejected:
+        found.append(Change("rejected-by-policy", f"the pull would fail: {after.rejected}"))
+    elif before.resolves and not after.resolves:
         found.append(
             Change("no-longer-resolves", f"the pull would fail: {_why_unresolvable(after)}")
         )
@@ -101,9 +106,15 @@ def changes(before: Route, after: Route) -> tuple[Change, ...]:
 
 
 def plan_image(
-    given: str, ref: ImageReference, before: Configuration, after: Configuration, origin: str
+    given: str,
+    ref: ImageReference,
+    before: Configuration,
+    after: Configuration,
+    origin: str,
+    policies: tuple[PullPolicy, PullPolicy] = (PullPolicy(), PullPolicy()),
 ) -> ImagePlan:
-    old, new = route(before, ref), route(after, ref)
+    old = route(before, ref, policies[0].rejection(ref.name))
+    new = route(after, ref, policies[1].rejection(ref.name))
     return ImagePlan(given, str(ref), old, new, changes(old, new), origin)
 
 

@@ -54,9 +54,11 @@ class Problem:
     rule: str  # a stable identifier (docs/commands.md lists them)
     message: str
     severity: Severity = "error"
+    effect: str = ""  # a warning's consequence when applied (e.g. "dropped by the MCO")
 
     def text(self) -> str:
-        return f"{self.object}: {self.field}: {self.message} [{self.rule}]"
+        effect = f" ({self.effect})" if self.effect else ""
+        return f"{self.object}: {self.field}: {self.message} [{self.rule}]{effect}"
 
     def to_json(self) -> Json:
         return {
@@ -65,6 +67,7 @@ class Problem:
             "rule": self.rule,
             "message": self.message,
             "severity": self.severity,
+            "effect": self.effect,
         }
 
 
@@ -117,10 +120,15 @@ class Route:
     hops: tuple[Hop, ...] = ()
     skipped: tuple[tuple[str, str], ...] = ()  # (location, reason)
     problem: Optional[str] = None  # a rewrite error: the pull fails before any source
+    rejected: Optional[str] = None  # policy.json rejects the image asked for
 
     @property
     def resolves(self) -> bool:
-        return self.problem is None and any(not hop.blocked for hop in self.hops)
+        return (
+            self.problem is None
+            and self.rejected is None
+            and any(not hop.blocked for hop in self.hops)
+        )
 
     @property
     def mirrors(self) -> tuple[str, ...]:
@@ -136,6 +144,7 @@ class Route:
             "sources": [hop.to_json() for hop in self.hops],
             "skippedMirrors": [{"location": loc, "reason": why} for loc, why in self.skipped],
             "problem": self.problem,
+            "rejectedByPolicy": self.rejected,
             "resolves": self.resolves,
         }
 
@@ -150,9 +159,10 @@ ChangeKind = Literal[
     "source-reachable",
     "entry-changed",
     "no-longer-resolves",
+    "rejected-by-policy",
     "now-resolves",
 ]
-BREAKING: tuple[ChangeKind, ...] = ("no-longer-resolves",)
+BREAKING: tuple[ChangeKind, ...] = ("no-longer-resolves", "rejected-by-policy")
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,13 @@ them with the real ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 from agent.checklist.mirrors import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE
-from agent.plan.model import Json, MirrorState
+from agent.plan.apply import FileObject
+from agent.plan.model import Json, MirrorState, name_of
 from agent.registries.model import Configuration, RegistryEntry
 
 NODE_OBJECT = "node-registries-conf"
@@ -27,6 +30,8 @@ _API = {ICSP: "operator.openshift.io/v1alpha1", IDMS: "config.openshift.io/v1"}
 class NodeObjects:
     state: MirrorState
     notes: tuple[str, ...]
+    # blocked scopes read back without knowing whether policy.json rejects them
+    unknown_policy: tuple[str, ...] = ()
 
 
 def _kinds_of(entry: RegistryEntry, version: tuple[int, int]) -> dict[str, list[str]]:
@@ -106,3 +111,72 @@ def node_objects(config: Configuration, version: tuple[int, int]) -> NodeObjects
     }
     state = MirrorState(objects(ICSP), objects(IDMS), objects(ITMS), image_config)
     return NodeObjects(state, tuple(notes))
+
+
+def _file_policies(files: Sequence[FileObject]) -> dict[str, str]:
+    """source -> (object, its mirrorSourcePolicy) of each set in the files that is not
+    NeverContactSource (an ICSP cannot block)."""
+    found: dict[str, str] = {}
+    for item in files:
+        if item.kind not in _LISTS:
+            continue
+        spec = item.obj.get("spec")
+        sets = spec.get(_LISTS[item.kind]) if isinstance(spec, Mapping) else None
+        for one in sets if isinstance(sets, list) else []:
+            if not isinstance(one, Mapping) or not isinstance(one.get("source"), str):
+                continue
+            if one.get("mirrorSourcePolicy") != NEVER_CONTACT_SOURCE:
+                found.setdefault(one["source"], f"{item.kind}/{name_of(item.obj)}")
+    return found
+
+
+def _blocked_registries(image_config: Json, more: Sequence[str]) -> Json:
+    spec: Any = dict(image_config.get("spec") or {})
+    sources = dict(spec.get("registrySources") or {})
+    sources["blockedRegistries"] = [*(sources.get("blockedRegistries") or []), *more]
+    spec["registrySources"] = sources
+    return {**image_config, "spec": spec}
+
+
+def reconcile_with_files(node: NodeObjects, files: Sequence[FileObject]) -> NodeObjects:
+    """A node entry that is blocked and has mirrors is rendered from either an IDMS/ITMS
+    with ``NeverContactSource`` or image.config ``blockedRegistries``; the file alone cannot
+    tell. Read as the first, a file's set for that source without ``NeverContactSource``
+    would be a ``mirrorSourcePolicy`` conflict with an object that does not exist; so such
+    sources are read as blocked registries instead (the source stays blocked either way),
+    and a note says what happens when the cluster really has ``NeverContactSource``."""
+    proposed = _file_policies(files)
+    ambiguous: list[str] = []
+
+    def unblocked(objects: tuple[Json, ...], kind: str) -> tuple[Json, ...]:
+        result = []
+        for obj in objects:
+            sets = []
+            for one in obj["spec"][_LISTS[kind]]:
+                if (
+                    one.get("mirrorSourcePolicy") == NEVER_CONTACT_SOURCE
+                    and one["source"] in proposed
+                ):
+                    one = {k: v for k, v in one.items() if k != "mirrorSourcePolicy"}
+                    if one["source"] not in ambiguous:
+                        ambiguous.append(one["source"])
+                sets.append(one)
+            result.append({**obj, "spec": {_LISTS[kind]: sets}})
+        return tuple(result)
+
+    state = node.state
+    idmss, itmss = unblocked(state.idmss, IDMS), unblocked(state.itmss, ITMS)
+    if not ambiguous:
+        return node
+    notes = [
+        f"{source}: the node's file blocks it and sends it to mirrors, which an "
+        f"ImageDigestMirrorSet/ImageTagMirrorSet with NeverContactSource or image.config "
+        f"blockedRegistries renders; {proposed[source]} sets it without NeverContactSource. "
+        "Read as blockedRegistries (the source stays blocked). If the cluster has "
+        "NeverContactSource for it instead, the MCO refuses to render (conflicting "
+        "mirrorSourcePolicy) and the nodes keep their file: check with oc get idms,itms"
+        for source in ambiguous
+    ]
+    image_config = _blocked_registries(state.image_config or {}, ambiguous)
+    new_state = replace(state, idmss=idmss, itmss=itmss, image_config=image_config)
+    return NodeObjects(new_state, (*node.notes, *notes), tuple(ambiguous))

@@ -3,11 +3,13 @@ check them, before anything is applied (pure).
 
 Errors are what the API server refuses (schema: patterns, enums, list types, kinds the
 cluster's version does not serve) or what makes the MCO refuse to render registries.conf
-(conflicting ``mirrorSourcePolicy``, blocked mirrors...), plus rules that render into pulls
-that cannot work (a mirror inside a blocked scope or outside ``allowedRegistries``).
-Warnings are accepted by both but rarely meant (a source in several objects: the MCO
-merges the orders). A problem in an object the plan does not change is downgraded to a
-warning: it is already on the cluster.
+(conflicting ``mirrorSourcePolicy``...): only these exit 2. Warnings are accepted by both
+but rarely meant, each with its effect: a set without mirrors is dropped by the MCO
+(runtime-utils skips it), opposite mirror orders render with the cycle broken, a mirror
+inside a blocked scope renders but pulls from it cannot work, a source in several objects
+has its orders merged. ``allowedRegistries`` is not judged on mirrors: policy.json is
+checked against the image asked for (:mod:`agent.plan.policy`). A problem in an object
+the plan does not change is downgraded to a warning: it is already on the cluster.
 
 The MCO's own refusals (:mod:`agent.checklist.mco_validation`, which the checklist's
 renderer reports as the rendering's problems) are added as rule ``mco-refusal`` in the
@@ -41,6 +43,9 @@ API_VERSIONS = {
 }
 SPEC_KEYS = {ICSP: "repositoryDigestMirrors", IDMS: "imageDigestMirrors", ITMS: "imageTagMirrors"}
 
+DROPPED = "dropped by the MCO"
+PULLS_FAIL = "renders, but pulls cannot work"
+
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
 _DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -59,14 +64,17 @@ class _Set:
     object: str
     field: str  # spec.<list>[i]
     source: str
-    mirrors: tuple[str, ...]
+    mirrors: tuple[str, ...]  # "" for a mirror that is not a string
     policy: str
+    given_source: Any = None  # as in the file (None: absent), for the schema's messages
+    given_mirrors: Optional[tuple[Any, ...]] = ()  # as in the file; None: not a list
 
 
 def scope_problem(text: Any, *, what: str, wildcard_ok: bool) -> Optional[str]:
     """Why ``text`` is not a valid source/mirror scope, or None."""
     if not isinstance(text, str):
-        return f"the {what} is not a string"
+        shown = "null" if text is None else repr(text)
+        return f"the {what} {shown} is not a string"
     if not text:
         return f"an empty {what}"
     if text != text.strip():
@@ -111,10 +119,10 @@ def _sets(state: MirrorState, kind: str, problems: list[Problem]) -> list[_Set]:
             if not isinstance(item, Mapping):
                 problems.append(Problem(label, field, "schema", "must be an object"))
                 continue
-            mirrors = item.get("mirrors") or []
-            if not isinstance(mirrors, list):
+            given_mirrors = item.get("mirrors") or []
+            mirrors = given_mirrors if isinstance(given_mirrors, list) else []
+            if not isinstance(given_mirrors, list):
                 problems.append(Problem(label, f"{field}.mirrors", "schema", "must be a list"))
-                mirrors = []
             policy = item.get("mirrorSourcePolicy") if kind != ICSP else None
             found.append(
                 _Set(
@@ -124,6 +132,8 @@ def _sets(state: MirrorState, kind: str, problems: list[Problem]) -> list[_Set]:
                     str(item["source"]) if isinstance(item.get("source"), str) else "",
                     tuple(m if isinstance(m, str) else "" for m in mirrors),
                     policy if isinstance(policy, str) else "",
+                    item.get("source"),
+                    tuple(mirrors) if isinstance(given_mirrors, list) else None,
                 )
             )
             if "source" not in item:
@@ -174,16 +184,22 @@ def _object_problems(state: MirrorState, version: tuple[int, int]) -> list[Probl
 def _set_problems(sets: Sequence[_Set]) -> list[Problem]:
     problems = []
     for one in sets:
-        why = scope_problem(one.source, what="source", wildcard_ok=True)
+        why = None
+        if one.given_source is not None:  # absent: source-required says it
+            why = scope_problem(one.given_source, what="source", wildcard_ok=True)
         if why:
             problems.append(Problem(one.object, f"{one.field}.source", "source-scope", why))
-        if not one.mirrors:
+        if one.given_mirrors is None:  # not a list: the schema problem says it
+            pass
+        elif not one.mirrors:
             problems.append(
                 Problem(
                     one.object,
                     f"{one.field}.mirrors",
                     "mirrors-empty",
                     f"no mirror for {one.source}: the set configures nothing",
+                    "warning",
+                    DROPPED,
                 )
             )
         elif all(mirror == one.source for mirror in one.mirrors):
@@ -194,15 +210,17 @@ def _set_problems(sets: Sequence[_Set]) -> list[Problem]:
                     "mirror-is-source",
                     f"the only mirror is the source {one.source}: the MCO ignores the set",
                     "warning",
+                    DROPPED,
                 )
             )
         seen: set[str] = set()
-        for index, mirror in enumerate(one.mirrors):
+        for index, given in enumerate(one.given_mirrors or ()):
+            mirror = one.mirrors[index]
             field = f"{one.field}.mirrors[{index}]"
-            why = scope_problem(mirror, what="mirror", wildcard_ok=False)
+            why = scope_problem(given, what="mirror", wildcard_ok=False)
             if why:
                 problems.append(Problem(one.object, field, "mirror-scope", why))
-            if mirror in seen:
+            if mirror and mirror in seen:
                 problems.append(
                     Problem(
                         one.object,
@@ -293,6 +311,8 @@ def _cross_problems(
                             f"{conflict[1]} comes before {conflict[0]} here but after it in "
                             f"{earlier.object} {earlier.field}: the MCO breaks the cycle "
                             "alphabetically, which neither object asked for",
+                            "warning",
+                            "renders, in an order neither object asked for",
                         )
                     )
     if version >= (4, 13):
@@ -358,7 +378,6 @@ def _registry_sources(state: MirrorState) -> tuple[dict[str, list[str]], list[Pr
 def _mirror_reachability(sets: Sequence[_Set], lists: Mapping[str, list[str]]) -> list[Problem]:
     problems = []
     blocked = [scope for scope in lists.get("blockedRegistries", []) if scope]
-    allowed = [scope for scope in lists.get("allowedRegistries", []) if scope]
     for one in sets:
         for index, mirror in enumerate(one.mirrors):
             if not mirror or mirror == one.source:
@@ -373,16 +392,8 @@ def _mirror_reachability(sets: Sequence[_Set], lists: Mapping[str, list[str]]) -
                         "mirror-blocked",
                         f"{mirror} is inside blockedRegistries scope {scope} of "
                         "image.config.openshift.io/cluster: every pull from it is refused",
-                    )
-                )
-            if allowed and not any(scope_nested(mirror, s) for s in allowed):
-                problems.append(
-                    Problem(
-                        one.object,
-                        field,
-                        "mirror-not-allowed",
-                        f"{mirror} is in no allowedRegistries scope of "
-                        "image.config.openshift.io/cluster: the nodes' policy.json rejects it",
+                        "warning",
+                        PULLS_FAIL,
                     )
                 )
     return problems

@@ -5,6 +5,7 @@ registries.conf without any API; and ``--probe`` against the lab's real registri
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -123,6 +124,41 @@ def test_oc_mirror_files_over_the_current_objects(cluster: Cluster, capsys: Any)
     assert ubi["after"]["sources"][0]["location"] == f"{NEW_MIRROR}/ubi8/ubi-minimal:8.10"
     # read-only
     assert {r.method for r in cluster.server.requests} == {"GET"}
+
+
+def test_reports_a_plan_cannot_use_are_skipped_with_a_note(cluster: Cluster, capsys: Any) -> None:
+    # one node checked a short name, another's report is not JSON: the others still plan
+    cluster.server.put(node("worker-1", role="worker"))
+    cluster.server.put(node("worker-2", role="worker"))
+    short = release_image(image="busybox:latest")
+    cluster.server.put(report_configmap("worker-1", images=[short], checked_at=EARLIER))
+    broken = report_configmap("worker-2", checked_at=EARLIER)
+    broken["data"]["report.json"] = "{not json"
+    cluster.server.put(broken)
+    code, document = cluster.plan(capsys, "-f", str(IDMS_FILE), "--from-reports")
+    assert code == 0, document
+    assert TARGET in by_image(document)
+    notes = "\n".join(document["notes"])
+    assert (
+        "image 'busybox:latest' is a short name" in notes
+        and f"node worker-1, ConfigMap {NS}/mirror-agent-report-worker-1" in notes
+    )
+    assert f"node worker-2, ConfigMap {NS}/mirror-agent-report-worker-2 is not readable" in notes
+
+
+def test_a_cluster_version_without_version_says_which_rules_were_used(
+    cluster: Cluster, capsys: Any
+) -> None:
+    without = cluster_version()
+    without["status"] = {"desired": {"image": without["status"]["desired"]["image"]}}
+    cluster.server.put(without)
+    code, document = cluster.plan(capsys, "-f", str(IDMS_FILE), "--image", OPERATOR)
+    assert code == 0, document
+    assert document["ocpVersionFrom"] == "unknown"
+    assert any(
+        "ClusterVersion gives no version: rendering with the rules of current MCO releases" in note
+        for note in document["notes"]
+    )
 
 
 def test_deleting_the_old_set_moves_the_release_to_the_new_mirror(
@@ -320,6 +356,99 @@ def test_registries_conf_mode_needs_no_api(
     assert images[TARGET]["changes"] == []  # the node's own, more specific entry wins
     assert change_kinds(images[OPERATOR]) == ["entry-changed", "mirror-added"]
     assert not any("not what the MCO renders" in note for note in document["notes"])
+
+
+BLOCKED_WITH_MIRROR = """
+[[registry]]
+location = "docker.io"
+blocked = true
+[[registry.mirror]]
+location = "hub.mirror.example/dockerio"
+pull-from-mirror = "digest-only"
+"""
+
+
+def test_a_blocked_entry_with_mirrors_is_ambiguous_not_a_policy_conflict(
+    tmp_path: Path, capsys: Any
+) -> None:
+    # blocked + mirrors renders from NeverContactSource or from blockedRegistries: a new
+    # AllowContactingSource set for the source is no conflict with an object that exists
+    conf = tmp_path / "registries.conf"
+    conf.write_text(BLOCKED_WITH_MIRROR)
+    proposed = tmp_path / "idms.yaml"
+    proposed.write_text(
+        "apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\n"
+        "metadata: {name: hub}\nspec:\n  imageDigestMirrors:\n"
+        "  - source: docker.io\n    mirrors: [hub2.mirror.example/dockerio]\n"
+    )
+    image = f"docker.io/library/busybox@{DIGEST}"
+    code = main(
+        [
+            *("plan", "--registries-conf", str(conf), "--ocp-version", "4.14"),
+            *("-f", str(proposed), "--image", image, "-o", "json"),
+        ]
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0, document["problems"]
+    assert not [p for p in document["problems"] if p["rule"] == "mirror-source-policy-conflict"]
+    assert any("oc get idms,itms" in note for note in document["notes"])
+    after = by_image(document)[image]["after"]
+    assert after["resolves"]
+    assert [s["location"].split("@")[0] for s in after["sources"]] == [
+        "hub.mirror.example/dockerio/library/busybox",
+        "hub2.mirror.example/dockerio/library/busybox",
+        "docker.io/library/busybox",
+    ]
+    assert after["sources"][-1]["blocked"]
+
+
+def test_a_directory_and_stdin_are_read_as_oc_apply_reads_them(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = tmp_path / "registries.conf"
+    conf.write_text(NODE_CONF)
+    folder = tmp_path / "cluster-resources"
+    folder.mkdir()
+    (folder / "b-itms.yml").write_text(ITMS_FILE.read_text())
+    (folder / "a-idms.yaml").write_text(IDMS_FILE.read_text())
+    (folder / "c-deploy.json").write_text(
+        json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}})
+    )
+    (folder / "README.md").write_text("not an object")
+    base = ["plan", "--registries-conf", str(conf), "--ocp-version", "4.14", "-o", "json"]
+    code = main([*base, "-f", str(folder)])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0, document
+    assert [(o["name"], o["from"].split(" (")[0]) for o in document["objects"]] == [
+        ("idms-release-0", str(folder / "a-idms.yaml")),
+        ("idms-operator-0", str(folder / "a-idms.yaml")),
+        ("itms-generic-0", str(folder / "b-itms.yml")),
+    ]
+    assert any("Deployment/d" in note and "not a mirror set" in note for note in document["notes"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(IDMS_FILE.read_text()))
+    code = main([*base, "-f", "-"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0, document
+    assert document["objects"][0]["from"] == "stdin (document 1)"
+
+
+def test_a_host_root_without_registries_conf_is_not_an_empty_node(
+    tmp_path: Path, capsys: Any
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    args = ["plan", "--host-root", str(root), "-f", str(IDMS_FILE), "--image", OPERATOR]
+    assert main(args) == 2
+    assert f"no etc/containers/registries.conf under {root}" in capsys.readouterr().err
+    drop_ins = root / "etc" / "containers" / "registries.conf.d"
+    drop_ins.mkdir(parents=True)
+    (drop_ins / "01-mirror.conf").write_text(NODE_CONF)
+    assert main([*args, "-o", "json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any(
+        "no etc/containers/registries.conf under" in note and "01-mirror.conf" in note
+        for note in notes
+    )
 
 
 def test_registries_conf_mode_refuses_what_needs_the_cluster(tmp_path: Path, capsys: Any) -> None:

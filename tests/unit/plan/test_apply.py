@@ -140,3 +140,49 @@ def test_kind_slash_name_deletes_one_of_two() -> None:
     )
     applied = apply_objects(current, [], ["itms/both"])
     assert applied.state.itmss == () and len(applied.state.idmss) == 1
+
+
+def test_a_partial_image_config_is_merged_as_oc_apply_merges_it() -> None:
+    live = image_config(blockedRegistries=["bad.example"], insecureRegistries=["lab.example"])
+    live["spec"]["additionalTrustedCA"] = {"name": "ca"}
+    live["spec"]["allowedRegistriesForImport"] = [{"domainName": "old.example"}]
+    live["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": (
+            '{"spec": {"allowedRegistriesForImport": [{"domainName": "old.example"}],'
+            ' "registrySources": {"blockedRegistries": ["bad.example"]}}}'
+        )
+    }
+    partial = image_config(insecureRegistries=["new.example"])
+    applied = apply_objects(state(config=live), _files(partial))
+    spec = applied.state.image_config["spec"]  # type: ignore[index]
+    assert spec == {
+        "additionalTrustedCA": {"name": "ca"},  # in neither the file nor last-applied: stays
+        "registrySources": {"insecureRegistries": ["new.example"]},  # blocked: last-applied
+    }
+    assert [a.action for a in applied.actions] == ["configured"]
+    (note,) = [n for n in applied.notes if n.startswith("Image/cluster")]
+    assert "kept from the live object: spec.additionalTrustedCA" in note
+    assert "spec.allowedRegistriesForImport" in note
+    assert "spec.registrySources.blockedRegistries" in note
+
+
+def test_without_last_applied_every_live_key_the_file_omits_stays() -> None:
+    live = image_config(blockedRegistries=["bad.example"])
+    applied = apply_objects(state(config=live), _files(image_config(insecureRegistries=["i"])))
+    assert applied.state.image_config["spec"]["registrySources"] == {  # type: ignore[index]
+        "blockedRegistries": ["bad.example"],
+        "insecureRegistries": ["i"],
+    }
+
+
+def test_what_oc_apply_refuses_is_not_applied() -> None:
+    no_api_version = {k: v for k, v in mirror_set(IDMS, "a", (SOURCE, [M1])).items()}
+    del no_api_version["apiVersion"]
+    null_spec = {**mirror_set(IDMS, "b", (SOURCE, [M1])), "spec": None}
+    applied = apply_objects(state(), _files(no_api_version, null_spec))
+    assert applied.actions == ()
+    assert [(p.object, p.field, p.rule) for p in applied.problems] == [
+        ("ImageDigestMirrorSet/a", "apiVersion", "api-version"),
+        ("ImageDigestMirrorSet/b", "spec", "schema"),
+    ]
+    assert "spec is null" in applied.problems[1].message

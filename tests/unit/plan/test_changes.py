@@ -194,8 +194,11 @@ def test_itms_never_contact_source_breaks_digests() -> None:
 def test_icsp_cannot_block_but_image_config_can(version: tuple[int, int]) -> None:
     current = state(mirror_set(ICSP, "team", (SOURCE, [M1])))
     blocked = plan_of(version, current, [image_config(blockedRegistries=[SOURCE])])
-    assert kinds(blocked, BY_DIGEST) == ["source-blocked"]
-    assert kinds(blocked, BY_TAG) == ["no-longer-resolves", "source-blocked"]
+    # registries.conf still sends digests to the mirror, but policy.json rejects the image
+    # asked for (IDMS NeverContactSource is the way to block a source and keep its mirrors)
+    assert kinds(blocked, BY_DIGEST) == ["rejected-by-policy", "source-blocked"]
+    assert locations(blocked, BY_DIGEST, "after")[0].startswith(M1)
+    assert kinds(blocked, BY_TAG) == ["rejected-by-policy", "source-blocked"]
     assert [(a.label, a.action) for a in blocked.actions] == [("Image/cluster", "created")]
 
 
@@ -281,3 +284,30 @@ def test_nested_insecure_scope_keeps_its_parents_mirrors_from_411(version: tuple
 def test_images_must_be_fully_qualified_references(given: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         plan_of(NEW, state(), [], images=[given])
+
+
+def test_allowed_registries_judge_the_image_asked_for_not_the_mirror() -> None:
+    # quay.io is not allowed: policy.json rejects quay.io/team/app whichever mirror serves it
+    # (the mirror being allowed changes nothing); allowing quay.io is fine with any mirror.
+    rejected = plan_of(
+        NEW, state(), [mirror_set(IDMS, "a", (SOURCE, [M1])), image_config(allowedRegistries=[M1])]
+    )
+    assert kinds(rejected, BY_DIGEST)[0] == "rejected-by-policy"
+    assert image(rejected, BY_DIGEST).breaking and not rejected.invalid
+    assert "no allowedRegistries scope" in (image(rejected, BY_DIGEST).after.rejected or "")
+    accepted = plan_of(
+        NEW,
+        state(),
+        [mirror_set(IDMS, "a", (SOURCE, [M1])), image_config(allowedRegistries=["quay.io"])],
+    )
+    assert not accepted.breaking and not accepted.problems
+
+
+def test_blocked_registries_reject_the_image_even_when_a_mirror_holds_it() -> None:
+    plan = plan_of(
+        NEW,
+        state(mirror_set(IDMS, "a", (SOURCE, [M1]))),
+        [image_config(blockedRegistries=["quay.io"])],
+    )
+    assert kinds(plan, BY_DIGEST)[0] == "rejected-by-policy"
+    assert "blockedRegistries scope quay.io" in (image(plan, BY_DIGEST).after.rejected or "")

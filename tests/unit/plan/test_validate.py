@@ -73,12 +73,14 @@ def test_empty_and_duplicate_mirrors() -> None:
     found = _found(mirror_set(ICSP, "x", (SOURCE, []), ("quay.io/other", [M1, M1])))
     field = "spec.repositoryDigestMirrors"
     assert found == {
-        ("ImageContentSourcePolicy/x", f"{field}[0].mirrors", "mirrors-empty", "error"),
+        # the API marks mirrors optional and runtime-utils drops the set: not a refusal
+        ("ImageContentSourcePolicy/x", f"{field}[0].mirrors", "mirrors-empty", "warning"),
         ("ImageContentSourcePolicy/x", f"{field}[1].mirrors[1]", "duplicate-mirror", "error"),
     }
 
 
-def test_duplicate_sources_across_objects_are_warnings_and_contradicting_orders_errors() -> None:
+def test_duplicate_sources_and_contradicting_orders_are_warnings() -> None:
+    # runtime-utils' topological sort breaks the cycle and renders: nothing is refused
     found = _found(
         mirror_set(IDMS, "a", (SOURCE, [M1, M2])), mirror_set(IDMS, "b", (SOURCE, [M2, M1]))
     )
@@ -93,7 +95,7 @@ def test_duplicate_sources_across_objects_are_warnings_and_contradicting_orders_
             "ImageDigestMirrorSet/b",
             "spec.imageDigestMirrors[0].mirrors",
             "mirror-order-conflict",
-            "error",
+            "warning",
         ),
     }
 
@@ -184,21 +186,15 @@ def test_mirrors_blocked_or_not_allowed_by_image_config() -> None:
             "ImageDigestMirrorSet/a",
             "spec.imageDigestMirrors[0].mirrors[0]",
             "mirror-blocked",
-            "error",
+            "warning",
         )
     }
+    # policy.json judges the image asked for, not the mirror: no problem of the objects
     allowed = _found(
         mirror_set(IDMS, "a", (SOURCE, [M1, M2])),
         config=image_config(allowedRegistries=[M1, "quay.io"]),
     )
-    assert allowed == {
-        (
-            "ImageDigestMirrorSet/a",
-            "spec.imageDigestMirrors[0].mirrors[1]",
-            "mirror-not-allowed",
-            "error",
-        )
-    }
+    assert allowed == set()
 
 
 def test_image_config_lists() -> None:
@@ -219,17 +215,17 @@ def test_image_config_lists() -> None:
 
 
 def test_problems_of_objects_the_plan_does_not_change_are_warnings() -> None:
-    untouched = mirror_set(IDMS, "old", (SOURCE, []))
+    untouched = mirror_set(IDMS, "old", ("quay.io/Team", [M1]))
     problems = validate(state(untouched), NEW, touched={"ImageDigestMirrorSet/new"})
-    assert [(p.rule, p.severity) for p in problems] == [("mirrors-empty", "warning")]
+    assert [(p.rule, p.severity) for p in problems] == [("source-scope", "warning")]
     assert problems[0].message.endswith("(already on the cluster; this plan does not change it)")
 
 
 def test_a_cross_object_problem_stays_an_error_when_either_object_changes() -> None:
-    old = mirror_set(IDMS, "a", (SOURCE, [M1, M2]))
-    new = mirror_set(IDMS, "b", (SOURCE, [M2, M1]))
+    old = mirror_set(IDMS, "a", (SOURCE, [M1]), policy=NEVER_CONTACT_SOURCE)
+    new = mirror_set(IDMS, "b", (SOURCE, [M2]))
     problems = validate(state(old, new), NEW, touched={"ImageDigestMirrorSet/a"})
-    assert ("mirror-order-conflict", "error") in [(p.rule, p.severity) for p in problems]
+    assert ("mirror-source-policy-conflict", "error") in [(p.rule, p.severity) for p in problems]
 
 
 def test_the_mcos_own_refusals_are_problems_in_its_words() -> None:
@@ -243,3 +239,38 @@ def test_the_mcos_own_refusals_are_problems_in_its_words() -> None:
     )
     assert problem.message.startswith("the MCO refuses to render: ")
     assert any("would refuse to render the proposed objects" in note for note in plan.notes)
+
+
+def test_warnings_that_render_say_what_happens_instead_of_refusing() -> None:
+    plan = plan_of(
+        NEW,
+        state(),
+        [
+            mirror_set(IDMS, "empty", ("quay.io/other", [])),
+            mirror_set(IDMS, "a", (SOURCE, [M1])),
+            image_config(blockedRegistries=[M1.split("/")[0]]),
+        ],
+    )
+    assert not plan.invalid
+    effects = {p.rule: p.effect for p in plan.problems}
+    assert effects["mirrors-empty"] == "dropped by the MCO"
+    assert effects["mirror-blocked"] == "renders, but pulls cannot work"
+
+
+def test_values_of_the_wrong_type_are_called_what_they_are() -> None:
+    found = validate(
+        state(
+            {
+                **mirror_set(IDMS, "x", (SOURCE, [])),
+                "spec": {"imageDigestMirrors": [{"source": 5, "mirrors": [M1, 7, None]}]},
+            }
+        ),
+        NEW,
+        {"ImageDigestMirrorSet/x"},
+    )
+    messages = {(p.field.rsplit(".", 1)[1], p.message) for p in found}
+    assert messages == {
+        ("source", "the source 5 is not a string"),
+        ("mirrors[1]", "the mirror 7 is not a string"),
+        ("mirrors[2]", "the mirror null is not a string"),
+    }
