@@ -23,10 +23,10 @@ if TYPE_CHECKING:  # annotations only
 
 PREFIX = "mirror_agent"
 VERDICTS = ("pass", "warn", "fail", "error")
-NODE_STATUSES = ("reported", "missing", "stale", "orphaned")
+NODE_STATUSES = ("reported", "missing", "stale", "orphaned", "unknown")
 COUNTS = (
     "expected", "reported", "pass", "warn", "fail", "error",
-    "missing", "stale", "orphaned", "drift",
+    "missing", "stale", "orphaned", "drift", "unknown",
 )  # fmt: skip
 
 
@@ -87,7 +87,8 @@ def _counts(summary: Summary) -> Metric:
     family = GaugeMetricFamily(
         f"{PREFIX}_nodes",
         "Nodes by state, as agent collect counts them: expected, reported, per verdict, "
-        "missing, stale, orphaned, drift.",
+        "missing, stale, orphaned, drift, unknown (no report while the DaemonSet, which "
+        "says which nodes should report, could not be read).",
         labels=["state"],
     )
     for state in COUNTS:
@@ -113,7 +114,8 @@ def _node_verdicts(rows: list[NodeRow]) -> Metric:
 def _node_statuses(rows: list[NodeRow]) -> Metric:
     family = GaugeMetricFamily(
         f"{PREFIX}_node_status",
-        "1 for the node's report status (reported, missing, stale, orphaned), 0 for the others.",
+        "1 for the node's report status (reported, missing, stale, orphaned, unknown), 0 for "
+        "the others.",
         labels=["node", "pool", "status"],
     )
     for row in rows:

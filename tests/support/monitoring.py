@@ -133,6 +133,26 @@ def report_configmaps(checked_at: str = CHECKED) -> list[dict[str, Any]]:
     return [report_configmap(report, namespace=NS, node=None) for report in reports if report]
 
 
+def daemonset() -> dict[str, Any]:
+    """The agent's DaemonSet, on every node: without it the nodes that did not report are
+    "unknown" rather than missing."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "mirror-agent", "namespace": NS},
+        "spec": {
+            "selector": {"matchLabels": {"app": "mirror-agent"}},
+            "template": {
+                "metadata": {"labels": {"app": "mirror-agent"}},
+                "spec": {
+                    "tolerations": [{"operator": "Exists"}],
+                    "containers": [{"name": "agent", "image": "mirror-agent"}],
+                },
+            },
+        },
+    }
+
+
 def node_objects() -> list[dict[str, Any]]:
     return [node_object(name) for name in NODES]
 
