@@ -212,11 +212,9 @@ def analyze(
 ) -> None:
     """Judge a debug log captured elsewhere (podman, skopeo, or a CRI-O journal excerpt)."""
     from agent.commands.analyze import analyze_log
+    from agent.safe_read import LOG_FILE_LIMIT, read_text_or_stdin
 
-    try:
-        text = sys.stdin.read() if str(log_file) == "-" else log_file.read_text(errors="replace")
-    except OSError as exc:
-        raise UsageError(f"{log_file}: {exc.strerror or exc}") from None
+    text = read_text_or_stdin(log_file, limit=LOG_FILE_LIMIT, lenient=True)
     loaded = _load(
         host_root,
         registries_conf,

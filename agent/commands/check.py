@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,7 +24,7 @@ from agent.commands.results import (
     expected_sources,
     result_from_log,
 )
-from agent.errors import CheckEnvironmentError, ConfigError, UsageError
+from agent.errors import CheckEnvironmentError, ConfigError
 from agent.process import CommandNotFound, CommandResult, Terminated
 from agent.pull.judge import verdict_of
 from agent.pull.log.podman import parse_pull_log
@@ -33,6 +32,13 @@ from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat, Resolution, compat_for_podman
 from agent.report import CheckReport, Finding, ImageResult, NotVerified, Probe, timestamp, worst
+from agent.safe_read import (
+    CHECKS_FILE_LIMIT,
+    SMALL_FILE_LIMIT,
+    UnsafeFile,
+    read_text,
+    read_text_or_stdin,
+)
 
 Progress = Callable[[str, str], None]  # (image, what is happening)
 
@@ -332,8 +338,8 @@ def node_name(root: Path) -> str:
     if os.environ.get("NODE_NAME"):
         return os.environ["NODE_NAME"]
     try:
-        name = (root / "etc" / "hostname").read_text().strip()
-    except OSError:
+        name = (read_text(root / "etc" / "hostname", limit=SMALL_FILE_LIMIT) or "").strip()
+    except UnsafeFile:
         name = ""
     return name or socket.gethostname()
 
@@ -341,9 +347,10 @@ def node_name(root: Path) -> str:
 def read_checks_file(path: Path) -> list[tuple[str, Optional[str]]]:
     """``--images-file PATH`` (``-``: standard input): (reference, method) per line."""
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text()
-    except OSError as exc:
-        raise UsageError(f"--images-file {path}: {exc.strerror or exc}") from None
+        text = read_text_or_stdin(path, limit=CHECKS_FILE_LIMIT)
+    except UnsafeFile as exc:
+        exc.message = f"--images-file {exc.message}"
+        raise
     return read_image_lines(text, str(path))
 
 

@@ -42,6 +42,7 @@ from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat
 from agent.report import CheckReport, Finding, timestamp, worst
+from agent.safe_read import CHECKS_FILE_LIMIT, SMALL_FILE_LIMIT, UnsafeFile, read_text
 
 PUBLISH_BACKOFF_MAX = 300.0
 #: With --cycles: how long a report that could not be published is still retried before
@@ -172,10 +173,12 @@ class Agent:
         if path is not None:
             texts = []
             for one in (path, path.parent / CHECKLIST_KEY):
-                try:
-                    text = one.read_text()
-                except OSError:
-                    text = ""  # not mounted yet, or the ConfigMap lacks the key
+                try:  # absent: not mounted yet, or the ConfigMap lacks the key
+                    text = read_text(one, limit=CHECKS_FILE_LIMIT, missing_ok=True) or ""
+                except UnsafeFile as error:  # a FIFO, too large, not UTF-8...
+                    texts.append("")
+                    problems.append(str(error))
+                    continue
                 texts.append(text)
                 try:
                     lines = read_image_lines(text, str(one))
@@ -362,9 +365,10 @@ class Agent:
 def service_namespace(env: Mapping[str, str], account_dir: Path) -> Optional[str]:
     namespace_file = account_dir / "namespace"
     try:
-        return namespace_file.read_text().strip() or env.get("POD_NAMESPACE")
-    except OSError:
-        return env.get("POD_NAMESPACE")
+        text = read_text(namespace_file, limit=SMALL_FILE_LIMIT, missing_ok=True) or ""
+    except UnsafeFile:
+        text = ""
+    return text.strip() or env.get("POD_NAMESPACE")
 
 
 # -- agent run: the agent wired to the node and to the API server -----------------------------

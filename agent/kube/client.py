@@ -19,6 +19,7 @@ import requests
 
 from agent.errors import EnvironmentFailure
 from agent.kube.config import ClusterConfig
+from agent.safe_read import SMALL_FILE_LIMIT, UnsafeFile, read_text
 
 RETRYABLE = {429, 500, 502, 503, 504}
 
@@ -129,13 +130,14 @@ class KubeClient:
 
             mtime = os.stat(path).st_mtime
             if force or mtime != self._token_mtime:
-                with open(path) as handle:
-                    self._token = handle.read().strip()
+                self._token = (read_text(path, limit=SMALL_FILE_LIMIT) or "").strip()
                 self._token_mtime = mtime
         except OSError as exc:
             raise EnvironmentFailure(
                 f"cannot read the API token {path}: {exc.strerror or exc}"
             ) from None
+        except UnsafeFile as exc:
+            raise EnvironmentFailure(f"cannot read the API token {exc.message}") from None
 
     def _headers(self, extra: Optional[dict[str, str]]) -> dict[str, str]:
         headers = dict(extra or {})

@@ -8,7 +8,6 @@ a command or writes a file.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from dataclasses import dataclass, field
@@ -20,8 +19,16 @@ if sys.version_info >= (3, 11):
 else:  # the same parser, before it joined the standard library
     import tomli as tomllib
 
+from agent.documents import DocumentError, parse_json
 from agent.errors import CheckEnvironmentError
 from agent.node.paths import AUTH_FILE, NODE_STORE, PROXY_ENV_FILE, STORAGE_CONF, HostRoot
+from agent.safe_read import (
+    NODE_SETTING_LIMIT,
+    STORE_LISTING_LIMIT,
+    UnsafeFile,
+    read_bytes,
+    read_text,
+)
 
 __all__ = [
     "PROXY_VARIABLES",
@@ -72,30 +79,41 @@ def find_auth_file(host: HostRoot) -> Optional[str]:
     return AUTH_FILE if host.resolve(AUTH_FILE).is_file() else None
 
 
-def read_proxy_env(host: HostRoot) -> dict[str, str]:
-    """The proxy variables of the node's proxy.env; none when it has no such file."""
-    proxy_path = host.resolve(PROXY_ENV_FILE)
+def _read_node_file(path: Path, limit: int) -> Optional[str]:
+    """A node file's text (None when absent); refused or unreadable: the node's fault."""
     try:
-        proxy_text = proxy_path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        proxy_text = ""
-    except OSError as exc:
+        return read_text(path, limit=limit, missing_ok=True)
+    except UnsafeFile as exc:
+        raise CheckEnvironmentError(f"cannot read the node's {exc.message}") from None
+
+
+def read_proxy_env(host: HostRoot) -> dict[str, str]:
+    """The proxy variables of the node's proxy.env; none when it has no such file. A
+    byte that is not UTF-8 is replaced (systemd reads bytes; the values are ASCII)."""
+    try:
+        data = read_bytes(host.resolve(PROXY_ENV_FILE), limit=NODE_SETTING_LIMIT, missing_ok=True)
+    except UnsafeFile as exc:
         raise CheckEnvironmentError(
-            f"cannot read the node's proxy settings {proxy_path}: {exc.strerror or exc}"
+            f"cannot read the node's proxy settings {exc.message}"
         ) from None
-    return parse_proxy_env(proxy_text)
+    return parse_proxy_env((data or b"").decode("utf-8", errors="replace").lstrip("\ufeff"))
 
 
 def read_graphroot(host: HostRoot) -> str:
     """The node path of the node's image store: storage.conf's graphroot, else the
     default (RHCOS keeps the default)."""
     conf_path = host.resolve(STORAGE_CONF)
-    try:
-        conf = tomllib.loads(conf_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    text = _read_node_file(conf_path, NODE_SETTING_LIMIT)
+    if text is None:
         return NODE_STORE
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    try:
+        conf = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise CheckEnvironmentError(f"cannot read the node's {conf_path}: {exc}") from None
+    except RecursionError:
+        raise CheckEnvironmentError(
+            f"cannot read the node's {conf_path}: arrays or tables nested too deeply"
+        ) from None
     storage = conf.get("storage") if isinstance(conf.get("storage"), dict) else {}
     graphroot = storage.get("graphroot")
     return graphroot if isinstance(graphroot, str) and graphroot.startswith("/") else NODE_STORE
@@ -110,11 +128,13 @@ def read_store_images(host: HostRoot) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     store = host.resolve(read_graphroot(host))
     for listing in sorted(store.glob("*-images/images.json")):
+        text = _read_node_file(listing, STORE_LISTING_LIMIT) or "[]"
         try:
-            document = json.loads(listing.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckEnvironmentError(f"cannot read the node's {listing}: {exc}") from None
-        records += [item for item in document if isinstance(item, dict)]
+            document = parse_json(text, f"the node's {listing}")
+        except DocumentError as exc:
+            raise CheckEnvironmentError(f"cannot read {exc}") from None
+        if isinstance(document, list):
+            records += [item for item in document if isinstance(item, dict)]
     return records
 
 

@@ -232,6 +232,12 @@ def parse_toml(text: str, path: str) -> dict[str, Any]:
 
     try:
         document: dict[str, Any] = tomllib.loads(text, parse_float=parse_float)
+    except RecursionError:
+        raise ConfigError(
+            "toml-syntax",
+            "invalid TOML: arrays or inline tables nested too deeply for the agent's parser",
+            file=path,
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         line: Optional[int] = None

@@ -1,0 +1,74 @@
+"""JSON and YAML documents parsed with bounded nesting (pure: text in, data out).
+
+Python's parsers recurse once per nesting level: a few hundred ``[`` make them raise
+RecursionError, and a document just under that limit makes every later recursive walk
+fragile. Every document the agent parses is checked here: an error names the source.
+TOML (registries.conf, storage.conf) maps its RecursionError where it is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["MAX_DEPTH", "DocumentError", "check_depth", "parse_json", "parse_yaml"]
+
+#: Far deeper than any report, kubeconfig or Kubernetes object (managedFields ~15).
+MAX_DEPTH = 100
+
+
+class DocumentError(ValueError):
+    """A document that does not parse, or nests too deeply; the message names its source."""
+
+
+def _too_deep(source: str, limit: int) -> DocumentError:
+    return DocumentError(f"{source}: nested more than {limit} levels deep")
+
+
+def check_depth(document: Any, source: str, limit: int = MAX_DEPTH) -> None:
+    """DocumentError when lists/mappings nest deeper than ``limit`` (iterative; a YAML
+    alias shared many times is walked once)."""
+    seen: set[int] = set()
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if depth > limit:
+            raise _too_deep(source, limit)
+        pending.extend((child, depth + 1) for child in children)
+
+
+def parse_json(text: str, source: str, limit: int = MAX_DEPTH) -> Any:
+    """``json.loads`` with the error (and too deep a nesting) naming ``source``."""
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise _too_deep(source, limit) from None
+    except ValueError as exc:
+        raise DocumentError(f"{source}: not valid JSON: {exc}") from None
+    check_depth(document, source, limit)
+    return document
+
+
+def parse_yaml(text: str, source: str, limit: int = MAX_DEPTH) -> Any:
+    """``yaml.safe_load`` with the error (and too deep a nesting) naming ``source``."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(text)
+    except RecursionError:
+        raise _too_deep(source, limit) from None
+    except yaml.YAMLError as exc:
+        raise DocumentError(f"{source}: not valid YAML: {exc}") from None
+    except ValueError as exc:  # e.g. a timestamp or number out of range
+        raise DocumentError(f"{source}: not valid YAML: {exc}") from None
+    check_depth(document, source, limit)
+    return document
