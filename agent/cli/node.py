@@ -83,9 +83,12 @@ def explain(
         options.write_json(explain_json(loaded.config, explanations))
     else:
         sys.stdout.write(explain_table(loaded.config, explanations))
+    from agent.output.text import terminal_safe
+
     for explanation in explanations:
         if explanation.problem:
-            sys.stderr.write(f"error: {explanation.given}: {explanation.problem.message}\n")
+            problem = f"error: {explanation.given}: {explanation.problem.message}\n"
+            sys.stderr.write(terminal_safe(problem))
     if any(explanation.problem for explanation in explanations):
         raise typer.Exit(ExitCode.BAD_INPUT)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.output.text import aligned, short_digest
+from agent.output.text import aligned, short_digest, terminal_safe
 from agent.report import VERDICTS, CheckReport
 
 
@@ -55,7 +55,7 @@ def check_table(report: CheckReport, *, wide: bool = False) -> str:
         + (f", {len(report.not_verified)} not verified" if report.not_verified else "")
         + ")"
     )
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def history_table(entries: list[dict[str, Any]]) -> str:
@@ -75,4 +75,4 @@ def history_table(entries: list[dict[str, Any]]) -> str:
                 served or "nothing",
             ]
         )
-    return "\n".join(aligned(rows, indent="")) + "\n"
+    return terminal_safe("\n".join(aligned(rows, indent="")) + "\n")

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from agent.output.junit import Case, Failure, junit_xml
-from agent.output.text import aligned, short_digest
+from agent.output.text import aligned, short_digest, terminal_safe
 
 if TYPE_CHECKING:  # annotations only: renderers are imported on every command's path
     from agent.collect import NodeRow, Summary
@@ -70,7 +70,7 @@ def collect_table(summary: Summary, *, wide: bool = False) -> str:
         lines += aligned(image_rows, indent="")
     lines.append("")
     lines.append("overall: " + ("OK" if summary.ok else "NOT OK"))
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def write_collect_json(summary: Summary, out: Any) -> None:
@@ -122,7 +122,7 @@ def collect_markdown(summary: Summary) -> str:
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     lines.append("")
     lines.append("**Overall: " + ("OK" if summary.ok else "NOT OK") + "**")
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def collect_junit(summary: Summary) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agent.output.text import aligned
+from agent.output.text import aligned, terminal_safe
 from agent.schema import EXPLAIN_SCHEMA_VERSION
 
 if TYPE_CHECKING:  # annotations only: renderers are imported on every command's path
@@ -161,7 +161,7 @@ def explain_table(config: Configuration, explanations: list[Explanation]) -> str
                 lines += _resolution_lines(resolution)
         if explanation.problem:
             lines.append(f"  ERROR ({explanation.problem.kind}): {explanation.problem.message}")
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def config_table(config: Configuration) -> str:
@@ -211,4 +211,4 @@ def config_table(config: Configuration) -> str:
         f"warning: {file}: key {key!r} is not a registries.conf setting and is ignored"
         for file, key in config.ignored_keys
     ]
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
