@@ -228,6 +228,9 @@ def analyze(
     from agent.output.check import check_table  # only when output is made
     from agent.report import timestamp
 
+    from agent.commands.results import secure_report
+    from agent.pull.log.redact import redact
+
     report = analyze_log(
         loaded,
         text,
@@ -237,6 +240,7 @@ def analyze(
         checked_at=timestamp(),
         agent_version=__version__,
     )
+    report = secure_report(report, redact)  # a log from elsewhere: patterns, trimmed errors
     if output is CheckOutput.json:
         options.write_json(report.to_json())
     else:

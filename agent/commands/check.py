@@ -23,6 +23,7 @@ from agent.commands.results import (
     error_result,
     expected_sources,
     result_from_log,
+    secure_report,
 )
 from agent.errors import CheckEnvironmentError, ConfigError
 from agent.process import CommandNotFound, CommandResult, Terminated
@@ -363,8 +364,9 @@ def check_node(
     progress: Optional[Progress] = None,
     podman_version_of: Optional[Callable[[], Optional[str]]] = None,
 ) -> CheckReport:
-    """``agent check``: :func:`run_check` on the node under ``root``, now."""
-    return run_check(
+    """``agent check``: :func:`run_check` on the node under ``root``, now; the node's
+    credentials are taken out of the report (:func:`secure_report`)."""
+    report = run_check(
         runner,
         lambda compat: registries.load(root, compat=compat),
         options,
@@ -375,6 +377,7 @@ def check_node(
         progress=progress,
         podman_version_of=podman_version_of,
     )
+    return secure_report(report, runner.settings.redactor())
 
 
 __all__: Sequence[str] = (

@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional, TextIO
 from agent import registries
 from agent.commands.check import CheckOptions, compat_of, run_check
 from agent.commands.checks_file import read_image_lines
+from agent.commands.results import secure_report
 from agent.errors import AgentError, ExitCode, UsageError
 from agent.kube.client import KubeClient
 from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, in_cluster
@@ -38,6 +39,7 @@ from agent.node.paths import (
     HostRoot,
 )
 from agent.process import Terminated, stop_signals_raise
+from agent.pull.log.redact import redact
 from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat
@@ -136,8 +138,11 @@ class Agent:
         out: Optional[TextIO] = None,
         agent_version: str = "",
         rng: Optional[random.Random] = None,
+        redact: Callable[[str], str] = redact,
     ) -> None:
         self.settings = settings
+        #: the node's credentials out of reports and log lines (NodeSettings.redactor)
+        self.redact = redact
         self.runner = runner
         self.load = load
         self.publisher = publisher
@@ -273,6 +278,7 @@ class Agent:
             )
         if report.podman_version:
             self._compat = compat_of(report.podman_version)
+        report = secure_report(report, self.redact)
         published = self.publisher.submit(report)
         counts = {
             v: sum(1 for i in report.images if i.verdict == v)
@@ -300,7 +306,7 @@ class Agent:
             line = json.dumps(fields, separators=(",", ":"))
         else:
             line = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
-        self.out.write(line + "\n")
+        self.out.write(self.redact(line) + "\n")
         self.out.flush()
 
     def heartbeat(self) -> None:
@@ -414,6 +420,7 @@ def serve(
         load=lambda compat: registries.load(settings.host_root, compat=compat),
         publisher=Publisher(send, clock=time.monotonic),
         agent_version=agent_version,
+        redact=runner.settings.redactor(),
     )
     stopped = True
     try:

@@ -8,11 +8,14 @@ a command or writes a file.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import unquote, urlsplit
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,7 +25,9 @@ else:  # the same parser, before it joined the standard library
 from agent.documents import DocumentError, parse_json
 from agent.errors import CheckEnvironmentError
 from agent.node.paths import AUTH_FILE, NODE_STORE, PROXY_ENV_FILE, STORAGE_CONF, HostRoot
+from agent.pull.log.redact import Redactor
 from agent.safe_read import (
+    AUTH_FILE_LIMIT,
     NODE_SETTING_LIMIT,
     STORE_LISTING_LIMIT,
     UnsafeFile,
@@ -138,6 +143,56 @@ def read_store_images(host: HostRoot) -> list[dict[str, Any]]:
     return records
 
 
+def read_pull_secret_values(host: HostRoot, auth_file: Optional[str]) -> list[str]:
+    """Every credential in the node's pull secret: per registry the ``auth`` value, the
+    ``user:password`` it encodes, the user and the password, identity and registry
+    tokens. For redaction only; an unreadable or malformed file yields none (podman then
+    sends no credentials either)."""
+    if auth_file is None:
+        return []
+    try:
+        text = read_text(host.resolve(auth_file), limit=AUTH_FILE_LIMIT, missing_ok=True)
+        document = parse_json(text or "{}", auth_file)
+    except (UnsafeFile, DocumentError):
+        return []
+    auths = document.get("auths") if isinstance(document, dict) else None
+    values: list[str] = []
+    for entry in auths.values() if isinstance(auths, dict) else []:
+        if not isinstance(entry, dict):
+            continue
+        for key in ("auth", "username", "password", "identitytoken", "registrytoken"):
+            if isinstance(entry.get(key), str):
+                values.append(entry[key])
+        if isinstance(entry.get("auth"), str):
+            values += decoded_auth(entry["auth"])
+    return values
+
+
+def decoded_auth(auth: str) -> list[str]:
+    """``user:password``, the user and the password of a base64 ``auth`` value."""
+    try:
+        pair = base64.b64decode(auth, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return []
+    user, colon, password = pair.partition(":")
+    return [pair, user, password] if colon else [pair]
+
+
+def proxy_secret_values(proxy_env: dict[str, str]) -> list[str]:
+    """The user info of the proxy URLs (as written and percent-decoded), and the base64
+    ``user:password`` a Proxy-Authorization header would carry."""
+    values: list[str] = []
+    for url in proxy_env.values():
+        userinfo = urlsplit(url if "://" in url else f"http://{url}").netloc.rpartition("@")
+        if not userinfo[1]:
+            continue
+        raw = userinfo[0]
+        for pair in {raw, unquote(raw)}:
+            user, _, password = pair.partition(":")
+            values += [pair, user, password, base64.b64encode(pair.encode()).decode()]
+    return [value for value in values if value]
+
+
 @dataclass(frozen=True)
 class NodeSettings:
     """What the container runtime on this node pulls with (docs/pull-resolution.md §6)."""
@@ -146,8 +201,14 @@ class NodeSettings:
     """The node's ``/`` as the agent sees it: ``/`` or e.g. ``/host``."""
     auth_file: Optional[str]
     """Node path of CRI-O's global pull secret when the node has one, else None."""
-    proxy_env: dict[str, str] = field(default_factory=dict)
+    proxy_env: dict[str, str] = field(default_factory=dict, repr=False)
     """Proxy variables from the node's ``/etc/mco/proxy.env``."""
+    pull_secret_values: tuple[str, ...] = field(default=(), repr=False)
+    """The credentials of the node's pull secret (:func:`read_pull_secret_values`)."""
+
+    def redactor(self) -> Redactor:
+        """What takes the node's own credentials out of every report and log line."""
+        return Redactor.of([*self.pull_secret_values, *proxy_secret_values(self.proxy_env)])
 
     @classmethod
     def detect(cls, host_root: Path) -> NodeSettings:
@@ -158,4 +219,10 @@ class NodeSettings:
                 hint="mount the node's / (hostPath) and pass it with --host-root",
             )
         host = HostRoot(root)
-        return cls(host_root=root, auth_file=find_auth_file(host), proxy_env=read_proxy_env(host))
+        auth_file = find_auth_file(host)
+        return cls(
+            host_root=root,
+            auth_file=auth_file,
+            proxy_env=read_proxy_env(host),
+            pull_secret_values=tuple(read_pull_secret_values(host, auth_file)),
+        )
