@@ -225,11 +225,10 @@ def analyze(
         podman_version,
         Output.json if output is CheckOutput.json else Output.table,
     )
-    from agent.output.check import check_table  # only when output is made
-    from agent.report import timestamp
-
     from agent.commands.results import secure_report
+    from agent.output.check import check_table  # only when output is made
     from agent.pull.log.redact import redact
+    from agent.report import timestamp
 
     report = analyze_log(
         loaded,
