@@ -40,7 +40,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
     def log_message(self, *_: Any) -> None:  # quiet
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         sent = self.headers.get("Authorization", "")
         if not sent:
             self.send_response(401)
@@ -58,7 +58,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_HEAD = do_GET  # noqa: N815
+    do_HEAD = do_GET
 
 
 @dataclass(frozen=True)
