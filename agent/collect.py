@@ -57,6 +57,8 @@ class NodeRow:
     stale_reason: Optional[str] = None
     # (image, served by, its kind, the image's verdict) per image checked
     served: list[tuple[str, Optional[str], Optional[str], str]] = field(default_factory=list)
+    # image -> digest of the manifest served, when the report says (servedDigest)
+    digests: dict[str, str] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)  # "code: message" of non-info findings
     machine_config: dict[str, Any] = field(default_factory=dict)  # MCO state when checked
 
@@ -71,7 +73,13 @@ class NodeRow:
             "drift": self.drift,
             "staleReason": self.stale_reason,
             "images": [
-                {"image": image, "servedBy": served, "servedByKind": kind, "verdict": verdict}
+                {
+                    "image": image,
+                    "servedBy": served,
+                    "servedByKind": kind,
+                    "servedDigest": self.digests.get(image),
+                    "verdict": verdict,
+                }
                 for image, served, kind, verdict in self.served
             ],
             "findings": self.findings,
@@ -259,6 +267,7 @@ def summarise(
 
     rows: dict[str, NodeRow] = {}
     image_served: dict[str, Counter[str]] = {}
+    image_digests: dict[str, Counter[str]] = {}
     image_verdicts: dict[str, Counter[str]] = {}
     for configmap in reports:
         row = _row_from_configmap(configmap)
@@ -283,6 +292,8 @@ def summarise(
         for image, served, _kind, verdict in row.served:
             image_served.setdefault(image, Counter())[served or "nothing"] += 1
             image_verdicts.setdefault(image, Counter())[verdict] += 1
+            if image in row.digests:
+                image_digests.setdefault(image, Counter())[row.digests[image]] += 1
     for name in expected:
         if name not in rows:
             rows[name] = NodeRow(node=name, status="missing", pool=infos[name].pool)
@@ -307,6 +318,8 @@ def summarise(
             "nodes": sum(image_served[image].values()),
             "servedBy": dict(sorted(image_served[image].items())),
             "verdicts": dict(sorted(image_verdicts.get(image, Counter()).items())),
+            # more than one: nodes were served different content for the same reference
+            "servedDigests": dict(sorted(image_digests.get(image, Counter()).items())),
         }
         for image in sorted(image_served)
     ]
@@ -354,6 +367,11 @@ def _row_from_configmap(configmap: dict[str, Any]) -> Optional[NodeRow]:
         )
         for image in report.get("images") or []
     ]
+    row.digests = {
+        image["image"]: sys.intern(image["servedDigest"])
+        for image in report.get("images") or []
+        if image.get("servedDigest")
+    }
     row.findings = [
         f"{finding.get('code')}: {finding.get('message')}"
         for image in report.get("images") or []

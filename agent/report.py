@@ -130,6 +130,8 @@ class ImageResult:
     final_error: Optional[str] = None
     log: Optional[str] = None  # the redacted debug log; trimmed first when space is short
     method: Optional[str] = None  # "pull" | "manifest" when it ran (a line may differ)
+    # The digest of the manifest served (a tag's content), when known: collect compares it
+    served_digest: Optional[str] = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -145,6 +147,7 @@ class ImageResult:
             "attempts": [attempt.to_json() for attempt in self.attempts],
             "servedBy": self.served_by,
             "servedByKind": self.served_by_kind,
+            "servedDigest": self.served_digest,
             "findings": [finding.to_json() for finding in self.findings],
             "probes": [probe.to_json() for probe in self.probes],
             "rounds": self.rounds,
@@ -175,6 +178,7 @@ class ImageResult:
             final_error=data.get("finalError"),
             log=data.get("log"),
             method=data.get("method"),
+            served_digest=data.get("servedDigest"),
         )
 
 

@@ -7,6 +7,7 @@ the configuration loader passed in, so the whole flow is testable with fakes.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from agent.commands.results import (
 from agent.errors import CheckEnvironmentError, ConfigError
 from agent.process import CommandNotFound, CommandResult, Terminated
 from agent.pull.judge import verdict_of
+from agent.pull.log.digests import stored_manifest_digest
 from agent.pull.log.podman import parse_pull_log
 from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
@@ -172,12 +174,34 @@ def check_image(
             reference=target,
             expected=expected_sources(resolution),
         )
-    judged = _judge_result(image, resolution, result, runner if options.probe_mirrors else None)
+    judged = _judge_result(
+        image,
+        resolution,
+        result,
+        runner if options.probe_mirrors else None,
+        served_digest=_served_digest(method, result),
+    )
     return replace(judged, method=method)
 
 
+def _served_digest(method: str, result: CommandResult) -> Optional[str]:
+    """The digest of the manifest received: skopeo prints the raw manifest (its sha256 is
+    the digest); podman's debug log names the manifest it stored."""
+    if result.exit_code != 0:
+        return None
+    if method == "manifest":
+        raw = result.stdout.encode()
+        return "sha256:" + hashlib.sha256(raw).hexdigest() if raw else None
+    return stored_manifest_digest(result.stderr)
+
+
 def _judge_result(
-    image: str, resolution: Resolution, result: CommandResult, prober: Optional[NodeRunner]
+    image: str,
+    resolution: Resolution,
+    result: CommandResult,
+    prober: Optional[NodeRunner],
+    *,
+    served_digest: Optional[str] = None,
 ) -> ImageResult:
     log = parse_pull_log(result.stderr, exit_code=result.exit_code, killed=result.timed_out)
     probes: tuple[Probe, ...] = ()
@@ -205,6 +229,7 @@ def _judge_result(
         raw=result.stderr,
         probes=probes,
         extra_findings=problems,
+        served_digest=served_digest,
     )
 
 

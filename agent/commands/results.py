@@ -41,9 +41,13 @@ def result_from_log(
     raw: str,
     probes: tuple[Probe, ...] = (),
     extra_findings: tuple[Finding, ...] = (),
+    served_digest: Optional[str] = None,
 ) -> ImageResult:
-    """The parsed log of one pull judged against the sources ``resolution`` expects."""
-    judgement = judge(resolution, log, exit_code=exit_code, timed_out=timed_out)
+    """The parsed log of one pull judged against the sources ``resolution`` expects;
+    ``served_digest``: the digest of the manifest received, when the caller knows it."""
+    judgement = judge(
+        resolution, log, exit_code=exit_code, timed_out=timed_out, served_digest=served_digest
+    )
     findings = [*judgement.findings, *judge_probes(probes), *extra_findings]
     return ImageResult(
         image=image,
@@ -54,6 +58,7 @@ def result_from_log(
         attempts=judgement.attempts,
         served_by=judgement.served_by,
         served_by_kind=judgement.served_by_kind,
+        served_digest=judgement.served_digest,
         findings=tuple(findings),
         probes=probes,
         rounds=log.rounds,

@@ -68,6 +68,13 @@ def collect_table(summary: Summary, *, wide: bool = False) -> str:
             )
             image_rows.append([short_digest(image["image"]), str(image["nodes"]), served])
         lines += aligned(image_rows, indent="")
+        for image in summary.images:
+            digests = image.get("servedDigests") or {}
+            if len(digests) > 1:
+                lines.append(
+                    f"DIFFERENT CONTENT  {short_digest(image['image'])}: nodes were served "
+                    + ", ".join(f"{short_digest(d)} x{count}" for d, count in digests.items())
+                )
     lines.append("")
     lines.append("overall: " + ("OK" if summary.ok else "NOT OK"))
     return terminal_safe("\n".join(lines) + "\n")

@@ -28,6 +28,7 @@ Reason = Literal[
     "manifest-unknown",
     "blocked",
     "http-to-https",
+    "digest-mismatch",  # a manifest whose digest is not the one the reference names
     "other",
 ]
 # failed: an `Accessing "R" failed` line; served: the source the image came from;

@@ -192,5 +192,6 @@ def test_reasons_are_the_published_tuple() -> None:
         "manifest-unknown",
         "blocked",
         "http-to-https",
+        "digest-mismatch",
         "other",
     )
