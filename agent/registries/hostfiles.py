@@ -40,14 +40,21 @@ def _exit_code_of(error: OSError) -> ExitCode:
     return ExitCode.ENVIRONMENT if isinstance(error, PermissionError) else ExitCode.BAD_INPUT
 
 
-def _read(path: Path, shown: str) -> Optional[str]:
+def _read(path: Path, shown: str, budget: int = REGISTRIES_CONF_LIMIT) -> Optional[str]:
     """The file's text, None when it does not exist; a FIFO, a device, an oversized or
-    non-UTF-8 file is an error naming it (never a hang)."""
+    non-UTF-8 file is an error naming it (never a hang). ``budget``: what is left of
+    :data:`REGISTRIES_CONF_LIMIT` for all the files of one load together."""
     try:
-        data = read_bytes(path, limit=REGISTRIES_CONF_LIMIT, missing_ok=True, shown=shown)
+        data = read_bytes(path, limit=budget, missing_ok=True, shown=shown)
     except UnsafeFile as exc:
+        message = exc.detail
+        if exc.problem == "too-large" and budget < REGISTRIES_CONF_LIMIT:
+            message = (
+                f"the registries.conf files read so far and this one together are larger "
+                f"than the {REGISTRIES_CONF_LIMIT // 1024 // 1024} MiB the agent reads"
+            )
         raise ConfigError(
-            "file-unreadable", exc.detail, file=shown, exit_code=exc.exit_code, hint=exc.hint
+            "file-unreadable", message, file=shown, exit_code=exc.exit_code, hint=exc.hint
         ) from None
     if data is None:
         return None
@@ -135,6 +142,7 @@ def read_config_files(
 
     files: list[ConfigFile] = []
     text = _read(main_path, str(main_path))
+    used = len(text.encode()) if text is not None else 0
     if text is None and main_required:
         raise ConfigError(
             "file-not-found",
@@ -146,8 +154,9 @@ def read_config_files(
         files.append(ConfigFile(str(main_path), text, drop_in=False))
     for directory in drop_in_dirs:
         for shown, real in _drop_ins(host, directory):
-            drop_in_text = _read(real, str(shown))
+            drop_in_text = _read(real, str(shown), REGISTRIES_CONF_LIMIT - used)
             if drop_in_text is not None:
+                used += len(drop_in_text.encode())
                 files.append(ConfigFile(str(shown), drop_in_text, drop_in=True))
             elif not compat.skips_vanished_drop_ins:
                 raise ConfigError(

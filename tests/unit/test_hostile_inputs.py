@@ -172,6 +172,13 @@ def test_drop_in_over_the_size_cap(host: Path) -> None:
     refused(config(host), 2, "big.conf", "larger than")
 
 
+def test_drop_ins_together_over_the_size_cap(host: Path) -> None:
+    """The cap bounds one load, not one file: many drop-ins under it each are refused too."""
+    for name in ("50-a.conf", "60-b.conf"):
+        (host / "etc/containers/registries.conf.d" / name).write_text("# pad\n" * 500_000)
+    refused(config(host), 2, "60-b.conf", "together are larger than the 4 MiB")
+
+
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
 )
