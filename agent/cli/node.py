@@ -1,6 +1,7 @@
 """Commands about this node: ``explain`` and ``config`` (registries.conf resolution, no
 pull), ``check`` (real pulls, judged) and ``analyze`` (a log captured elsewhere, judged)."""
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
@@ -190,10 +191,11 @@ def _history(
     from agent.output.check import history_table  # only when output is made
 
     summary = read_history(runner, root, since)
+    redact = runner.settings.redactor()  # the node's own credentials, wherever they appear
     if output is CheckOutput.json:
-        options.write_json(summary.to_json())
+        sys.stdout.write(redact(json.dumps(summary.to_json(), indent=2)) + "\n")
     else:
-        sys.stdout.write(history_table(summary.entries))
+        sys.stdout.write(redact(history_table(summary.entries)))
     raise typer.Exit(options.verdict_exit(summary.verdict, strict))
 
 
