@@ -372,11 +372,7 @@ def node_name(root: Path) -> str:
 
 def read_checks_file(path: Path) -> list[tuple[str, Optional[str]]]:
     """``--images-file PATH`` (``-``: standard input): (reference, method) per line."""
-    try:
-        text = read_text_or_stdin(path, limit=CHECKS_FILE_LIMIT)
-    except UnsafeFile as exc:
-        exc.message = f"--images-file {exc.message}"
-        raise
+    text = read_text_or_stdin(path, limit=CHECKS_FILE_LIMIT)  # UnsafeFile names the file
     return read_image_lines(text, str(path))
 
 
