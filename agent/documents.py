@@ -28,22 +28,18 @@ def _too_deep(source: str, limit: int) -> DocumentError:
 def check_depth(document: Any, source: str, limit: int = MAX_DEPTH) -> None:
     """DocumentError when lists/mappings nest deeper than ``limit`` (iterative; a YAML
     alias shared many times is walked once)."""
-    seen: set[int] = set()
+    if not isinstance(document, (dict, list)):
+        return
+    seen = {id(document)}
     pending: list[tuple[Any, int]] = [(document, 1)]
     while pending:
         node, depth = pending.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
         if depth > limit:
             raise _too_deep(source, limit)
-        pending.extend((child, depth + 1) for child in children)
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)) and id(child) not in seen:
+                seen.add(id(child))
+                pending.append((child, depth + 1))
 
 
 def parse_json(text: str, source: str, limit: int = MAX_DEPTH) -> Any:
