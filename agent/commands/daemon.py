@@ -38,6 +38,7 @@ from agent.node.paths import (
     USER_MAIN,
     HostRoot,
 )
+from agent.output.text import terminal_safe
 from agent.process import Terminated, stop_signals_raise
 from agent.pull.log.redact import redact
 from agent.pull.runner import NodeRunner
@@ -306,7 +307,8 @@ class Agent:
             line = json.dumps(fields, separators=(",", ":"))
         else:
             line = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
-        self.out.write(self.redact(line) + "\n")
+        # the node's credentials out; a checks file's control characters escaped
+        self.out.write(terminal_safe(self.redact(line)) + "\n")
         self.out.flush()
 
     def heartbeat(self) -> None:

@@ -115,3 +115,12 @@ def test_shared_aliases_are_walked_once() -> None:
     check_depth(shared, "s")
     with pytest.raises(DocumentError):
         check_depth(shared, "s", limit=10)
+
+
+def test_a_checks_file_with_a_bom_keeps_its_first_reference(tmp_path: Path) -> None:
+    from agent.commands.check import read_checks_file
+
+    reference = "quay.io/team/app@sha256:" + "ab" * 32
+    path = tmp_path / "images.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + reference.encode() + b"\n")
+    assert read_checks_file(path) == [(reference, None)]

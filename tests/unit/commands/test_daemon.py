@@ -296,3 +296,9 @@ def test_reports_and_log_lines_go_through_the_node_redactor(tmp_path: Path) -> N
     text = json.dumps(published[-1].to_json())
     assert "connection refused" not in text and "REDACTED" in attempt.message
     assert "node-1" not in out.getvalue()
+
+
+def test_log_lines_in_text_format_escape_control_characters(tmp_path: Path) -> None:
+    agent, _, out = make_agent(tmp_path, lambda report: None, log_format="text")
+    agent.log_line({"event": "images-file-invalid", "error": "line 1: 'a\x1b]0;x\x07'"})
+    assert "\x1b" not in out.getvalue() and "\\x1b]0;x\\x07" in out.getvalue()
