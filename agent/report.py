@@ -98,6 +98,7 @@ class Probe:
     available: bool
     reason: Optional[str] = None
     message: Optional[str] = None
+    digest: Optional[str] = None  # of the manifest the mirror answered with, when it did
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,11 +106,18 @@ class Probe:
             "available": self.available,
             "reason": self.reason,
             "message": self.message,
+            "digest": self.digest,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Probe:
-        return cls(data["location"], data["available"], data.get("reason"), data.get("message"))
+        return cls(
+            data["location"],
+            data["available"],
+            data.get("reason"),
+            data.get("message"),
+            data.get("digest"),
+        )
 
 
 @dataclass(frozen=True)
@@ -406,6 +414,6 @@ def check_report_json(data: Any) -> dict[str, Any]:
             where = f"{at}probes[{index}]."
             _typed(probe, "location", str, where, required=True)
             _typed(probe, "available", bool, where, required=True)
-            for key in ("reason", "message"):
+            for key in ("reason", "message", "digest"):
                 _typed(probe, key, str, where)
     return data

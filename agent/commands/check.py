@@ -105,7 +105,9 @@ def probe_mirrors(runner: NodeRunner, resolution: Resolution) -> tuple[Probe, ..
             log = parse_pull_log(result.stderr, exit_code=result.exit_code, killed=result.timed_out)
             attempt = log.attempts[-1] if log.attempts else None
             if result.exit_code == 0:
-                probes.append(Probe(mirror.location, True))
+                probes.append(
+                    Probe(mirror.location, True, digest=_served_digest("manifest", result))
+                )
             elif result.timed_out:
                 probes.append(Probe(mirror.location, False, "timeout", "no answer in time"))
             else:

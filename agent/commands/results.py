@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Callable, Optional
 
 from agent.pull.judge import judge, judge_probes, verdict_of
+from agent.pull.log.digests import reference_digest
 from agent.pull.log.model import PullLog
 from agent.pull.log.redact import redact, trimmed
 from agent.registries.model import Resolution
@@ -48,7 +49,8 @@ def result_from_log(
     judgement = judge(
         resolution, log, exit_code=exit_code, timed_out=timed_out, served_digest=served_digest
     )
-    findings = [*judgement.findings, *judge_probes(probes), *extra_findings]
+    probed = judge_probes(probes, reference_digest(resolution.reference))
+    findings = [*judgement.findings, *probed, *extra_findings]
     return ImageResult(
         image=image,
         verdict=verdict_of(findings),

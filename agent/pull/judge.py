@@ -272,9 +272,38 @@ def _not_served_findings(
     return findings
 
 
-def judge_probes(probes: Sequence[Probe]) -> list[Finding]:
-    """Mirrors asked directly: a mirror without the image means fallback would not work."""
-    findings = []
+def _differing_probes(probes: Sequence[Probe], wanted: Optional[str]) -> list[Finding]:
+    """Mirrors whose manifest (skopeo's raw bytes, hashed) is not the reference's digest,
+    or, for a tag, mirrors that do not all answer with the same manifest."""
+    answered = [probe for probe in probes if probe.available and probe.digest]
+    if wanted is not None:
+        return [
+            Finding(
+                "probe-mirror-differs",
+                "warn",
+                f"mirror {probe.location} answers with manifest {probe.digest}, not {wanted}, "
+                "when asked directly: it holds other content for this reference",
+            )
+            for probe in answered
+            if probe.digest != wanted
+        ]
+    if len({probe.digest for probe in answered}) < 2:
+        return []
+    listing = ", ".join(f"{probe.location} {probe.digest}" for probe in answered)
+    return [
+        Finding(
+            "probe-mirror-differs",
+            "warn",
+            f"the mirrors answer with different manifests for this tag: {listing}",
+        )
+    ]
+
+
+def judge_probes(probes: Sequence[Probe], wanted: Optional[str] = None) -> list[Finding]:
+    """Mirrors asked directly: a mirror without the image means fallback would not work;
+    mirrors answering with other manifests (than ``wanted``, the reference's digest, or
+    than each other for a tag) hold other content."""
+    findings = _differing_probes(probes, wanted)
     for probe in probes:
         if probe.available:
             continue

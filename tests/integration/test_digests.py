@@ -32,6 +32,7 @@ AGENT = Path(sys.executable).with_name("agent")
 class World:
     lab: Lab
     source: Registry
+    mirror: Registry  # an honest mirror: holds team/app:1 as mirror/app:1
     liar: str  # host:port of the lying mirror
     digest: str  # of team/app:1 at the source
     other_digest: str  # of what the liar serves instead
@@ -74,25 +75,30 @@ def _liar(source: Registry, manifest: bytes, digest: str) -> ThreadingHTTPServer
 @pytest.fixture(scope="module")
 def world(lab: Lab) -> Iterator[World]:
     source = lab.start_registry("digests-source")
-    digest = lab.push(lab.build_image("team/app:1", size_bytes=2048), source, "team/app")
+    mirror = lab.start_registry("digests-mirror")
+    image = lab.build_image("team/app:1", size_bytes=2048)
+    digest = lab.push(image, source, "team/app")
+    assert lab.push(image, mirror, "mirror/app") == digest
     other = lab.push(lab.build_image("team/other:1", size_bytes=2048), source, "team/other")
     server = _liar(source, lab.inspect_raw(source, "team/other", other), other)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield World(lab, source, f"127.0.0.1:{server.server_address[1]}", digest, other)
+        yield World(lab, source, mirror, f"127.0.0.1:{server.server_address[1]}", digest, other)
     finally:
         server.shutdown()
         server.server_close()
 
 
-def _root(world: World, *, lying: bool) -> Path:
+def _root(world: World, *, lying: bool, honest_first: bool = False) -> Path:
     entry: dict[str, Any] = {
         "prefix": "",
         "location": f"{world.source.host}/team/app",
         "insecure": True,
     }
-    if lying:
-        entry["mirror"] = [{"location": f"{world.liar}/mirror/app", "insecure": True}]
+    hosts = [world.mirror.host] if honest_first else []
+    hosts += [world.liar] if lying else []
+    if hosts:
+        entry["mirror"] = [{"location": f"{host}/mirror/app", "insecure": True} for host in hosts]
     conf = {"unqualified-search-registries": [], "registry": [entry]}
     return build_host_root(world.lab, conf)
 
@@ -154,3 +160,17 @@ def test_the_digest_served_for_a_tag_is_recorded_and_collect_shows_a_difference(
     )
     (image,) = json.loads(as_json.stdout)["images"]
     assert image["servedDigests"] == {world.digest: 1, world.other_digest: 1}
+
+
+@pytest.mark.parametrize("tag", [False, True], ids=["digest", "tag"])
+def test_probe_mirrors_finds_the_mirror_with_other_content(world: World, tag: bool) -> None:
+    root = _root(world, lying=True, honest_first=True)
+    done = _check(world, root, "-i", world.ref(tag=tag), "--probe-mirrors")
+    assert done.returncode == 0, done.stderr  # a warning
+    (image,) = json.loads(done.stdout)["images"]
+    assert image["servedBy"].startswith(world.mirror.host)
+    assert image["servedDigest"] == world.digest
+    digests = {probe["location"].split("/")[0]: probe["digest"] for probe in image["probes"]}
+    assert digests == {world.mirror.host: world.digest, world.liar: world.other_digest}
+    (differs,) = [f for f in image["findings"] if f["code"] == "probe-mirror-differs"]
+    assert world.liar in differs["message"]

@@ -455,3 +455,14 @@ def test_a_tag_records_the_digest_served(tmp_path: Path) -> None:
     judgement = judge(tagged, _log(Attempt(served, "served")), exit_code=0, served_digest=OTHER)
     assert judgement.served_by == served and judgement.served_digest == OTHER
     assert "digest-mismatch" not in [f.code for f in judgement.findings]
+
+
+def test_probes_that_answer_with_other_manifests() -> None:
+    same = Probe("m1/a@" + D, True, digest=D)
+    other = Probe("m2/a@" + D, True, digest=OTHER)
+    by_digest = judge_probes([same, other], D)
+    assert [f.code for f in by_digest] == ["probe-mirror-differs"]
+    assert "m2/a" in by_digest[0].message and "m1/a" not in by_digest[0].message
+    assert judge_probes([same, Probe("m3/a:1", True, digest=D)]) == []  # a tag, one manifest
+    (tagged,) = judge_probes([Probe("m1/a:1", True, digest=D), Probe("m2/a:1", True, digest=OTHER)])
+    assert tagged.code == "probe-mirror-differs" and D in tagged.message and OTHER in tagged.message
