@@ -46,6 +46,7 @@ _TOKEN_SHAPES = re.compile(
     r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}"
     r"|eyJ[A-Za-z0-9_-]{6,}\.eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*)"
 )
+_TOKEN_MARKS = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "eyJ")
 # A bare base64 word, a candidate for an encoded ``user:password``.
 _BASE64_WORD = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/]{8,}={0,2}(?![A-Za-z0-9+/=_-])")
 _USER_PASSWORD = re.compile(r"[!-9;-~]+:[ -~]+")  # printable ASCII, a colon after the user
@@ -67,8 +68,13 @@ def _redact_header(match: re.Match[str]) -> str:
     return match.group(1) + match.group(2) + REDACTED
 
 
+_HEX = re.compile(r"[0-9a-f]+")
+
+
 def _encoded_credentials(match: re.Match[str]) -> str:
     word = match.group()
+    if _HEX.fullmatch(word) or len(word) > 1024:  # digests and blobs: the common words
+        return word
     bare = word.rstrip("=")
     try:  # padding is often dropped (JSON, URL-safe tokens)
         decoded = base64.b64decode(bare + "=" * (-len(bare) % 4), validate=True).decode("ascii")
@@ -93,9 +99,12 @@ def redact(text: str) -> str:
     """
     if not text:
         return text
+    lowered = text.lower()  # cheap guards: most texts hold none of these words
     text = _HEADER.sub(_redact_header, text)
-    text = _COOKIE.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
-    text = _TOKEN_SHAPES.sub(REDACTED, text)
+    if "cookie" in lowered:
+        text = _COOKIE.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    if any(mark in text for mark in _TOKEN_MARKS):
+        text = _TOKEN_SHAPES.sub(REDACTED, text)
     text = _SCHEME_VALUE.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
     text = _JSON_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
     text = _QUERY_SECRET.sub(lambda m: m.group(1) + "=" + REDACTED, text)
