@@ -9,6 +9,12 @@ from typing import Annotated, Any, Optional
 import typer
 
 from agent.errors import ExitCode, UsageError
+from agent.safe_read import (
+    CHECKS_FILE_LIMIT,
+    OBJECTS_FILE_LIMIT,
+    REGISTRIES_CONF_LIMIT,
+    read_text,
+)
 
 
 class PlanOutput(str, Enum):
@@ -17,18 +23,17 @@ class PlanOutput(str, Enum):
     json = "json"
 
 
-def _read_text(path: Path, option: str) -> str:
-    try:
-        return path.read_text()
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{option} {path}: not a text file") from None
+def _read_text(path: Path, option: str, limit: int) -> str:
+    """A regular UTF-8 file of bounded size (agent.safe_read): a FIFO, a device or a
+    binary file is refused with an error naming the option and the file."""
+    text = read_text(path, limit=limit, shown=f"{option} {path}")
+    assert text is not None  # missing_ok is False
+    return text
 
 
 def _images_file(path: Path) -> list[str]:
     images = []
-    for line in _read_text(path, "--images-file").splitlines():
+    for line in _read_text(path, "--images-file", CHECKS_FILE_LIMIT).splitlines():
         text = line.split("#", 1)[0].strip()
         if text:
             images.append(text.split()[0])
@@ -46,7 +51,7 @@ def _node_config(registries_conf: Optional[Path], host_root: Optional[Path]) -> 
             raise UsageError(f"--host-root {host_root}: not a directory")
         return registries.load(host_root, main_override=registries_conf).config
     assert registries_conf is not None
-    text = _read_text(registries_conf, "--registries-conf")
+    text = _read_text(registries_conf, "--registries-conf", REGISTRIES_CONF_LIMIT)
     return merge([decode_file(text, str(registries_conf), drop_in=False, compat=CURRENT)])
 
 
@@ -152,7 +157,7 @@ def plan(
             raise UsageError(f"--ocp-version: {exc}") from None
     files = []
     for path in filenames or []:
-        files += parse_documents(_read_text(path, "-f"), str(path))
+        files += parse_documents(_read_text(path, "-f", OBJECTS_FILE_LIMIT), str(path))
     images = [(given, "given") for given in image or []]
     if images_file is not None:
         images += [(given, "given") for given in _images_file(images_file)]

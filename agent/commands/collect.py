@@ -5,29 +5,26 @@ The summary itself is pure and lives in :mod:`agent.collect`; this module only r
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Optional
 
 from agent.collect import Summary, summarise
+from agent.documents import DocumentError, parse_json
 from agent.errors import UsageError
 from agent.kube.contract import REPORT_SELECTOR
+from agent.safe_read import REPORTS_FILE_LIMIT, read_text_or_stdin
 
 DAEMONSET = "mirror-agent"
 
 
 def read_json_list(path: str, what: str) -> list[dict[str, Any]]:
     """The items of a ``oc get ... -o json`` document in ``path`` (``-``: standard input)."""
+    text = read_text_or_stdin(path, limit=REPORTS_FILE_LIMIT)
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
-        document = json.loads(text)
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise UsageError(f"{path}: not JSON ({exc})") from None
+        document = parse_json(text, "standard input" if path == "-" else path)
+    except DocumentError as exc:
+        raise UsageError(str(exc)) from None
     if isinstance(document, dict) and isinstance(document.get("items"), list):
         return [item for item in document["items"] if isinstance(item, dict)]
     if isinstance(document, dict) and document.get("kind") in ("ConfigMap", "Node"):

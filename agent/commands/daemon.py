@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional, TextIO
 from agent import registries
 from agent.commands.check import CheckOptions, compat_of, run_check
 from agent.commands.checks_file import read_image_lines
+from agent.commands.results import secure_report
 from agent.errors import AgentError, ExitCode, UsageError
 from agent.kube.client import KubeClient
 from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, in_cluster
@@ -38,11 +39,14 @@ from agent.node.paths import (
     USER_MAIN,
     HostRoot,
 )
+from agent.output.text import terminal_safe
 from agent.process import Terminated, stop_signals_raise
+from agent.pull.log.redact import Redactor, redact
 from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat
 from agent.report import CheckReport, Finding, timestamp, worst
+from agent.safe_read import CHECKS_FILE_LIMIT, SMALL_FILE_LIMIT, UnsafeFile, read_text
 
 PUBLISH_BACKOFF_MAX = 300.0
 #: With --cycles: how long a report that could not be published is still retried before
@@ -136,8 +140,11 @@ class Agent:
         out: Optional[TextIO] = None,
         agent_version: str = "",
         rng: Optional[random.Random] = None,
+        redact: Callable[[str], str] = redact,
     ) -> None:
         self.settings = settings
+        #: the node's credentials out of reports and log lines (NodeSettings.redactor)
+        self.redact = redact
         self.runner = runner
         self.load = load
         self.publisher = publisher
@@ -178,10 +185,12 @@ class Agent:
         if path is not None:
             texts = []
             for one in (path, path.parent / CHECKLIST_KEY, path.parent / PLAN_KEY):
-                try:
-                    text = one.read_text()
-                except OSError:
-                    text = ""  # not mounted yet, or the ConfigMap lacks the key
+                try:  # absent: not mounted yet, or the ConfigMap lacks the key
+                    text = read_text(one, limit=CHECKS_FILE_LIMIT, missing_ok=True) or ""
+                except UnsafeFile as error:  # a FIFO, too large, not UTF-8...
+                    texts.append("")
+                    problems.append(str(error))
+                    continue
                 texts.append(text)
                 try:
                     lines = read_image_lines(text, str(one))
@@ -282,6 +291,7 @@ class Agent:
             )
         if report.podman_version:
             self._compat = compat_of(report.podman_version)
+        report = secure_report(report, self.redact)
         published = self.publisher.submit(report)
         counts = {
             v: sum(1 for i in report.images if i.verdict == v)
@@ -309,7 +319,8 @@ class Agent:
             line = json.dumps(fields, separators=(",", ":"))
         else:
             line = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
-        self.out.write(line + "\n")
+        # the node's credentials out; a checks file's control characters escaped
+        self.out.write(terminal_safe(self.redact(line)) + "\n")
         self.out.flush()
 
     def heartbeat(self) -> None:
@@ -370,9 +381,10 @@ class Agent:
 def service_namespace(env: Mapping[str, str], account_dir: Path) -> Optional[str]:
     namespace_file = account_dir / "namespace"
     try:
-        return namespace_file.read_text().strip() or env.get("POD_NAMESPACE")
-    except OSError:
-        return env.get("POD_NAMESPACE")
+        text = read_text(namespace_file, limit=SMALL_FILE_LIMIT, missing_ok=True) or ""
+    except UnsafeFile:
+        text = ""
+    return text.strip() or env.get("POD_NAMESPACE")
 
 
 # -- agent run: the agent wired to the node and to the API server -----------------------------
@@ -418,6 +430,7 @@ def serve(
         load=lambda compat: registries.load(settings.host_root, compat=compat),
         publisher=Publisher(send, clock=time.monotonic),
         agent_version=agent_version,
+        redact=Redactor.of(runner.settings.secret_values()),
     )
     stopped = True
     try:

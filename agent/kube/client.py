@@ -32,6 +32,7 @@ from agent.errors import EnvironmentFailure
 from agent.kube.config import ClusterConfig, Impersonation
 from agent.kube.exec_plugin import ExecCredentialSource
 from agent.kube.proxy import choose_proxy
+from agent.safe_read import SMALL_FILE_LIMIT, UnsafeFile, read_text
 
 RETRYABLE = {429, 500, 502, 503, 504}
 
@@ -231,13 +232,14 @@ class KubeClient:
 
             mtime = os.stat(path).st_mtime
             if force or mtime != self._token_mtime:
-                with open(path) as handle:
-                    self._token = handle.read().strip()
+                self._token = (read_text(path, limit=SMALL_FILE_LIMIT) or "").strip()
                 self._token_mtime = mtime
         except OSError as exc:
             raise EnvironmentFailure(
                 f"cannot read the API token {path}: {exc.strerror or exc}"
             ) from None
+        except UnsafeFile as exc:
+            raise EnvironmentFailure(f"cannot read the API token {exc.message}") from None
 
     def _credentials(
         self, extra: Optional[dict[str, str]], renew: bool = False
