@@ -98,7 +98,10 @@ def _sets(state: MirrorState, kind: str, problems: list[Problem]) -> list[_Set]:
     for obj in state.objects(kind):
         label = f"{kind}/{name_of(obj)}"
         spec = obj.get("spec")
-        items = spec.get(SPEC_KEYS[kind]) if isinstance(spec, Mapping) else None
+        if spec is not None and not isinstance(spec, Mapping):
+            problems.append(Problem(label, "spec", "schema", "must be an object"))
+            continue
+        items = spec.get(SPEC_KEYS[kind]) if spec is not None else None
         if items is None:
             continue
         if not isinstance(items, list):
@@ -115,6 +118,14 @@ def _sets(state: MirrorState, kind: str, problems: list[Problem]) -> list[_Set]:
             if not isinstance(mirrors, list):
                 problems.append(Problem(label, f"{field}.mirrors", "schema", "must be a list"))
                 mirrors = []
+            problems += [
+                Problem(label, f"{field}.mirrors[{position}]", "schema", "must be a string")
+                for position, mirror in enumerate(mirrors)
+                if not isinstance(mirror, str)
+            ]
+            for key in ("source", "mirrorSourcePolicy"):
+                if item.get(key) is not None and not isinstance(item[key], str):
+                    problems.append(Problem(label, f"{field}.{key}", "schema", "must be a string"))
             policy = item.get("mirrorSourcePolicy") if kind != ICSP else None
             found.append(
                 _Set(
