@@ -5,8 +5,10 @@ culprit named, no traceback, never exit 70)."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +315,34 @@ def test_kubeconfig_exec_plugin_printing_deep_json(tmp_path: Path) -> None:
     ran = collect_with(kubeconfig(tmp_path, document))
     assert ran.code == 69, ran.both  # the plugin failed: the environment, as any plugin error
     assert "ExecCredential" in ran.err or str(plugin) in ran.err, ran.err
+
+
+# -- an API server answering with JSON nested past the bound --------------------------------
+
+
+class _DeepAnswers(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = ("[" * 5000 + "]" * 5000).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_api_answer_nested_deeply(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DeepAnswers)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        address = f"http://127.0.0.1:{server.server_address[1]}"
+        clusters = [{"name": "k", "cluster": {"server": address}}]
+        ran = collect_with(kubeconfig(tmp_path, _valid_kubeconfig(clusters=clusters)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert ran.code == 69, ran.both  # the API is not usable: the environment's fault
+    assert "nested more than 100 levels" in ran.err, ran.err
