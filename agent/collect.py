@@ -6,7 +6,6 @@ grows with the number of nodes, not with the size of their reports.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from collections.abc import Iterable
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
+from agent.documents import DocumentError, parse_json
 from agent.kube.contract import (
     CURRENT_CONFIG,
     DESIRED_CONFIG,
@@ -22,7 +22,7 @@ from agent.kube.contract import (
     REPORT_KEY,
     recheck_requests,
 )
-from agent.report import VERDICTS
+from agent.report import VERDICTS, InvalidReport, check_report_json
 from agent.schema import COLLECT_SCHEMA_VERSION
 
 
@@ -77,6 +77,8 @@ class NodeRow:
     stale_reason: Optional[str] = None
     # (image, served by, its kind, the image's verdict) per image checked
     served: list[tuple[str, Optional[str], Optional[str], str]] = field(default_factory=list)
+    # image -> digest of the manifest served, when the report says (servedDigest)
+    digests: dict[str, str] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)  # "code: message" of non-info findings
     machine_config: dict[str, Any] = field(default_factory=dict)  # MCO state when checked
     # The mirrors (locations as tried) a pull attempt failed at, whatever served it after
@@ -94,7 +96,13 @@ class NodeRow:
             "drift": self.drift,
             "staleReason": self.stale_reason,
             "images": [
-                {"image": image, "servedBy": served, "servedByKind": kind, "verdict": verdict}
+                {
+                    "image": image,
+                    "servedBy": served,
+                    "servedByKind": kind,
+                    "servedDigest": self.digests.get(image),
+                    "verdict": verdict,
+                }
                 for image, served, kind, verdict in self.served
             ],
             "findings": self.findings,
@@ -156,6 +164,16 @@ class Summary:
         return all(self.counts[key] == 0 for key in bad)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A Kubernetes object's field that should be a mapping: anything else reads as empty
+    (objects from ``--from-file`` may be hand-made)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _mappings(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
     for toleration in tolerations:
         operator = toleration.get("operator", "Equal")
@@ -195,11 +213,11 @@ class NodeInfo:
 
     @classmethod
     def of(cls, node: dict[str, Any], daemonset: Optional[dict[str, Any]]) -> Optional[NodeInfo]:
-        metadata = node.get("metadata") or {}
+        metadata = _mapping(node.get("metadata"))
         name = metadata.get("name")
         if not isinstance(name, str):
             return None
-        annotations = metadata.get("annotations") or {}
+        annotations = _mapping(metadata.get("annotations"))
         expected = daemonset is None or daemonset_schedules(daemonset, node)
         pool = node_pool(node)
         return cls(
@@ -240,15 +258,15 @@ NODE_DOWN_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreacha
 def daemonset_schedules(daemonset: dict[str, Any], node: dict[str, Any]) -> bool:
     """Whether the DaemonSet runs a pod there: nodeSelector, NoSchedule/NoExecute taints
     against the template's tolerations plus those the DaemonSet controller adds."""
-    spec = ((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}
-    labels = (node.get("metadata") or {}).get("labels") or {}
-    for key, value in (spec.get("nodeSelector") or {}).items():
+    spec = _mapping(_mapping(_mapping(daemonset.get("spec")).get("template")).get("spec"))
+    labels = _mapping(_mapping(node.get("metadata")).get("labels"))
+    for key, value in _mapping(spec.get("nodeSelector")).items():
         if labels.get(key) != value:
             return False
-    tolerations = [*(spec.get("tolerations") or []), *DAEMON_POD_TOLERATIONS]
+    tolerations = [*_mappings(spec.get("tolerations")), *DAEMON_POD_TOLERATIONS]
     if spec.get("hostNetwork"):
         tolerations.append(HOST_NETWORK_TOLERATION)
-    for taint in (node.get("spec") or {}).get("taints") or []:
+    for taint in _mappings(_mapping(node.get("spec")).get("taints")):
         effect = taint.get("effect")
         if effect == "NoSchedule" and taint.get("key") in NODE_DOWN_TAINTS:
             continue
@@ -259,13 +277,15 @@ def daemonset_schedules(daemonset: dict[str, Any], node: dict[str, Any]) -> bool
 
 def node_pool(node: dict[str, Any]) -> Optional[str]:
     """The MachineConfigPool: from ``rendered-<pool>-<hash>``, else the node-role label."""
-    annotations = (node.get("metadata") or {}).get("annotations") or {}
+    annotations = _mapping(_mapping(node.get("metadata")).get("annotations"))
     rendered = str(annotations.get(CURRENT_CONFIG, ""))
     if rendered.startswith("rendered-") and rendered.count("-") >= 2:
         return rendered[len("rendered-") : rendered.rindex("-")]
-    labels = (node.get("metadata") or {}).get("labels") or {}
+    labels = _mapping(_mapping(node.get("metadata")).get("labels"))
     roles = sorted(
-        key.split("/", 1)[1] for key in labels if key.startswith("node-role.kubernetes.io/")
+        key.split("/", 1)[1]
+        for key in labels
+        if isinstance(key, str) and key.startswith("node-role.kubernetes.io/")
     )
     return "master" if "master" in roles else (roles[0] if roles else None)
 
@@ -314,6 +334,7 @@ def summarise(
 
     rows: dict[str, NodeRow] = {}
     image_served: dict[str, Counter[str]] = {}
+    image_digests: dict[str, Counter[str]] = {}
     image_verdicts: dict[str, Counter[str]] = {}
     for configmap in reports:
         row = _row_from_configmap(configmap)
@@ -338,6 +359,8 @@ def summarise(
         for image, served, _kind, verdict in row.served:
             image_served.setdefault(image, Counter())[served or "nothing"] += 1
             image_verdicts.setdefault(image, Counter())[verdict] += 1
+            if image in row.digests:
+                image_digests.setdefault(image, Counter())[row.digests[image]] += 1
     for name in expected:
         if name not in rows:
             status = "unknown" if approximate else "missing"
@@ -364,6 +387,8 @@ def summarise(
             "nodes": sum(image_served[image].values()),
             "servedBy": dict(sorted(image_served[image].items())),
             "verdicts": dict(sorted(image_verdicts.get(image, Counter()).items())),
+            # more than one: nodes were served different content for the same reference
+            "servedDigests": dict(sorted(image_digests.get(image, Counter()).items())),
         }
         for image in sorted(image_served)
     ]
@@ -399,26 +424,33 @@ def _recheck_progress(
     return progress
 
 
+def _invalid_row(node: str, problem: str) -> NodeRow:
+    """A report that cannot be read: its node shows an error; the summary goes on."""
+    return NodeRow(
+        node=node, status="reported", verdict="error", findings=[f"invalid-report: {problem}"]
+    )
+
+
 def _row_from_configmap(configmap: dict[str, Any]) -> Optional[NodeRow]:
-    metadata = configmap.get("metadata") or {}
-    node = (metadata.get("annotations") or {}).get(NODE_ANNOTATION)
-    text = (configmap.get("data") or {}).get(REPORT_KEY)
+    metadata = _mapping(configmap.get("metadata"))
+    annotated = _mapping(metadata.get("annotations")).get(NODE_ANNOTATION)
+    name: str = metadata["name"] if isinstance(metadata.get("name"), str) else "?"
+    node = annotated if isinstance(annotated, str) and annotated else None
+    text = _mapping(configmap.get("data")).get(REPORT_KEY)
     if not text:
         return None
+    if not isinstance(text, str):
+        return _invalid_row(node or name, f"{REPORT_KEY} of ConfigMap {name} is not a string")
     try:
-        report = json.loads(text)
-    except ValueError:
-        return NodeRow(
-            node=node or metadata.get("name", "?"),
-            status="reported",
-            verdict="error",
-            findings=["report-unreadable: report.json is not valid JSON"],
-        )
-    name = node or report.get("node") or metadata.get("name", "?")
+        report = check_report_json(parse_json(text, f"{REPORT_KEY} of ConfigMap {name}"))
+    except DocumentError as exc:
+        return _invalid_row(node or name, str(exc))
+    except InvalidReport as exc:
+        return _invalid_row(node or name, f"{REPORT_KEY} of ConfigMap {name}: {exc}")
     row = NodeRow(
-        node=name,
+        node=node or report.get("node") or name,
         status="reported",
-        verdict=report.get("verdict"),
+        verdict=report.get("verdict") or "error",
         checked_at=report.get("checkedAt"),
         fingerprint=(report.get("registriesConf") or {}).get("fingerprint"),
     )
@@ -433,6 +465,11 @@ def _row_from_configmap(configmap: dict[str, Any]) -> Optional[NodeRow]:
         )
         for image in report.get("images") or []
     ]
+    row.digests = {
+        image["image"]: sys.intern(image["servedDigest"])
+        for image in report.get("images") or []
+        if image.get("servedDigest")
+    }
     row.findings = [
         f"{finding.get('code')}: {finding.get('message')}"
         for image in report.get("images") or []

@@ -106,6 +106,11 @@ _IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
 _WHITESPACE_RE = re.compile(r"\s")
 
 _MAX_QUOTED = 300
+# Control and invisible/direction-changing characters: never part of a name, and they
+# would reach terminals (ESC sequences) through every table that shows the reference.
+_CONTROL_RE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 
 
 class ReferenceError(AgentError):
@@ -338,6 +343,13 @@ def _check_text(text: str) -> None:
         _fail(text, "must not start with '-'")
     if _WHITESPACE_RE.search(text):
         _fail(text, "must not contain whitespace")
+    control = _CONTROL_RE.search(text)
+    if control:
+        _fail(
+            text,
+            f"must not contain control characters (found U+{ord(control.group()):04X} at "
+            f"position {control.start() + 1})",
+        )
 
 
 # --- parsing -------------------------------------------------------------------------------

@@ -57,7 +57,9 @@ class Expected:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Expected:
-        return cls(data["location"], data["kind"], data["insecure"], data["blocked"])
+        return cls(
+            data["location"], data["kind"], data.get("insecure", False), data.get("blocked", False)
+        )
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Probe:
     available: bool
     reason: Optional[str] = None
     message: Optional[str] = None
+    digest: Optional[str] = None  # of the manifest the mirror answered with, when it did
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,11 +106,18 @@ class Probe:
             "available": self.available,
             "reason": self.reason,
             "message": self.message,
+            "digest": self.digest,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Probe:
-        return cls(data["location"], data["available"], data.get("reason"), data.get("message"))
+        return cls(
+            data["location"],
+            data["available"],
+            data.get("reason"),
+            data.get("message"),
+            data.get("digest"),
+        )
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,8 @@ class ImageResult:
     method: Optional[str] = None  # "pull" | "manifest" when it ran (a line may differ)
     # `agent analyze`: the attempts were read from the error text (no debug lines)
     attempts_inferred: bool = False
+    # The digest of the manifest served (a tag's content), when known: collect compares it
+    served_digest: Optional[str] = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -146,6 +158,7 @@ class ImageResult:
             "attemptsInferred": self.attempts_inferred,
             "servedBy": self.served_by,
             "servedByKind": self.served_by_kind,
+            "servedDigest": self.served_digest,
             "findings": [finding.to_json() for finding in self.findings],
             "probes": [probe.to_json() for probe in self.probes],
             "rounds": self.rounds,
@@ -177,6 +190,7 @@ class ImageResult:
             log=data.get("log"),
             method=data.get("method"),
             attempts_inferred=bool(data.get("attemptsInferred", False)),
+            served_digest=data.get("servedDigest"),
         )
 
 
@@ -242,8 +256,13 @@ class CheckReport:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CheckReport:
+        """A report as :meth:`to_json` wrote it; :class:`InvalidReport` names a field that
+        is missing or of the wrong type."""
+        check_report_json(data)
+        for key in ("node", "checkedAt", "verdict"):
+            _typed(data, key, str, "", required=True)
         if data.get("schemaVersion") != REPORT_SCHEMA_VERSION:
-            raise ValueError(
+            raise InvalidReport(
                 f"report schemaVersion {data.get('schemaVersion')!r} is not {REPORT_SCHEMA_VERSION}"
             )
         conf = data.get("registriesConf") or {}
@@ -282,3 +301,123 @@ class CheckReport:
             extra={key: value for key, value in data.items() if key not in known},
             effective_registries=conf.get("effective"),
         )
+
+
+# -- reading a report someone else wrote ---------------------------------------------------
+
+
+class InvalidReport(ValueError):
+    """A report whose JSON does not have the documented shape; the message names the field."""
+
+
+_TYPE_NAMES = {str: "a string", dict: "an object", list: "a list", bool: "a boolean"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _typed(
+    data: dict[str, Any], key: str, kind: type, where: str, *, required: bool = False
+) -> Any:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise InvalidReport(f"{where}{key} is missing")
+        return None
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise InvalidReport(f"{where}{key} must be {_TYPE_NAMES[kind]}, not {_json_type(value)}")
+    return value
+
+
+def _objects(data: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    items = _typed(data, key, list, where) or []
+    for number, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidReport(f"{where}{key}[{number}] must be an object, not {_json_type(item)}")
+    return items
+
+
+def _verdict(data: dict[str, Any], where: str, *, required: bool) -> None:
+    verdict = _typed(data, "verdict", str, where, required=required)
+    if verdict is not None and verdict not in VERDICTS:
+        raise InvalidReport(f"{where}verdict {verdict[:40]!r} is not one of {', '.join(VERDICTS)}")
+
+
+def _check_findings(data: dict[str, Any], where: str) -> None:
+    for number, finding in enumerate(_objects(data, "findings", where)):
+        at = f"{where}findings[{number}]."
+        for key in ("code", "severity", "message"):
+            _typed(finding, key, str, at, required=True)
+
+
+def check_report_json(data: Any) -> dict[str, Any]:
+    """``data`` when every field a reader uses has its documented type (docs/json.md);
+    else :class:`InvalidReport` naming the first field at fault. Unknown fields pass."""
+    if not isinstance(data, dict):
+        raise InvalidReport(f"the report must be a JSON object, not {_json_type(data)}")
+    for key in ("node", "checkedAt", "agentVersion", "podmanVersion", "method", "storage"):
+        _typed(data, key, str, "")
+    _verdict(data, "", required=False)
+    conf = _typed(data, "registriesConf", dict, "") or {}
+    _typed(conf, "fingerprint", str, "registriesConf.")
+    _typed(conf, "behaviour", str, "registriesConf.")
+    _typed(conf, "error", dict, "registriesConf.")
+    _objects(conf, "effective", "registriesConf.")
+    _typed(conf, "effectiveOmitted", bool, "registriesConf.")
+    for number, name in enumerate(_typed(conf, "files", list, "registriesConf.") or []):
+        if not isinstance(name, str):
+            raise InvalidReport(f"registriesConf.files[{number}] must be a string")
+    machine_config = _typed(data, "machineConfig", dict, "") or {}
+    for key, value in machine_config.items():
+        if value is not None and not isinstance(value, str):
+            raise InvalidReport(f"machineConfig.{key} must be a string, not {_json_type(value)}")
+    _check_findings(data, "")
+    for number, item in enumerate(_objects(data, "notVerified", "")):
+        for key in ("prefix", "reason"):
+            _typed(item, key, str, f"notVerified[{number}].", required=True)
+    for number, image in enumerate(_objects(data, "images", "")):
+        at = f"images[{number}]."
+        _typed(image, "image", str, at, required=True)
+        _verdict(image, at, required=True)
+        for key in ("reference", "method", "servedBy", "servedByKind", "servedDigest"):
+            _typed(image, key, str, at)
+        for key in ("finalError", "log"):
+            _typed(image, key, str, at)
+        for key in ("rounds", "exitCode", "durationSeconds"):
+            value = image.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                raise InvalidReport(f"{at}{key} must be a number, not {_json_type(value)}")
+        _check_findings(image, at)
+        for index, attempt in enumerate(_objects(image, "attempts", at)):
+            where = f"{at}attempts[{index}]."
+            _typed(attempt, "location", str, where, required=True)
+            _typed(attempt, "outcome", str, where, required=True)
+            for key in ("kind", "reason", "message", "digest"):
+                _typed(attempt, key, str, where)
+        for index, expected in enumerate(_objects(image, "expected", at)):
+            where = f"{at}expected[{index}]."
+            _typed(expected, "location", str, where, required=True)
+            _typed(expected, "kind", str, where, required=True)
+            _typed(expected, "insecure", bool, where)
+            _typed(expected, "blocked", bool, where)
+        for index, skipped in enumerate(_objects(image, "skippedMirrors", at)):
+            for key in ("location", "reason"):
+                _typed(skipped, key, str, f"{at}skippedMirrors[{index}].", required=True)
+        for index, probe in enumerate(_objects(image, "probes", at)):
+            where = f"{at}probes[{index}]."
+            _typed(probe, "location", str, where, required=True)
+            _typed(probe, "available", bool, where, required=True)
+            for key in ("reason", "message", "digest"):
+                _typed(probe, key, str, where)
+    return data

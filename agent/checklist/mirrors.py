@@ -49,6 +49,7 @@ from agent.checklist.mco_validation import (
     policy_refusals,
     registries_refusals,
 )
+from agent.checklist.shapes import shaped_image_config, shaped_mirror_object
 from agent.errors import AgentError
 from agent.reference import ReferenceError
 from agent.registries.model import Configuration, Mirror, RegistryEntry
@@ -105,11 +106,12 @@ def mirror_sets(kind: str, objects: Iterable[Mapping[str, Any]]) -> list[MirrorS
     """The sets of ICSP, IDMS or ITMS objects as the API returns them."""
     found = []
     for obj in objects:
-        name = str((obj.get("metadata") or {}).get("name", "?"))
-        for index, item in enumerate((obj.get("spec") or {}).get(_SPEC_KEYS[kind]) or []):
-            if not isinstance(item, Mapping) or not isinstance(item.get("source"), str):
+        shaped = shaped_mirror_object(obj, _SPEC_KEYS[kind])  # a snapshot's, or a file's
+        name = str(shaped["metadata"].get("name", "?"))
+        for index, item in enumerate(shaped["spec"][_SPEC_KEYS[kind]]):
+            if not isinstance(item.get("source"), str):
                 continue
-            mirrors = tuple(str(m) for m in item.get("mirrors") or [] if isinstance(m, str))
+            mirrors = tuple(item["mirrors"])
             policy = "" if kind == ICSP else str(item.get("mirrorSourcePolicy") or "")
             found.append(MirrorSet(kind, name, item["source"], mirrors, policy, index))
     return found
@@ -435,7 +437,12 @@ def render_registries(
     ``flags_known`` is False when it could not be read. ``release_image`` is
     ClusterVersion ``status.desired.image`` (the payload the blocked scopes must spare).
     """
-    icsps, idmss, itmss = list(icsps), list(idmss), list(itmss)
+    # Objects from files have not been through the API server's schema: the renderer
+    # sees only their well-typed parts (agent.plan.validate reports the rest).
+    icsps = [shaped_mirror_object(obj, _SPEC_KEYS[ICSP]) for obj in icsps]
+    idmss = [shaped_mirror_object(obj, _SPEC_KEYS[IDMS]) for obj in idmss]
+    itmss = [shaped_mirror_object(obj, _SPEC_KEYS[ITMS]) for obj in itmss]
+    image_config = shaped_image_config(image_config)
     icsp_sets = mirror_sets(ICSP, icsps)
     idms_sets = mirror_sets(IDMS, idmss)
     itms_sets = mirror_sets(ITMS, itmss)

@@ -9,13 +9,13 @@ once per fingerprint, since most nodes of a pool share one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from agent.checklist.model import FetchedList, FetchedObject, Json, Unavailable
 from agent.collect import daemonset_schedules, node_pool
+from agent.documents import DocumentError, parse_json
 from agent.kube.contract import (
     CHECKLIST_KEY,
     CURRENT_CONFIG,
@@ -24,6 +24,7 @@ from agent.kube.contract import (
     NODE_ANNOTATION,
     REPORT_KEY,
 )
+from agent.report import InvalidReport, check_report_json
 
 MACHINE_API_NAMESPACE = "openshift-machine-api"
 SIGNATURES_NAMESPACE = "openshift-config-managed"
@@ -101,20 +102,31 @@ def _image_check(data: Mapping[str, Any]) -> ImageCheck:
     )
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def parse_report(configmap: Mapping[str, Any]) -> Optional[tuple[NodeReport, Optional[list[Json]]]]:
     """A report ConfigMap: the reduced report and its effective entries (None if absent)."""
-    metadata = configmap.get("metadata") or {}
-    name = str(metadata.get("name", "?"))
-    text = (configmap.get("data") or {}).get(REPORT_KEY)
+    metadata = _mapping(configmap.get("metadata"))
+    name = metadata["name"] if isinstance(metadata.get("name"), str) else "?"
+    text = _mapping(configmap.get("data")).get(REPORT_KEY)
     if not text:
         return None
-    node = (metadata.get("annotations") or {}).get(NODE_ANNOTATION)
+    annotated = _mapping(metadata.get("annotations")).get(NODE_ANNOTATION)
+    node = annotated if isinstance(annotated, str) and annotated else None
+    source = f"{REPORT_KEY} of ConfigMap {name}"
     try:
-        report = json.loads(text)
-        if not isinstance(report, dict):
-            raise ValueError("not an object")
-    except ValueError:
-        return NodeReport(str(node or name), name, None, "error", None, readable=False), None
+        if not isinstance(text, str):
+            raise InvalidReport("not a string")
+        report = check_report_json(parse_json(text, source))
+    except (DocumentError, InvalidReport) as exc:
+        where = "" if isinstance(exc, DocumentError) else f"{source}: "
+        problem = f"invalid-report: {where}{exc}"
+        invalid = NodeReport(
+            node or name, name, None, "error", None, findings=(problem,), readable=False
+        )
+        return invalid, None
     conf = report.get("registriesConf") or {}
     effective = conf.get("effective")
     if not isinstance(effective, list):
@@ -124,7 +136,7 @@ def parse_report(configmap: Mapping[str, Any]) -> Optional[tuple[NodeReport, Opt
             node=str(node or report.get("node") or name),
             configmap=name,
             checked_at=report.get("checkedAt"),
-            verdict=str(report.get("verdict", "error")),
+            verdict=report.get("verdict") or "error",
             fingerprint=conf.get("fingerprint"),
             machine_config=report.get("machineConfig") or {},
             images=tuple(

@@ -55,7 +55,9 @@ def _global(
 
 
 def _permission_refused(error: PermissionError) -> str:
-    where = f": {error.filename}" if error.filename else ""
+    from agent.output.text import terminal_safe
+
+    where = f": {terminal_safe(str(error.filename))}" if error.filename else ""
     return (
         f"error: permission denied{where}\n"
         "hint: the agent reads the node's files and runs podman as root (oc debug node/X, "

@@ -1,6 +1,7 @@
 """Commands about this node: ``explain`` and ``config`` (registries.conf resolution, no
 pull), ``check`` (real pulls, judged) and ``analyze`` (a log captured elsewhere, judged)."""
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
@@ -83,9 +84,12 @@ def explain(
         options.write_json(explain_json(loaded.config, explanations))
     else:
         sys.stdout.write(explain_table(loaded.config, explanations))
+    from agent.output.text import terminal_safe
+
     for explanation in explanations:
         if explanation.problem:
-            sys.stderr.write(f"error: {explanation.given}: {explanation.problem.message}\n")
+            problem = f"error: {explanation.given}: {explanation.problem.message}\n"
+            sys.stderr.write(terminal_safe(problem))
     if any(explanation.problem for explanation in explanations):
         raise typer.Exit(ExitCode.BAD_INPUT)
 
@@ -196,12 +200,17 @@ def _history(
     """``check --history``: prints the summary; exits with the worst verdict of the pulls."""
     from agent.commands.history import read_history
     from agent.output.check import history_table  # only when output is made
+    from agent.pull.log.redact import Redactor
 
     summary = read_history(runner, root, since)
+    # the node's own credentials, wherever they appear
+    redact = Redactor.of(runner.settings.secret_values())
     if output is CheckOutput.json:
-        options.write_json(summary.to_json())
+        sys.stdout.write(redact(json.dumps(summary.to_json(), indent=2)) + "\n")
     else:
-        sys.stdout.write(history_table(summary.entries, verdict=summary.verdict, strict=strict))
+        sys.stdout.write(
+            redact(history_table(summary.entries, verdict=summary.verdict, strict=strict))
+        )
     raise typer.Exit(options.verdict_exit(summary.verdict, strict))
 
 
@@ -223,11 +232,9 @@ def analyze(
 ) -> None:
     """Judge a debug log captured elsewhere (podman, skopeo, or a CRI-O journal excerpt)."""
     from agent.commands.analyze import analyze_log
+    from agent.safe_read import LOG_FILE_LIMIT, read_text_or_stdin
 
-    try:
-        text = sys.stdin.read() if str(log_file) == "-" else log_file.read_text(errors="replace")
-    except OSError as exc:
-        raise UsageError(f"{log_file}: {exc.strerror or exc}") from None
+    text = read_text_or_stdin(log_file, limit=LOG_FILE_LIMIT, lenient=True)
     loaded = _load(
         host_root,
         registries_conf,
@@ -235,7 +242,9 @@ def analyze(
         podman_version,
         Output.json if output is CheckOutput.json else Output.table,
     )
-    from agent.output.check import check_table
+    from agent.commands.results import secure_report
+    from agent.output.check import check_table  # only when output is made
+    from agent.pull.log.redact import redact
     from agent.report import timestamp
 
     report = analyze_log(
@@ -247,6 +256,7 @@ def analyze(
         checked_at=timestamp(),
         agent_version=__version__,
     )
+    report = secure_report(report, redact)  # a log from elsewhere: patterns, trimmed errors
     if output is CheckOutput.json:
         options.write_json(report.to_json())
     else:

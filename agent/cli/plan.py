@@ -9,6 +9,13 @@ from typing import Annotated, Any, Optional
 import typer
 
 from agent.errors import ExitCode, UsageError
+from agent.safe_read import (
+    CHECKS_FILE_LIMIT,
+    OBJECTS_FILE_LIMIT,
+    REGISTRIES_CONF_LIMIT,
+    read_stdin,
+    read_text,
+)
 
 
 class PlanOutput(str, Enum):
@@ -17,36 +24,32 @@ class PlanOutput(str, Enum):
     json = "json"
 
 
-def _read_text(path: Path, option: str) -> str:
-    try:
-        return path.read_text()
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{option} {path}: not a text file") from None
+def _read_text(path: Path, option: str, limit: int) -> str:
+    """A regular UTF-8 file of bounded size (agent.safe_read): a FIFO, a device or a
+    binary file is refused with an error naming the option and the file."""
+    text = read_text(path, limit=limit, shown=f"{option} {path}")
+    assert text is not None  # missing_ok is False
+    return text
 
 
 def _object_files(path: Path) -> list[tuple[str, str]]:
     """(text, name) of what ``-f PATH`` names, as ``oc apply -f`` reads it: ``-`` is
     stdin; a directory its *.json, *.yaml and *.yml files (not recursive, sorted)."""
     if str(path) == "-":
-        try:
-            return [(sys.stdin.read(), "stdin")]
-        except UnicodeDecodeError:
-            raise UsageError("-f -: stdin is not text") from None
+        return [(read_stdin(limit=OBJECTS_FILE_LIMIT, shown="-f - (standard input)"), "stdin")]
     if path.is_dir():
         found = sorted(
             p for p in path.iterdir() if p.suffix in (".json", ".yaml", ".yml") and p.is_file()
         )
         if not found:
             raise UsageError(f"-f {path}: no *.yaml, *.yml or *.json file in the directory")
-        return [(_read_text(p, "-f"), str(p)) for p in found]
-    return [(_read_text(path, "-f"), str(path))]
+        return [(_read_text(p, "-f", OBJECTS_FILE_LIMIT), str(p)) for p in found]
+    return [(_read_text(path, "-f", OBJECTS_FILE_LIMIT), str(path))]
 
 
 def _images_file(path: Path) -> list[str]:
     images = []
-    for line in _read_text(path, "--images-file").splitlines():
+    for line in _read_text(path, "--images-file", CHECKS_FILE_LIMIT).splitlines():
         text = line.split("#", 1)[0].strip()
         if text:
             images.append(text.split()[0])
@@ -81,7 +84,7 @@ def _node_config(registries_conf: Optional[Path], host_root: Optional[Path]) -> 
             f"its drop-ins only: {', '.join(drop_ins)}"
         ]
     assert registries_conf is not None
-    text = _read_text(registries_conf, "--registries-conf")
+    text = _read_text(registries_conf, "--registries-conf", REGISTRIES_CONF_LIMIT)
     return merge([decode_file(text, str(registries_conf), drop_in=False, compat=CURRENT)]), []
 
 

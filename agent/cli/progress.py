@@ -21,7 +21,9 @@ class ImageProgress:
     def __call__(self, image: str, state: str) -> None:
         if not self.active:
             return
-        text = f"{image}: {state}"[:160]
+        from agent.output.text import terminal_safe
+
+        text = terminal_safe(f"{image}: {state}")[:160]
         sys.stderr.write("\r" + text.ljust(self.width))
         sys.stderr.flush()
         self.width = len(text)

@@ -7,9 +7,9 @@ the configuration loader passed in, so the whole flow is testable with fakes.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,16 +24,26 @@ from agent.commands.results import (
     error_result,
     expected_sources,
     result_from_log,
+    secure_report,
 )
-from agent.errors import CheckEnvironmentError, ConfigError, UsageError
+from agent.errors import CheckEnvironmentError, ConfigError
 from agent.process import CommandNotFound, CommandResult, Terminated
 from agent.pull.judge import verdict_of
+from agent.pull.log.digests import stored_manifest_digest
 from agent.pull.log.podman import parse_pull_log
+from agent.pull.log.redact import Redactor
 from agent.pull.runner import NodeRunner
 from agent.pull.scratch import NodeDiskFull
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat, Resolution, compat_for_podman
 from agent.report import CheckReport, Finding, ImageResult, NotVerified, Probe, timestamp, worst
+from agent.safe_read import (
+    CHECKS_FILE_LIMIT,
+    SMALL_FILE_LIMIT,
+    UnsafeFile,
+    read_text,
+    read_text_or_stdin,
+)
 
 Progress = Callable[[str, str], None]  # (image, what is happening)
 
@@ -110,7 +120,9 @@ def probe_mirrors(runner: NodeRunner, resolution: Resolution) -> tuple[Probe, ..
             log = parse_pull_log(result.stderr, exit_code=result.exit_code, killed=result.timed_out)
             attempt = log.attempts[-1] if log.attempts else None
             if result.exit_code == 0:
-                probes.append(Probe(mirror.location, True))
+                probes.append(
+                    Probe(mirror.location, True, digest=_served_digest("manifest", result))
+                )
             elif result.timed_out:
                 probes.append(Probe(mirror.location, False, "timeout", "no answer in time"))
             else:
@@ -196,12 +208,34 @@ def check_image(
             reference=target,
             expected=expected_sources(resolution),
         )
-    judged = _judge_result(image, resolution, result, runner if options.probe_mirrors else None)
+    judged = _judge_result(
+        image,
+        resolution,
+        result,
+        runner if options.probe_mirrors else None,
+        served_digest=_served_digest(method, result),
+    )
     return replace(judged, method=method)
 
 
+def _served_digest(method: str, result: CommandResult) -> Optional[str]:
+    """The digest of the manifest received: skopeo prints the raw manifest (its sha256 is
+    the digest); podman's debug log names the manifest it stored."""
+    if result.exit_code != 0:
+        return None
+    if method == "manifest":
+        raw = result.stdout.encode()
+        return "sha256:" + hashlib.sha256(raw).hexdigest() if raw else None
+    return stored_manifest_digest(result.stderr)
+
+
 def _judge_result(
-    image: str, resolution: Resolution, result: CommandResult, prober: Optional[NodeRunner]
+    image: str,
+    resolution: Resolution,
+    result: CommandResult,
+    prober: Optional[NodeRunner],
+    *,
+    served_digest: Optional[str] = None,
 ) -> ImageResult:
     log = parse_pull_log(result.stderr, exit_code=result.exit_code, killed=result.timed_out)
     probes: tuple[Probe, ...] = ()
@@ -229,6 +263,7 @@ def _judge_result(
         raw=result.stderr,
         probes=probes,
         extra_findings=problems,
+        served_digest=served_digest,
     )
 
 
@@ -375,18 +410,15 @@ def node_name(root: Path) -> str:
     if os.environ.get("NODE_NAME"):
         return os.environ["NODE_NAME"]
     try:
-        name = (root / "etc" / "hostname").read_text().strip()
-    except OSError:
+        name = (read_text(root / "etc" / "hostname", limit=SMALL_FILE_LIMIT) or "").strip()
+    except UnsafeFile:
         name = ""
     return name or socket.gethostname()
 
 
 def read_checks_file(path: Path) -> list[tuple[str, Optional[str]]]:
     """``--images-file PATH`` (``-``: standard input): (reference, method) per line."""
-    try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text()
-    except OSError as exc:
-        raise UsageError(f"--images-file {path}: {exc.strerror or exc}") from None
+    text = read_text_or_stdin(path, limit=CHECKS_FILE_LIMIT)  # UnsafeFile names the file
     return read_image_lines(text, str(path))
 
 
@@ -399,8 +431,9 @@ def check_node(
     progress: Optional[Progress] = None,
     podman_version_of: Optional[Callable[[], Optional[str]]] = None,
 ) -> CheckReport:
-    """``agent check``: :func:`run_check` on the node under ``root``, now."""
-    return run_check(
+    """``agent check``: :func:`run_check` on the node under ``root``, now; the node's
+    credentials are taken out of the report (:func:`secure_report`)."""
+    report = run_check(
         runner,
         lambda compat: registries.load(root, compat=compat),
         options,
@@ -411,6 +444,7 @@ def check_node(
         progress=progress,
         podman_version_of=podman_version_of,
     )
+    return secure_report(report, Redactor.of(runner.settings.secret_values()))
 
 
 __all__: Sequence[str] = (

@@ -5,17 +5,16 @@ The summary itself is pure and lives in :mod:`agent.collect`; this module only r
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from agent.collect import Summary, summarise
+from agent.documents import DocumentError, parse_json
 from agent.errors import UsageError
 from agent.kube.contract import CHECKS_CONFIGMAP, RECHECK_KEY, REPORT_SELECTOR
+from agent.safe_read import REPORTS_FILE_LIMIT, read_text_or_stdin
 
 if TYPE_CHECKING:
     from agent.kube.client import KubeClient
@@ -25,13 +24,11 @@ DAEMONSET = "mirror-agent"
 
 def read_json_list(path: str, what: str) -> list[dict[str, Any]]:
     """The items of a ``oc get ... -o json`` document in ``path`` (``-``: standard input)."""
+    text = read_text_or_stdin(path, limit=REPORTS_FILE_LIMIT)
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
-        document = json.loads(text)
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise UsageError(f"{path}: not JSON ({exc})") from None
+        document = parse_json(text, "standard input" if path == "-" else path)
+    except DocumentError as exc:
+        raise UsageError(str(exc)) from None
     if isinstance(document, dict) and isinstance(document.get("items"), list):
         return [item for item in document["items"] if isinstance(item, dict)]
     if isinstance(document, dict) and document.get("kind") in ("ConfigMap", "Node"):
@@ -122,7 +119,9 @@ def read_daemonset(
     for _ in range(DAEMONSET_READS):
         try:
             return get(f"/apis/apps/v1/namespaces/{namespace}/daemonsets/{DAEMONSET}"), None
-        except (ApiError, Unreachable) as error:
+        except Unreachable:
+            raise  # the client has retried already, and no report could be read either
+        except ApiError as error:
             problem = f"daemonset {namespace}/{DAEMONSET}: {error}"
             if isinstance(error, NotFound) or getattr(error, "status", None) in (401, 403):
                 break

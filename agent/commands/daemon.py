@@ -26,6 +26,7 @@ from agent.commands.check import CheckOptions, compat_of, run_check
 from agent.commands.checks_file import read_image_lines
 from agent.commands.node_events import with_node_events
 from agent.commands.recheck import seen_requests
+from agent.commands.results import secure_report
 from agent.errors import AgentError, ExitCode, UsageError
 from agent.kube.client import KubeClient
 from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, in_cluster
@@ -40,11 +41,21 @@ from agent.node.paths import (
     USER_MAIN,
     HostRoot,
 )
+from agent.output.text import terminal_safe
 from agent.process import Terminated, stop_signals_raise
+from agent.pull.log.redact import Redactor, redact
 from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat
 from agent.report import CheckReport, Finding, timestamp, worst
+from agent.safe_read import (
+    CHECKS_FILE_LIMIT,
+    SMALL_FILE_LIMIT,
+    UnsafeFile,
+    decode_text,
+    read_bytes,
+    read_text,
+)
 
 PUBLISH_BACKOFF_MAX = 300.0
 #: With --cycles: how long a report that could not be published is still retried before
@@ -145,8 +156,12 @@ class Agent:
         agent_version: str = "",
         rng: Optional[random.Random] = None,
         complete: Optional[Callable[[], bool]] = None,
+        redact: Callable[[str], str] = redact,
     ) -> None:
         self.settings = settings
+        #: the node's credentials out of reports and log lines: remade from the node's
+        #: settings with each runner a factory makes (NodeSettings.secret_values)
+        self.redact = redact
         # A factory is called at every check: the node's settings (pull secret, proxy) are
         # read then, and a node that cannot be read is that check's error report.
         self.runner: Optional[NodeRunner] = None if callable(runner) else runner
@@ -193,16 +208,16 @@ class Agent:
         if path is not None:
             texts: list[bytes] = []
             for one in (path, path.parent / CHECKLIST_KEY, path.parent / PLAN_KEY):
-                try:
-                    data = one.read_bytes()
-                except OSError:
-                    data = b""  # not mounted yet, or the ConfigMap lacks the key
+                try:  # absent: not mounted yet, or the ConfigMap lacks the key
+                    data = read_bytes(one, limit=CHECKS_FILE_LIMIT, missing_ok=True) or b""
+                    text = decode_text(data, str(one))
+                except UnsafeFile as error:  # a FIFO, too large, not UTF-8...
+                    texts.append(b"")
+                    problems.append(str(error))
+                    continue
                 texts.append(data)
                 try:
-                    lines = read_image_lines(data.decode("utf-8"), str(one))
-                except UnicodeDecodeError as error:
-                    problems.append(f"{one}: not UTF-8 text (byte {error.start})")
-                    continue
+                    lines = read_image_lines(text, str(one))
                 except AgentError as error:
                     problems.append(str(error))  # logged and reported by the next check
                     continue
@@ -289,6 +304,7 @@ class Agent:
             report = replace(report, extra={**report.extra, "recheck": self._recheck_seen})
         if report.podman_version:
             self._compat = compat_of(report.podman_version)
+        report = secure_report(report, self.redact)
         published = self.publisher.submit(report)
         counts = {
             v: sum(1 for i in report.images if i.verdict == v)
@@ -342,6 +358,7 @@ class Agent:
         settings are read again at every check)."""
         if self._make_runner is not None:
             self.runner = self._make_runner()
+            self.redact = Redactor.of(self.runner.settings.secret_values())
         assert self.runner is not None
         return self.runner
 
@@ -378,7 +395,8 @@ class Agent:
             line = json.dumps(fields, separators=(",", ":"))
         else:
             line = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
-        self.out.write(line + "\n")
+        # the node's credentials out; a checks file's control characters escaped
+        self.out.write(terminal_safe(self.redact(line)) + "\n")
         self.out.flush()
 
     def heartbeat(self) -> None:
@@ -453,9 +471,10 @@ class Agent:
 def service_namespace(env: Mapping[str, str], account_dir: Path) -> Optional[str]:
     namespace_file = account_dir / "namespace"
     try:
-        return namespace_file.read_text().strip() or env.get("POD_NAMESPACE")
-    except OSError:
-        return env.get("POD_NAMESPACE")
+        text = read_text(namespace_file, limit=SMALL_FILE_LIMIT, missing_ok=True) or ""
+    except UnsafeFile:
+        text = ""
+    return text.strip() or env.get("POD_NAMESPACE")
 
 
 # -- agent run: the agent wired to the node and to the API server -----------------------------
@@ -509,6 +528,8 @@ def serve(
         publisher=Publisher(send, clock=time.monotonic),
         agent_version=agent_version,
         complete=reports.complete,
+        # a factory's runners remake it at every check (Agent.node_runner)
+        redact=redact if callable(runner) else Redactor.of(runner.settings.secret_values()),
     )
     send.log = agent.log_line
     stopped = True

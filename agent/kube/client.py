@@ -28,10 +28,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPHeaderDict
 
+from agent.documents import DocumentError, parse_json
 from agent.errors import EnvironmentFailure
 from agent.kube.config import ClusterConfig, Impersonation
 from agent.kube.exec_plugin import ExecCredentialSource
 from agent.kube.proxy import choose_proxy
+from agent.safe_read import SMALL_FILE_LIMIT, UnsafeFile, read_text
 
 RETRYABLE = {429, 500, 502, 503, 504}
 
@@ -92,8 +94,8 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 
 def _error(response: requests.Response) -> ApiError:
     try:
-        body = response.json()
-    except ValueError:
+        body = parse_json(response.text, "the API's error")  # nesting bounded
+    except DocumentError:
         body = {}
     if not isinstance(body, dict):
         body = {}
@@ -231,13 +233,14 @@ class KubeClient:
 
             mtime = os.stat(path).st_mtime
             if force or mtime != self._token_mtime:
-                with open(path) as handle:
-                    self._token = handle.read().strip()
+                self._token = (read_text(path, limit=SMALL_FILE_LIMIT) or "").strip()
                 self._token_mtime = mtime
         except OSError as exc:
             raise EnvironmentFailure(
                 f"cannot read the API token {path}: {exc.strerror or exc}"
             ) from None
+        except UnsafeFile as exc:
+            raise EnvironmentFailure(f"cannot read the API token {exc.message}") from None
 
     def _credentials(
         self, extra: Optional[dict[str, str]], renew: bool = False
@@ -307,11 +310,14 @@ class KubeClient:
             else:
                 if response.status_code < 400:
                     try:
-                        decoded = response.json() if response.content else {}
-                    except ValueError:
-                        raise ApiError(
-                            response.status_code, "BadResponse", "the API answered with non-JSON"
-                        ) from None
+                        # nesting bounded: a hostile answer cannot exhaust the stack
+                        decoded = (
+                            parse_json(response.text, "the API's answer")
+                            if response.content
+                            else {}
+                        )
+                    except DocumentError as exc:  # not JSON, or nested past the bound
+                        raise ApiError(response.status_code, "BadResponse", str(exc)) from None
                     return decoded if isinstance(decoded, dict) else {"items": decoded}
                 renewable = self.config.token_file or self.exec_credentials is not None
                 if response.status_code == 401 and not reauthenticated and renewable:

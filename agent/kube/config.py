@@ -17,6 +17,7 @@ error.
 from __future__ import annotations
 
 import base64
+import binascii
 import importlib.util
 import os
 from collections.abc import Mapping, Sequence
@@ -25,10 +26,12 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
+from agent.documents import DocumentError, parse_yaml
 from agent.errors import AgentError
 from agent.kube.exec_plugin import API_VERSIONS, EXEC_EXTENSION, ExecConfig, InteractiveMode
 from agent.kube.proxy import PROXY_SCHEMES
 from agent.kube.secret_files import secret_file
+from agent.safe_read import KUBECONFIG_LIMIT, SMALL_FILE_LIMIT, UnsafeFile, read_bytes, read_text
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 DEFAULT_NAMESPACE = "mirror-agent"  # where the manifests in daemonset/ install the agent
@@ -83,9 +86,12 @@ def in_cluster(
         raise KubeConfigError(f"no service-account token at {token_file}")
     ca_file = account_dir / "ca.crt"
     namespace_file = account_dir / "namespace"
-    namespace = (
-        namespace_file.read_text().strip() if namespace_file.is_file() else env.get("POD_NAMESPACE")
-    )
+    try:
+        namespace = (
+            read_text(namespace_file, limit=SMALL_FILE_LIMIT, missing_ok=True) or ""
+        ).strip()
+    except UnsafeFile as exc:
+        raise KubeConfigError(exc.message) from None
     server_host = f"[{host}]" if ":" in host else host
     return ClusterConfig(
         server=f"https://{server_host}:{port}",
@@ -97,19 +103,48 @@ def in_cluster(
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
     try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise KubeConfigError(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise KubeConfigError(f"kubeconfig {path} is not valid YAML: {exc}") from None
+        text = read_text(path, limit=KUBECONFIG_LIMIT, shown=f"kubeconfig {path}")
+        document = parse_yaml(text or "", f"kubeconfig {path}")
+    except UnsafeFile as exc:
+        raise KubeConfigError(exc.message, hint=exc.hint) from None
+    except DocumentError as exc:
+        raise KubeConfigError(str(exc)) from None
     if document is None:
         return {}
     if not isinstance(document, dict):
-        raise KubeConfigError(f"kubeconfig {path} is not a mapping")
+        raise KubeConfigError(f"kubeconfig {path} is not a mapping (it is {_type_name(document)})")
     return document
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _field(container: dict[str, Any], key: str, kind: type, where: str, default: Any = None) -> Any:
+    """``container[key]`` when it is a ``kind`` (None/absent: ``default``); else an error
+    naming the file and the field."""
+    value = container.get(key)
+    if value is None:
+        return default
+    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # YAML reads a name like 1234 as a number; kubectl quotes it
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        expected = {str: "a string", dict: "a mapping", list: "a list", bool: "a boolean"}[kind]
+        raise KubeConfigError(f"{where}: {key} must be {expected}, not {_type_name(value)}")
+    return value
 
 
 def _named(
@@ -119,9 +154,14 @@ def _named(
     merged: dict[str, tuple[Path, dict[str, Any]]] = {}
     inner = section[:-1]  # clusters -> cluster
     for path, document in documents:
-        for item in document.get(section) or []:
-            if isinstance(item, dict) and "name" in item and item["name"] not in merged:
-                merged[item["name"]] = (path, item.get(inner) or {})
+        items = _field(document, section, list, f"kubeconfig {path}", [])
+        for number, item in enumerate(items):
+            where = f"kubeconfig {path}: {section}[{number}]"
+            if not isinstance(item, dict):
+                raise KubeConfigError(f"{where} must be a mapping, not {_type_name(item)}")
+            name = _field(item, "name", str, where)
+            if name is not None and name not in merged:
+                merged[name] = (path, _field(item, inner, dict, f"{where} ({name})", {}))
     return merged
 
 
@@ -133,9 +173,14 @@ def kubeconfig_paths(explicit: Optional[str], env: Mapping[str, str] = os.enviro
     return [Path(env.get("HOME", "~")).expanduser() / ".kube" / "config"]
 
 
-def _materialise(data: str, suffix: str) -> str:
-    """``*-data`` fields are base64 PEM; requests wants files (kept in memory)."""
-    return secret_file(base64.b64decode(data), suffix)
+def _materialise(data: str, suffix: str, where: str) -> str:
+    """``*-data`` fields are base64 PEM; requests wants files (kept in memory). ``where``
+    names the field when the data is not base64."""
+    try:
+        content = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise KubeConfigError(f"{where}: not valid base64") from None
+    return secret_file(content, suffix)
 
 
 #: user fields current clients removed, and what to use instead
@@ -159,10 +204,10 @@ class ImpersonationFlags:
 def _impersonation(
     user: dict[str, Any], flags: Optional[ImpersonationFlags], where: str
 ) -> Optional[Impersonation]:
-    name = user.get("as") or None
-    groups = user.get("as-groups") or []
-    uid = user.get("as-uid") or None
-    extra = user.get("as-user-extra") or {}
+    name = _field(user, "as", str, where) or None
+    groups = _field(user, "as-groups", list, where, [])
+    uid = _field(user, "as-uid", str, where) or None
+    extra = _field(user, "as-user-extra", dict, where, {})
     if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
         raise KubeConfigError(f"{where}: as-groups must be a list of strings")
     if not isinstance(extra, dict) or not all(
@@ -196,23 +241,23 @@ def parse_exec(
     slash are resolved against the kubeconfig's folder."""
     where = f"kubeconfig {kubeconfig}: user {user!r}: exec"
     if not isinstance(section, dict):
-        raise KubeConfigError(f"{where} must be a mapping")
-    api_version = section.get("apiVersion")
+        raise KubeConfigError(f"{where} must be a mapping, not {_type_name(section)}")
+    api_version = _field(section, "apiVersion", str, where)
     if api_version not in API_VERSIONS:
         raise KubeConfigError(
             f"{where}.apiVersion {api_version!r} is not supported",
             hint=f"use {' or '.join(API_VERSIONS)} (v1alpha1 was removed in Kubernetes 1.24)",
         )
-    command = section.get("command")
-    if not isinstance(command, str) or not command:
+    command = _field(section, "command", str, where)
+    if not command:
         raise KubeConfigError(f"{where}.command is missing")
     if os.sep in command and not os.path.isabs(command):
         command = str(kubeconfig.parent / command)
-    args = section.get("args") or []
-    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+    args = _field(section, "args", list, where, [])
+    if not all(isinstance(a, str) for a in args):
         raise KubeConfigError(f"{where}.args must be a list of strings")
     env: list[tuple[str, str]] = []
-    for index, entry in enumerate(section.get("env") or []):
+    for index, entry in enumerate(_field(section, "env", list, where, [])):
         if (
             not isinstance(entry, dict)
             or not isinstance(entry.get("name"), str)
@@ -220,7 +265,7 @@ def parse_exec(
         ):
             raise KubeConfigError(f"{where}.env[{index}] needs a name and a string value")
         env.append((entry["name"], entry["value"]))
-    mode = section.get("interactiveMode")
+    mode = _field(section, "interactiveMode", str, where)
     if mode is None:
         if api_version.endswith("/v1"):
             raise KubeConfigError(
@@ -243,14 +288,19 @@ def parse_exec(
         command=command,
         args=tuple(args),
         env=tuple(env),
-        install_hint=str(section.get("installHint") or ""),
+        install_hint=_field(section, "installHint", str, where, ""),
         interactive_mode=modes[mode],
-        cluster_info=cluster_info if section.get("provideClusterInfo") else None,
+        cluster_info=(
+            cluster_info if _field(section, "provideClusterInfo", bool, where, False) else None
+        ),
     )
 
 
-def _exec_cluster_info(cluster: dict[str, Any], ca_file: Optional[str]) -> dict[str, Any]:
-    """``spec.cluster`` of KUBERNETES_EXEC_INFO, as client-go fills it."""
+def _exec_cluster_info(
+    cluster: dict[str, Any], ca_file: Optional[str], where: str
+) -> dict[str, Any]:
+    """``spec.cluster`` of KUBERNETES_EXEC_INFO, as client-go fills it (the fields were
+    type-checked by the caller)."""
     info: dict[str, Any] = {"server": cluster.get("server")}
     for key in ("tls-server-name", "insecure-skip-tls-verify", "proxy-url", "disable-compression"):
         if cluster.get(key):
@@ -259,17 +309,17 @@ def _exec_cluster_info(cluster: dict[str, Any], ca_file: Optional[str]) -> dict[
         info["certificate-authority-data"] = cluster["certificate-authority-data"]
     elif ca_file:
         try:
-            pem = Path(ca_file).read_bytes()
-            info["certificate-authority-data"] = base64.b64encode(pem).decode()
-        except OSError as exc:
-            raise KubeConfigError(f"cannot read {ca_file}: {exc.strerror or exc}") from None
-    for extension in cluster.get("extensions") or []:
+            pem = read_bytes(ca_file, limit=KUBECONFIG_LIMIT) or b""
+        except UnsafeFile as exc:
+            raise KubeConfigError(exc.message, hint=exc.hint) from None
+        info["certificate-authority-data"] = base64.b64encode(pem).decode()
+    for extension in _field(cluster, "extensions", list, where, []):
         if isinstance(extension, dict) and extension.get("name") == EXEC_EXTENSION:
             info["config"] = extension.get("extension")
     return info
 
 
-def _proxy_url(value: Any, where: str) -> Optional[str]:
+def _proxy_url(value: Optional[str], where: str) -> Optional[str]:
     if not value:
         return None
     scheme = urlsplit(str(value)).scheme
@@ -304,77 +354,97 @@ def from_kubeconfig(
         )
     documents = [(path, _load_yaml(path)) for path in existing]
     current = context or next(
-        (doc.get("current-context") for _, doc in documents if doc.get("current-context")), None
+        (
+            name
+            for path, doc in documents
+            if (name := _field(doc, "current-context", str, f"kubeconfig {path}"))
+        ),
+        None,
     )
     if not current:
         raise KubeConfigError("the kubeconfig has no current-context; pass --context")
     contexts = _named(documents, "contexts")
     if current not in contexts:
         raise KubeConfigError(f"context {current!r} is not in the kubeconfig")
-    _, ctx = contexts[current]
-    cluster_path, cluster = _named(documents, "clusters").get(ctx.get("cluster", ""), (None, None))
+    context_path, ctx = contexts[current]
+    at_context = f"kubeconfig {context_path}: context {current!r}"
+    cluster_name = _field(ctx, "cluster", str, at_context, "")
+    user_name = _field(ctx, "user", str, at_context, "")
+    namespace = _field(ctx, "namespace", str, at_context)
+    cluster_path, cluster = _named(documents, "clusters").get(cluster_name, (None, None))
     if cluster is None or cluster_path is None:
         raise KubeConfigError(
-            f"context {current!r} names cluster {ctx.get('cluster')!r}, which is not defined"
+            f"context {current!r} names cluster {cluster_name!r}, which is not defined"
         )
-    user_name = str(ctx.get("user", ""))
     user_path, user = _named(documents, "users").get(user_name, (cluster_path, {}))
-    user_where = f"kubeconfig {user_path}: user {user_name!r}"
-    cluster_where = f"kubeconfig {cluster_path}: cluster {ctx.get('cluster')!r}"
+    at_cluster = f"kubeconfig {cluster_path}: cluster {cluster_name!r}"
+    at_user = f"kubeconfig {user_path}: user {user_name!r}"
 
     for key, why in _REFUSED_USER_FIELDS.items():
         if user.get(key):
             raise KubeConfigError(
-                f"{user_where} uses {key}, which mirror-agent does not support: {why}",
+                f"{at_user} uses {key}, which mirror-agent does not support: {why}",
                 hint=FROM_FILE_HINT,
             )
 
     def resolve(path: str, base: Path) -> str:
         return str(path if os.path.isabs(path) else (base.parent / path))
 
+    def text(container: dict[str, Any], key: str, where: str) -> Optional[str]:
+        value: Optional[str] = _field(container, key, str, where)
+        return value or None
+
     verify: bool | str = True
-    ca_file: Optional[str] = None
-    if cluster.get("insecure-skip-tls-verify"):
+    ca_data = text(cluster, "certificate-authority-data", at_cluster)
+    ca_file = text(cluster, "certificate-authority", at_cluster)
+    if _field(cluster, "insecure-skip-tls-verify", bool, at_cluster, False):
         verify = False
-    elif cluster.get("certificate-authority-data"):
-        verify = _materialise(cluster["certificate-authority-data"], ".crt")
-    elif cluster.get("certificate-authority"):
-        verify = ca_file = resolve(cluster["certificate-authority"], cluster_path)
+    elif ca_data:
+        verify = _materialise(ca_data, ".crt", f"{at_cluster}: certificate-authority-data")
+    elif ca_file:
+        verify = ca_file = resolve(ca_file, cluster_path)
 
     client_cert = None
-    if user.get("client-certificate-data") or user.get("client-certificate"):
+    cert_data = text(user, "client-certificate-data", at_user)
+    cert_file = text(user, "client-certificate", at_user)
+    key_data = text(user, "client-key-data", at_user)
+    key_file = text(user, "client-key", at_user)
+    if cert_data or cert_file:
         cert = (
-            _materialise(user["client-certificate-data"], ".crt")
-            if user.get("client-certificate-data")
-            else resolve(user["client-certificate"], user_path)
+            _materialise(cert_data, ".crt", f"{at_user}: client-certificate-data")
+            if cert_data
+            else resolve(cert_file or "", user_path)
         )
-        if user.get("client-key-data"):
-            key = _materialise(user["client-key-data"], ".key")
-        elif user.get("client-key"):
-            key = resolve(user["client-key"], user_path)
+        if key_data:
+            key = _materialise(key_data, ".key", f"{at_user}: client-key-data")
+        elif key_file:
+            key = resolve(key_file, user_path)
         else:
-            raise KubeConfigError(f"user {ctx.get('user')!r} has a client certificate but no key")
+            raise KubeConfigError(f"user {user_name!r} has a client certificate but no key")
         client_cert = (cert, key)
-    token_file = user.get("tokenFile")
-    server = cluster.get("server")
+    token_file = text(user, "tokenFile", at_user)
+    token = text(user, "token", at_user)
+    if token and not token.isprintable():
+        raise KubeConfigError(f"{at_user}: token holds control characters or line breaks")
+    server = text(cluster, "server", at_cluster)
     if not server:
-        raise KubeConfigError(f"cluster {ctx.get('cluster')!r} has no server")
+        raise KubeConfigError(f"{at_cluster} has no server")
     exec_plugin = None
-    if user.get("exec"):
+    if user.get("exec") is not None:
         exec_plugin = parse_exec(
-            user_name, user["exec"], user_path, _exec_cluster_info(cluster, ca_file)
+            user_name, user["exec"], user_path, _exec_cluster_info(cluster, ca_file, at_cluster)
         )
     return ClusterConfig(
         server=str(server).rstrip("/"),
         verify=verify,
-        token=user.get("token"),
+        token=token,
         token_file=resolve(token_file, user_path) if token_file else None,
         client_cert=client_cert,
-        namespace=ctx.get("namespace"),
+        namespace=namespace,
         source=f"kubeconfig {', '.join(map(str, existing))} (context {current})",
         exec_plugin=exec_plugin,
-        proxy_url=_proxy_url(cluster.get("proxy-url"), cluster_where),
-        tls_server_name=cluster.get("tls-server-name") or None,
-        disable_compression=bool(cluster.get("disable-compression")),
-        impersonation=_impersonation(user, impersonate, user_where),
+        proxy_url=_proxy_url(text(cluster, "proxy-url", at_cluster), at_cluster),
+        tls_server_name=text(cluster, "tls-server-name", at_cluster),
+        disable_compression=_field(cluster, "disable-compression", bool, at_cluster, False),
+        impersonation=_impersonation(user, impersonate, at_user),
     )

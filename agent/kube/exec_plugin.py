@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
 
+from agent.documents import DocumentError, parse_json
 from agent.errors import EnvironmentFailure
 from agent.kube.secret_files import secret_file
 
@@ -193,8 +194,8 @@ class ExecCredentialSource:
     def _decode(self, stdout: str, name: str) -> ExecCredential:
         """The ExecCredential the plugin printed; errors never quote stdout (a secret)."""
         try:
-            document = json.loads(stdout)
-        except ValueError:
+            document = parse_json(stdout, name)  # nesting bounded
+        except DocumentError:
             raise ExecPluginError(
                 f"{name} printed no ExecCredential JSON ({len(stdout)} characters on stdout)"
             ) from None

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, ExitCode
 
 # -- registries.conf (containers/image, podman running as root) -------------------------
 SYSTEM_MAIN = "/etc/containers/registries.conf"
@@ -67,7 +67,7 @@ class HostRoot:
                     resolved.pop()
                 continue
             candidate = self.root.joinpath(*resolved, part)
-            if candidate.is_symlink():
+            if _is_symlink(candidate, node_path):
                 hops += 1
                 if hops > _MAX_SYMLINKS:
                     raise ConfigError(
@@ -80,6 +80,24 @@ class HostRoot:
                 continue
             resolved.append(part)
         return self.root.joinpath(*resolved)
+
+
+def _is_symlink(candidate: Path, node_path: str) -> bool:
+    """Whether ``candidate`` is a symlink; a folder the agent may not enter is an error
+    naming it (the environment's fault: not root), never a traceback."""
+    try:
+        return candidate.is_symlink()
+    except PermissionError:
+        raise ConfigError(
+            "file-unreadable",
+            f"cannot look into {candidate.parent} (reading {node_path}): permission denied",
+            file=str(candidate),
+            exit_code=ExitCode.ENVIRONMENT,
+            hint="the agent reads the node's files as root (oc debug node/X, or the "
+            "DaemonSet's privileged pod)",
+        ) from None
+    except OSError:
+        return False
 
 
 def default_host_root(mount: Path = HOST_MOUNT) -> Path:

@@ -8,20 +8,31 @@ a command or writes a file.
 
 from __future__ import annotations
 
-import json
+import base64
+import binascii
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import unquote, urlsplit
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # the same parser, before it joined the standard library
     import tomli as tomllib
 
+from agent.documents import DocumentError, parse_json
 from agent.errors import CheckEnvironmentError
 from agent.node.paths import AUTH_FILE, NODE_STORE, PROXY_ENV_FILE, STORAGE_CONF, HostRoot
+from agent.safe_read import (
+    AUTH_FILE_LIMIT,
+    NODE_SETTING_LIMIT,
+    STORE_LISTING_LIMIT,
+    UnsafeFile,
+    read_bytes,
+    read_text,
+)
 
 __all__ = [
     "PROXY_VARIABLES",
@@ -72,30 +83,41 @@ def find_auth_file(host: HostRoot) -> Optional[str]:
     return AUTH_FILE if host.resolve(AUTH_FILE).is_file() else None
 
 
-def read_proxy_env(host: HostRoot) -> dict[str, str]:
-    """The proxy variables of the node's proxy.env; none when it has no such file."""
-    proxy_path = host.resolve(PROXY_ENV_FILE)
+def _read_node_file(path: Path, limit: int) -> Optional[str]:
+    """A node file's text (None when absent); refused or unreadable: the node's fault."""
     try:
-        proxy_text = proxy_path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        proxy_text = ""
-    except OSError as exc:
+        return read_text(path, limit=limit, missing_ok=True)
+    except UnsafeFile as exc:
+        raise CheckEnvironmentError(f"cannot read the node's {exc.message}") from None
+
+
+def read_proxy_env(host: HostRoot) -> dict[str, str]:
+    """The proxy variables of the node's proxy.env; none when it has no such file. A
+    byte that is not UTF-8 is replaced (systemd reads bytes; the values are ASCII)."""
+    try:
+        data = read_bytes(host.resolve(PROXY_ENV_FILE), limit=NODE_SETTING_LIMIT, missing_ok=True)
+    except UnsafeFile as exc:
         raise CheckEnvironmentError(
-            f"cannot read the node's proxy settings {proxy_path}: {exc.strerror or exc}"
+            f"cannot read the node's proxy settings {exc.message}"
         ) from None
-    return parse_proxy_env(proxy_text)
+    return parse_proxy_env((data or b"").decode("utf-8", errors="replace").lstrip("\ufeff"))
 
 
 def read_graphroot(host: HostRoot) -> str:
     """The node path of the node's image store: storage.conf's graphroot, else the
     default (RHCOS keeps the default)."""
     conf_path = host.resolve(STORAGE_CONF)
-    try:
-        conf = tomllib.loads(conf_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    text = _read_node_file(conf_path, NODE_SETTING_LIMIT)
+    if text is None:
         return NODE_STORE
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    try:
+        conf = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise CheckEnvironmentError(f"cannot read the node's {conf_path}: {exc}") from None
+    except RecursionError:
+        raise CheckEnvironmentError(
+            f"cannot read the node's {conf_path}: arrays or tables nested too deeply"
+        ) from None
     storage = conf.get("storage") if isinstance(conf.get("storage"), dict) else {}
     graphroot = storage.get("graphroot")
     return graphroot if isinstance(graphroot, str) and graphroot.startswith("/") else NODE_STORE
@@ -110,12 +132,64 @@ def read_store_images(host: HostRoot) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     store = host.resolve(read_graphroot(host))
     for listing in sorted(store.glob("*-images/images.json")):
+        text = _read_node_file(listing, STORE_LISTING_LIMIT) or "[]"
         try:
-            document = json.loads(listing.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckEnvironmentError(f"cannot read the node's {listing}: {exc}") from None
-        records += [item for item in document if isinstance(item, dict)]
+            document = parse_json(text, f"the node's {listing}")
+        except DocumentError as exc:
+            raise CheckEnvironmentError(f"cannot read {exc}") from None
+        if isinstance(document, list):
+            records += [item for item in document if isinstance(item, dict)]
     return records
+
+
+def read_pull_secret_values(host: HostRoot, auth_file: Optional[str]) -> list[str]:
+    """Every credential in the node's pull secret: per registry the ``auth`` value, the
+    ``user:password`` it encodes, the user and the password, identity and registry
+    tokens. For redaction only; an unreadable or malformed file yields none (podman then
+    sends no credentials either)."""
+    if auth_file is None:
+        return []
+    try:
+        text = read_text(host.resolve(auth_file), limit=AUTH_FILE_LIMIT, missing_ok=True)
+        document = parse_json(text or "{}", auth_file)
+    except (UnsafeFile, DocumentError):
+        return []
+    auths = document.get("auths") if isinstance(document, dict) else None
+    values: list[str] = []
+    for entry in auths.values() if isinstance(auths, dict) else []:
+        if not isinstance(entry, dict):
+            continue
+        for key in ("auth", "username", "password", "identitytoken", "registrytoken"):
+            if isinstance(entry.get(key), str):
+                values.append(entry[key])
+        if isinstance(entry.get("auth"), str):
+            values += decoded_auth(entry["auth"])
+    return values
+
+
+def decoded_auth(auth: str) -> list[str]:
+    """``user:password``, the user and the password of a base64 ``auth`` value."""
+    try:
+        pair = base64.b64decode(auth, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return []
+    user, colon, password = pair.partition(":")
+    return [pair, user, password] if colon else [pair]
+
+
+def proxy_secret_values(proxy_env: dict[str, str]) -> list[str]:
+    """The user info of the proxy URLs (as written and percent-decoded), and the base64
+    ``user:password`` a Proxy-Authorization header would carry."""
+    values: list[str] = []
+    for url in proxy_env.values():
+        userinfo = urlsplit(url if "://" in url else f"http://{url}").netloc.rpartition("@")
+        if not userinfo[1]:
+            continue
+        raw = userinfo[0]
+        for pair in {raw, unquote(raw)}:
+            user, _, password = pair.partition(":")
+            values += [pair, user, password, base64.b64encode(pair.encode()).decode()]
+    return [value for value in values if value]
 
 
 @dataclass(frozen=True)
@@ -126,8 +200,15 @@ class NodeSettings:
     """The node's ``/`` as the agent sees it: ``/`` or e.g. ``/host``."""
     auth_file: Optional[str]
     """Node path of CRI-O's global pull secret when the node has one, else None."""
-    proxy_env: dict[str, str] = field(default_factory=dict)
+    proxy_env: dict[str, str] = field(default_factory=dict, repr=False)
     """Proxy variables from the node's ``/etc/mco/proxy.env``."""
+    pull_secret_values: tuple[str, ...] = field(default=(), repr=False)
+    """The credentials of the node's pull secret (:func:`read_pull_secret_values`)."""
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The node's own credentials, which every report and log line is cleared of
+        (``Redactor.of(settings.secret_values())``; agent.pull sits above agent.node)."""
+        return (*self.pull_secret_values, *proxy_secret_values(self.proxy_env))
 
     @classmethod
     def detect(cls, host_root: Path) -> NodeSettings:
@@ -138,4 +219,10 @@ class NodeSettings:
                 hint="mount the node's / (hostPath) and pass it with --host-root",
             )
         host = HostRoot(root)
-        return cls(host_root=root, auth_file=find_auth_file(host), proxy_env=read_proxy_env(host))
+        auth_file = find_auth_file(host)
+        return cls(
+            host_root=root,
+            auth_file=auth_file,
+            proxy_env=read_proxy_env(host),
+            pull_secret_values=tuple(read_pull_secret_values(host, auth_file)),
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.output.text import aligned, short_digest
+from agent.output.text import aligned, short_digest, terminal_safe
 from agent.report import VERDICTS, CheckReport
 
 
@@ -59,7 +59,7 @@ def check_table(report: CheckReport, *, wide: bool = False, strict: bool = False
     )
     if strict and report.verdict == "warn":
         lines.append("failed by --strict: warnings fail in strict mode (exit 1)")
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def history_table(entries: list[dict[str, Any]], *, verdict: str = "", strict: bool = False) -> str:
@@ -85,4 +85,4 @@ def history_table(entries: list[dict[str, Any]], *, verdict: str = "", strict: b
         lines += ["", f"overall: {verdict.upper()}"]
     if strict and verdict == "warn":
         lines.append("failed by --strict: warnings fail in strict mode (exit 1)")
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")

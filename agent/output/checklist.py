@@ -11,6 +11,7 @@ from agent.checklist.items import spec_of
 from agent.checklist.items.common import PLACEHOLDERS, placeholders_in
 from agent.checklist.model import FAIL, PASS, WARN, Checklist
 from agent.output.junit import Case, Failure, junit_xml
+from agent.output.text import terminal_safe
 
 EVIDENCE_LINES = 12  # per item in the table; markdown and JSON show every line
 _LABEL = {PASS: "PASS", WARN: "WARN", FAIL: "FAIL"}
@@ -80,7 +81,7 @@ def table(checklist: Checklist, *, strict: bool = False) -> str:
                 lines += rest
             lines += [f"     {line}" for line in _variables(item.remediation)]
     lines += ["", f"overall: {_overall(checklist, strict)}"]
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def _cell(text: str) -> str:
@@ -111,7 +112,7 @@ def markdown(checklist: Checklist, *, strict: bool = False) -> str:
         "",
         f"**Overall: {_overall(checklist, strict)}** — generated {checklist.generated_at}",
     ]
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def _variables(commands: Sequence[str]) -> list[str]:

@@ -18,7 +18,7 @@ from agent.output.grouping import (
     served_location,
 )
 from agent.output.junit import Case, Failure, junit_xml
-from agent.output.text import aligned, short_digest
+from agent.output.text import aligned, short_digest, terminal_safe
 
 if TYPE_CHECKING:  # annotations only: renderers are imported on every command's path
     from agent.collect import NodeRow, Summary
@@ -134,7 +134,7 @@ def collect_table(summary: Summary, *, wide: bool = False, strict: bool = False)
     lines += _image_table(summary)
     lines.append("")
     lines.append("overall: " + _overall(summary, strict))
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def _image_table(summary: Summary) -> list[str]:
@@ -157,7 +157,15 @@ def _image_table(summary: Summary) -> list[str]:
                 served,
             ]
         )
-    return ["", *aligned(rows, indent="")]
+    lines = ["", *aligned(rows, indent="")]
+    for image in summary.images:
+        digests = image.get("servedDigests") or {}
+        if len(digests) > 1:  # the same reference, different manifests on different nodes
+            lines.append(
+                f"DIFFERENT CONTENT  {short_digest(image['image'])}: nodes were served "
+                + ", ".join(f"{short_digest(d)} x{count}" for d, count in digests.items())
+            )
+    return lines
 
 
 def _by_count(pair: tuple[tuple[str, str], int]) -> tuple[int, str]:
@@ -186,7 +194,7 @@ def _wide_table(summary: Summary, strict: bool) -> str:
     lines += _image_table(summary)
     lines.append("")
     lines.append("overall: " + _overall(summary, strict))
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def write_collect_json(summary: Summary, out: Any) -> None:
@@ -275,7 +283,7 @@ def collect_markdown(summary: Summary, *, strict: bool = False) -> str:
         )
     lines.append("")
     lines.append("**Overall: " + _overall(summary, strict) + "**")
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def collect_junit(summary: Summary, *, strict: bool = False) -> str:

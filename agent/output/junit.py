@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Optional
 from xml.sax.saxutils import escape, quoteattr
 
+from agent.output.text import terminal_safe
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -60,7 +62,8 @@ def junit_xml(
         header += f' skipped="{sum(1 for case in cases if case.skipped is not None)}"'
     if timestamp is not None:
         header += f" timestamp={quoteattr(timestamp)}"
-    return (
+    # XML 1.0 cannot hold control characters at all, even escaped: they are spelt out.
+    return terminal_safe(
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         + "\n".join([header + ">", *(case.xml() for case in cases), "</testsuite>"])
         + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
-from agent.output.text import aligned, short_digest
+from agent.output.text import aligned, short_digest, terminal_safe
 from agent.schema import PLAN_SCHEMA_VERSION
 
 if TYPE_CHECKING:  # annotations only: renderers are imported on every command's path
@@ -231,7 +231,7 @@ def plan_table(plan: Plan) -> str:
         lines += [f"  {note}" for note in plan.notes]
         lines.append("")
     lines += verdict_lines(plan)
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def plan_markdown(plan: Plan) -> str:
@@ -289,7 +289,7 @@ def plan_markdown(plan: Plan) -> str:
             for p in plan.probes
         ]
         lines.append("")
-    return "\n".join(lines)
+    return terminal_safe("\n".join(lines))
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
-from agent.output.text import aligned
+from agent.output.text import aligned, terminal_safe
 from agent.schema import EXPLAIN_SCHEMA_VERSION
 
 if TYPE_CHECKING:  # annotations only: renderers are imported on every command's path
@@ -178,7 +178,7 @@ def explain_table(config: Configuration, explanations: list[Explanation]) -> str
                 lines += _resolution_lines(resolution)
         if explanation.problem:
             lines.append(f"  ERROR ({explanation.problem.kind}): {explanation.problem.message}")
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def config_table(config: Configuration) -> str:
@@ -233,4 +233,4 @@ def config_table(config: Configuration) -> str:
         f"{key.earlier_line}); podman uses this last value, TOML forbids the repetition"
         for file, key in config.repeated_keys
     ]
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")

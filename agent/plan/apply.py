@@ -18,9 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import yaml
-
 from agent.checklist.mirrors import ICSP, IDMS, ITMS
+from agent.documents import DocumentError, parse_yaml_all
 from agent.errors import UsageError
 from agent.plan.model import (
     IMAGE_CONFIG_KIND,
@@ -64,13 +63,9 @@ def parse_documents(text: str, path: str) -> list[FileObject]:
     """The objects of a YAML or JSON file as ``oc apply -f`` reads it: every document,
     and the items of a ``List``. UsageError naming the file and line when it is not."""
     try:
-        documents = list(yaml.safe_load_all(text))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        raise UsageError(f"{where}: not YAML: {exc.problem or exc}") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not YAML: {exc}") from None
+        documents = parse_yaml_all(text, path)  # nesting bounded
+    except DocumentError as exc:
+        raise UsageError(str(exc)) from None
     found: list[FileObject] = []
     for index, document in enumerate(documents, start=1):
         if document is None:

@@ -106,7 +106,10 @@ def _sets(state: MirrorState, kind: str, problems: list[Problem]) -> list[_Set]:
     for obj in state.objects(kind):
         label = f"{kind}/{name_of(obj)}"
         spec = obj.get("spec")
-        items = spec.get(SPEC_KEYS[kind]) if isinstance(spec, Mapping) else None
+        if spec is not None and not isinstance(spec, Mapping):
+            problems.append(Problem(label, "spec", "schema", "must be an object"))
+            continue
+        items = spec.get(SPEC_KEYS[kind]) if spec is not None else None
         if items is None:
             continue
         if not isinstance(items, list):
@@ -123,6 +126,11 @@ def _sets(state: MirrorState, kind: str, problems: list[Problem]) -> list[_Set]:
             mirrors = given_mirrors if isinstance(given_mirrors, list) else []
             if not isinstance(given_mirrors, list):
                 problems.append(Problem(label, f"{field}.mirrors", "schema", "must be a list"))
+            given_policy = item.get("mirrorSourcePolicy")
+            if given_policy is not None and not isinstance(given_policy, str):
+                problems.append(
+                    Problem(label, f"{field}.mirrorSourcePolicy", "schema", "must be a string")
+                )
             policy = item.get("mirrorSourcePolicy") if kind != ICSP else None
             found.append(
                 _Set(

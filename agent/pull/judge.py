@@ -7,10 +7,11 @@ info → pass, warn → warn, fail → fail, error → error; an image's verdict
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from agent.pull.log.classify import retry_after
+from agent.pull.log.digests import is_digest_mismatch, reference_digest
 from agent.pull.log.model import Attempt, PullLog
 from agent.registries.model import Resolution
 from agent.report import AttemptRecord, Finding, Probe, worst
@@ -29,6 +30,7 @@ class Judgement:
     attempts: tuple[AttemptRecord, ...]
     served_by: Optional[str]
     served_by_kind: Optional[str]
+    served_digest: Optional[str] = None  # the manifest's digest, when known
 
 
 def _describe(attempt: Attempt) -> str:
@@ -44,6 +46,8 @@ _REASON_HINTS = {
     "port or path); no manifest was asked for",
     "rate-limited": "{where} refused with 429 Too Many Requests (rate limit): authenticate "
     "(pull secret) or pull through a mirror",
+    "digest-mismatch": "{where} served a manifest whose digest is not the reference's: the "
+    "mirror holds other content (re-mirror the image)",
     "unknown": "the log does not show why {where} failed (the text is cut, or no reason is given)",
 }
 
@@ -63,10 +67,52 @@ def _inferred_note(log: PullLog) -> str:
     return " (attempts read from the error text: the log has no debug lines)"
 
 
+def _digest_checked(
+    log: PullLog, wanted: Optional[str], served_digest: Optional[str]
+) -> tuple[PullLog, Optional[Finding]]:
+    """A source that served a manifest whose digest is not the reference's did not serve
+    the image: its attempt becomes a failure (``digest-mismatch``), and nothing served.
+    containers/image stops there (no fallback), so the pull fails."""
+    served = log.served_by
+    if served is None:
+        return log, None
+    mismatch = is_digest_mismatch(log.final_error) or (
+        wanted is not None and served_digest is not None and served_digest != wanted
+    )
+    if not mismatch:
+        return log, None
+    what = f"a manifest with digest {served_digest}" if served_digest else "another manifest"
+    message = f"served {what}, not {wanted}"
+    attempts = tuple(
+        replace(a, outcome="failed", reason="digest-mismatch", message=message)
+        if a.location == served and a.outcome == "served"
+        else a
+        for a in log.attempts
+    )
+    finding = Finding(
+        "digest-mismatch",
+        "fail",
+        f"{served} {message}: the mirror holds other content than the reference names",
+    )
+    return replace(log, attempts=attempts, served_by=None), finding
+
+
 def judge(
-    resolution: Resolution, log: PullLog, *, exit_code: Optional[int], timed_out: bool = False
+    resolution: Resolution,
+    log: PullLog,
+    *,
+    exit_code: Optional[int],
+    timed_out: bool = False,
+    served_digest: Optional[str] = None,
 ) -> Judgement:
-    """Compare the attempts of the deciding round with the configured order."""
+    """Compare the attempts of the deciding round with the configured order.
+
+    ``served_digest`` is the digest of the manifest received, when the caller knows it
+    (skopeo's raw manifest, podman's stored image); a served manifest whose digest is not
+    the reference's is a failed attempt, not a served image.
+    """
+    wanted = reference_digest(resolution.reference)
+    log, mismatch = _digest_checked(log, wanted, served_digest)
     expected = [source.location for source in resolution.pull_sources]
     kinds = {source.location: source.kind for source in resolution.pull_sources}
     blocked = {source.location for source in resolution.pull_sources if source.blocked}
@@ -118,6 +164,8 @@ def judge(
             # signature policy, storage) failed, and CRI-O would fail it the same way.
             findings.append(_failed_after_resolution(log, served, kinds, exit_code))
     else:
+        if mismatch is not None:
+            findings.append(mismatch)
         findings.extend(_not_served_findings(resolution, log, failed, blocked, exit_code))
 
     return Judgement(
@@ -126,6 +174,7 @@ def judge(
         attempts=records,
         served_by=served,
         served_by_kind=kinds.get(served) if served else None,
+        served_digest=(served_digest or wanted) if served else None,
     )
 
 
@@ -295,9 +344,38 @@ def _no_attempt_finding(log: PullLog, exit_code: Optional[int]) -> Finding:
     )
 
 
-def judge_probes(probes: Sequence[Probe]) -> list[Finding]:
-    """Mirrors asked directly: a mirror without the image means fallback would not work."""
-    findings = []
+def _differing_probes(probes: Sequence[Probe], wanted: Optional[str]) -> list[Finding]:
+    """Mirrors whose manifest (skopeo's raw bytes, hashed) is not the reference's digest,
+    or, for a tag, mirrors that do not all answer with the same manifest."""
+    answered = [probe for probe in probes if probe.available and probe.digest]
+    if wanted is not None:
+        return [
+            Finding(
+                "probe-mirror-differs",
+                "warn",
+                f"mirror {probe.location} answers with manifest {probe.digest}, not {wanted}, "
+                "when asked directly: it holds other content for this reference",
+            )
+            for probe in answered
+            if probe.digest != wanted
+        ]
+    if len({probe.digest for probe in answered}) < 2:
+        return []
+    listing = ", ".join(f"{probe.location} {probe.digest}" for probe in answered)
+    return [
+        Finding(
+            "probe-mirror-differs",
+            "warn",
+            f"the mirrors answer with different manifests for this tag: {listing}",
+        )
+    ]
+
+
+def judge_probes(probes: Sequence[Probe], wanted: Optional[str] = None) -> list[Finding]:
+    """Mirrors asked directly: a mirror without the image means fallback would not work;
+    mirrors answering with other manifests (than ``wanted``, the reference's digest, or
+    than each other for a tag) hold other content."""
+    findings = _differing_probes(probes, wanted)
     for probe in probes:
         if probe.available:
             continue

@@ -260,7 +260,7 @@ def _number_faults(statement: str) -> list[tuple[Any, str]]:
     floats: list[str] = []
     try:
         document = tomllib.loads(statement, parse_float=_float_parser(floats))
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return []
     return [(literal, "float64") for literal in floats] + [
         (value, "int64") for value in _out_of_range_integers(document)
@@ -276,6 +276,12 @@ def _parse_toml(
         document: dict[str, Any] = tomllib.loads(
             source, parse_float=_float_parser(overflowing_floats)
         )
+    except RecursionError:
+        raise ConfigError(
+            "toml-syntax",
+            "invalid TOML: arrays or inline tables nested too deeply for the agent's parser",
+            file=path,
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         line: Optional[int] = None
@@ -294,7 +300,7 @@ def _parse_toml(
             if _LONG_NUMBER.search(head):
                 try:
                     head_document = tomllib.loads(head)
-                except tomllib.TOMLDecodeError:
+                except (tomllib.TOMLDecodeError, RecursionError):
                     head_document = {}
                 earlier += [(value, "int64") for value in _out_of_range_integers(head_document)]
         if earlier:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from agent.errors import ConfigError, ExitCode
 from agent.node.paths import (
@@ -25,6 +25,7 @@ from agent.node.paths import (
     HostRoot,
 )
 from agent.registries.model import CURRENT, Compat
+from agent.safe_read import REGISTRIES_CONF_LIMIT, UnsafeFile, decode_text, read_bytes
 
 
 @dataclass(frozen=True)
@@ -39,24 +40,43 @@ def _exit_code_of(error: OSError) -> ExitCode:
     return ExitCode.ENVIRONMENT if isinstance(error, PermissionError) else ExitCode.BAD_INPUT
 
 
-def _read(path: Path, shown: str) -> Optional[str]:
+def _read(path: Path, shown: str, budget: int = REGISTRIES_CONF_LIMIT) -> Optional[str]:
+    """The file's text, None when it does not exist; a FIFO, a device, an oversized or
+    non-UTF-8 file is an error naming it (never a hang). ``budget``: what is left of
+    :data:`REGISTRIES_CONF_LIMIT` for all the files of one load together."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        data = read_bytes(path, limit=budget, missing_ok=True, shown=shown)
+    except UnsafeFile as exc:
+        message = exc.detail
+        if exc.problem == "too-large" and budget < REGISTRIES_CONF_LIMIT:
+            message = (
+                f"the registries.conf files read so far and this one together are larger "
+                f"than the {REGISTRIES_CONF_LIMIT // 1024 // 1024} MiB the agent reads"
+            )
+        raise ConfigError(
+            "file-unreadable", message, file=shown, exit_code=exc.exit_code, hint=exc.hint
+        ) from None
+    if data is None:
         return None
-    except OSError as exc:
+    try:
+        return decode_text(data, shown)
+    except UnsafeFile as exc:
+        raise ConfigError(
+            "toml-syntax", f"invalid TOML: the file is {exc.detail}", file=shown, line=exc.line
+        ) from None
+
+
+def _ask(path: Path, question: Callable[[Path], bool]) -> bool:
+    """``question(path)`` (exists, is a symlink); a folder the agent may not enter is a
+    clear error (the environment's fault), not a traceback."""
+    try:
+        return question(path)
+    except PermissionError as exc:
         raise ConfigError(
             "file-unreadable",
-            f"cannot read: {exc.strerror or exc}",
-            file=shown,
-            exit_code=_exit_code_of(exc),
-        ) from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            "toml-syntax", "invalid TOML: the file is not UTF-8", file=shown, line=line
+            f"cannot look into {path.parent}: {exc.strerror or exc}",
+            file=str(path),
+            exit_code=ExitCode.ENVIRONMENT,
         ) from None
 
 
@@ -64,7 +84,7 @@ def _drop_ins(host: HostRoot, node_dir: str) -> list[tuple[Path, Path]]:
     """(path shown, path read) of each drop-in; a symlinked drop-in is followed on the node."""
     parent, _, leaf = node_dir.rpartition("/")
     directory = host.resolve(parent) / leaf
-    if directory.is_symlink():
+    if _ask(directory, Path.is_symlink):
         # Go's filepath.WalkDir does not follow a symlinked root: such a directory is
         # silently not read by podman, so it is not read here either.
         return []
@@ -112,7 +132,7 @@ def read_config_files(
     if main_override is not None:
         main_path, main_required = main_override, True
         drop_in_dirs = [SYSTEM_DROP_INS, user_drop_ins]
-    elif user_main.exists():
+    elif _ask(user_main, Path.exists):
         # An existing per-user file, even empty, hides the system file and drop-ins.
         main_path, main_required = user_main, True
         drop_in_dirs = [user_drop_ins]
@@ -122,6 +142,7 @@ def read_config_files(
 
     files: list[ConfigFile] = []
     text = _read(main_path, str(main_path))
+    used = len(text.encode()) if text is not None else 0
     if text is None and main_required:
         raise ConfigError(
             "file-not-found",
@@ -133,8 +154,9 @@ def read_config_files(
         files.append(ConfigFile(str(main_path), text, drop_in=False))
     for directory in drop_in_dirs:
         for shown, real in _drop_ins(host, directory):
-            drop_in_text = _read(real, str(shown))
+            drop_in_text = _read(real, str(shown), REGISTRIES_CONF_LIMIT - used)
             if drop_in_text is not None:
+                used += len(drop_in_text.encode())
                 files.append(ConfigFile(str(shown), drop_in_text, drop_in=True))
             elif not compat.skips_vanished_drop_ins:
                 raise ConfigError(

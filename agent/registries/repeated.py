@@ -241,7 +241,7 @@ def keep_last_repeated_arrays(text: str) -> Lenient:
     """
     try:
         return _keep_last(text)
-    except (_CannotFollow, tomllib.TOMLDecodeError, IndexError):
+    except (_CannotFollow, tomllib.TOMLDecodeError, IndexError, RecursionError):
         return Lenient(text)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
@@ -384,3 +385,31 @@ def test_oversized_report_loses_logs_first_never_verdicts() -> None:
     assert [i["verdict"] for i in document["images"]] == ["fail"] * 6
     assert all(i["findings"][0]["code"] == "not-served" for i in document["images"])
     assert all(i["log"] is None or len(i["log"]) < 400_000 for i in document["images"])
+
+
+def test_report_json_types_are_checked_field_by_field() -> None:
+    """Issue 10 §1: agent.report.check_report_json names the first field at fault."""
+    import pytest
+
+    from agent.report import CheckReport, InvalidReport, check_report_json
+
+    good = {"node": "n", "verdict": "pass", "images": [{"image": "a", "verdict": "pass"}]}
+    assert check_report_json(good) is good
+    for bad, named in (
+        ([1, 2], "must be a JSON object, not a list"),
+        ({"node": 5}, "node must be a string, not a number"),
+        (
+            {"images": [{"image": "a", "verdict": "pass", "attempts": [{"location": 1}]}]},
+            "images[0].attempts[0].location must be a string",
+        ),
+        (
+            {"images": [{"image": "a", "verdict": "pass", "rounds": "3"}]},
+            "images[0].rounds must be a number",
+        ),
+        ({"machineConfig": {"currentConfig": ["x"]}}, "machineConfig.currentConfig"),
+        ({"registriesConf": {"files": [1]}}, "registriesConf.files[0]"),
+    ):
+        with pytest.raises(InvalidReport, match=re.escape(named)):
+            check_report_json(bad)
+    with pytest.raises(InvalidReport, match="checkedAt is missing"):
+        CheckReport.from_json({"node": "n", "verdict": "pass", "schemaVersion": 1})

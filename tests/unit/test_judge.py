@@ -412,3 +412,57 @@ def test_mirrors_skipped_advice_fits_the_reference(
     (finding,) = judgement.findings
     assert finding.code == "mirrors-skipped"
     assert advice in finding.message and wrong not in finding.message
+
+
+# --- a served manifest whose digest is not the reference's (issue 10 §5) -----------------
+
+OTHER = "sha256:" + "0f" * 32
+
+
+def test_digest_mismatch_in_the_final_error_is_a_failed_attempt(two_mirrors: Resolution) -> None:
+    first = two_mirrors.pull_sources[0].location
+    log = dataclasses.replace(
+        _log(Attempt(first, "served")),
+        final_error=f"Error: determining manifest MIME type for docker://{SRC}@{D}: "
+        f"Manifest does not match provided manifest digest {D}",
+    )
+    judgement = judge(two_mirrors, log, exit_code=125)
+    assert judgement.served_by is None and judgement.served_digest is None
+    assert [(a.outcome, a.reason) for a in judgement.attempts] == [("failed", "digest-mismatch")]
+    assert [f.code for f in judgement.findings] == ["digest-mismatch", "not-served"]
+    assert judgement.verdict == "fail"
+
+
+def test_a_served_digest_that_differs_is_a_mismatch(two_mirrors: Resolution) -> None:
+    first = two_mirrors.pull_sources[0].location
+    judgement = judge(two_mirrors, _log(Attempt(first, "served")), exit_code=0, served_digest=OTHER)
+    assert judgement.served_by is None
+    assert judgement.attempts[0].reason == "digest-mismatch"
+    assert OTHER in judgement.findings[0].message and D in judgement.findings[0].message
+
+
+def test_a_matching_digest_is_served_and_recorded(two_mirrors: Resolution) -> None:
+    first = two_mirrors.pull_sources[0].location
+    judgement = judge(two_mirrors, _log(Attempt(first, "served")), exit_code=0)
+    assert judgement.served_by == first and judgement.served_digest == D
+    same = judge(two_mirrors, _log(Attempt(first, "served")), exit_code=0, served_digest=D)
+    assert same.served_by == first and same.verdict == "pass"
+
+
+def test_a_tag_records_the_digest_served(tmp_path: Path) -> None:
+    tagged = resolution_for(f"{SRC}:v1", "first-mirror-down", tmp_path)
+    served = tagged.pull_sources[-1].location
+    judgement = judge(tagged, _log(Attempt(served, "served")), exit_code=0, served_digest=OTHER)
+    assert judgement.served_by == served and judgement.served_digest == OTHER
+    assert "digest-mismatch" not in [f.code for f in judgement.findings]
+
+
+def test_probes_that_answer_with_other_manifests() -> None:
+    same = Probe("m1/a@" + D, True, digest=D)
+    other = Probe("m2/a@" + D, True, digest=OTHER)
+    by_digest = judge_probes([same, other], D)
+    assert [f.code for f in by_digest] == ["probe-mirror-differs"]
+    assert "m2/a" in by_digest[0].message and "m1/a" not in by_digest[0].message
+    assert judge_probes([same, Probe("m3/a:1", True, digest=D)]) == []  # a tag, one manifest
+    (tagged,) = judge_probes([Probe("m1/a:1", True, digest=D), Probe("m2/a:1", True, digest=OTHER)])
+    assert tagged.code == "probe-mirror-differs" and D in tagged.message and OTHER in tagged.message

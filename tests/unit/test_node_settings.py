@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -11,6 +13,7 @@ import pytest
 from agent.errors import CheckEnvironmentError
 from agent.node.paths import AUTH_FILE, NODE_STORE, HostRoot
 from agent.node.settings import NodeSettings, parse_proxy_env, read_graphroot, read_store_images
+from agent.pull.log.redact import Redactor
 from tests.support.hostroot import tree_listing
 
 
@@ -166,3 +169,53 @@ def test_an_unreadable_store_listing_is_an_environment_error(host_root: Path) ->
 
 def test_a_node_without_a_store_has_no_images(host_root: Path) -> None:
     assert read_store_images(HostRoot(host_root)) == []
+
+
+# ======================================================================================
+# the node's own secrets, for redaction (issue 10 §4)
+
+
+def test_the_pull_secret_and_proxy_credentials_are_redacted(host_root: Path) -> None:
+    from agent.node.settings import decoded_auth
+
+    auth = base64.b64encode(b"robot$ci:t0ps3cret-value").decode()
+    (host_root / AUTH_FILE.lstrip("/")).write_text(
+        json.dumps(
+            {
+                "auths": {
+                    "quay.io": {"auth": auth},
+                    "r.example": {"username": "svc-puller", "password": "pa55w0rd-2"},
+                    "id.example": {"identitytoken": "idtoken-value-123"},
+                    "broken": "not an object",
+                }
+            }
+        )
+    )
+    (host_root / "etc/mco/proxy.env").write_text(
+        "HTTPS_PROXY=http://proxy-user:pr%40xy-pass@proxy.example:3128\n"
+    )
+    settings = NodeSettings.detect(host_root)
+    assert "t0ps3cret" not in repr(settings) and "pr%40xy" not in repr(settings)
+    redact = Redactor.of(settings.secret_values())
+    proxy_basic = base64.b64encode(b"proxy-user:pr@xy-pass").decode()
+    text = (
+        f"echo {auth} robot$ci:t0ps3cret-value svc-puller/pa55w0rd-2 idtoken-value-123 "
+        f"proxy pr@xy-pass pr%40xy-pass {proxy_basic} proxy-user"
+    )
+    cleaned = redact(text)
+    for secret in ("t0ps3cret", auth, "pa55w0rd-2", "svc-puller", "idtoken", "pr@xy", "pr%40xy"):
+        assert secret not in cleaned, cleaned
+    assert proxy_basic not in cleaned and "proxy-user" not in cleaned
+    assert decoded_auth("%%%") == []
+
+
+def test_an_unreadable_pull_secret_gives_no_secrets_and_no_error(host_root: Path) -> None:
+    (host_root / AUTH_FILE.lstrip("/")).write_bytes(b"\xff not json")
+    settings = NodeSettings.detect(host_root)
+    assert settings.pull_secret_values == ()
+
+
+def test_a_fifo_proxy_env_is_refused_at_once(host_root: Path) -> None:
+    os.mkfifo(host_root / "etc/mco/proxy.env")
+    with pytest.raises(CheckEnvironmentError, match="FIFO"):
+        NodeSettings.detect(host_root)

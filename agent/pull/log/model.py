@@ -30,6 +30,7 @@ Reason = Literal[
     "http-to-https",
     "rate-limited",
     "not-a-registry",
+    "digest-mismatch",  # a manifest whose digest is not the one the reference names
     "other",
     "unknown",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -116,18 +117,18 @@ def test_a_registries_conf_the_agent_may_not_read_is_an_environment_failure(
     host: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conf = host / "etc/containers/registries.conf"
-    real_read_bytes = Path.read_bytes
+    real_open = os.open
 
-    def refused(path: Path) -> bytes:
-        if path == conf:
+    def refused(path: Any, *args: Any) -> int:
+        if Path(path) == conf:
             raise PermissionError(13, "Permission denied", str(path))
-        return real_read_bytes(path)
+        return real_open(path, *args)
 
-    monkeypatch.setattr(Path, "read_bytes", refused)
+    monkeypatch.setattr(os, "open", refused)
     code, out, err = run(capsys, "config", "--host-root", str(host), "-o", "json")
     assert code == ExitCode.ENVIRONMENT
     assert json.loads(out)["error"]["kind"] == "file-unreadable"
-    assert err.startswith(f"error: {conf}: cannot read: Permission denied")
+    assert err.startswith(f"error: {conf}: cannot open: Permission denied")
     conf.write_text("[[registry]\n")  # a file it can read, but broken: bad input
     monkeypatch.undo()
     assert run(capsys, "config", "--host-root", str(host))[0] == ExitCode.BAD_INPUT

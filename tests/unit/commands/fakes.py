@@ -12,6 +12,7 @@ from typing import Any, Optional
 from agent import registries
 from agent.commands.analyze import analyze_log
 from agent.commands.check import CheckOptions, run_check
+from agent.node.settings import NodeSettings
 from agent.process import CommandResult
 from agent.registries.model import Compat
 from agent.report import CheckReport
@@ -38,6 +39,8 @@ class FakeRunner:
         self.store_images: Any = []  # containers/storage images.json records, or an error
         self.temp_files: list[str] = []
         self.version_asked = 0
+        # a node without a pull secret or proxy: nothing of its own to redact
+        self.settings = NodeSettings(host_root=Path("/"), auth_file=None)
 
     def podman_version(self) -> Optional[str]:
         self.version_asked += 1

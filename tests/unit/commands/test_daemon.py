@@ -267,3 +267,38 @@ def test_a_change_to_roots_own_registries_files_triggers_a_check(tmp_path: Path)
     assert agent.step() is not None
     reasons = [json.loads(line).get("reason") for line in out.getvalue().splitlines()]
     assert reasons == ["start", "registries.conf changed"]
+
+
+def test_a_fifo_or_binary_checks_file_is_a_finding_not_a_hang(tmp_path: Path) -> None:
+    """Issue 10 §1: the checks file comes from a ConfigMap anyone with edit rights steers."""
+    published: list[CheckReport] = []
+    fifo = tmp_path / "images.txt"
+    os.mkfifo(fifo)
+    agent, _, out = make_agent(tmp_path, published.append, images_file=fifo)
+    report = agent.step()
+    assert report is not None and published
+    codes = [finding.code for finding in published[-1].findings]
+    assert "checks-file-invalid" in codes
+    assert "FIFO" in " ".join(f.message for f in published[-1].findings)
+    assert "images-file-invalid" in out.getvalue()
+
+
+def test_reports_and_log_lines_go_through_the_node_redactor(tmp_path: Path) -> None:
+    from agent.pull.log.redact import Redactor
+
+    published: list[CheckReport] = []
+    agent, _, out = make_agent(tmp_path, published.append)
+    # stand-ins for the node's secrets: a text of the mirror's error, the node's name
+    agent.redact = Redactor.of(["connection refused", "node-1"])
+    agent.step()
+    (attempt, *_) = published[-1].images[0].attempts
+    assert attempt.reason == "connection-refused" and attempt.message
+    text = json.dumps(published[-1].to_json())
+    assert "connection refused" not in text and "REDACTED" in attempt.message
+    assert "node-1" not in out.getvalue()
+
+
+def test_log_lines_in_text_format_escape_control_characters(tmp_path: Path) -> None:
+    agent, _, out = make_agent(tmp_path, lambda report: None, log_format="text")
+    agent.log_line({"event": "images-file-invalid", "error": "line 1: 'a\x1b]0;x\x07'"})
+    assert "\x1b" not in out.getvalue() and "\\x1b]0;x\\x07" in out.getvalue()

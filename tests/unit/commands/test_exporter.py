@@ -73,7 +73,7 @@ def test_a_bad_reports_file_is_refused_before_serving(
     bad.write_text("{")
     code = main(["collect", "--serve-metrics", "127.0.0.1:9", "--from-file", str(bad)])
     assert code == ExitCode.BAD_INPUT
-    assert "reports.json: not JSON" in capsys.readouterr().err
+    assert "reports.json: not valid JSON" in capsys.readouterr().err
 
 
 def test_stdin_cannot_be_re_read(capsys: pytest.CaptureFixture[str]) -> None:

@@ -194,6 +194,7 @@ def test_reasons_are_the_published_tuple() -> None:
         "http-to-https",
         "rate-limited",
         "not-a-registry",
+        "digest-mismatch",
         "other",
         "unknown",
     )

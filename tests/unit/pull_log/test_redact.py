@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.pull.log.redact import redact
+from agent.pull.log.redact import MIN_SECRET_LENGTH, Redactor, redact, trimmed
 from tests.unit.pull_log.recorded import D, fixture_names, read_fixture
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJl"
@@ -99,3 +99,69 @@ def test_redact_keeps_ordinary_text(text: str) -> None:
 def test_fixture_texts_need_no_redaction(name: str) -> None:
     text = read_fixture(name)
     assert redact(text) == text
+
+
+# --- issue 10 §4: more shapes, the node's own secrets as exact values, trimming ----------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Set-Cookie: session=abc123; Path=/", "Set-Cookie: REDACTED"),
+        ("cookie: a=b; c=d", "cookie: REDACTED"),
+        ("map[Set-Cookie:[sid=xyz; HttpOnly] X:[y]]", "map[Set-Cookie:[REDACTED] X:[y]]"),
+        (
+            "https://s3.example/o?X-Amz-Algorithm=A&X-Amz-Credential=AKIA%2F1&X-Amz-Signature=ab",
+            "https://s3.example/o?X-Amz-Algorithm=A&X-Amz-Credential=REDACTED"
+            "&X-Amz-Signature=REDACTED",
+        ),
+        (
+            "https://g.example/b?X-Goog-Signature=dead&x=1",
+            "https://g.example/b?X-Goog-Signature=REDACTED&x=1",
+        ),
+        ("https://a.example/c?sv=1&sig=abc%3D&se=2", "https://a.example/c?sv=1&sig=REDACTED&se=2"),
+        (
+            "https://cdn/x?Signature=abc&Key-Pair-Id=K",
+            "https://cdn/x?Signature=REDACTED&Key-Pair-Id=K",
+        ),
+        ("token ghp_" + "a1" * 18 + " end", "token REDACTED end"),
+        ("github_pat_" + "A_" * 15, "REDACTED"),
+        ("glpat-" + "x" * 20, "REDACTED"),
+        (f"jwt {JWT} ok", "jwt REDACTED ok"),
+        ("body: dXNlcjpwYXNzd29yZA== was echoed", "body: REDACTED was echoed"),
+        ("unpadded dXNlcjpwYXNzd29yZA here", "unpadded REDACTED here"),
+    ],
+)
+def test_redact_more_shapes(text: str, expected: str) -> None:
+    assert redact(text) == expected
+    assert redact(expected) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "registries manifest blobs uploads 0123456789abcdef",
+        "c29tZXRoaW5nIGVsc2U=",  # base64 of "something else": no user:password
+        "Cookies are documented in RFC 6265",
+    ],
+)
+def test_redact_more_keeps_ordinary_text(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_redactor_replaces_the_node_secrets_in_every_spelling() -> None:
+    redactor = Redactor.of(["robot", 'p@ss"w0rd', "abc", "cm9ib3Q6cEBzcyJ3MHJk"])
+    text = (
+        'user robot, password p@ss"w0rd, json "p@ss\\"w0rd", url p%40ss%22w0rd, '
+        "auth cm9ib3Q6cEBzcyJ3MHJk, short abc"
+    )
+    cleaned = redactor(text)
+    for secret in ("robot", 'p@ss"w0rd', 'p@ss\\"w0rd', "p%40ss%22w0rd", "cm9ib3Q6"):
+        assert secret not in cleaned
+    assert "short abc" in cleaned  # shorter than MIN_SECRET_LENGTH: left to the patterns
+    assert "robot" not in repr(redactor) and MIN_SECRET_LENGTH == 4
+
+
+def test_trimmed_says_how_much_was_left_out() -> None:
+    assert trimmed("abc", 5) == "abc"
+    assert trimmed("a" * 10, 4) == "aaaa… (6 more characters)"
