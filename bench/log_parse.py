@@ -29,6 +29,8 @@ def main() -> int:
     for label, sample in (
         ("realistic log", text),
         ("one huge line", "Trying to access " * (size // 17)),
+        # a long hyphenated word in an error: the host pattern was quadratic on it
+        ("hyphen error", 'Accessing "a.example/b" failed: ' + "a-" * 60_000 + "\n"),
     ):
         start = time.perf_counter()
         result = parse_pull_log(sample, exit_code=125)
