@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Optional, Union
 
 from agent.pull.log.decor import Decorated, journal_prefix, undecorate
+from agent.reference import DIGEST_PATTERN
 
 __all__ = [
     "KubeletPullError",
@@ -249,9 +250,10 @@ _KLOG_PULL = re.compile(
     r"\"PullImage from image service failed\" err=(?P<error>\"(?:[^\"\\]|\\.)*\")"
 )
 _KLOG_IMAGE = re.compile(r" image=\"(?P<image>[^\"\\\s]+)\"")
-# skopeo's stdout after a manifest was read: the raw manifest, or inspect's JSON.
+# skopeo's stdout after a manifest was read: the raw manifest, or inspect's JSON (its
+# digest of any algorithm the reference grammar accepts).
 _MANIFEST_JSON = re.compile(
-    r"^(?:\{\s*\"(?:schemaVersion|mediaType|manifests)\"|\s*\"Digest\": \"sha256:)"
+    rf"^(?:\{{\s*\"(?:schemaVersion|mediaType|manifests)\"|\s*\"Digest\": \"(?:{DIGEST_PATTERN})\")"
 )
 
 

@@ -391,3 +391,22 @@ def test_a_terminal_retry_warning_spanning_lines_gives_its_round() -> None:
         ["connection-refused", "manifest-unknown", "dns"]
     ]
     assert [(a.location, a.reason) for a in pull.attempts] == [(QUAY, "dns")]
+
+
+@pytest.mark.parametrize(
+    "digest", ["sha256:" + "ab" * 32, "sha384:" + "ab" * 48, "sha512:" + "ab" * 64]
+)
+def test_skopeo_inspect_json_shows_the_manifest_read_whatever_the_digest(digest: str) -> None:
+    text = "\n".join(
+        [
+            logrus(f'Trying to access "{H}/ocp/release@{digest}"'),
+            "{",
+            f'    "Name": "{H}/ocp/release",',
+            f'    "Digest": "{digest}",',
+            "}",
+        ]
+    )
+    (pull,) = parse_pulls(text)
+    assert pull.completed and pull.served_by == f"{H}/ocp/release@{digest}"
+    (pull,) = parse_pulls(text.replace(digest, "sha512:" + "ab" * 32))  # no valid digest
+    assert not pull.completed and pull.served_by is None
