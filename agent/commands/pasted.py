@@ -63,6 +63,12 @@ def _merged(pulls: list[PullLog]) -> PullLog:
     return replace(decisive, earlier_rounds=earlier, rounds=len(earlier) + 1)
 
 
+def _own_lines(lines: list[str], group: list[PullLog]) -> str:
+    """The lines of the log that belong to one image's pulls (each result quotes only
+    these: a log of many pulls is not copied into every result)."""
+    return "\n".join(line for pull in group for line in lines[pull.lines[0] : pull.lines[1]])
+
+
 def _exit_code(log: PullLog, given: Optional[int]) -> Optional[int]:
     if given is not None:
         return given
@@ -99,6 +105,7 @@ def pasted_results(
             return (error_result(image, "no-pull-in-log", f"the log shows pulls of {seen}"),)
         groups = wanted
     last = pulls[-1] if pulls else None
+    lines = text.split("\n")
     results = []
     for name, group in groups.items():
         log = _merged(group)
@@ -120,7 +127,7 @@ def pasted_results(
             exit_code=code,
             timed_out=False,
             duration=None,
-            raw=text,
+            raw=_own_lines(lines, group),
         )
         results.append(replace(result, attempts_inferred=log.attempts_inferred))
     return tuple(results)

@@ -90,6 +90,7 @@ class Event:
     value: str  # location / image
     message: str = ""  # the error text of a "fail"
     time: Optional[str] = None
+    line: int = 0  # index of the raw line it was read from (set for "image" events)
 
 
 class Scan:
@@ -107,14 +108,17 @@ class Scan:
         self.skopeo_fatal = False
         self.containers_image = False
         self.kubelet = False
-        for line in logical_lines(text, _KEYWORDS):
+        self._position = [0]
+        for line in logical_lines(text, _KEYWORDS, self._position):
             if isinstance(line, PlainStderr):
                 self._plain_stderr(line)
             elif isinstance(line, Progress):
                 self.events.append(Event("progress", "", "complete" if line.complete else ""))
             elif isinstance(line, KubeletPullError):
                 self.kubelet = True
-                self.events.append(Event("image", line.image, time=line.time))
+                self.events.append(
+                    Event("image", line.image, time=line.time, line=self._position[0])
+                )
                 self.events.append(Event("error", line.image, redact(line.error), line.time))
             else:
                 self._message(line)
@@ -144,7 +148,7 @@ class Scan:
         for pattern in (_TRYING_TO_PULL, _RETRYING_PULL):
             match = pattern.match(line.text)
             if match is not None:
-                self.events.append(Event("image", match.group(1)))
+                self.events.append(Event("image", match.group(1), line=self._position[0]))
 
     def _message(self, message: LogMessage) -> None:
         msg = message.msg
@@ -191,7 +195,9 @@ class Scan:
         pulling = _PULLING_POLICY.match(msg)
         if pulling is not None:
             self.podman_strong = True
-            self.events.append(Event("image", pulling.group(1), "policy", message.time))
+            self.events.append(
+                Event("image", pulling.group(1), "policy", message.time, self._position[0])
+            )
         elif "filtering at log level" in msg or "PersistentPreRunE(" in msg:
             self.podman_strong = True
         elif "Using registries.d" in msg:

@@ -298,7 +298,9 @@ Line = Union[LogMessage, PlainStderr, KubeletPullError, Progress]
 _PLAIN_LOGRUS = Decorated("", None, None, cut=False)
 
 
-def logical_lines(text: str, keywords: tuple[str, ...]) -> Iterator[Line]:
+def logical_lines(
+    text: str, keywords: tuple[str, ...], position: Optional[list[int]] = None
+) -> Iterator[Line]:
     """The logrus messages of ``text`` and podman's plain stderr, in order, in one pass.
 
     A line is parsed as logrus only when it contains one of ``keywords`` (the rest is
@@ -308,13 +310,16 @@ def logical_lines(text: str, keywords: tuple[str, ...]) -> Iterator[Line]:
     logrus entry, podman stderr line, blank line or shell prompt (on a journal: up to a line
     of another identifier). Journal prefixes, quoting and cut marks come off first
     (:mod:`.decor`); the kubelet's ``Failed to pull image`` events and the lines that show
-    a manifest was read (:class:`Progress`) are passed on too.
+    a manifest was read (:class:`Progress`) are passed on too. ``position`` (a one-item
+    list), when given, holds the index of the raw line being read when a line is yielded.
     """
     error_lines: Optional[list[str]] = None  # podman's `Error:` block being collected
     error_ident: Optional[str] = None  # the journal identifier of its first line
     held: Optional[LogMessage] = None  # a terminal-format message that may go on
     held_lines: list[str] = []  # its continuation lines
-    for line in text.split("\n"):
+    for number, line in enumerate(text.split("\n")):
+        if position is not None:
+            position[0] = number
         if line.endswith("\r"):
             line = line[:-1]
         if "\x1b" in line:  # colours of a terminal session (`script`, `oc debug` capture)

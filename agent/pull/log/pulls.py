@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from agent.pull.log.events import Event, Scan
@@ -31,6 +31,7 @@ _ITEM_SOURCE = re.compile(r"initializing source (?:docker://)?(\S+?): ", re.IGNO
 @dataclass
 class _Segment:
     image: Optional[str]
+    start: int = 0  # index of its first raw line
     events: list[Event] = field(default_factory=list)
     from_kubelet: bool = False
     announced: bool = False  # only podman's debug `Pulling image X (policy: …)` so far
@@ -52,7 +53,9 @@ def _segments(events: Sequence[Event]) -> list[_Segment]:
         current = segments[-1]
         if event.kind == "image":
             if current.busy or (current.image is not None and not current.announced):
-                segments.append(_Segment(event.value, announced=event.message == "policy"))
+                segments.append(
+                    _Segment(event.value, event.line, announced=event.message == "policy")
+                )
             else:  # `Pulling image X (policy: …)` then `Trying to pull X'...`: one pull
                 current.image = event.value
                 current.announced = event.message == "policy"
@@ -122,24 +125,24 @@ def parse_pulls(text: str, *, exit_code: Optional[int] = None) -> tuple[PullLog,
     """
     scan = Scan(text)
     segments = _segments(scan.events)
+    ends = [segment.start for segment in segments[1:]] + [text.count("\n") + 1]
     items = _items_by_image([s.error for s in segments if s.error and "occurred" in s.error])
     pulls = []
     for index, segment in enumerate(segments):
         last = index == len(segments) - 1
         tool: Tool = "crio" if segment.from_kubelet else scan.tool
-        pulls.append(
-            build_pull_log(
-                tool,
-                segment.events,
-                exit_code=exit_code if last else None,
-                killed=False,
-                shutdown=scan.shutdown and last,
-                final_error=_own_error(segment, items),
-                config_files=tuple(scan.config_files),
-                image=segment.image,
-                progress_serves=True,
-            )
+        log = build_pull_log(
+            tool,
+            segment.events,
+            exit_code=exit_code if last else None,
+            killed=False,
+            shutdown=scan.shutdown and last,
+            final_error=_own_error(segment, items),
+            config_files=tuple(scan.config_files),
+            image=segment.image,
+            progress_serves=True,
         )
+        pulls.append(replace(log, lines=(segment.start if index else 0, ends[index])))
     return tuple(pull for pull in pulls if _shows_something(pull))
 
 

@@ -175,3 +175,22 @@ def test_a_grepped_journal_with_a_shared_mirror_is_mapped_by_all_its_attempts(
     assert [f.code for f in image.findings] == ["outcome-unknown"]  # not "not-served"
     assert image.verdict == "error"
     assert [attempt.kind for attempt in image.attempts] == ["mirror", "source"]
+
+
+def test_each_image_of_a_log_of_many_pulls_quotes_only_its_own_lines(tmp_path: Path) -> None:
+    loaded = registries.load(host_with(tmp_path, "first-mirror-down"))
+    text = "\n".join(
+        line
+        for n in range(3)
+        for line in (
+            f"Trying to pull quay.io/x/img{n}:1...",
+            f"Error: initializing source docker://quay.io/x/img{n}:1: reading manifest 1 in "
+            f"quay.io/x/img{n}: manifest unknown",
+        )
+    )
+    report = analyze(loaded, "noise before the first pull\n" + text, source="x.log")
+    assert [image.log for image in report.images] == [
+        "noise before the first pull\n" + "\n".join(text.split("\n")[0:2]),
+        "\n".join(text.split("\n")[2:4]),
+        "\n".join(text.split("\n")[4:6]),
+    ]
