@@ -116,7 +116,15 @@ def build_pull_log(
     earlier = tuple(_earlier_round(done, image) for done in rounds[:-1])
     last = rounds[-1]
     inferred = False
-    if not last.tries and final_error is not None:
+    retry_pending = _pending_retry(rounds, earlier, final_error, exit_code, killed)
+    if retry_pending:
+        # The excerpt ends after a retry warning: show the round it ended (the next one is
+        # not in the excerpt), and say the pull went on.
+        rounds.pop()
+        last = rounds[-1]
+        attempts, earlier = earlier[-1], earlier[:-1]
+        inferred = not last.tries
+    elif not last.tries and final_error is not None:
         attempts = error_attempts(final_error, image)
         inferred = bool(attempts)
     else:
@@ -145,7 +153,22 @@ def build_pull_log(
         image=image,
         manifest_read=last.manifest_read or completed,
         completed=completed,
+        retry_pending=retry_pending,
     )
+
+
+def _pending_retry(
+    rounds: list[_Round],
+    earlier: tuple[tuple[Attempt, ...], ...],
+    final_error: Optional[str],
+    exit_code: Optional[int],
+    killed: bool,
+) -> bool:
+    """Does the text end after a retry warning, with nothing of the next round shown?"""
+    last = rounds[-1]
+    if last.tries or last.manifest_read or final_error is not None:
+        return False
+    return exit_code is None and not killed and bool(earlier) and bool(earlier[-1])
 
 
 def _earlier_round(done: _Round, image: Optional[str]) -> tuple[Attempt, ...]:

@@ -254,9 +254,17 @@ def test_retry_warnings_give_the_earlier_rounds_their_attempts() -> None:
         ]
     )
     (pull,) = parse_pulls(text)
-    assert pull.rounds == 3 and not pull.attempts_inferred  # the decisive round shows none
-    assert [[a.reason for a in round_] for round_ in pull.earlier_rounds] == [["timeout"]] * 2
-    assert pull.attempts == ()  # the third round's result is not in the excerpt
+    # The third round is not in the excerpt: the last round shown is the one to show (its
+    # attempts read from the warning's error text), and the pull went on unseen.
+    assert pull.rounds == 2 and pull.attempts_inferred and pull.retry_pending
+    assert [[a.reason for a in round_] for round_ in pull.earlier_rounds] == [["timeout"]]
+    assert [(a.location, a.outcome, a.reason) for a in pull.attempts] == [
+        (QUAY, "failed", "timeout")
+    ]
+    # a final error, or a round that shows something after the warning, decides instead
+    for end in (f"Error: {error}", logrus(f'Trying to access "{QUAY}"')):
+        (pull,) = parse_pulls(text + "\n" + end)
+        assert pull.rounds == 3 and not pull.retry_pending
 
 
 def test_one_pull_per_image_and_debug_announcements_merge() -> None:
