@@ -30,6 +30,7 @@ from typing import Literal, Optional
 from agent.pull.log.lines import (
     KubeletPullError,
     LogMessage,
+    NewRun,
     PlainStderr,
     Progress,
     logical_lines,
@@ -71,9 +72,11 @@ _PULLING_POLICY = re.compile(r"\s*Pulling image (\S+) \(policy: ")
 # pulling/pulled/checking: CRI-O's frame of a pull; image: a new pull of an image starts
 # (podman's `Trying to pull X...`, `Pulling image X (policy: …)`, a kubelet event); error: a
 # final error (podman's `Error:`, skopeo's fatal, the kubelet's text); progress: a line shown
-# only once a source served the manifest (message "complete" when the pull finished).
+# only once a source served the manifest (message "complete" when the pull finished); run:
+# another run of a tool starts (a new `Loading registries configuration`, a new PID of a
+# journal identifier seen before).
 EventKind = Literal[
-    "try", "fail", "retry", "pulling", "pulled", "checking", "image", "error", "progress"
+    "try", "fail", "retry", "pulling", "pulled", "checking", "image", "error", "progress", "run"
 ]
 _CRIO_LINES: tuple[tuple[str, EventKind], ...] = (
     ("Pulling image: ", "pulling"),
@@ -114,6 +117,8 @@ class Scan:
                 self._plain_stderr(line)
             elif isinstance(line, Progress):
                 self.events.append(Event("progress", "", "complete" if line.complete else ""))
+            elif isinstance(line, NewRun):
+                self.events.append(Event("run", line.ident, line=self._position[0]))
             elif isinstance(line, KubeletPullError):
                 self.kubelet = True
                 self.events.append(
@@ -179,6 +184,7 @@ class Scan:
             if match is not None:
                 self.containers_image = True
                 self.config_files.setdefault(match.group(1))
+                self.events.append(Event("run", "config", line=self._position[0]))
             return
         if "Received shutdown signal" in msg:
             self.shutdown = True

@@ -27,6 +27,7 @@ __all__ = [
     "KubeletPullError",
     "Line",
     "LogMessage",
+    "NewRun",
     "PlainStderr",
     "Progress",
     "logical_lines",
@@ -267,6 +268,14 @@ class KubeletPullError:
 
 
 @dataclass(frozen=True)
+class NewRun:
+    """A journal line of a new process of a program seen before (same identifier, another
+    PID): another run of the tool starts (a script or unit running it again)."""
+
+    ident: str
+
+
+@dataclass(frozen=True)
 class Progress:
     """A line a tool prints only once a source served the manifest (``Copying blob``, an
     image ID on stdout, skopeo's JSON); ``complete``: the pull or inspection finished."""
@@ -294,7 +303,7 @@ def _kubelet_error(text: str, time: Optional[str]) -> Optional[KubeletPullError]
     return KubeletPullError(image.group("image"), _unescape(match.group("error")[1:-1]), time)
 
 
-Line = Union[LogMessage, PlainStderr, KubeletPullError, Progress]
+Line = Union[LogMessage, PlainStderr, KubeletPullError, Progress, NewRun]
 _PLAIN_LOGRUS = Decorated("", None, None, cut=False)
 
 
@@ -317,6 +326,7 @@ def logical_lines(
     error_ident: Optional[str] = None  # the journal identifier of its first line
     held: Optional[LogMessage] = None  # a terminal-format message that may go on
     held_lines: list[str] = []  # its continuation lines
+    pids: dict[str, str] = {}  # journal identifier: the PID of its latest line
     for number, line in enumerate(text.split("\n")):
         if position is not None:
             position[0] = number
@@ -327,6 +337,19 @@ def logical_lines(
         # logrus' own lines (most of a debug log) carry no decoration: skip the work
         pasted = _PLAIN_LOGRUS if line.startswith("time=") else undecorate(line)
         body = line if pasted is _PLAIN_LOGRUS else pasted.text
+        if (
+            pasted.pid is not None
+            and pasted.ident is not None
+            and pids.setdefault(pasted.ident, pasted.pid) != pasted.pid
+        ):
+            pids[pasted.ident] = pasted.pid
+            if error_lines is not None:  # the previous run's error ends here
+                yield _error_block(error_lines)
+                error_lines = None
+            if held is not None:
+                yield _joined(held, held_lines)
+                held, held_lines = None, []
+            yield NewRun(pasted.ident)
         if error_lines is not None:
             if _continues_error(body, pasted.ident, error_ident):
                 error_lines.append(body)

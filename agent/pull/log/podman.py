@@ -64,12 +64,13 @@ def parse_pull_log(text: str, *, exit_code: Optional[int], killed: bool = False)
 
 
 class _Round:
-    __slots__ = ("error", "manifest_read", "tried", "tries")
+    __slots__ = ("error", "manifest_read", "reading", "tried", "tries")
 
     def __init__(self) -> None:
         self.tries: list[Try] = []
         self.tried = False  # a `Trying to access` line was seen
         self.manifest_read = False
+        self.reading: Optional[Try] = None  # the attempt open when the manifest was read
         self.error: Optional[str] = None  # the retry warning's error that ended it
 
 
@@ -111,6 +112,8 @@ def build_pull_log(
             rounds.append(_Round())
             pending = Pending()
         elif event.kind == "progress":
+            if not current.manifest_read:
+                current.reading = next((t for t in reversed(current.tries) if not t.failed), None)
             current.manifest_read = True
             completed = completed or event.message == "complete"
     earlier = tuple(_earlier_round(done, image) for done in rounds[:-1])
@@ -139,6 +142,11 @@ def build_pull_log(
                 served=progress_serves and last.manifest_read,
             )
         attempts = freeze(last.tries, outcome)
+        if progress_serves and last.reading is not None and last.reading is not last.tries[-1]:
+            # The manifest was read while an earlier attempt was open: that one served it.
+            attempts = tuple(
+                t.freeze("served" if t is last.reading else "unfinished") for t in last.tries
+            )
     return PullLog(
         tool=tool,
         attempts=attempts,

@@ -51,6 +51,10 @@ def _segments(events: Sequence[Event]) -> list[_Segment]:
     segments = [_Segment(None)]
     for event in events:
         current = segments[-1]
+        if event.kind == "run":  # another run of the tool: a new pull once this one is busy
+            if current.busy:
+                segments.append(_Segment(None, event.line))
+            continue
         if event.kind == "image":
             if current.busy or (current.image is not None and not current.announced):
                 segments.append(

@@ -194,3 +194,40 @@ def test_each_image_of_a_log_of_many_pulls_quotes_only_its_own_lines(tmp_path: P
         "\n".join(text.split("\n")[2:4]),
         "\n".join(text.split("\n")[4:6]),
     ]
+
+
+def test_two_skopeo_runs_in_a_journal_claim_no_served_source_for_the_second(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True)
+    (root / "etc/containers/registries.conf").write_text(
+        '[[registry]]\nlocation = "quay.io/openshift-release-dev"\n'
+        '[[registry.mirror]]\nlocation = "mirror.corp.example:8443/ocp"\n'
+    )
+    loaded = registries.load(root)
+    digest = "sha256:" + "01" * 32
+    mirror = f"mirror.corp.example:8443/ocp/ocp-release@{digest}"
+    source = f"quay.io/openshift-release-dev/ocp-release@{digest}"
+
+    def line(pid: int, msg: str) -> str:
+        escaped = msg.replace('"', '\\"')
+        return f'Mar 01 10:00:00 bastion mirror.sh[{pid}]: level=debug msg="{escaped}"'
+
+    text = "\n".join(
+        [
+            line(900, 'Loading registries configuration "/etc/containers/registries.conf"'),
+            line(900, f'Trying to access "{mirror}"'),
+            line(900, f'Accessing "{mirror}" failed: reading manifest x in y: manifest unknown'),
+            line(900, f'Trying to access "{source}"'),
+            "Mar 01 10:00:02 bastion mirror.sh[900]: Copying blob sha256:aaaa",
+            "Mar 01 10:00:09 bastion mirror.sh[900]: Writing manifest to image destination",
+            line(901, 'Loading registries configuration "/etc/containers/registries.conf"'),
+            line(901, f'Trying to access "{mirror}"'),
+        ]
+    )
+    (image,) = analyze(loaded, text, source="journal").images
+    assert image.image == source and image.served_by is None
+    assert [f.code for f in image.findings] == ["outcome-unknown"]
+    assert [(a.location, a.outcome) for a in image.attempts] == [(mirror, "unfinished")]
+    assert image.rounds == 2

@@ -418,3 +418,50 @@ def test_skopeo_inspect_json_shows_the_manifest_read_whatever_the_digest(digest:
     assert pull.completed and pull.served_by == f"{H}/ocp/release@{digest}"
     (pull,) = parse_pulls(text.replace(digest, "sha512:" + "ab" * 32))  # no valid digest
     assert not pull.completed and pull.served_by is None
+
+
+def _journal(pid: int, lines: list[str]) -> list[str]:
+    return [f"Mar 01 10:00:00 bastion mirror.sh[{pid}]: {line}" for line in lines]
+
+
+def test_two_runs_in_one_journal_are_two_pulls() -> None:
+    config = logrus('Loading registries configuration "/etc/containers/registries.conf"')
+    first = [
+        config,
+        logrus(f'Trying to access "{MIRROR}"'),
+        logrus(f'Accessing "{MIRROR}" failed: reading manifest x in y: manifest unknown'),
+        logrus(f'Trying to access "{QUAY}"'),
+        "Getting image source signatures",
+        "Copying blob sha256:aaaa",
+        "Writing manifest to image destination",
+    ]
+    second = [config, logrus(f'Trying to access "{MIRROR}"')]
+    for text in (
+        "\n".join(_journal(900, first) + _journal(901, second)),  # a new PID
+        "\n".join(first + second),  # a new `Loading registries configuration`
+        "\n".join(_journal(900, first) + _journal(901, second[1:])),  # PID only
+    ):
+        one, two = parse_pulls(text)
+        assert [(a.location, a.outcome) for a in one.attempts] == [
+            (MIRROR, "failed"),
+            (QUAY, "served"),
+        ]
+        assert one.completed
+        assert [(a.location, a.outcome) for a in two.attempts] == [(MIRROR, "unfinished")]
+        assert two.served_by is None and not two.manifest_read
+
+
+def test_the_attempt_open_when_the_manifest_was_read_served_it() -> None:
+    text = "\n".join(
+        [
+            logrus(f'Trying to access "{QUAY}"'),
+            "Copying blob sha256:aaaa",
+            logrus(f'Trying to access "{MIRROR}"'),  # not the one that served the manifest
+        ]
+    )
+    (pull,) = parse_pulls(text)
+    assert [(a.location, a.outcome) for a in pull.attempts] == [
+        (QUAY, "served"),
+        (MIRROR, "unfinished"),
+    ]
+    assert pull.served_by == QUAY
