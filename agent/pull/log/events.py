@@ -64,6 +64,7 @@ _FAIL = re.compile(r"\s*Accessing \"([^\"]*)\" failed: (.*)\Z", re.DOTALL)
 _CONFIG = re.compile(r"\s*Loading registries configuration \"([^\"]*)\"")
 _RETRY = re.compile(r"\s*Failed, retrying in ", re.IGNORECASE)
 _RETRY_ERROR = re.compile(r"\. Error: (.*)\Z", re.DOTALL)
+_RESOLVED_ALIAS = re.compile(r"Resolved \"([^\"\s]+)\" as an alias")
 _TRYING_TO_PULL = re.compile(r"Trying to pull (\S+?)\.\.\.")
 _RETRYING_PULL = re.compile(r"Pull failed\. Retrying (\S+?)\.\.\.")
 _PULLING_POLICY = re.compile(r"\s*Pulling image (\S+) \(policy: ")
@@ -76,7 +77,17 @@ _PULLING_POLICY = re.compile(r"\s*Pulling image (\S+) \(policy: ")
 # another run of a tool starts (a new `Loading registries configuration`, a new PID of a
 # journal identifier seen before).
 EventKind = Literal[
-    "try", "fail", "retry", "pulling", "pulled", "checking", "image", "error", "progress", "run"
+    "try",
+    "fail",
+    "retry",
+    "pulling",
+    "pulled",
+    "checking",
+    "image",
+    "error",
+    "progress",
+    "run",
+    "alias",
 ]
 _CRIO_LINES: tuple[tuple[str, EventKind], ...] = (
     ("Pulling image: ", "pulling"),
@@ -149,6 +160,10 @@ class Scan:
         if line.is_error:
             self.final_error = redact(line.text)
             self.events.append(Event("error", "", self.final_error))
+            return
+        alias = _RESOLVED_ALIAS.match(line.text)
+        if alias is not None:
+            self.events.append(Event("alias", alias.group(1), line=self._position[0]))
             return
         for pattern in (_TRYING_TO_PULL, _RETRYING_PULL):
             match = pattern.match(line.text)

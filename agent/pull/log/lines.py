@@ -87,6 +87,7 @@ _SIMPLE_ESCAPES = {
 
 _PODMAN_PLAIN_LINES = (
     "Trying to pull ",
+    'Resolved "',  # `Resolved "X" as an alias (FILE)`: a short name's alias
     "Pull failed. Retrying ",  # the bootstrap's release-image-download.sh, between podman runs
     "Getting image source signatures",
     "Writing manifest to image destination",

@@ -377,8 +377,29 @@ def test_many_pulls_stay_linear() -> None:
             for n in range(5_000)
         ]
     )
-    pulls = parse_pulls(items)
-    assert len(pulls) == 5_000 and all(p.attempts for p in pulls)
+    (pull,) = parse_pulls(items)  # one pull whose candidates the error names, in order
+    assert len(pull.candidates) == len(pull.attempts) == 5_000
+
+
+def test_short_name_candidates_under_one_error_are_one_pull() -> None:
+    names = ["registry.fedoraproject.org/foo:latest", "docker.io/library/foo:latest"]
+    error = ["Error: 2 errors occurred while pulling:"] + [
+        f" * initializing source docker://{name}: reading manifest latest in "
+        f"{name.rsplit(':', 1)[0]}: manifest unknown"
+        for name in names
+    ]
+    text = "\n".join([f"Trying to pull {name}..." for name in names] + error)
+    (pull,) = parse_pulls(text)
+    assert (pull.image, pull.candidates) == ("foo:latest", tuple(names))
+    assert [(a.location, a.reason) for a in pull.attempts] == [
+        (names[0], "manifest-unknown"),
+        (names[1], "manifest-unknown"),
+    ]
+    (pull,) = parse_pulls('Resolved "foo" as an alias (/etc/x.conf)\n' + text)
+    assert pull.image == "foo"
+    # candidates the error does not name in their order are separate pulls
+    shuffled = "\n".join([f"Trying to pull {name}..." for name in reversed(names)] + error)
+    assert [p.image for p in parse_pulls(shuffled)] == list(reversed(names))
 
 
 def test_a_terminal_retry_warning_spanning_lines_gives_its_round() -> None:
