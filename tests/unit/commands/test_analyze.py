@@ -231,3 +231,39 @@ def test_two_skopeo_runs_in_a_journal_claim_no_served_source_for_the_second(
     assert [f.code for f in image.findings] == ["outcome-unknown"]
     assert [(a.location, a.outcome) for a in image.attempts] == [(mirror, "unfinished")]
     assert image.rounds == 2
+
+
+def test_this_machines_config_that_is_not_the_logs_gives_one_finding(tmp_path: Path) -> None:
+    from agent.commands.analyze import analyze_log
+
+    text = fixture("first-mirror-down")
+
+    def run(root: Path, mine: bool) -> CheckReport:
+        loaded = registries.load(root)
+        return analyze_log(
+            loaded,
+            text,
+            source="x.log",
+            image=None,
+            exit_code=None,
+            checked_at="now",
+            agent_version="0",
+            config_of_this_machine=mine,
+        )
+
+    workstation = tmp_path / "workstation"
+    (workstation / "etc/containers").mkdir(parents=True)
+    (workstation / "etc/containers/registries.conf").write_text('[[registry]]\nlocation = "q.io"\n')
+    for root in (workstation, tmp_path / "no-config"):
+        report = run(root, True)
+        assert [f.code for f in report.findings] == ["config-not-the-logs"]
+        (image,) = report.images
+        assert "unexpected-source" not in [f.code for f in image.findings]
+        assert report.verdict == "warn"
+        # named explicitly (--host-root, --registries-conf): judged against it as it is
+        named = run(root, False)
+        assert named.findings == ()
+        assert "unexpected-source" in [f.code for f in named.images[0].findings]
+    # this machine's configuration that is the log's: nothing to say
+    node = run(host_with(tmp_path / "node", "first-mirror-down"), True)
+    assert node.findings == () and node.verdict == "warn"
