@@ -25,6 +25,9 @@ from agent.pull.log.podman import build_pull_log
 __all__ = ["image_key", "parse_pulls", "same_image"]
 
 _BUSY = ("try", "fail", "retry", "error", "progress")
+# Bounded, and only where a number starts: `\d+` from every digit of a long run of digits
+# made the search quadratic.
+_ERRORS_OCCURRED = re.compile(r"(?<!\d)\d{1,9} errors? occurred")
 _ITEM_SOURCE = re.compile(r"initializing source (?:docker://)?(\S+?): ", re.IGNORECASE)
 
 
@@ -92,7 +95,7 @@ def same_image(one: str, other: str) -> bool:
 
 def _items(error: str) -> list[str]:
     """The ``* …`` items of podman's ``N errors occurred:`` error, else []."""
-    if not re.search(r"\d+ errors? occurred", error):
+    if not _ERRORS_OCCURRED.search(error):
         return []
     items: list[str] = []
     for line in error.split("\n")[1:]:
