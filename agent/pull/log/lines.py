@@ -244,6 +244,11 @@ _COMPOSE_EXIT = re.compile(r"exit code: -?\d+\Z")  # podman-compose, after each 
 _IMAGE_ID = re.compile(r"[0-9a-f]{64}\Z")
 # A prompt after the output: the error block ends there.
 _PROMPT = re.compile(r"(?:\[[^\]]*\]|[\w.-]+@[\w.:~/-]+|[\w.-]+)?[$#](?: |\Z)")
+# A prompt that runs podman or skopeo again: another run of the tool starts.
+_TOOL_COMMAND = re.compile(
+    r"(?:\[[^\]]{0,200}\]|[\w.-]{1,100}@[\w.:~/-]{1,200}|[\w.-]{1,100})?[$#] +"
+    r"(?:sudo +)?(?:podman|skopeo)\b"
+)
 # The kubelet's report of a failed pull, as an event (``oc describe``, ``oc get events``,
 # JSON), or in its own journal (klog: ``"PullImage from image service failed" err="…"
 # image="X"``).
@@ -270,8 +275,9 @@ class KubeletPullError:
 
 @dataclass(frozen=True)
 class NewRun:
-    """A journal line of a new process of a program seen before (same identifier, another
-    PID): another run of the tool starts (a script or unit running it again)."""
+    """Another run of the tool starts: a journal line of a new process of a program seen
+    before (same identifier, another PID: a script or unit running it again), or a shell
+    prompt running podman or skopeo."""
 
     ident: str
 
@@ -338,19 +344,21 @@ def logical_lines(
         # logrus' own lines (most of a debug log) carry no decoration: skip the work
         pasted = _PLAIN_LOGRUS if line.startswith("time=") else undecorate(line)
         body = line if pasted is _PLAIN_LOGRUS else pasted.text
-        if (
+        new_process = (
             pasted.pid is not None
             and pasted.ident is not None
             and pids.setdefault(pasted.ident, pasted.pid) != pasted.pid
-        ):
+        )
+        if new_process and pasted.ident is not None and pasted.pid is not None:
             pids[pasted.ident] = pasted.pid
+        if new_process or _TOOL_COMMAND.match(body):
             if error_lines is not None:  # the previous run's error ends here
                 yield _error_block(error_lines)
                 error_lines = None
             if held is not None:
                 yield _joined(held, held_lines)
                 held, held_lines = None, []
-            yield NewRun(pasted.ident)
+            yield NewRun(pasted.ident or "shell")
         if error_lines is not None:
             if _continues_error(body, pasted.ident, error_ident):
                 error_lines.append(body)

@@ -486,3 +486,16 @@ def test_the_attempt_open_when_the_manifest_was_read_served_it() -> None:
         (MIRROR, "unfinished"),
     ]
     assert pull.served_by == QUAY
+
+
+def test_a_shell_prompt_running_the_tool_again_starts_a_new_pull() -> None:
+    first = [
+        logrus(f'Trying to access "{MIRROR}"'),
+        "Copying blob sha256:aaaa",
+        "Writing manifest to image destination",
+    ]
+    second = [logrus(f'Trying to access "{MIRROR}"')]
+    for prompt in (f"[root@n ~]# podman --log-level=debug pull {QUAY}", "$ sudo skopeo inspect x"):
+        one, two = parse_pulls("\n".join([*first, prompt, *second]))
+        assert [a.outcome for a in one.attempts] == ["served"] and one.completed
+        assert [a.outcome for a in two.attempts] == ["unfinished"] and two.served_by is None
