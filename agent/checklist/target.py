@@ -28,7 +28,7 @@ class Target:
     given: str  # as given on the command line
     reference: str  # normalised, by digest (what the agents check)
     repository: str  # the given reference's repository
-    digest: str  # sha256:...
+    digest: str  # sha256:..., or another algorithm the reference grammar accepts
     source_repository: str  # the repository the mirror rules must cover
     payload_repository: Optional[str]
     payload_from: str  # "default" | "--payload-repository" | "unknown"
@@ -59,7 +59,7 @@ def parse_target(given: str, payload_repository: Optional[str] = None) -> Target
         parsed = reference.parse_normalized(given)
     except ReferenceError as exc:
         raise UsageError(f"--to-image: {exc.message}", hint=DIGEST_HINT) from None
-    if parsed.digest is None or not parsed.digest.startswith("sha256:"):
+    if parsed.digest is None:  # parse_normalized accepts only digests c/image accepts
         raise UsageError(
             f"--to-image {given}: a release is updated to by digest (REF@sha256:...)",
             hint=DIGEST_HINT,

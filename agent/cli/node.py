@@ -255,6 +255,10 @@ def analyze(
         exit_code=exit_code,
         checked_at=timestamp(),
         agent_version=__version__,
+        # nothing named, and not a node's root mounted at /host: this machine's own files
+        config_of_this_machine=host_root is None
+        and registries_conf is None
+        and options.host_root(None) == Path("/"),
     )
     report = secure_report(report, redact)  # a log from elsewhere: patterns, trimmed errors
     if output is CheckOutput.json:

@@ -7,11 +7,12 @@ from typing import Optional
 
 from agent.commands.journal import journal_image_result, journal_result
 from agent.commands.pasted import pasted_results
+from agent.pull.judge import SEVERITY_VERDICT, verdict_of
 from agent.pull.log.crio_journal import parse_crio_journal
 from agent.pull.log.lines import plain_text
 from agent.pull.log.podman import parse_pull_log
 from agent.registries import LoadedHost
-from agent.report import CheckReport, Finding, worst
+from agent.report import CheckReport, Finding, ImageResult, worst
 
 
 def analyze_log(
@@ -23,8 +24,13 @@ def analyze_log(
     exit_code: Optional[int],
     checked_at: str,
     agent_version: str,
+    config_of_this_machine: bool = False,
 ) -> CheckReport:
-    """``agent analyze``: the parser and the judge over a log captured elsewhere."""
+    """``agent analyze``: the parser and the judge over a log captured elsewhere.
+
+    ``config_of_this_machine``: no configuration was named (no --host-root, no
+    --registries-conf) and the one read is this machine's own, which need not be the
+    configuration the log was written with (see :func:`_config_not_the_logs`)."""
     text = plain_text(text)  # pasted from a terminal: colours, CRLF
     config = loaded.config
     report = CheckReport(
@@ -58,4 +64,50 @@ def analyze_log(
     if not results:
         finding = Finding("no-pull-in-log", "error", "the journal excerpt shows no pull")
         return replace(report, findings=(finding,))
+    if config_of_this_machine:
+        doubt = _config_not_the_logs(loaded, results)
+        if doubt is not None:
+            results = tuple(_without_unexpected_sources(result) for result in results)
+            verdicts = [r.verdict for r in results] + [SEVERITY_VERDICT[doubt.severity]]
+            return replace(report, images=results, findings=(doubt,), verdict=worst(verdicts))
     return replace(report, images=results, verdict=worst([r.verdict for r in results]))
+
+
+_UNEXPECTED = "unexpected-source"
+
+
+def _config_not_the_logs(loaded: LoadedHost, results: tuple[ImageResult, ...]) -> Optional[Finding]:
+    """One finding when this machine's configuration is evidently not the log's: it has no
+    main registries.conf, or the log tried sources it does not name at all. Comparing
+    each image with it would fail every mirror as an unexpected source (a workstation
+    judging a node's log)."""
+    main = any(f.endswith("/etc/containers/registries.conf") for f in loaded.config.files)
+    unknown = sorted(
+        {a.location for r in results for a in r.attempts if a.kind is None}
+        if any(f.code == _UNEXPECTED for r in results for f in r.findings)
+        else set()
+    )
+    if main and not unknown:
+        return None
+    why = (
+        "this machine has no /etc/containers/registries.conf"
+        if not main
+        else f"the log tried sources it does not name: {', '.join(unknown[:5])}"
+        + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+    )
+    return Finding(
+        "config-not-the-logs",
+        "warn",
+        f"the log was compared with this machine's registries.conf ({why}), which is "
+        "evidently not the configuration the log was written with; unexpected sources are "
+        "not reported per image. Pass the node's files (--registries-conf FILE, or "
+        "--host-root DIR with its etc/containers, e.g. from a must-gather) to judge the "
+        "attempts against the node's mirrors",
+    )
+
+
+def _without_unexpected_sources(result: ImageResult) -> ImageResult:
+    findings = tuple(f for f in result.findings if f.code != _UNEXPECTED)
+    if len(findings) == len(result.findings):
+        return result
+    return replace(result, findings=findings, verdict=verdict_of(findings))

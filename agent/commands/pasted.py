@@ -20,6 +20,7 @@ from agent.pull.log.inferred import qualified
 from agent.pull.log.model import PullLog
 from agent.pull.log.pulls import image_key, parse_pulls, same_image
 from agent.registries import LoadedHost
+from agent.registries.model import Explanation, Resolution
 from agent.registries.resolve import source_of
 from agent.report import ImageResult
 
@@ -63,6 +64,30 @@ def _merged(pulls: list[PullLog]) -> PullLog:
     return replace(decisive, earlier_rounds=earlier, rounds=len(earlier) + 1)
 
 
+def _resolution(explanation: Explanation, log: PullLog) -> Resolution:
+    """What to judge a pull against: a short name's candidates together (podman tries
+    them in order), else the one resolution (a short name's first candidate may have
+    failed to rewrite, and podman goes on to the next: the first that has sources)."""
+    if log.candidates and len(explanation.resolutions) > 1:
+        return Resolution(
+            reference=explanation.normalized or explanation.given,
+            entry=None,
+            pull_sources=explanation.pull_sources,
+            skipped_mirrors=tuple(
+                skipped for r in explanation.resolutions for skipped in r.skipped_mirrors
+            ),
+        )
+    return next(
+        (r for r in explanation.resolutions if r.problem is None), explanation.resolutions[0]
+    )
+
+
+def _own_lines(lines: list[str], group: list[PullLog]) -> str:
+    """The lines of the log that belong to one image's pulls (each result quotes only
+    these: a log of many pulls is not copied into every result)."""
+    return "\n".join(line for pull in group for line in lines[pull.lines[0] : pull.lines[1]])
+
+
 def _exit_code(log: PullLog, given: Optional[int]) -> Optional[int]:
     if given is not None:
         return given
@@ -99,6 +124,7 @@ def pasted_results(
             return (error_result(image, "no-pull-in-log", f"the log shows pulls of {seen}"),)
         groups = wanted
     last = pulls[-1] if pulls else None
+    lines = text.split("\n")
     results = []
     for name, group in groups.items():
         log = _merged(group)
@@ -110,17 +136,12 @@ def pasted_results(
             continue
         result = result_from_log(
             name,
-            # A short name's first candidate may have failed to rewrite (podman goes on to
-            # the next): judge against the first that has sources.
-            next(
-                (r for r in explanation.resolutions if r.problem is None),
-                explanation.resolutions[0],
-            ),
+            _resolution(explanation, log),
             log,
             exit_code=code,
             timed_out=False,
             duration=None,
-            raw=text,
+            raw=_own_lines(lines, group),
         )
         results.append(replace(result, attempts_inferred=log.attempts_inferred))
     return tuple(results)

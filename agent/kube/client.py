@@ -30,8 +30,9 @@ from urllib3 import HTTPHeaderDict
 
 from agent.documents import DocumentError, parse_json
 from agent.errors import EnvironmentFailure
-from agent.kube.config import ClusterConfig, Impersonation
+from agent.kube.config import ClusterConfig, Impersonation, KubeConfigError
 from agent.kube.exec_plugin import ExecCredentialSource
+from agent.kube.headers import header_problem
 from agent.kube.proxy import choose_proxy
 from agent.safe_read import SMALL_FILE_LIMIT, UnsafeFile, read_text
 
@@ -114,13 +115,29 @@ def _header_key_escape(key: str) -> str:
     return "".join(chr(b) if b in _HEADER_KEY_SAFE else f"%{b:02X}" for b in key.encode())
 
 
+_IMPERSONATION_FIELDS = {
+    "Impersonate-User": "the impersonated user (as, --as)",
+    "Impersonate-Uid": "the impersonated uid (as-uid, --as-uid)",
+    "Impersonate-Group": "an impersonated group (as-groups, --as-group)",
+}
+
+
 def impersonation_headers(who: Impersonation) -> list[tuple[str, str]]:
+    """The ``Impersonate-*`` headers; KubeConfigError (naming the field, not quoting the
+    value) when a value cannot be sent in a header."""
     headers = [("Impersonate-User", who.user)]
     if who.uid:
         headers.append(("Impersonate-Uid", who.uid))
     headers += [("Impersonate-Group", group) for group in who.groups]
     for key, values in who.extra:
         headers += [(f"Impersonate-Extra-{_header_key_escape(key)}", v) for v in values]
+    for name, value in headers:
+        problem = header_problem(value)
+        if problem is not None:
+            field = _IMPERSONATION_FIELDS.get(name, "an impersonated extra value (as-user-extra)")
+            raise KubeConfigError(
+                f"{field} cannot be sent in an HTTP header ({name}): it contains {problem}"
+            )
     return headers
 
 
@@ -253,6 +270,12 @@ class KubeClient:
             token = credential.token or token
             cert = credential.client_cert or cert
         if token:
+            problem = header_problem(token)
+            if problem is not None:  # the exec plugin's is checked where it is decoded
+                raise KubeConfigError(
+                    f"the bearer token from {self.config.source or 'the kubeconfig'} cannot be "
+                    f"sent in an HTTP Authorization header: it contains {problem}"
+                )
             headers["Authorization"] = f"Bearer {token}"
         return headers, cert
 
@@ -300,6 +323,14 @@ class KubeClient:
                     timeout=self.timeout,
                     verify=self.verify,
                 )
+            except (requests.exceptions.InvalidHeader, UnicodeEncodeError) as exc:
+                # Their text quotes the header's value (a token): never shown.
+                raise KubeConfigError(
+                    f"a request header cannot be sent to {self.config.server} "
+                    f"({type(exc).__name__}): a token or impersonation value from "
+                    f"{self.config.source or 'the kubeconfig'} holds characters HTTP headers "
+                    "cannot carry"
+                ) from None
             except requests.RequestException as exc:
                 if attempt >= self.retries:
                     raise Unreachable(
@@ -307,6 +338,11 @@ class KubeClient:
                         f"{type(exc).__name__}: {_without_userinfo(str(exc))}",
                         hint=f"credentials from {self.config.source}",
                     ) from None
+            except OSError as exc:  # requests' own check of the CA bundle or certificate files
+                raise KubeConfigError(
+                    f"cannot use the TLS files for {self.config.server} (credentials from "
+                    f"{self.config.source or 'the kubeconfig'}): {exc.strerror or exc}"
+                ) from None
             else:
                 if response.status_code < 400:
                     try:

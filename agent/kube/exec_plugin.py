@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
 
 from agent.documents import DocumentError, parse_json
 from agent.errors import EnvironmentFailure
+from agent.kube.headers import header_problem
 from agent.kube.secret_files import secret_file
 
 if TYPE_CHECKING:
@@ -86,7 +87,21 @@ def _parse_time(text: Any) -> Optional[datetime]:
     if not match:
         return None
     zone = "+00:00" if match.group(2).upper() == "Z" else match.group(2)
-    return datetime.fromisoformat(match.group(1) + zone)
+    try:
+        return datetime.fromisoformat(match.group(1) + zone)
+    except ValueError:  # the right shape, but month 13 or hour 99
+        return None
+
+
+def _json_type(value: Any) -> str:
+    """What a decoded JSON value is, in JSON's words (never the value: it may be secret)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    return "array" if isinstance(value, list) else "value"
 
 
 def _to_stderr(line: str) -> None:
@@ -209,7 +224,20 @@ class ExecCredentialSource:
         status = document.get("status")
         if not isinstance(status, dict):
             raise ExecPluginError(f"{name} returned an ExecCredential without a status")
+        for key in ("token", "clientCertificateData", "clientKeyData"):
+            value = status.get(key)
+            if value is not None and not isinstance(value, str):
+                raise ExecPluginError(
+                    f"{name} returned status.{key} as a JSON {_json_type(value)}, not a string"
+                )
         token = status.get("token") or None
+        if token is not None:
+            problem = header_problem(token)
+            if problem is not None:
+                raise ExecPluginError(
+                    f"{name} returned a status.token that cannot be sent in an HTTP "
+                    f"Authorization header: it contains {problem}"
+                )
         cert_pem, key_pem = status.get("clientCertificateData"), status.get("clientKeyData")
         if bool(cert_pem) != bool(key_pem):
             raise ExecPluginError(

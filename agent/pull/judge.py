@@ -276,6 +276,19 @@ def _not_served_findings(
     if not log.attempts:
         return [_no_attempt_finding(log, exit_code)]
     last_attempt = log.attempts[-1]
+    if log.retry_pending and exit_code is None:
+        return [
+            Finding(
+                "outcome-unknown",
+                "error",
+                f"the log ends after {_tool_name(log)}'s retry warning (round {log.rounds} "
+                "ended), before the next round shows anything: the pull went on and its result "
+                "is not shown. The last round shown: "
+                + "; ".join(_describe(a) for a in log.attempts)
+                + _inferred_note(log)
+                + _hints(log.attempts),
+            )
+        ]
     if last_attempt.outcome == "unfinished" and exit_code is None and log.final_error is None:
         return [
             Finding(
@@ -330,6 +343,13 @@ def _no_attempt_finding(log: PullLog, exit_code: Optional[int]) -> Finding:
             "warn",
             "the pull succeeded, but the log has no debug lines to show which source served "
             "it (capture with --log-level=debug, or use agent check)",
+        )
+    if log.manifest_read and log.final_error is None and exit_code is None:
+        return Finding(
+            "outcome-unknown",
+            "error",
+            "a source served the manifest (the log has no debug lines to say which); the end "
+            "of the pull is not shown",
         )
     if log.final_error is None and exit_code is None:
         what = f"the pull of {log.image}" if log.image else "a pull"

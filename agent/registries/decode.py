@@ -62,6 +62,8 @@ MIRROR_FIELDS = ("location", "insecure", "pull-from-mirror")
 V1_TABLES = ("search", "insecure", "block")
 
 _REPEATED_KEY = "Cannot overwrite a value"  # tomllib's message for a key assigned twice
+# ... and for a [T] header after `T = [...]` or `T.k = …` (which the Go decoder accepts)
+_LENIENT_ERRORS = (f"invalid TOML: {_REPEATED_KEY}", "invalid TOML: Cannot declare (")
 _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _REGISTRY_HEADER = re.compile(r"^\s*\[\[\s*registry\s*\]\]", re.IGNORECASE)
 
@@ -233,14 +235,25 @@ def parse_toml(text: str, path: str) -> tuple[dict[str, Any], tuple[RepeatedKey,
         return _parse_toml(text, text, path), ()
     except ConfigError as error:
         lenient = None
-        if error.message.startswith(f"invalid TOML: {_REPEATED_KEY}"):
+        if error.message.startswith(_LENIENT_ERRORS):
             lenient = keep_last_repeated_arrays(text)
-        if lenient is None or not lenient.repeats:
+        if lenient is None or not (lenient.repeats or lenient.merges):
             raise
     # Go read the earlier values too: a number out of range there is still an error.
     dropped_faults = [fault for statement in lenient.dropped for fault in _number_faults(statement)]
     document = _parse_toml(lenient.text, text, path, dropped_faults)
+    for placeholder, table_path in lenient.merges:
+        _merge_table(document, document.pop(placeholder, {}), table_path)
     return document, lenient.repeats
+
+
+def _merge_table(document: dict[str, Any], keys: Any, table_path: tuple[str, ...]) -> None:
+    """The keys of a ``[T]`` header that came after ``T.k = …`` dotted keys, put into T."""
+    target: Any = document
+    for part in table_path:
+        target = target.setdefault(part, {}) if isinstance(target, dict) else None
+    if isinstance(target, dict) and isinstance(keys, dict):
+        target.update(keys)
 
 
 def _float_parser(overflowing: list[str]) -> Callable[[str], float]:

@@ -44,6 +44,9 @@ class Lenient:
     text: str
     repeats: tuple[RepeatedKey, ...] = ()
     dropped: tuple[str, ...] = ()  # the earlier assignments blanked, as ``key = value`` text
+    # ``[T]`` headers of a table dotted keys already made (``aliases.x = …`` then
+    # ``[aliases]``): renamed to a placeholder table, whose keys go into T once loaded.
+    merges: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 class _CannotFollow(Exception):
@@ -245,6 +248,9 @@ def keep_last_repeated_arrays(text: str) -> Lenient:
         return Lenient(text)
 
 
+MERGE_PLACEHOLDER = "mirror-agent: table defined after its dotted keys "
+
+
 def _keep_last(text: str) -> Lenient:
     scanner = _Scanner(text)
     tables = _Tables()
@@ -252,17 +258,41 @@ def _keep_last(text: str) -> Lenient:
     seen: dict[tuple[int, tuple[str, ...]], _Assignment] = {}
     blanked: list[_Assignment] = []
     repeats: list[RepeatedKey] = []
+    # Outside arrays of tables: what the Go decoder lets a later `[T]` header do.
+    current: Optional[tuple[str, ...]] = ()  # the plain table being filled (None: [[...]])
+    array_values: dict[tuple[str, ...], _Assignment] = {}  # T = [...]: [T] replaces it
+    dotted: set[tuple[str, ...]] = set()  # tables that dotted keys made: [T] adds to them
+    dotted_keys: set[tuple[str, ...]] = set()  # the keys dotted keys set (T.k)
+    headers: set[tuple[str, ...]] = set()
+    renames: list[tuple[int, int, str]] = []  # (start, end, new header text)
+    merges: list[tuple[str, tuple[str, ...]]] = []
     while True:
         scanner.skip_space()
         if scanner.i >= len(text):
             break
         if scanner.peek() == "[":
+            header_start = scanner.i
             array = scanner.peek(2) == "[["
             scanner.i += 2 if array else 1
             path = scanner.key()
             scanner.expect("]]" if array else "]")
+            header_end = scanner.i
             scanner.end_of_line()
             table_id, table_name = tables.enter(path, array)
+            current = None if array else path
+            if array or path in headers:
+                continue
+            headers.add(path)
+            earlier_array = array_values.pop(path, None)
+            if earlier_array is not None:  # `T = [...]` then `[T]`: the table replaces it
+                blanked.append(earlier_array)
+                line = scanner.line(header_start)
+                key = ".".join(_quoted(part) for part in path)
+                repeats.append(RepeatedKey(key, line, earlier_array.line))
+            elif path in dotted:  # `T.k = …` then `[T]`: both kept
+                placeholder = f"{MERGE_PLACEHOLDER}{len(merges)}"
+                renames.append((header_start, header_end, f'["{placeholder}"]'))
+                merges.append((placeholder, path))
             continue
         start = scanner.i
         parts = scanner.key()
@@ -272,6 +302,15 @@ def _keep_last(text: str) -> Lenient:
         assignment.holds_tables = scanner.value(nested=False)
         assignment.end = scanner.i
         scanner.end_of_line()
+        if current is not None:
+            full = current + parts
+            if full in dotted_keys and any(current == merged for _, merged in merges):
+                raise _CannotFollow(f"{full} is defined twice")  # Go refuses it too
+            if assignment.is_array:
+                array_values[full] = assignment
+            dotted.update(current + parts[:depth] for depth in range(1, len(parts)))
+            if len(parts) > 1:
+                dotted_keys.add(full)
         slot = (table_id, parts)
         earlier: Optional[_Assignment] = seen.get(slot)
         if (
@@ -287,12 +326,14 @@ def _keep_last(text: str) -> Lenient:
                 )
             )
         seen[slot] = assignment
-    if not repeats:
+    if not repeats and not merges:
         return Lenient(text)
     chars = list(text)
     for assignment in blanked:
         for position in range(assignment.start, assignment.end):
             if chars[position] not in "\r\n":
                 chars[position] = " "
+    for start, end, header in reversed(renames):  # one line each: later lines stay put
+        chars[start:end] = [header]
     dropped = tuple(text[a.start : a.end] for a in blanked)
-    return Lenient("".join(chars), tuple(repeats), dropped)
+    return Lenient("".join(chars), tuple(repeats), dropped, tuple(merges))

@@ -206,7 +206,20 @@ class Generator:
             names = self.rng.sample(ALIAS_NAMES, self.rng.choice((1, 2)))
             aliases = [f"{_quote(name)} = {_quote(self.alias_value(setup))}" for name in names]
             parts.append("[aliases]\n" + "\n".join(aliases) + "\n")
+            if self.chance(0.15):  # a root key the [aliases] header comes after
+                parts.insert(0, self.key_before_aliases_header(setup))
         return "\n".join(parts)
+
+    def key_before_aliases_header(self, setup: Setup) -> str:
+        """``aliases = [...]`` (the table replaces it), ``aliases.X = "…"`` (both kept),
+        or ``aliases = {…}`` (an error): the Go decoder loads the first two."""
+        form = self.pick(("array", "array", "dotted", "dotted", "inline"))
+        name = _quote(self.pick(ALIAS_NAMES))
+        if form == "array":
+            return f"aliases = {_array(self.rng.sample(SEARCH, self.rng.choice((0, 1))))}\n"
+        if form == "dotted":
+            return f"aliases.{name} = {_quote(self.alias_value(setup))}\n"
+        return f"aliases = {{{name} = {_quote(self.alias_value(setup))}}}\n"
 
     def alias_value(self, setup: Setup) -> str:
         if self.chance(0.1):

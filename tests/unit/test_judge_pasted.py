@@ -10,6 +10,7 @@ import pytest
 from agent.pull.judge import judge
 from agent.pull.log.model import Attempt, PullLog
 from agent.registries.model import Resolution
+from tests.unit.pull_log.synthetic import logrus
 from tests.unit.test_judge import SRC, D, resolution_for
 
 
@@ -88,3 +89,50 @@ def test_fallback_past_a_non_registry_says_so(two_mirrors: Resolution) -> None:
     (finding,) = judge(two_mirrors, log, exit_code=0).findings
     assert finding.code == "fallback-to-later-mirror"
     assert f"{first} answered the registry ping (/v2/) with 404" in finding.message
+
+
+def test_an_excerpt_ending_after_a_retry_warning_is_unknown_with_the_round_shown(
+    two_mirrors: Resolution,
+) -> None:
+    from agent.pull.log.pulls import parse_pulls
+
+    error = (
+        f"initializing source docker://{SRC}@{D}: pinging container registry "
+        f'{SRC.split("/")[0]}: Get "https://x/v2/": dial tcp 3.3.3.3:443: connect: connection '
+        "refused"
+    )
+    for text in (
+        f"WARN[0001] Failed, retrying in 1s ... (1/3). Error: {error}",
+        logrus(f"Failed, retrying in 1s ... (1/3). Error: {error}", "warning"),
+    ):
+        (log,) = parse_pulls(text)
+        judgement = judge(two_mirrors, log, exit_code=None)
+        finding = judgement.findings[-1]  # after order-mismatch: the mirrors are not named
+        assert (
+            judgement.verdict == "error"
+            and finding.code == "outcome-unknown"
+            and "retry warning" in finding.message
+        )
+        assert "no attempt on a source" not in finding.message
+        assert [(a.outcome, a.reason) for a in judgement.attempts] == [
+            ("failed", "connection-refused")
+        ]
+
+
+def test_an_excerpt_ending_while_copying_blobs_says_a_source_served_the_manifest(
+    two_mirrors: Resolution,
+) -> None:
+    from agent.pull.log.pulls import parse_pulls
+
+    text = "\n".join(
+        [
+            f"Trying to pull {SRC}@{D}...",
+            "Getting image source signatures",
+            "Copying blob sha256:" + "2a" * 32,
+        ]
+    )
+    (log,) = parse_pulls(text)
+    (finding,) = judge(two_mirrors, log, exit_code=None).findings
+    assert finding.code == "outcome-unknown"
+    assert "a source served the manifest" in finding.message
+    assert "the end of the pull is not shown" in finding.message

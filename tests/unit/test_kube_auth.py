@@ -148,3 +148,83 @@ def test_system_ca_bundle_as_go_finds_it(tmp_path: Path) -> None:
     assert system_ca_bundle({"SSL_CERT_FILE": str(bundle)}) == str(bundle)
     found = system_ca_bundle({"SSL_CERT_FILE": str(tmp_path / "missing.pem")})
     assert found is True or (isinstance(found, str) and Path(found).is_file())
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ({"token": "sekrit", "expirationTimestamp": "2026-13-45T99:99:99Z"}, "not an RFC 3339"),
+        ({"token": {"a": "sekrit"}}, "status.token as a JSON object, not a string"),
+        ({"token": ["sekrit"]}, "status.token as a JSON array"),
+        (
+            {"clientCertificateData": 5, "clientKeyData": "sekrit"},
+            "status.clientCertificateData as a JSON number",
+        ),
+        ({"clientCertificateData": "PEM", "clientKeyData": True}, "status.clientKeyData"),
+        ({"token": "sekrit\nX-Evil: 1"}, "status.token .*control character"),
+        ({"token": "sekrit\r"}, "status.token .*control character"),
+        ({"token": "sekrit€"}, "status.token .*outside Latin-1"),
+        ({"token": " sekrit"}, "status.token .*leading white space"),
+    ],
+)
+def test_exec_credentials_of_the_wrong_type_or_unsendable_are_refused(
+    status: object, words: str
+) -> None:
+    with pytest.raises(ExecPluginError, match=words) as caught:
+        decode(status)
+    assert "sekrit" not in f"{caught.value.message} {caught.value.hint}"
+
+
+@pytest.mark.parametrize(
+    ("who", "field"),
+    [
+        (Impersonation(user="bob\r\nX-Evil: 1"), "impersonated user"),
+        (Impersonation(user="bob", groups=("ok", "b€d")), "impersonated group"),
+        (Impersonation(user="bob", uid="4\n2"), "impersonated uid"),
+        (Impersonation(user="bob", extra=(("k", ("v\x00",)),)), "extra value"),
+    ],
+)
+def test_impersonation_values_that_cannot_be_headers_are_refused(
+    who: Impersonation, field: str
+) -> None:
+    from agent.kube.config import KubeConfigError
+
+    with pytest.raises(KubeConfigError, match=field) as caught:
+        impersonation_headers(who)
+    assert "Evil" not in caught.value.message and "b€d" not in caught.value.message
+
+
+def test_impersonation_flags_that_cannot_be_headers_are_usage_errors(tmp_path: Path) -> None:
+    from agent.errors import ExitCode, UsageError
+    from agent.kube.workstation import workstation_client
+
+    for flags in ({"as_user": "bob\r\nX-Evil: 1"}, {"as_groups": ["g€"]}, {"as_uid": "1\n"}):
+        with pytest.raises(UsageError) as caught:
+            workstation_client(str(tmp_path / "missing"), None, **flags)  # type: ignore[arg-type]
+        assert caught.value.exit_code == ExitCode.BAD_INPUT
+        assert "Evil" not in caught.value.message and "€" not in caught.value.message
+
+
+@pytest.mark.parametrize("token", ["sekrit\nX-Evil: 1", "sekrit€"])
+def test_a_header_requests_refuses_never_reaches_a_message(
+    token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from agent.kube import client as client_module
+    from agent.kube.client import KubeClient
+    from agent.kube.config import ClusterConfig, KubeConfigError
+
+    with socket.socket() as listener:  # accepts connections (backlog), never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        server = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        kube = KubeClient(ClusterConfig(server=server, token=token), retries=0, timeout=5)
+        with pytest.raises(KubeConfigError, match="Authorization header") as caught:
+            kube.get("/api")
+        assert "sekrit" not in caught.value.message
+        # behind the check, requests' and http.client's own refusals quote the value
+        monkeypatch.setattr(client_module, "header_problem", lambda value: None)
+        with pytest.raises(KubeConfigError, match="cannot be sent") as caught:
+            kube.get("/api")
+        assert "sekrit" not in f"{caught.value.message} {caught.value.hint}"

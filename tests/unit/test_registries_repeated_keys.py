@@ -165,3 +165,17 @@ def test_agent_config_warns_about_the_repeated_key(tmp_path: Path) -> None:
         f"warning: {path}:2: key 'unqualified-search-registries' is set again (first at line 1)"
         in config_table(config)
     )
+
+
+def test_a_table_header_after_a_key_of_its_name_loads_as_the_go_decoder_does() -> None:
+    from agent.registries.decode import parse_toml
+
+    document, repeats = parse_toml('aliases = ["x"]\n[aliases]\n"tool" = "a.example/t"\n', "f")
+    assert document == {"aliases": {"tool": "a.example/t"}}  # the table replaces the array
+    assert [(r.key, r.line, r.earlier_line) for r in repeats] == [("aliases", 2, 1)]
+    document, repeats = parse_toml(
+        'aliases.tool = "a.example/t"\n[[registry]]\nlocation = "q.io"\n[aliases]\napp = "a/b"\n',
+        "f",
+    )
+    assert document["aliases"] == {"tool": "a.example/t", "app": "a/b"}  # both kept
+    assert document["registry"] == [{"location": "q.io"}] and repeats == ()

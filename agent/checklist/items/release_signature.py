@@ -27,8 +27,9 @@ def signature_commands(target: Target) -> list[str]:
 def signature_item(snapshot: Snapshot, target: Target) -> Outcome:
     if isinstance(snapshot.signatures, Unavailable):
         return unavailable([snapshot.signatures])
-    hexdigest = target.digest.split(":", 1)[1]
-    prefix = f"sha256-{hexdigest}"
+    # library-go's configmap store names a signature `<algorithm>-<hex>-<n>`.
+    algorithm, hexdigest = target.digest.split(":", 1)
+    prefix = f"{algorithm}-{hexdigest}"
     found, under_data = [], []
     for configmap in snapshot.signatures:
         name = (configmap.get("metadata") or {}).get("name", "?")
@@ -60,7 +61,18 @@ def signature_item(snapshot: Snapshot, target: Target) -> Outcome:
             f"{len(snapshot.signatures)} signature ConfigMap(s) read; none has a binaryData key "
             f"{prefix}-<n>",
             *under_data,
+            *_not_sha256(algorithm),
         ],
         remediation=signature_commands(target),
         details={"signatures": []},
     )
+
+
+def _not_sha256(algorithm: str) -> list[str]:
+    if algorithm == "sha256":
+        return []
+    return [
+        f"releases are signed by their sha256 digest: a release named by its {algorithm} digest "
+        f"has no signature key of the sha256-<hex> form; give --to-image the release's sha256 "
+        "digest (oc adm release info)"
+    ]

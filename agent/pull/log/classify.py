@@ -24,8 +24,15 @@ _TIMEOUT = re.compile(
 )
 _TLS = re.compile(r"x509|certificate|\btls:")
 # A dotted lower-case host (or IP) with its repository path; its port stays (`lookup h on
-# ip:53`). Case-sensitive: Go's own dotted words (`Client.Timeout`) are capitalised.
-_LOCATION = re.compile(r"\b(?:[a-z0-9-]+\.)+[a-z0-9-]+(?P<port>:\d+)?(?P<path>/[^\s\"',;]*)?")
+# ip:53`). Case-sensitive: Go's own dotted words (`Client.Timeout`) are capitalised. Labels
+# are at most 63 characters (as in DNS): unbounded ones made a long hyphenated word cost
+# time quadratic in its length.
+_LOCATION = re.compile(
+    r"\b(?:[a-z0-9-]{1,63}\.)+[a-z0-9-]{1,63}(?P<port>:\d{1,5})?(?P<path>/[^\s\"',;]*)?"
+)
+# An error text longer than this is classified by its start and its end (where c/image puts
+# the cause): the bound keeps every pattern's work small whatever was pasted.
+_CLASSIFIED_CHARS = 8192
 
 
 def _masked_location(match: re.Match[str]) -> str:
@@ -55,7 +62,7 @@ _RATE_LIMITED = re.compile(
 # Found)`; ≥5.35 `…: received unexpected HTTP status: 404 Not Found`; with an HTML body
 # `…: StatusCode: 404, "<html>…"`; before 5.14 `error pinging docker registry H: …`.
 _PING_404 = re.compile(
-    r"pinging (?:container|docker) registry(?: returned)?\b[^\n]*?"
+    r"pinging (?:container|docker) registry(?: returned)?\b[^\n]{0,2000}?"
     r"(?:(?:status(?: code)?(?: from registry)?|http status|code)\s*[:=]?\s*404\b"
     r"|\b404 \(?not found)"
 )
@@ -82,6 +89,9 @@ def classify_failure(message: str) -> Reason:
     sources = parse_error_sources(message) if "Mirrors also failed" in message else ()
     if sources:
         message = sources[-1][1]
+    if len(message) > _CLASSIFIED_CHARS:
+        half = _CLASSIFIED_CHARS // 2
+        message = message[:half] + "\n" + message[-half:]
     # Host names and repository paths are not the error: a registry called
     # certificate-mirror.example or a repository team/access-denied must not decide it.
     text = _LOCATION.sub(_masked_location, message).lower()

@@ -31,7 +31,8 @@ _STAMP = (
     r"|\[ *\d+\.\d+\])"  # short-monotonic
 )
 _JOURNAL = re.compile(
-    rf"^(?P<ts>{_STAMP})\s+(?P<host>[^\s:\[]+)\s+(?P<ident>[^\s\[:]{{1,64}})(?:\[\d+\])?:(?: |$)"
+    rf"^(?P<ts>{_STAMP})\s+(?P<host>[^\s:\[]+)\s+(?P<ident>[^\s\[:]{{1,64}})"
+    r"(?:\[(?P<pid>\d+)\])?:(?: |$)"
 )
 # An article or e-mail: leading blanks, `> ` quote marks, a `$ `/`# ` prompt is not one.
 _QUOTING = re.compile(r"^(?:[ \t]*>(?=[ \t>]))*[ \t]*")
@@ -47,6 +48,7 @@ class Decorated:
     time: Optional[str]  # the journal's timestamp
     ident: Optional[str]  # the journal's identifier (syslog tag), e.g. "podman", "crio"
     cut: bool  # the line was cut (systemctl status, less -S): the text stops early
+    pid: Optional[str] = None  # the journal's process id, when the prefix shows one
 
 
 def undecorate(line: str) -> Decorated:
@@ -57,10 +59,11 @@ def undecorate(line: str) -> Decorated:
     """
     time: Optional[str] = None
     ident: Optional[str] = None
+    pid: Optional[str] = None
     text = _QUOTING.sub("", line, count=1)
     match = _JOURNAL.match(text)
     if match is not None:
-        time, ident = match.group("ts"), match.group("ident")
+        time, ident, pid = match.group("ts"), match.group("ident"), match.group("pid")
         text = _QUOTING.sub("", text[match.end() :], count=1)
     text = text.rstrip()
     cut = text.endswith("…")
@@ -68,7 +71,7 @@ def undecorate(line: str) -> Decorated:
         cut = True
     if cut:
         text = _CUT_TAIL.sub("", text).rstrip() + CUT_MARK
-    return Decorated(text, time, ident, cut)
+    return Decorated(text, time, ident, cut, pid)
 
 
 def journal_prefix(prefix: str) -> tuple[Optional[str], Optional[str]]:

@@ -30,6 +30,7 @@ from typing import Literal, Optional
 from agent.pull.log.lines import (
     KubeletPullError,
     LogMessage,
+    NewRun,
     PlainStderr,
     Progress,
     logical_lines,
@@ -63,6 +64,7 @@ _FAIL = re.compile(r"\s*Accessing \"([^\"]*)\" failed: (.*)\Z", re.DOTALL)
 _CONFIG = re.compile(r"\s*Loading registries configuration \"([^\"]*)\"")
 _RETRY = re.compile(r"\s*Failed, retrying in ", re.IGNORECASE)
 _RETRY_ERROR = re.compile(r"\. Error: (.*)\Z", re.DOTALL)
+_RESOLVED_ALIAS = re.compile(r"Resolved \"([^\"\s]+)\" as an alias")
 _TRYING_TO_PULL = re.compile(r"Trying to pull (\S+?)\.\.\.")
 _RETRYING_PULL = re.compile(r"Pull failed\. Retrying (\S+?)\.\.\.")
 _PULLING_POLICY = re.compile(r"\s*Pulling image (\S+) \(policy: ")
@@ -71,9 +73,21 @@ _PULLING_POLICY = re.compile(r"\s*Pulling image (\S+) \(policy: ")
 # pulling/pulled/checking: CRI-O's frame of a pull; image: a new pull of an image starts
 # (podman's `Trying to pull X...`, `Pulling image X (policy: …)`, a kubelet event); error: a
 # final error (podman's `Error:`, skopeo's fatal, the kubelet's text); progress: a line shown
-# only once a source served the manifest (message "complete" when the pull finished).
+# only once a source served the manifest (message "complete" when the pull finished); run:
+# another run of a tool starts (a new `Loading registries configuration`, a new PID of a
+# journal identifier seen before).
 EventKind = Literal[
-    "try", "fail", "retry", "pulling", "pulled", "checking", "image", "error", "progress"
+    "try",
+    "fail",
+    "retry",
+    "pulling",
+    "pulled",
+    "checking",
+    "image",
+    "error",
+    "progress",
+    "run",
+    "alias",
 ]
 _CRIO_LINES: tuple[tuple[str, EventKind], ...] = (
     ("Pulling image: ", "pulling"),
@@ -90,6 +104,7 @@ class Event:
     value: str  # location / image
     message: str = ""  # the error text of a "fail"
     time: Optional[str] = None
+    line: int = 0  # index of the raw line it was read from (set for "image" events)
 
 
 class Scan:
@@ -107,14 +122,19 @@ class Scan:
         self.skopeo_fatal = False
         self.containers_image = False
         self.kubelet = False
-        for line in logical_lines(text, _KEYWORDS):
+        self._position = [0]
+        for line in logical_lines(text, _KEYWORDS, self._position):
             if isinstance(line, PlainStderr):
                 self._plain_stderr(line)
             elif isinstance(line, Progress):
                 self.events.append(Event("progress", "", "complete" if line.complete else ""))
+            elif isinstance(line, NewRun):
+                self.events.append(Event("run", line.ident, line=self._position[0]))
             elif isinstance(line, KubeletPullError):
                 self.kubelet = True
-                self.events.append(Event("image", line.image, time=line.time))
+                self.events.append(
+                    Event("image", line.image, time=line.time, line=self._position[0])
+                )
                 self.events.append(Event("error", line.image, redact(line.error), line.time))
             else:
                 self._message(line)
@@ -141,10 +161,14 @@ class Scan:
             self.final_error = redact(line.text)
             self.events.append(Event("error", "", self.final_error))
             return
+        alias = _RESOLVED_ALIAS.match(line.text)
+        if alias is not None:
+            self.events.append(Event("alias", alias.group(1), line=self._position[0]))
+            return
         for pattern in (_TRYING_TO_PULL, _RETRYING_PULL):
             match = pattern.match(line.text)
             if match is not None:
-                self.events.append(Event("image", match.group(1)))
+                self.events.append(Event("image", match.group(1), line=self._position[0]))
 
     def _message(self, message: LogMessage) -> None:
         msg = message.msg
@@ -175,6 +199,7 @@ class Scan:
             if match is not None:
                 self.containers_image = True
                 self.config_files.setdefault(match.group(1))
+                self.events.append(Event("run", "config", line=self._position[0]))
             return
         if "Received shutdown signal" in msg:
             self.shutdown = True
@@ -191,7 +216,9 @@ class Scan:
         pulling = _PULLING_POLICY.match(msg)
         if pulling is not None:
             self.podman_strong = True
-            self.events.append(Event("image", pulling.group(1), "policy", message.time))
+            self.events.append(
+                Event("image", pulling.group(1), "policy", message.time, self._position[0])
+            )
         elif "filtering at log level" in msg or "PersistentPreRunE(" in msg:
             self.podman_strong = True
         elif "Using registries.d" in msg:

@@ -21,11 +21,13 @@ from dataclasses import dataclass, replace
 from typing import Optional, Union
 
 from agent.pull.log.decor import Decorated, journal_prefix, undecorate
+from agent.reference import DIGEST_PATTERN
 
 __all__ = [
     "KubeletPullError",
     "Line",
     "LogMessage",
+    "NewRun",
     "PlainStderr",
     "Progress",
     "logical_lines",
@@ -85,6 +87,7 @@ _SIMPLE_ESCAPES = {
 
 _PODMAN_PLAIN_LINES = (
     "Trying to pull ",
+    'Resolved "',  # `Resolved "X" as an alias (FILE)`: a short name's alias
     "Pull failed. Retrying ",  # the bootstrap's release-image-download.sh, between podman runs
     "Getting image source signatures",
     "Writing manifest to image destination",
@@ -241,6 +244,11 @@ _COMPOSE_EXIT = re.compile(r"exit code: -?\d+\Z")  # podman-compose, after each 
 _IMAGE_ID = re.compile(r"[0-9a-f]{64}\Z")
 # A prompt after the output: the error block ends there.
 _PROMPT = re.compile(r"(?:\[[^\]]*\]|[\w.-]+@[\w.:~/-]+|[\w.-]+)?[$#](?: |\Z)")
+# A prompt that runs podman or skopeo again: another run of the tool starts.
+_TOOL_COMMAND = re.compile(
+    r"(?:\[[^\]]{0,200}\]|[\w.-]{1,100}@[\w.:~/-]{1,200}|[\w.-]{1,100})?[$#] +"
+    r"(?:sudo +)?(?:podman|skopeo)\b"
+)
 # The kubelet's report of a failed pull, as an event (``oc describe``, ``oc get events``,
 # JSON), or in its own journal (klog: ``"PullImage from image service failed" err="…"
 # image="X"``).
@@ -249,9 +257,10 @@ _KLOG_PULL = re.compile(
     r"\"PullImage from image service failed\" err=(?P<error>\"(?:[^\"\\]|\\.)*\")"
 )
 _KLOG_IMAGE = re.compile(r" image=\"(?P<image>[^\"\\\s]+)\"")
-# skopeo's stdout after a manifest was read: the raw manifest, or inspect's JSON.
+# skopeo's stdout after a manifest was read: the raw manifest, or inspect's JSON (its
+# digest of any algorithm the reference grammar accepts).
 _MANIFEST_JSON = re.compile(
-    r"^(?:\{\s*\"(?:schemaVersion|mediaType|manifests)\"|\s*\"Digest\": \"sha256:)"
+    rf"^(?:\{{\s*\"(?:schemaVersion|mediaType|manifests)\"|\s*\"Digest\": \"(?:{DIGEST_PATTERN})\")"
 )
 
 
@@ -262,6 +271,15 @@ class KubeletPullError:
     image: str
     error: str
     time: Optional[str]
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """Another run of the tool starts: a journal line of a new process of a program seen
+    before (same identifier, another PID: a script or unit running it again), or a shell
+    prompt running podman or skopeo."""
+
+    ident: str
 
 
 @dataclass(frozen=True)
@@ -292,11 +310,13 @@ def _kubelet_error(text: str, time: Optional[str]) -> Optional[KubeletPullError]
     return KubeletPullError(image.group("image"), _unescape(match.group("error")[1:-1]), time)
 
 
-Line = Union[LogMessage, PlainStderr, KubeletPullError, Progress]
+Line = Union[LogMessage, PlainStderr, KubeletPullError, Progress, NewRun]
 _PLAIN_LOGRUS = Decorated("", None, None, cut=False)
 
 
-def logical_lines(text: str, keywords: tuple[str, ...]) -> Iterator[Line]:
+def logical_lines(
+    text: str, keywords: tuple[str, ...], position: Optional[list[int]] = None
+) -> Iterator[Line]:
     """The logrus messages of ``text`` and podman's plain stderr, in order, in one pass.
 
     A line is parsed as logrus only when it contains one of ``keywords`` (the rest is
@@ -306,13 +326,17 @@ def logical_lines(text: str, keywords: tuple[str, ...]) -> Iterator[Line]:
     logrus entry, podman stderr line, blank line or shell prompt (on a journal: up to a line
     of another identifier). Journal prefixes, quoting and cut marks come off first
     (:mod:`.decor`); the kubelet's ``Failed to pull image`` events and the lines that show
-    a manifest was read (:class:`Progress`) are passed on too.
+    a manifest was read (:class:`Progress`) are passed on too. ``position`` (a one-item
+    list), when given, holds the index of the raw line being read when a line is yielded.
     """
     error_lines: Optional[list[str]] = None  # podman's `Error:` block being collected
     error_ident: Optional[str] = None  # the journal identifier of its first line
     held: Optional[LogMessage] = None  # a terminal-format message that may go on
     held_lines: list[str] = []  # its continuation lines
-    for line in text.split("\n"):
+    pids: dict[str, str] = {}  # journal identifier: the PID of its latest line
+    for number, line in enumerate(text.split("\n")):
+        if position is not None:
+            position[0] = number
         if line.endswith("\r"):
             line = line[:-1]
         if "\x1b" in line:  # colours of a terminal session (`script`, `oc debug` capture)
@@ -320,6 +344,21 @@ def logical_lines(text: str, keywords: tuple[str, ...]) -> Iterator[Line]:
         # logrus' own lines (most of a debug log) carry no decoration: skip the work
         pasted = _PLAIN_LOGRUS if line.startswith("time=") else undecorate(line)
         body = line if pasted is _PLAIN_LOGRUS else pasted.text
+        new_process = (
+            pasted.pid is not None
+            and pasted.ident is not None
+            and pids.setdefault(pasted.ident, pasted.pid) != pasted.pid
+        )
+        if new_process and pasted.ident is not None and pasted.pid is not None:
+            pids[pasted.ident] = pasted.pid
+        if new_process or _TOOL_COMMAND.match(body):
+            if error_lines is not None:  # the previous run's error ends here
+                yield _error_block(error_lines)
+                error_lines = None
+            if held is not None:
+                yield _joined(held, held_lines)
+                held, held_lines = None, []
+            yield NewRun(pasted.ident or "shell")
         if error_lines is not None:
             if _continues_error(body, pasted.ident, error_ident):
                 error_lines.append(body)

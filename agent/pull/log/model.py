@@ -73,6 +73,16 @@ class PullLog:
     image: Optional[str] = None  # the image the log says was pulled (Trying to pull, events)
     manifest_read: bool = False  # a line shows a source served the manifest (Copying blob…)
     completed: bool = False  # a line shows the pull finished (Writing manifest, an image ID)
+    # The excerpt ends after a retry warning, before the next round shows anything: the
+    # attempts are those of the round that warning ended, and the pull went on unseen.
+    retry_pending: bool = False
+    # A short name's candidates, in order, when the log shows podman resolving one (one
+    # `Trying to pull` per candidate ending under one `N errors occurred while pulling`);
+    # ``image`` is then the short name.
+    candidates: tuple[str, ...] = ()
+    # The raw lines [first, end) of the text this pull was read from (parse_pulls), so a
+    # report can quote each pull's own lines; (0, 0): not known.
+    lines: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)

@@ -64,12 +64,13 @@ def parse_pull_log(text: str, *, exit_code: Optional[int], killed: bool = False)
 
 
 class _Round:
-    __slots__ = ("error", "manifest_read", "tried", "tries")
+    __slots__ = ("error", "manifest_read", "reading", "tried", "tries")
 
     def __init__(self) -> None:
         self.tries: list[Try] = []
         self.tried = False  # a `Trying to access` line was seen
         self.manifest_read = False
+        self.reading: Optional[Try] = None  # the attempt open when the manifest was read
         self.error: Optional[str] = None  # the retry warning's error that ended it
 
 
@@ -111,12 +112,22 @@ def build_pull_log(
             rounds.append(_Round())
             pending = Pending()
         elif event.kind == "progress":
+            if not current.manifest_read:
+                current.reading = next((t for t in reversed(current.tries) if not t.failed), None)
             current.manifest_read = True
             completed = completed or event.message == "complete"
     earlier = tuple(_earlier_round(done, image) for done in rounds[:-1])
     last = rounds[-1]
     inferred = False
-    if not last.tries and final_error is not None:
+    retry_pending = _pending_retry(rounds, earlier, final_error, exit_code, killed)
+    if retry_pending:
+        # The excerpt ends after a retry warning: show the round it ended (the next one is
+        # not in the excerpt), and say the pull went on.
+        rounds.pop()
+        last = rounds[-1]
+        attempts, earlier = earlier[-1], earlier[:-1]
+        inferred = not last.tries
+    elif not last.tries and final_error is not None:
         attempts = error_attempts(final_error, image)
         inferred = bool(attempts)
     else:
@@ -131,6 +142,11 @@ def build_pull_log(
                 served=progress_serves and last.manifest_read,
             )
         attempts = freeze(last.tries, outcome)
+        if progress_serves and last.reading is not None and last.reading is not last.tries[-1]:
+            # The manifest was read while an earlier attempt was open: that one served it.
+            attempts = tuple(
+                t.freeze("served" if t is last.reading else "unfinished") for t in last.tries
+            )
     return PullLog(
         tool=tool,
         attempts=attempts,
@@ -145,7 +161,22 @@ def build_pull_log(
         image=image,
         manifest_read=last.manifest_read or completed,
         completed=completed,
+        retry_pending=retry_pending,
     )
+
+
+def _pending_retry(
+    rounds: list[_Round],
+    earlier: tuple[tuple[Attempt, ...], ...],
+    final_error: Optional[str],
+    exit_code: Optional[int],
+    killed: bool,
+) -> bool:
+    """Does the text end after a retry warning, with nothing of the next round shown?"""
+    last = rounds[-1]
+    if last.tries or last.manifest_read or final_error is not None:
+        return False
+    return exit_code is None and not killed and bool(earlier) and bool(earlier[-1])
 
 
 def _earlier_round(done: _Round, image: Optional[str]) -> tuple[Attempt, ...]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from agent.pull.log.events import Event, Scan
@@ -25,17 +25,22 @@ from agent.pull.log.podman import build_pull_log
 __all__ = ["image_key", "parse_pulls", "same_image"]
 
 _BUSY = ("try", "fail", "retry", "error", "progress")
+# Bounded, and only where a number starts: `\d+` from every digit of a long run of digits
+# made the search quadratic.
+_ERRORS_OCCURRED = re.compile(r"(?<!\d)\d{1,9} errors? occurred")
 _ITEM_SOURCE = re.compile(r"initializing source (?:docker://)?(\S+?): ", re.IGNORECASE)
 
 
 @dataclass
 class _Segment:
     image: Optional[str]
+    start: int = 0  # index of its first raw line
     events: list[Event] = field(default_factory=list)
     from_kubelet: bool = False
     announced: bool = False  # only podman's debug `Pulling image X (policy: …)` so far
     busy: bool = False  # an event of the pull itself was seen (not only its announcement)
     error: Optional[str] = None  # the last final error
+    alias: Optional[str] = None  # podman's `Resolved "X" as an alias` just before it
 
     def add(self, event: Event) -> None:
         self.events.append(event)
@@ -48,13 +53,25 @@ class _Segment:
 
 def _segments(events: Sequence[Event]) -> list[_Segment]:
     segments = [_Segment(None)]
+    alias: Optional[str] = None
     for event in events:
         current = segments[-1]
+        if event.kind == "run":  # another run of the tool: a new pull once this one is busy
+            if current.busy:
+                segments.append(_Segment(None, event.line))
+            continue
+        if event.kind == "alias":
+            alias = event.value
+            continue
         if event.kind == "image":
             if current.busy or (current.image is not None and not current.announced):
-                segments.append(_Segment(event.value, announced=event.message == "policy"))
+                segments.append(
+                    _Segment(event.value, event.line, announced=event.message == "policy")
+                )
+                segments[-1].alias, alias = alias, None
             else:  # `Pulling image X (policy: …)` then `Trying to pull X'...`: one pull
                 current.image = event.value
+                current.alias, alias = current.alias or alias, None
                 current.announced = event.message == "policy"
             continue
         current.add(event)
@@ -78,7 +95,7 @@ def same_image(one: str, other: str) -> bool:
 
 def _items(error: str) -> list[str]:
     """The ``* …`` items of podman's ``N errors occurred:`` error, else []."""
-    if not re.search(r"\d+ errors? occurred", error):
+    if not _ERRORS_OCCURRED.search(error):
         return []
     items: list[str] = []
     for line in error.split("\n")[1:]:
@@ -122,25 +139,88 @@ def parse_pulls(text: str, *, exit_code: Optional[int] = None) -> tuple[PullLog,
     """
     scan = Scan(text)
     segments = _segments(scan.events)
+    ends = [segment.start for segment in segments[1:]] + [text.count("\n") + 1]
     items = _items_by_image([s.error for s in segments if s.error and "occurred" in s.error])
     pulls = []
     for index, segment in enumerate(segments):
         last = index == len(segments) - 1
         tool: Tool = "crio" if segment.from_kubelet else scan.tool
-        pulls.append(
-            build_pull_log(
-                tool,
-                segment.events,
-                exit_code=exit_code if last else None,
-                killed=False,
-                shutdown=scan.shutdown and last,
-                final_error=_own_error(segment, items),
-                config_files=tuple(scan.config_files),
-                image=segment.image,
-                progress_serves=True,
+        log = build_pull_log(
+            tool,
+            segment.events,
+            exit_code=exit_code if last else None,
+            killed=False,
+            shutdown=scan.shutdown and last,
+            final_error=_own_error(segment, items),
+            config_files=tuple(scan.config_files),
+            image=segment.image,
+            progress_serves=True,
+        )
+        pulls.append(replace(log, lines=(segment.start if index else 0, ends[index])))
+    raw_errors = [segment.error for segment in segments]
+    aliases = [segment.alias for segment in segments]
+    return tuple(
+        pull for pull in _short_names(pulls, raw_errors, aliases) if _shows_something(pull)
+    )
+
+
+def _short_name(candidates: Sequence[str]) -> Optional[str]:
+    """What the user typed, when every candidate is it under another search registry."""
+    rests = set()
+    for candidate in candidates:
+        _, slash, rest = image_key(candidate).partition("/")
+        if not slash:
+            return None
+        rests.add(rest.removeprefix("library/") if candidate.startswith("docker.io/") else rest)
+    return rests.pop() if len(rests) == 1 else None
+
+
+def _short_names(
+    pulls: Sequence[PullLog],
+    raw_errors: Sequence[Optional[str]],
+    aliases: Sequence[Optional[str]],
+) -> list[PullLog]:
+    """Consecutive pulls that end under one ``N errors occurred while pulling`` naming
+    each of them, in order, are the candidates of one short name: one pull of it (named
+    as podman's ``Resolved "X" as an alias`` before them says, else as the candidates
+    show it)."""
+    grouped: list[PullLog] = []
+    first_of: list[int] = []  # index in pulls of each grouped pull's first segment
+    for index, pull in enumerate(pulls):
+        grouped.append(pull)
+        first_of.append(index)
+        error = raw_errors[index] or ""
+        items = _items(error) if "while pulling" in error else []
+        count = len(items)
+        if count < 2 or len(grouped) < count:
+            continue
+        run = grouped[-count:]
+        named = [_ITEM_SOURCE.search(item) for item in items]
+        if any(p.image is None for p in run) or any(m is None for m in named):
+            continue
+        if [image_key(p.image or "") for p in run] != [
+            image_key(m.group(1)) for m in named if m is not None
+        ]:
+            continue
+        if any(raw_errors[first_of[-count + i]] is not None for i in range(count - 1)):
+            continue
+        candidates = tuple(p.image or "" for p in run)
+        alias = aliases[first_of[-count]]
+        del grouped[-count:]
+        del first_of[-count + 1 :]
+        grouped.append(
+            replace(
+                pull,
+                image=alias or _short_name(candidates) or candidates[0],
+                final_error=error,
+                candidates=candidates,
+                attempts=tuple(attempt for p in run for attempt in p.attempts),
+                attempts_inferred=any(p.attempts_inferred for p in run),
+                final_error_sources=tuple(s for p in run for s in p.final_error_sources),
+                lines=(run[0].lines[0], pull.lines[1]),
             )
         )
-    return tuple(pull for pull in pulls if _shows_something(pull))
+    return grouped
 
 
 def _shows_something(pull: PullLog) -> bool:

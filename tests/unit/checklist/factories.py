@@ -177,7 +177,7 @@ def idms(name: str, *sets: tuple[str, list[str]]) -> dict[str, Any]:
 
 
 def signature_configmap(digest: str = DIGEST) -> dict[str, Any]:
-    hexdigest = digest.split(":", 1)[1]
+    algorithm, hexdigest = digest.split(":", 1)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -186,7 +186,7 @@ def signature_configmap(digest: str = DIGEST) -> dict[str, Any]:
             "namespace": "openshift-config-managed",
             "labels": {"release.openshift.io/verification-signatures": ""},
         },
-        "binaryData": {f"sha256-{hexdigest}-1": "c2lnbmF0dXJl"},
+        "binaryData": {f"{algorithm}-{hexdigest}-1": "c2lnbmF0dXJl"},
     }
 
 

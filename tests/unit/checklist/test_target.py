@@ -52,3 +52,12 @@ def test_a_mirror_reference_is_mapped_back_to_its_source() -> None:
     assert release_check(report, mapped) is None
     assert matches(mapped, f"{MIRROR}@{DIGEST}", None)
     assert not matches(mapped, f"{MIRROR}@{DIGEST}", None, as_given=False)
+
+
+def test_a_release_by_any_digest_the_grammar_accepts_is_a_target() -> None:
+    for digest in ("sha384:" + "ab" * 48, "sha512:" + "cd" * 64):
+        found = parse_target(f"{RELEASE}@{digest}")
+        assert (found.digest, found.reference) == (digest, f"{RELEASE}@{digest}")
+    for bad in ("sha512:" + "cd" * 32, "md5:" + "ab" * 16):
+        with pytest.raises(UsageError):
+            parse_target(f"{RELEASE}@{bad}")

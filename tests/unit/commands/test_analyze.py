@@ -175,3 +175,95 @@ def test_a_grepped_journal_with_a_shared_mirror_is_mapped_by_all_its_attempts(
     assert [f.code for f in image.findings] == ["outcome-unknown"]  # not "not-served"
     assert image.verdict == "error"
     assert [attempt.kind for attempt in image.attempts] == ["mirror", "source"]
+
+
+def test_each_image_of_a_log_of_many_pulls_quotes_only_its_own_lines(tmp_path: Path) -> None:
+    loaded = registries.load(host_with(tmp_path, "first-mirror-down"))
+    text = "\n".join(
+        line
+        for n in range(3)
+        for line in (
+            f"Trying to pull quay.io/x/img{n}:1...",
+            f"Error: initializing source docker://quay.io/x/img{n}:1: reading manifest 1 in "
+            f"quay.io/x/img{n}: manifest unknown",
+        )
+    )
+    report = analyze(loaded, "noise before the first pull\n" + text, source="x.log")
+    assert [image.log for image in report.images] == [
+        "noise before the first pull\n" + "\n".join(text.split("\n")[0:2]),
+        "\n".join(text.split("\n")[2:4]),
+        "\n".join(text.split("\n")[4:6]),
+    ]
+
+
+def test_two_skopeo_runs_in_a_journal_claim_no_served_source_for_the_second(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "host"
+    (root / "etc/containers").mkdir(parents=True)
+    (root / "etc/containers/registries.conf").write_text(
+        '[[registry]]\nlocation = "quay.io/openshift-release-dev"\n'
+        '[[registry.mirror]]\nlocation = "mirror.corp.example:8443/ocp"\n'
+    )
+    loaded = registries.load(root)
+    digest = "sha256:" + "01" * 32
+    mirror = f"mirror.corp.example:8443/ocp/ocp-release@{digest}"
+    source = f"quay.io/openshift-release-dev/ocp-release@{digest}"
+
+    def line(pid: int, msg: str) -> str:
+        escaped = msg.replace('"', '\\"')
+        return f'Mar 01 10:00:00 bastion mirror.sh[{pid}]: level=debug msg="{escaped}"'
+
+    text = "\n".join(
+        [
+            line(900, 'Loading registries configuration "/etc/containers/registries.conf"'),
+            line(900, f'Trying to access "{mirror}"'),
+            line(900, f'Accessing "{mirror}" failed: reading manifest x in y: manifest unknown'),
+            line(900, f'Trying to access "{source}"'),
+            "Mar 01 10:00:02 bastion mirror.sh[900]: Copying blob sha256:aaaa",
+            "Mar 01 10:00:09 bastion mirror.sh[900]: Writing manifest to image destination",
+            line(901, 'Loading registries configuration "/etc/containers/registries.conf"'),
+            line(901, f'Trying to access "{mirror}"'),
+        ]
+    )
+    (image,) = analyze(loaded, text, source="journal").images
+    assert image.image == source and image.served_by is None
+    assert [f.code for f in image.findings] == ["outcome-unknown"]
+    assert [(a.location, a.outcome) for a in image.attempts] == [(mirror, "unfinished")]
+    assert image.rounds == 2
+
+
+def test_this_machines_config_that_is_not_the_logs_gives_one_finding(tmp_path: Path) -> None:
+    from agent.commands.analyze import analyze_log
+
+    text = fixture("first-mirror-down")
+
+    def run(root: Path, mine: bool) -> CheckReport:
+        loaded = registries.load(root)
+        return analyze_log(
+            loaded,
+            text,
+            source="x.log",
+            image=None,
+            exit_code=None,
+            checked_at="now",
+            agent_version="0",
+            config_of_this_machine=mine,
+        )
+
+    workstation = tmp_path / "workstation"
+    (workstation / "etc/containers").mkdir(parents=True)
+    (workstation / "etc/containers/registries.conf").write_text('[[registry]]\nlocation = "q.io"\n')
+    for root in (workstation, tmp_path / "no-config"):
+        report = run(root, True)
+        assert [f.code for f in report.findings] == ["config-not-the-logs"]
+        (image,) = report.images
+        assert "unexpected-source" not in [f.code for f in image.findings]
+        assert report.verdict == "warn"
+        # named explicitly (--host-root, --registries-conf): judged against it as it is
+        named = run(root, False)
+        assert named.findings == ()
+        assert "unexpected-source" in [f.code for f in named.images[0].findings]
+    # this machine's configuration that is the log's: nothing to say
+    node = run(host_with(tmp_path / "node", "first-mirror-down"), True)
+    assert node.findings == () and node.verdict == "warn"

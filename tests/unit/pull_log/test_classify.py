@@ -198,3 +198,22 @@ def test_reasons_are_the_published_tuple() -> None:
         "other",
         "unknown",
     )
+
+
+def test_a_word_with_a_label_longer_than_dns_allows_is_no_host_name() -> None:
+    # DNS labels have at most 63 characters: a longer dotted word is error text, not a
+    # registry name to mask (the bound also keeps the host pattern linear on long words).
+    label = "x509-" + "a" * 60
+    assert classify_failure(f"reading {label}.example.com/repo: something odd") == "tls"
+    assert classify_failure(f"reading x509-{'a' * 50}.example.com/repo: something odd") == "other"
+
+
+def test_only_the_start_and_end_of_a_huge_error_text_are_classified() -> None:
+    # c/image puts the cause at the end; what lies beyond the first and last 4 KB of a
+    # pasted monster line is not read (so no pattern does unbounded work on it).
+    filler = "a-" * 20_000
+    assert classify_failure(f"{filler} connection refused {filler}") == "other"
+    assert classify_failure(f"{filler}: dial tcp 10.0.0.1:443: connect: connection refused") == (
+        "connection-refused"
+    )
+    assert classify_failure(f"pinging container registry h.example: {filler}") == "other"

@@ -254,9 +254,17 @@ def test_retry_warnings_give_the_earlier_rounds_their_attempts() -> None:
         ]
     )
     (pull,) = parse_pulls(text)
-    assert pull.rounds == 3 and not pull.attempts_inferred  # the decisive round shows none
-    assert [[a.reason for a in round_] for round_ in pull.earlier_rounds] == [["timeout"]] * 2
-    assert pull.attempts == ()  # the third round's result is not in the excerpt
+    # The third round is not in the excerpt: the last round shown is the one to show (its
+    # attempts read from the warning's error text), and the pull went on unseen.
+    assert pull.rounds == 2 and pull.attempts_inferred and pull.retry_pending
+    assert [[a.reason for a in round_] for round_ in pull.earlier_rounds] == [["timeout"]]
+    assert [(a.location, a.outcome, a.reason) for a in pull.attempts] == [
+        (QUAY, "failed", "timeout")
+    ]
+    # a final error, or a round that shows something after the warning, decides instead
+    for end in (f"Error: {error}", logrus(f'Trying to access "{QUAY}"')):
+        (pull,) = parse_pulls(text + "\n" + end)
+        assert pull.rounds == 3 and not pull.retry_pending
 
 
 def test_one_pull_per_image_and_debug_announcements_merge() -> None:
@@ -369,8 +377,29 @@ def test_many_pulls_stay_linear() -> None:
             for n in range(5_000)
         ]
     )
-    pulls = parse_pulls(items)
-    assert len(pulls) == 5_000 and all(p.attempts for p in pulls)
+    (pull,) = parse_pulls(items)  # one pull whose candidates the error names, in order
+    assert len(pull.candidates) == len(pull.attempts) == 5_000
+
+
+def test_short_name_candidates_under_one_error_are_one_pull() -> None:
+    names = ["registry.fedoraproject.org/foo:latest", "docker.io/library/foo:latest"]
+    error = ["Error: 2 errors occurred while pulling:"] + [
+        f" * initializing source docker://{name}: reading manifest latest in "
+        f"{name.rsplit(':', 1)[0]}: manifest unknown"
+        for name in names
+    ]
+    text = "\n".join([f"Trying to pull {name}..." for name in names] + error)
+    (pull,) = parse_pulls(text)
+    assert (pull.image, pull.candidates) == ("foo:latest", tuple(names))
+    assert [(a.location, a.reason) for a in pull.attempts] == [
+        (names[0], "manifest-unknown"),
+        (names[1], "manifest-unknown"),
+    ]
+    (pull,) = parse_pulls('Resolved "foo" as an alias (/etc/x.conf)\n' + text)
+    assert pull.image == "foo"
+    # candidates the error does not name in their order are separate pulls
+    shuffled = "\n".join([f"Trying to pull {name}..." for name in reversed(names)] + error)
+    assert [p.image for p in parse_pulls(shuffled)] == list(reversed(names))
 
 
 def test_a_terminal_retry_warning_spanning_lines_gives_its_round() -> None:
@@ -391,3 +420,82 @@ def test_a_terminal_retry_warning_spanning_lines_gives_its_round() -> None:
         ["connection-refused", "manifest-unknown", "dns"]
     ]
     assert [(a.location, a.reason) for a in pull.attempts] == [(QUAY, "dns")]
+
+
+@pytest.mark.parametrize(
+    "digest", ["sha256:" + "ab" * 32, "sha384:" + "ab" * 48, "sha512:" + "ab" * 64]
+)
+def test_skopeo_inspect_json_shows_the_manifest_read_whatever_the_digest(digest: str) -> None:
+    text = "\n".join(
+        [
+            logrus(f'Trying to access "{H}/ocp/release@{digest}"'),
+            "{",
+            f'    "Name": "{H}/ocp/release",',
+            f'    "Digest": "{digest}",',
+            "}",
+        ]
+    )
+    (pull,) = parse_pulls(text)
+    assert pull.completed and pull.served_by == f"{H}/ocp/release@{digest}"
+    (pull,) = parse_pulls(text.replace(digest, "sha512:" + "ab" * 32))  # no valid digest
+    assert not pull.completed and pull.served_by is None
+
+
+def _journal(pid: int, lines: list[str]) -> list[str]:
+    return [f"Mar 01 10:00:00 bastion mirror.sh[{pid}]: {line}" for line in lines]
+
+
+def test_two_runs_in_one_journal_are_two_pulls() -> None:
+    config = logrus('Loading registries configuration "/etc/containers/registries.conf"')
+    first = [
+        config,
+        logrus(f'Trying to access "{MIRROR}"'),
+        logrus(f'Accessing "{MIRROR}" failed: reading manifest x in y: manifest unknown'),
+        logrus(f'Trying to access "{QUAY}"'),
+        "Getting image source signatures",
+        "Copying blob sha256:aaaa",
+        "Writing manifest to image destination",
+    ]
+    second = [config, logrus(f'Trying to access "{MIRROR}"')]
+    for text in (
+        "\n".join(_journal(900, first) + _journal(901, second)),  # a new PID
+        "\n".join(first + second),  # a new `Loading registries configuration`
+        "\n".join(_journal(900, first) + _journal(901, second[1:])),  # PID only
+    ):
+        one, two = parse_pulls(text)
+        assert [(a.location, a.outcome) for a in one.attempts] == [
+            (MIRROR, "failed"),
+            (QUAY, "served"),
+        ]
+        assert one.completed
+        assert [(a.location, a.outcome) for a in two.attempts] == [(MIRROR, "unfinished")]
+        assert two.served_by is None and not two.manifest_read
+
+
+def test_the_attempt_open_when_the_manifest_was_read_served_it() -> None:
+    text = "\n".join(
+        [
+            logrus(f'Trying to access "{QUAY}"'),
+            "Copying blob sha256:aaaa",
+            logrus(f'Trying to access "{MIRROR}"'),  # not the one that served the manifest
+        ]
+    )
+    (pull,) = parse_pulls(text)
+    assert [(a.location, a.outcome) for a in pull.attempts] == [
+        (QUAY, "served"),
+        (MIRROR, "unfinished"),
+    ]
+    assert pull.served_by == QUAY
+
+
+def test_a_shell_prompt_running_the_tool_again_starts_a_new_pull() -> None:
+    first = [
+        logrus(f'Trying to access "{MIRROR}"'),
+        "Copying blob sha256:aaaa",
+        "Writing manifest to image destination",
+    ]
+    second = [logrus(f'Trying to access "{MIRROR}"')]
+    for prompt in (f"[root@n ~]# podman --log-level=debug pull {QUAY}", "$ sudo skopeo inspect x"):
+        one, two = parse_pulls("\n".join([*first, prompt, *second]))
+        assert [a.outcome for a in one.attempts] == ["served"] and one.completed
+        assert [a.outcome for a in two.attempts] == ["unfinished"] and two.served_by is None

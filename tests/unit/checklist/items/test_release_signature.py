@@ -50,3 +50,22 @@ def test_signature_item() -> None:
     assert denied.summary == (
         "not checked: missing permission: list configmaps (in openshift-config-managed)"
     )
+
+
+def test_a_release_by_sha512_looks_for_its_own_key_and_says_sha256_signs_releases() -> None:
+    from agent.checklist.target import parse_target
+
+    digest = "sha512:" + "cd" * 64
+    release = parse_target(f"{TARGET.split('@')[0]}@{digest}")
+    # a sha256 signature never stands for a sha512-named release
+    missing = signature_item(healthy_snapshot(), release)
+    assert missing.verdict == FAIL
+    assert "sha512-" + "cd" * 64 + "-<n>" in missing.evidence[0]
+    assert any("signed by their sha256 digest" in line for line in missing.evidence)
+    found = signature_item(healthy_snapshot(signatures=[signature_configmap(digest)]), release)
+    assert found.verdict == PASS
+    # the sha256 case says nothing about other algorithms
+    assert not any(
+        "sha256 digest" in line
+        for line in signature_item(healthy_snapshot(signatures=[]), target()).evidence
+    )
