@@ -12,8 +12,9 @@ import pytest
 
 from agent import registries
 from agent.errors import ConfigError
-from agent.registries.decode import _Decoder, decode_alias_cache, parse_toml
+from agent.registries.decode import _Decoder, decode_alias_cache
 from agent.registries.model import LEGACY_PODMAN_4_3, Compat
+from agent.registries.toml_go import parse_toml
 from tests.unit.test_registries import DROP_INS, MAIN, host, load, load_error, sources
 
 BLOCK = '[[registry]]\nlocation = "r.example.com"\nblocked = true\n'

@@ -168,7 +168,7 @@ def test_agent_config_warns_about_the_repeated_key(tmp_path: Path) -> None:
 
 
 def test_a_table_header_after_a_key_of_its_name_loads_as_the_go_decoder_does() -> None:
-    from agent.registries.decode import parse_toml
+    from agent.registries.toml_go import parse_toml
 
     document, repeats = parse_toml('aliases = ["x"]\n[aliases]\n"tool" = "a.example/t"\n', "f")
     assert document == {"aliases": {"tool": "a.example/t"}}  # the table replaces the array
