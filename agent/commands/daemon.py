@@ -33,6 +33,7 @@ from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, i
 from agent.kube.contract import CHECKLIST_KEY, PLAN_KEY
 from agent.kube.publish import NodeReportPublisher
 from agent.node.heartbeat import HeartbeatFile
+from agent.node.last_verdict import LastVerdictFile
 from agent.node.paths import (
     ROOT_HOME,
     SYSTEM_DROP_INS,
@@ -535,8 +536,8 @@ def serve(
     send = with_node_events(  # an Event on the Node when its verdict changes
         reports,
         client,
-        namespace=settings.namespace,
         node=settings.node,
+        remembered=LastVerdictFile.beside(settings.heartbeat_file),
     )
     agent = Agent(
         settings,
