@@ -20,6 +20,25 @@ class ExitCode(enum.IntEnum):
     TERMINATED = 143  # 128 + SIGTERM
 
 
+#: How much of an input value an error message quotes: a checks file line, a reference or
+#: an id can be a megabyte, and the message ends up in a 1 MiB report and in the log.
+QUOTE_LIMIT = 200
+
+
+def clipped(value: str, limit: int = QUOTE_LIMIT) -> str:
+    """``value`` cut to ``limit`` characters, saying how many were left out."""
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}… ({len(value) - limit} more characters)"
+
+
+def quoted(value: str, limit: int = QUOTE_LIMIT) -> str:
+    """``repr`` of at most ``limit`` characters of ``value``, saying how many were left out."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value) - limit} more characters)"
+
+
 class AgentError(Exception):
     """Base of every error the agent reports to the user (never shown as a traceback)."""
 

@@ -26,7 +26,7 @@ from agent.commands.results import (
     result_from_log,
     secure_report,
 )
-from agent.errors import CheckEnvironmentError, ConfigError
+from agent.errors import CheckEnvironmentError, ConfigError, clipped
 from agent.process import CommandNotFound, CommandResult, Terminated
 from agent.pull.judge import verdict_of
 from agent.pull.log.digests import stored_manifest_digest
@@ -336,7 +336,8 @@ def run_check(
     if options.max_images is not None and len(images) > options.max_images:
         left_out = images[options.max_images :]
         images = images[: options.max_images]
-        shown = ", ".join(left_out[:3]) + (", ..." if len(left_out) > 3 else "")
+        shown = ", ".join(clipped(image) for image in left_out[:3])
+        shown += ", ..." if len(left_out) > 3 else ""
         findings.append(
             Finding(
                 "too-many-images",

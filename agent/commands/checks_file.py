@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from agent.errors import AgentError
+from agent.errors import AgentError, clipped, quoted
 
 _METHODS = ("pull", "manifest")
 
@@ -27,14 +27,17 @@ def read_image_lines(text: str, name: str) -> list[tuple[str, Optional[str]]]:
         if not stripped:
             continue
         if " " in stripped or "\t" in stripped:
-            raise AgentError(f"{name}:{number}: one image reference per line, got {stripped!r}")
+            raise AgentError(
+                f"{name}:{number}: one image reference per line, got {quoted(stripped)}"
+            )
         method = None
         for word in comment.split():
             key, equals, value = word.partition("=")
             if key == "method" and equals:
                 if value not in _METHODS:
                     raise AgentError(
-                        f"{name}:{number}: method={value}: use method=pull or method=manifest"
+                        f"{name}:{number}: method={clipped(value)}: use method=pull or "
+                        "method=manifest"
                     )
                 method = value
         images.append((stripped, method))

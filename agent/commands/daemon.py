@@ -25,7 +25,7 @@ from agent import registries
 from agent.commands.check import CheckOptions, compat_of, run_check
 from agent.commands.checks_file import read_image_lines
 from agent.commands.node_events import with_node_events
-from agent.commands.recheck import seen_requests
+from agent.commands.recheck import read_recheck, seen_requests
 from agent.commands.results import secure_report
 from agent.errors import AgentError, ExitCode, UsageError
 from agent.kube.client import KubeClient
@@ -33,6 +33,7 @@ from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, i
 from agent.kube.contract import CHECKLIST_KEY, PLAN_KEY
 from agent.kube.publish import NodeReportPublisher
 from agent.node.heartbeat import HeartbeatFile
+from agent.node.last_verdict import LastVerdictFile
 from agent.node.paths import (
     ROOT_HOME,
     SYSTEM_DROP_INS,
@@ -184,6 +185,7 @@ class Agent:
         self.pull_images: tuple[str, ...] = ()
         self.images_problems: tuple[str, ...] = ()  # why a checks file was not usable
         self._recheck_seen: dict[str, str] = {}  # agent recheck's ids at the last check
+        self.recheck_problem = ""  # what is wrong with the mounted recheck.json
         self._heartbeat = HeartbeatFile(settings.heartbeat_file)
         self._logged: set[str] = set()
         self.complete = complete
@@ -300,6 +302,15 @@ class Agent:
                 findings=(*report.findings, *unusable),
                 verdict=worst([report.verdict, "error"]),
             )
+        if self.recheck_problem:  # the images were checked; the requests were not readable
+            report = replace(
+                report,
+                findings=(
+                    *report.findings,
+                    Finding("recheck-invalid", "warn", self.recheck_problem),
+                ),
+                verdict=worst([report.verdict, "warn"]),
+            )
         if self._recheck_seen:  # agent collect tells who has checked since a request by these
             report = replace(report, extra={**report.extra, "recheck": self._recheck_seen})
         if report.podman_version:
@@ -329,10 +340,17 @@ class Agent:
     def _check(self) -> CheckReport:
         images, images_hash = self.images()
         self._images_hash = images_hash
-        self._recheck_seen = seen_requests(self.settings.images_file, self.settings.node)
+        # before anything else may fail: due() compares with it at every poll
+        self._checked_fingerprint = self.fingerprint()
+        self._recheck_seen, self.recheck_problem = read_recheck(
+            self.settings.images_file, self.settings.node
+        )
         for problem in self.images_problems:
             self.log_once({"event": "images-file-invalid", "level": "error", "error": problem})
-        self._checked_fingerprint = self.fingerprint()
+        if self.recheck_problem:
+            self.log_once(
+                {"event": "recheck-invalid", "level": "warning", "error": self.recheck_problem}
+            )
         return run_check(
             self.node_runner(),
             self.load,
@@ -518,8 +536,8 @@ def serve(
     send = with_node_events(  # an Event on the Node when its verdict changes
         reports,
         client,
-        namespace=settings.namespace,
         node=settings.node,
+        remembered=LastVerdictFile.beside(settings.heartbeat_file),
     )
     agent = Agent(
         settings,

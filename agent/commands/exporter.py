@@ -43,10 +43,14 @@ class SummaryCollector:
         """Read the reports again; the error, or None when the read succeeded."""
         try:
             summary = self._read()
-        except AgentError as error:
+        except Exception as error:  # any failure: said, and the last summary kept served
+            # (a bug on one odd report must not end the exporter nor blank the metrics)
+            text = (
+                str(error) if isinstance(error, AgentError) else f"{type(error).__name__}: {error}"
+            )
             with self._lock:
-                self.last_error = str(error)
-            return str(error)
+                self.last_error = text
+            return text
         with self._lock:
             self.summary, self.last_success, self.last_error = summary, self._now(), None
         return None

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Callable, Literal, Optional
 
 from agent.errors import AgentError
-from agent.kube.client import KubeClient, configmap_path
-from agent.kube.contract import VERDICT_LABEL, configmap_name
+from agent.kube.client import KubeClient
 from agent.kube.events import NodeEventRecorder
+from agent.node.last_verdict import LastVerdictFile
 from agent.report import CheckReport, ImageResult
 
 EventType = Literal["Normal", "Warning"]
@@ -92,33 +92,35 @@ def _clip(message: str) -> str:
 class EventingSend:
     """Publishes a report (``send``), then records the event its verdict change calls for.
 
-    The verdict before the first report is the published report's (``published_verdict``,
-    read once), so a restarted agent does not announce a failure the node already had.
-    An event is recorded once its report is published: a report that failed to publish is
-    retried, and the event with it. A failed event is logged and dropped.
+    The verdict before the first report is the one ``remembered`` holds (the last
+    published, kept beside the heartbeat), so a restarted agent does not announce a
+    failure the node already had. An event is recorded once its report is published: a
+    report that failed to publish is retried, and the event with it. A failed event is
+    logged and dropped.
     """
 
     def __init__(
         self,
         send: Callable[[CheckReport], None],
         record: Callable[[VerdictEvent], None],
-        published_verdict: Callable[[], Optional[str]],
+        remembered: LastVerdictFile,
         log: Callable[[dict[str, object]], None] = lambda fields: None,
     ) -> None:
         self._send = send
         self._record = record
-        self._published_verdict = published_verdict
+        self._remembered = remembered
         self.log = log
         self._known = False
         self.previous: Optional[str] = None
 
     def __call__(self, report: CheckReport) -> None:
         if not self._known:
-            self.previous = self._published_verdict()
+            self.previous = self._remembered.read()
             self._known = True
         self._send(report)
         event = verdict_event(self.previous, report)
         self.previous = report.verdict
+        self._remembered.write(report.verdict)
         if event is None:
             return
         try:
@@ -130,22 +132,17 @@ class EventingSend:
 
 
 def with_node_events(
-    send: Callable[[CheckReport], None], client: KubeClient, *, namespace: str, node: str
+    send: Callable[[CheckReport], None],
+    client: KubeClient,
+    *,
+    node: str,
+    remembered: LastVerdictFile,
 ) -> EventingSend:
     """``send`` (the report's publisher) with the node's events recorded through
-    ``client``; the verdict before the first report is read from its published ConfigMap."""
+    ``client``; the verdict before the first report is the one ``remembered`` holds."""
     recorder = NodeEventRecorder(client, node)
-
-    def published_verdict() -> Optional[str]:
-        try:
-            configmap = client.get(configmap_path(namespace, configmap_name(node)))
-        except AgentError:
-            return None  # none yet, or unreadable: the first report then tells
-        labels = (configmap.get("metadata") or {}).get("labels") or {}
-        verdict = labels.get(VERDICT_LABEL)
-        return verdict if isinstance(verdict, str) else None
 
     def record(event: VerdictEvent) -> None:
         recorder.record(event.reason, event.type, event.message)
 
-    return EventingSend(send, record, published_verdict)
+    return EventingSend(send, record, remembered)

@@ -17,22 +17,32 @@ from agent.kube.contract import (
     RECHECK_ALL,
     RECHECK_FIELD_MANAGER,
     RECHECK_KEY,
+    parse_recheck,
     recheck_requests,
     recheck_seen,
     recheck_text,
 )
+from agent.safe_read import CHECKS_FILE_LIMIT, UnsafeFile, read_text
 
 
 def seen_requests(images_file: Optional[Path], node: str) -> dict[str, str]:
     """The recheck ids in the mounted checks folder that concern ``node`` (none when the
     key is not there: a ConfigMap without it, or no checks file at all)."""
+    return read_recheck(images_file, node)[0]
+
+
+def read_recheck(images_file: Optional[Path], node: str) -> tuple[dict[str, str], str]:
+    """:func:`seen_requests`, and what is wrong with the mounted ``recheck.json`` ("" when
+    nothing): a file that is not a bounded regular file of UTF-8 JSON holds no request."""
     if images_file is None:
-        return {}
+        return {}, ""
+    path = images_file.parent / RECHECK_KEY
     try:
-        text = (images_file.parent / RECHECK_KEY).read_text()
-    except OSError:
-        return {}
-    return recheck_seen(recheck_requests(text), node)
+        text = read_text(path, limit=CHECKS_FILE_LIMIT, missing_ok=True) or ""
+    except UnsafeFile as error:  # a FIFO, too large, not UTF-8...
+        return {}, str(error)
+    requests, problem = parse_recheck(text, str(path))
+    return recheck_seen(requests, node), problem
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ import hashlib
 import json
 import re
 
+from agent.documents import DocumentError, parse_json
+from agent.errors import clipped
+
 # --- a node's report ConfigMap: written by `agent run`, read by collect and the checklist --
 
 REPORT_NAME_PREFIX = "mirror-agent-report-"
@@ -66,27 +69,54 @@ RECHECK_FIELD_MANAGER = "mirror-agent-recheck"
 RECHECK_ALL = "all"
 
 
-def recheck_requests(text: str) -> dict[str, dict[str, str]]:
-    """The requests in a ``recheck.json``, by node (``RECHECK_ALL``: every node); an
-    unreadable text holds none."""
+#: What ``agent recheck`` writes (``secrets.token_hex(6)``, an RFC 3339 time); anything else
+#: in ``recheck.json`` is not a request: it would be copied into every node's report.
+_RECHECK_ID = re.compile(r"^[0-9a-f]{1,32}$")
+_REQUESTED_AT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{2,20}(Z|[+-][0-9]{2}:[0-9]{2})?$")
+
+
+def parse_recheck(text: str, source: str = RECHECK_KEY) -> tuple[dict[str, dict[str, str]], str]:
+    """The requests in a ``recheck.json``, by node (``RECHECK_ALL``: every node), and what
+    was wrong with it ("" when nothing): a text that is not a JSON object holds no request,
+    an entry whose id or time is not what ``agent recheck`` writes is left out."""
     try:
-        document = json.loads(text) if text.strip() else {}
-    except ValueError:
-        return {}
+        document = parse_json(text, source) if text.strip() else {}
+    except DocumentError as error:
+        return {}, str(error)
     if not isinstance(document, dict):
-        return {}
+        return {}, f"{source}: not a JSON object"
     found: dict[str, dict[str, str]] = {}
-    entries = [(RECHECK_ALL, document.get(RECHECK_ALL))]
+    refused: list[str] = []
+    entries = [(RECHECK_ALL, document.get(RECHECK_ALL))] if RECHECK_ALL in document else []
     nodes = document.get("nodes")
     if isinstance(nodes, dict):
         entries += list(nodes.items())
     for target, request in entries:
-        if isinstance(request, dict) and isinstance(request.get("id"), str):
-            found[str(target)] = {
-                "id": request["id"],
-                "requestedAt": str(request.get("requestedAt", "")),
-            }
-    return found
+        request_id = request.get("id") if isinstance(request, dict) else None
+        requested_at = request.get("requestedAt", "") if isinstance(request, dict) else None
+        if (
+            isinstance(request_id, str)
+            and _RECHECK_ID.match(request_id)
+            and isinstance(requested_at, str)
+            and (not requested_at or _REQUESTED_AT.match(requested_at))
+        ):
+            found[str(target)] = {"id": request_id, "requestedAt": requested_at}
+        else:
+            refused.append(str(target))
+    if not refused:
+        return found, ""
+    shown = ", ".join(clipped(target, 80) for target in refused[:3])
+    shown += ", ..." if len(refused) > 3 else ""
+    return found, (
+        f"{source}: {len(refused)} request(s) left out ({shown}): a request is "
+        '{"id": up to 32 hexadecimal digits, "requestedAt": an RFC 3339 time}'
+    )
+
+
+def recheck_requests(text: str) -> dict[str, dict[str, str]]:
+    """The valid requests in a ``recheck.json`` (:func:`parse_recheck`); an unreadable text
+    holds none."""
+    return parse_recheck(text)[0]
 
 
 def recheck_text(

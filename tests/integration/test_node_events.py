@@ -6,20 +6,24 @@ stop the report."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
+import yaml
 
 from agent.commands.node_events import verdict_event, with_node_events
 from agent.kube.client import Invalid, KubeClient
 from agent.kube.config import ClusterConfig
 from agent.kube.events import EVENTS_NAMESPACE, NodeEventRecorder, events_path
 from agent.kube.publish import NodeReportPublisher
+from agent.node.last_verdict import LastVerdictFile
 from agent.report import AttemptRecord, CheckReport, Finding, ImageResult
+from tests.support.data import PROJECT_ROOT
 from tests.support.fake_apiserver import FakeApiServer
 
 NS = "mirror-agent"
@@ -60,10 +64,17 @@ def report(verdict: str, checked_at: str = "2030-01-01T00:00:00Z") -> CheckRepor
     return CheckReport(node=NODE, checked_at=checked_at, verdict=verdict, images=(image,))
 
 
-def sender(server: FakeApiServer, logged: list[dict[str, Any]]) -> Any:
+def sender(
+    server: FakeApiServer, logged: list[dict[str, Any]], state: Optional[Path] = None
+) -> Any:
+    """The report publisher with Node events; ``state``: the pod's emptyDir, which a
+    restarted container finds again (None: a new pod, nothing remembered)."""
     client = client_for(server)
     send = with_node_events(
-        NodeReportPublisher(client, namespace=NS, node_name=NODE), client, namespace=NS, node=NODE
+        NodeReportPublisher(client, namespace=NS, node_name=NODE),
+        client,
+        node=NODE,
+        remembered=LastVerdictFile.beside(state / "heartbeat" if state else None),
     )
     send.log = logged.append
     return send
@@ -108,19 +119,57 @@ def test_one_event_per_change_and_repeats_counted(server: FakeApiServer) -> None
     assert [entry["event"] for entry in logged] == ["node-event"] * 4
 
 
-def test_a_restarted_agent_does_not_repeat_the_known_verdict(server: FakeApiServer) -> None:
-    sender(server, [])(report("fail"))
+def test_a_restarted_agent_does_not_repeat_the_known_verdict(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    sender(server, [], tmp_path)(report("fail"))
     assert len(events(server)) == 1
-    restarted = sender(server, [])  # reads the published verdict first
+    restarted = sender(server, [], tmp_path)  # reads the remembered verdict first
     restarted(report("fail"))
     (event,) = events(server)
     assert event["count"] == 1
     # and a change after the restart that repeats an earlier event counts on it
     restarted(report("pass"))
-    again = sender(server, [])
+    again = sender(server, [], tmp_path)
     again(report("fail"))
     failed = next(e for e in events(server) if e["reason"] == "MirrorCheckFailed")
     assert failed["count"] == 2
+
+
+def test_a_restart_under_the_shipped_rbac_reads_no_configmap(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    """The shipped Role grants create/patch on ConfigMaps, no get: the previous verdict
+    comes from the pod's emptyDir, and a restarted failing agent stays quiet."""
+    manifests = [
+        document
+        for path in sorted((PROJECT_ROOT / "daemonset").glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document
+    ]
+    server.use_rbac(manifests)
+    sender(server, [], tmp_path)(report("fail"))
+    server.clear_requests()
+    logged: list[dict[str, Any]] = []
+    restarted = sender(server, logged, tmp_path)
+    restarted(report("fail"))
+    (event,) = events(server)
+    assert event["count"] == 1 and logged == []
+    reads = [r for r in server.requests if r.method == "GET" and "/configmaps" in r.path]
+    assert reads == []
+    assert (tmp_path / "last-verdict").read_text() == "fail\n"
+
+
+def test_an_unreadable_remembered_verdict_is_unknown(tmp_path: Path) -> None:
+    remembered = LastVerdictFile.beside(tmp_path / "heartbeat")
+    assert remembered.read() is None  # none yet
+    (tmp_path / "last-verdict").write_text("\x1b[31mforged\n")
+    assert remembered.read() is None  # not a verdict
+    (tmp_path / "last-verdict").unlink()
+    os.mkfifo(tmp_path / "last-verdict")
+    assert remembered.read() is None  # never blocks
+    assert LastVerdictFile.beside(None).read() is None
+    LastVerdictFile.beside(None).write("fail")  # no file: nothing written, no error
 
 
 def test_a_refused_event_does_not_stop_the_report(server: FakeApiServer) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import celpy
 import pytest
 import yaml
+from celpy import celtypes
 
 from agent.kube.contract import CHECKS_CONFIGMAP, NODE_ANNOTATION, REPORT_NAME_PREFIX
 from agent.kube.publish import report_configmap
@@ -37,8 +38,24 @@ def _policy() -> dict[str, Any]:
 _ENV = celpy.Environment()
 
 
+# The two functions of the strings extension (cel-go's ext.Strings, which the API server
+# enables for admission policies) that the policy uses and cel-python lacks.
+def _replace(text: Any, old: Any, new: Any) -> celtypes.StringType:
+    return celtypes.StringType(str(text).replace(str(old), str(new)))
+
+
+def _substring(text: Any, start: Any, end: Any = None) -> celtypes.StringType:
+    begin, stop = int(start), len(str(text)) if end is None else int(end)
+    if not 0 <= begin <= stop <= len(str(text)):  # cel-go: an error, not a shorter string
+        raise ValueError(f"substring({begin}, {stop}) out of range")
+    return celtypes.StringType(str(text)[begin:stop])
+
+
+_STRINGS_EXTENSION = {"replace": _replace, "substring": _substring}
+
+
 def _evaluate(expression: str, activation: dict[str, Any]) -> Any:
-    program = _ENV.program(_ENV.compile(expression))
+    program = _ENV.program(_ENV.compile(expression), functions=_STRINGS_EXTENSION)
     return program.evaluate(activation)
 
 
@@ -62,11 +79,12 @@ def admit(
     for condition in spec.get("matchConditions", []):
         if not bool(_evaluate(condition["expression"], activation)):
             return "not-applicable", []
-    variables: dict[str, Any] = {}
+    variables = celtypes.MapType()  # each variable keeps its CEL type (a string, a bool)
     for variable in spec.get("variables", []):
-        activation["variables"] = celpy.json_to_cel(variables)
-        variables[variable["name"]] = str(_evaluate(variable["expression"], activation))
-    activation["variables"] = celpy.json_to_cel(variables)
+        activation["variables"] = variables
+        value = _evaluate(variable["expression"], activation)
+        variables[celtypes.StringType(variable["name"])] = value
+    activation["variables"] = variables
     denials = []
     for validation in spec["validations"]:
         try:
@@ -141,12 +159,62 @@ def test_other_users_are_not_concerned() -> None:
     assert admit(operation="UPDATE", obj=checks, user=other_sa)[0] == "not-applicable"
 
 
-def test_a_node_name_too_long_for_the_plain_name_uses_the_hashed_one() -> None:
-    node = "n" * 240  # prefix + name > 253: the agent hashes the ConfigMap name
-    own = report_of(node)
+LONG_NAMES = [
+    "n" * 240,
+    ("a" * 58 + ".b" + "c" * 200),  # a '.' at the cut: the name's '-' there is dropped
+    ("a" * 59 + "--" + "c" * 200),  # '-' runs at the cut
+    ".".join(["ip-10-0-1-2"] * 22),
+]
+
+
+@pytest.mark.parametrize("node", LONG_NAMES)
+def test_a_node_name_too_long_for_the_plain_name_uses_the_hashed_one(node: str) -> None:
+    own = report_of(node)  # prefix + name > 253: the agent hashes the ConfigMap name
     assert own["metadata"]["name"] != REPORT_NAME_PREFIX + node
-    assert admit(operation="CREATE", obj=own, node=node)[0] == "allowed"
+    assert admit(operation="CREATE", obj=own, node=node) == ("allowed", [])
+    assert admit(operation="UPDATE", obj=own, old=own, node=node) == ("allowed", [])
     assert admit(operation="CREATE", obj=report_of("worker-1"), node=node)[0] == "denied"
+
+
+def test_a_long_named_node_cannot_write_any_report_name() -> None:
+    """The hashed name's readable part is checked: only the digest is not."""
+    node = "n" * 240
+    for name in ("mirror-agent-report-anything", "mirror-agent-report-worker-1",
+                 f"mirror-agent-report-{'n' * 59}-{'0' * 12}",
+                 f"mirror-agent-report-{'n' * 61}-{'0' * 12}",
+                 f"mirror-agent-report-{'n' * 60}-{'0' * 11}"):  # fmt: skip
+        forged = report_of(node)
+        forged["metadata"]["name"] = name
+        verdict, messages = admit(operation="CREATE", obj=forged, node=node)
+        assert verdict == "denied", name
+        assert any(f"mirror-agent-report-{'n' * 60}-<digest>" in m for m in messages)
+    digest_unchecked = report_of(node)
+    digest_unchecked["metadata"]["name"] = f"mirror-agent-report-{'n' * 60}-{'0' * 12}"
+    assert admit(operation="CREATE", obj=digest_unchecked, node=node)[0] == "allowed"
+
+
+def test_another_nodes_report_cannot_be_taken_over_by_update() -> None:
+    """The reviewer's case: a long-named node rewrites worker-1's report, annotation and
+    all; and any node updating a report whose stored annotation is not its own."""
+    node = "n" * 240
+    victim = report_of("worker-1")
+    victim["metadata"]["annotations"][NODE_ANNOTATION] = node
+    verdict, messages = admit(operation="UPDATE", obj=victim, old=report_of("worker-1"), node=node)
+    assert verdict == "denied"
+    assert any("may only update a report that already carries" in m for m in messages)
+    renamed = report_of("worker-0")  # own name and annotation, someone else's object
+    verdict, messages = admit(operation="UPDATE", obj=renamed, old=report_of("worker-1"))
+    assert verdict == "denied"
+    assert any("may only update a report that already carries" in m for m in messages)
+    bare = report_of("worker-0")
+    del bare["metadata"]["annotations"]
+    assert admit(operation="UPDATE", obj=report_of("worker-0"), old=bare)[0] == "denied"
+
+
+def test_a_name_the_policy_cannot_verify_is_refused() -> None:
+    """Node names are DNS-1123 subdomains; one that is not cannot be checked: refused."""
+    node = "N" * 240
+    assert admit(operation="CREATE", obj=report_of(node), node=node)[0] == "denied"
 
 
 def test_the_binding_denies_in_the_agents_namespace() -> None:

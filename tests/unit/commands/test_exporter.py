@@ -52,6 +52,48 @@ def test_a_failed_read_keeps_the_last_summary() -> None:
     assert "mirror_agent_node_verdict" in families
 
 
+def test_an_unexpected_failure_is_a_failed_read_and_serving_goes_on() -> None:
+    answers: list[object] = [summary(), RecursionError("maximum recursion depth exceeded")]
+
+    def read() -> Summary:
+        answer = answers.pop(0) if answers else summary()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[return-value]
+
+    collector = SummaryCollector(read, now=lambda: NOW)
+    assert collector.refresh() is None
+    assert collector.refresh() == "RecursionError: maximum recursion depth exceeded"
+    families = {family.name: family for family in collector.collect()}  # type: ignore[attr-defined]
+    assert families["mirror_agent_collect_success"].samples[0].value == 0
+    assert "mirror_agent_node_verdict" in families  # the last summary is still served
+    assert collector.refresh() is None  # and the next read recovers
+    assert collector.last_error is None
+
+
+def test_the_serving_loop_logs_an_unexpected_failure_and_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[str] = []
+
+    def read() -> Summary:
+        reads.append("read")
+        if len(reads) == 1:
+            raise TypeError("'int' object is not subscriptable")
+        return summary()
+
+    def sleep(seconds: float) -> None:
+        if len(reads) >= 2:
+            raise Terminated()
+
+    out = io.StringIO()
+    code = serve_metrics(read, host="127.0.0.1", port=0, interval=1.0, out=out, sleep=sleep)
+    assert code == ExitCode.OK
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [event["event"] for event in events] == ["serving", "read-failed", "read", "terminated"]
+    assert events[1]["error"] == "TypeError: 'int' object is not subscriptable"
+
+
 def test_listen_address() -> None:
     assert listen_address("--serve-metrics", ":9321") == ("0.0.0.0", 9321)
     assert listen_address("--serve-metrics", "127.0.0.1:80") == ("127.0.0.1", 80)
