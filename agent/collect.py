@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from agent.kube.contract import CURRENT_CONFIG, DESIRED_CONFIG, NODE_ANNOTATION, REPORT_KEY
 from agent.report import VERDICTS
@@ -45,10 +45,16 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=total)
 
 
+# reported: a current report; missing: none from an expected node; stale: older than
+# --max-age, undated, or from before the node's Machine Config rollout; orphaned: from a
+# node that is not in the cluster.
+NodeStatus = Literal["reported", "missing", "stale", "orphaned"]
+
+
 @dataclass
 class NodeRow:
     node: str
-    status: str  # "reported" | "missing" | "stale" | "orphaned"
+    status: NodeStatus
     verdict: Optional[str] = None
     checked_at: Optional[str] = None
     fingerprint: Optional[str] = None
@@ -277,7 +283,7 @@ def summarise(
     _mark_drift(rows.values())
 
     ordered = sorted(rows.values(), key=lambda r: r.node)
-    counts = {
+    counts: dict[str, int] = {
         "expected": len(expected),
         "reported": sum(1 for r in ordered if r.status in ("reported", "stale")),
         **{

@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from agent import reference
 from agent.checklist.mco_validation import (
@@ -637,6 +637,10 @@ def rules_of_json(item: Mapping[str, Any]) -> EntryRules:
     )
 
 
+# How much a node's entry differing from the rendering matters (a checklist item's verdict).
+DifferenceSeverity = Literal["fail", "warn"]
+
+
 @dataclass(frozen=True)
 class Difference:
     prefix: str
@@ -645,7 +649,7 @@ class Difference:
     aspect: str
     expected: str
     actual: str
-    severity: str  # "fail" | "warn"
+    severity: DifferenceSeverity
     scope: Optional[str] = None  # shadowing-entry: the rendered scope the entry lies in
 
     def text(self) -> str:
@@ -791,7 +795,7 @@ def _shadowing(have: EntryRules, rendering: Rendering) -> Optional[Difference]:
         expected, actual = f"{expected}, location {location}", f"{actual}, location {have.location}"
     # Before 4.11 the MCO itself renders blocked/insecure registrySources scopes without the
     # parent's mirrors; without image.config such an entry may be the MCO's own.
-    severity = "fail"
+    severity: DifferenceSeverity = "fail"
     if (
         not rendering.flags_known
         and rendering.version < (4, 11)

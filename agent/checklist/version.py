@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from agent.checklist.mirrors import LATEST, parse_ocp_version
+
+# Where the version came from: the option, the ClusterVersion's history, or nowhere.
+VersionSource = Literal["--ocp-version", "ClusterVersion", "unknown"]
 
 
 @dataclass(frozen=True)
 class Version:
     version: tuple[int, int]
     text: str  # e.g. 4.14.8
-    source: str  # "--ocp-version" | "ClusterVersion" | "unknown"
+    source: VersionSource
 
     def to_json(self) -> dict[str, Any]:
         return {"ocpVersion": self.text, "ocpVersionFrom": self.source}

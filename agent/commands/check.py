@@ -33,6 +33,7 @@ from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat, Resolution, compat_for_podman
 from agent.report import CheckReport, Finding, ImageResult, NotVerified, Probe, timestamp, worst
+from agent.vocabulary import Method
 
 Progress = Callable[[str, str], None]  # (image, what is happening)
 
@@ -41,7 +42,7 @@ Progress = Callable[[str, str], None]  # (image, what is happening)
 class CheckOptions:
     images: tuple[str, ...] = ()
     auto: bool = False
-    method: str = "pull"  # "pull" | "manifest"
+    method: Method = "pull"
     probe_mirrors: bool = False
     # Images checked with skopeo inspect --raw whatever ``method`` says (``# method=manifest``
     # in a checks file: release images, whose payload is too large to pull on every node).
@@ -144,7 +145,7 @@ def check_image(
     target = resolution.reference
     if progress:
         progress(image, "starting")
-    method = "manifest" if image in options.manifest_images else options.method
+    method: Method = "manifest" if image in options.manifest_images else options.method
     method = "pull" if image in options.pull_images else method
     try:
         if method == "manifest":
@@ -342,7 +343,7 @@ def node_name(root: Path) -> str:
     return name or socket.gethostname()
 
 
-def read_checks_file(path: Path) -> list[tuple[str, Optional[str]]]:
+def read_checks_file(path: Path) -> list[tuple[str, Optional[Method]]]:
     """``--images-file PATH`` (``-``: standard input): (reference, method) per line."""
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text()

@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from agent.errors import CheckEnvironmentError, UsageError
 from agent.node.paths import SCRATCH_PARENT, HostRoot
@@ -139,7 +139,7 @@ class NodeRunner:
         ~20 ms of ``podman --version`` are not added to every check. An error it raised
         is raised by the call.
         """
-        outcome: list[Any] = []
+        outcome: list[Union[Optional[str], BaseException]] = []
 
         def ask() -> None:
             try:
@@ -152,9 +152,10 @@ class NodeRunner:
 
         def answer() -> Optional[str]:
             thread.join()
-            if isinstance(outcome[0], BaseException):
-                raise outcome[0]
-            return outcome[0]  # type: ignore[no-any-return]
+            answered = outcome[0]
+            if isinstance(answered, BaseException):
+                raise answered
+            return answered
 
         return answer
 

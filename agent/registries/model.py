@@ -6,7 +6,9 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Literal, Optional
+
+from agent.vocabulary import SourceKind
 
 PULL_FROM_MIRROR_VALUES = ("", "all", "digest-only", "tag-only")
 SHORT_NAME_MODES = ("enforcing", "permissive", "disabled")
@@ -187,7 +189,7 @@ class PullSource:
     """One place a pull tries, in order; ``location`` is exactly what podman logs."""
 
     location: str
-    kind: str  # "mirror" or "source"
+    kind: SourceKind
     insecure: bool
     blocked: bool
     blocked_by: Optional[str] = None  # prefix of the blocked entry that refuses it
@@ -213,12 +215,18 @@ class Resolution:
         return self.entry.prefix if self.entry else None
 
 
+# Where a short name's candidate came from.
+CandidateOrigin = Literal["alias", "unqualified-search-registries"]
+# Where explaining a reference stopped: "reference" is bad input.
+ProblemStage = Literal["reference", "short-name", "rewrite"]
+
+
 @dataclass(frozen=True)
 class ShortNameCandidate:
     """A fully qualified name a short name expands to, and where it came from."""
 
     reference: str
-    origin: str  # "alias" or "unqualified-search-registries"
+    origin: CandidateOrigin
     origin_file: Optional[str] = None
 
 
@@ -227,7 +235,7 @@ class Problem:
     """Why sources could not be computed for one reference."""
 
     kind: str
-    stage: str  # "reference" (bad input), "short-name" or "rewrite"
+    stage: ProblemStage
     message: str
 
 

@@ -24,6 +24,7 @@ from agent.registries.model import (
     ShortNameCandidate,
     SkippedMirror,
 )
+from agent.vocabulary import SourceKind
 
 
 def match_length(name: str, prefix: str) -> int:
@@ -88,7 +89,7 @@ def source_of(config: Configuration, repository: str) -> str:
 class _Endpoint:
     location: str
     insecure: bool
-    kind: str
+    kind: SourceKind
 
 
 def _skip_reason(entry: RegistryEntry, pull_from_mirror: str, digested: bool) -> Optional[str]:

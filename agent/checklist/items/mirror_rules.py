@@ -19,7 +19,15 @@ from agent.checklist.items.mco_refusal import (
     refusal_remediation,
 )
 from agent.checklist.mirrors import Difference, Rendering, compare, coverage, version_text
-from agent.checklist.model import FAIL, PASS, WARN, Outcome, Permission, Unavailable
+from agent.checklist.model import (
+    FAIL,
+    PASS,
+    WARN,
+    ItemVerdict,
+    Outcome,
+    Permission,
+    Unavailable,
+)
 from agent.checklist.snapshot import NodeState, Reports, Snapshot
 from agent.checklist.target import Target
 from agent.checklist.version import Version
@@ -69,7 +77,7 @@ def mirror_rules_item(
     evidence: list[str] = []
     remediation: list[str] = []
     permissions: list[Permission] = []
-    verdicts: list[str] = []
+    verdicts: list[ItemVerdict] = []
     origin = (
         f"from {version.source}"
         if version.source != "unknown"
@@ -181,8 +189,8 @@ def _compare_nodes(
     evidence: list[str],
     remediation: list[str],
     node_results: list[dict[str, Any]],
-) -> list[str]:
-    verdicts = []
+) -> list[ItemVerdict]:
+    verdicts: list[ItemVerdict] = []
     groups: dict[str, _Group] = {}
     cache: dict[str, list[Difference]] = {}
     not_compared: dict[str, list[str]] = {}

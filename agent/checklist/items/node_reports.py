@@ -7,7 +7,7 @@ from shlex import quote
 from typing import Any
 
 from agent.checklist.items.common import outcome, unavailable, unavailable_parts
-from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
+from agent.checklist.model import FAIL, PASS, WARN, ItemVerdict, Outcome, Unavailable
 from agent.checklist.snapshot import Snapshot
 from agent.kube.contract import REPORT_KEY
 from agent.report import worst
@@ -22,12 +22,12 @@ def node_reports_item(snapshot: Snapshot) -> Outcome:
     rows: list[dict[str, Any]] = []
     evidence: list[str] = []
     remediation: list[str] = []
-    verdicts: list[str] = []
+    verdicts: list[ItemVerdict] = []
     expected = [node for node in states if node.expected]
     for node in expected:
         report = reports.get(node.name)
         problems: list[str] = []
-        verdict = PASS
+        verdict: ItemVerdict = PASS
         if report is None:
             verdict, problems = FAIL, ["no report"]
             remediation.append(

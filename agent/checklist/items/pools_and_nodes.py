@@ -6,7 +6,7 @@ from __future__ import annotations
 from shlex import quote
 
 from agent.checklist.items.common import condition_status, outcome, unavailable_parts
-from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
+from agent.checklist.model import FAIL, PASS, WARN, ItemVerdict, Outcome, Unavailable
 from agent.checklist.snapshot import Snapshot
 from agent.report import worst
 
@@ -15,7 +15,7 @@ def pools_and_nodes_item(snapshot: Snapshot) -> Outcome:
     parts = unavailable_parts(snapshot.pools, snapshot.nodes)
     evidence: list[str] = []
     remediation: list[str] = []
-    verdicts: list[str] = []
+    verdicts: list[ItemVerdict] = []
     headline: list[str] = []
     pools_json = []
     nodes_json = []

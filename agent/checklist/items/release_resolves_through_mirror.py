@@ -14,7 +14,7 @@ from shlex import quote
 from typing import Any, Optional
 
 from agent.checklist.items.common import outcome, unavailable, unavailable_parts
-from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
+from agent.checklist.model import FAIL, PASS, WARN, ItemVerdict, Outcome, Unavailable
 from agent.checklist.snapshot import ImageCheck, NodeReport, NodeState, Snapshot
 from agent.checklist.target import Target, matches
 from agent.collect import parse_time
@@ -237,6 +237,7 @@ def release_item(
         if write_problem.permission:
             permissions.append(write_problem.permission)
     bad = [r for r in releases if r.state in ("source", "failed", "missing")]
+    verdict: ItemVerdict
     if not releases:
         verdict, summary = (
             FAIL,

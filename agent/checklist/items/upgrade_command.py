@@ -10,7 +10,7 @@ from typing import Optional
 from agent.checklist.items.common import listed, outcome
 from agent.checklist.items.release_resolves_through_mirror import NodeRelease, mirror_repository
 from agent.checklist.mirrors import Coverage
-from agent.checklist.model import FAIL, PASS, WARN, Outcome
+from agent.checklist.model import FAIL, PASS, WARN, ItemVerdict, Outcome
 from agent.checklist.target import Target
 from agent.report import worst
 
@@ -30,7 +30,7 @@ def upgrade_command_item(
             for location, count in sorted(served.items())
         ]
         not_through = [r.node for r in releases if not r.through_mirror]
-        verdicts = [PASS]
+        verdicts: list[ItemVerdict] = [PASS]
         if len(served) > 1:
             verdicts.append(WARN)
             evidence.append(
