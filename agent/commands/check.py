@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from agent import __version__, registries
-from agent import reference as references
 from agent.commands.auto import auto_images, repo_digests
 from agent.commands.checks_file import read_image_lines
 from agent.commands.results import (
@@ -30,6 +29,7 @@ from agent.process import CommandNotFound, CommandResult, Terminated
 from agent.pull.judge import verdict_of
 from agent.pull.log.podman import parse_pull_log
 from agent.pull.runner import NodeRunner
+from agent.reference import GivenImage, given_image
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat, Resolution, compat_for_podman
 from agent.report import CheckReport, Finding, ImageResult, NotVerified, Probe, timestamp, worst
@@ -96,7 +96,7 @@ def probe_mirrors(runner: NodeRunner, resolution: Resolution) -> tuple[Probe, ..
     probes = []
     with runner.node_temp_file(_probe_registries_conf(resolution)) as conf:
         for mirror in mirrors:
-            result = runner.inspect_manifest(mirror.location, registries_conf=conf)
+            result = runner.inspect_manifest(mirror.reference, registries_conf=conf)
             log = parse_pull_log(result.stderr, exit_code=result.exit_code, killed=result.timed_out)
             attempt = log.attempts[-1] if log.attempts else None
             if result.exit_code == 0:
@@ -118,22 +118,22 @@ def probe_mirrors(runner: NodeRunner, resolution: Resolution) -> tuple[Probe, ..
 def check_image(
     runner: NodeRunner,
     loaded: LoadedHost,
-    image: str,
+    given: GivenImage,
     options: CheckOptions,
     progress: Optional[Progress] = None,
 ) -> ImageResult:
     """One image: resolve, pull (or fetch the manifest), parse, judge. Never raises."""
-    try:
-        if references.is_short_name(image):
-            return error_result(
-                image,
-                "short-name",
-                "use a fully qualified reference (host/repository@sha256:...): CRI-O and "
-                "podman resolve short names differently",
-            )
-    except references.ReferenceError as exc:
-        return error_result(image, "invalid-reference", exc.message)
-    explanation = loaded.explain(image)
+    image = given.text
+    if given.problem is not None:
+        return error_result(image, "invalid-reference", given.problem)
+    if given.reference is None:
+        return error_result(
+            image,
+            "short-name",
+            "use a fully qualified reference (host/repository@sha256:...): CRI-O and "
+            "podman resolve short names differently",
+        )
+    explanation = loaded.explain_reference(image, given.reference)
     if explanation.problem:
         return error_result(
             image,
@@ -142,7 +142,7 @@ def check_image(
             reference=explanation.normalized,
         )
     (resolution,) = explanation.resolutions
-    target = resolution.reference
+    target = given.reference.for_pull()  # the reference resolved (resolution.reference)
     if progress:
         progress(image, "starting")
     method: Method = "manifest" if image in options.manifest_images else options.method
@@ -159,7 +159,7 @@ def check_image(
             image,
             "tool-missing",
             exc.message,
-            reference=target,
+            reference=resolution.reference,
             expected=expected_sources(resolution),
         )
     except CheckEnvironmentError as exc:
@@ -167,7 +167,7 @@ def check_image(
             image,
             "environment",
             exc.message,
-            reference=target,
+            reference=resolution.reference,
             expected=expected_sources(resolution),
         )
     judged = _judge_result(image, resolution, result, runner if options.probe_mirrors else None)
@@ -285,7 +285,8 @@ def run_check(
     interrupted: Optional[str] = None
     for image in images:
         try:
-            results_list.append(check_image(runner, loaded, image, options, progress))
+            given = given_image(image)  # the one parse: options, checks files and --auto meet here
+            results_list.append(check_image(runner, loaded, given, options, progress))
         except (KeyboardInterrupt, Terminated) as stop:
             # Ctrl-C or SIGTERM: the runner has killed podman and removed scratch storage;
             # what was checked is still reported.

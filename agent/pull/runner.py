@@ -23,6 +23,7 @@ from agent.node.settings import NodeSettings, read_graphroot, read_store_images
 from agent.process import CommandNotFound, CommandResult, run_command
 from agent.pull import commands
 from agent.pull.scratch import ScratchFolder, require_free_space
+from agent.reference import ImageReference
 
 __all__ = ["NodeRunner"]
 
@@ -160,7 +161,7 @@ class NodeRunner:
         return answer
 
     def pull(
-        self, reference: str, *, on_stderr_line: Optional[Callable[[str], None]] = None
+        self, reference: ImageReference, *, on_stderr_line: Optional[Callable[[str], None]] = None
     ) -> CommandResult:
         """``podman pull --log-level=debug`` of ``reference``, as CRI-O would resolve it.
 
@@ -168,7 +169,6 @@ class NodeRunner:
         c/image's temporary blob files go to the scratch folder's ``tmp/`` (TMPDIR), not to
         the node's /var/tmp, where a podman killed at the timeout would leave them.
         """
-        commands.check_reference(reference)
         with self.scratch_store() as scratch:
             argv = commands.podman_pull_argv(
                 reference,
@@ -183,7 +183,7 @@ class NodeRunner:
 
     def inspect_manifest(
         self,
-        reference: str,
+        reference: ImageReference,
         *,
         registries_conf: Optional[str] = None,
         on_stderr_line: Optional[Callable[[str], None]] = None,

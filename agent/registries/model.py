@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
+from agent.reference import ImageReference
 from agent.vocabulary import SourceKind
 
 PULL_FROM_MIRROR_VALUES = ("", "all", "digest-only", "tag-only")
@@ -192,6 +193,7 @@ class PullSource:
     kind: SourceKind
     insecure: bool
     blocked: bool
+    reference: ImageReference  # ``location``, parsed (what a probe of this source asks for)
     blocked_by: Optional[str] = None  # prefix of the blocked entry that refuses it
 
 

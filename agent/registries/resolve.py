@@ -113,7 +113,8 @@ def pull_sources(config: Configuration, ref: reference.ImageReference) -> Resolu
     text = str(ref)
     entry = find_entry(config, ref.name)
     if entry is None:
-        return Resolution(text, None, (PullSource(text, "source", False, False),))
+        source = PullSource(text, "source", insecure=False, blocked=False, reference=ref)
+        return Resolution(text, None, (source,))
 
     digested = ref.digest is not None
     endpoints: list[_Endpoint] = []
@@ -151,6 +152,7 @@ def pull_sources(config: Configuration, ref: reference.ImageReference) -> Resolu
                 kind=endpoint.kind,
                 insecure=endpoint.insecure,
                 blocked=blocked,
+                reference=physical,
                 blocked_by=blocking.prefix if blocked and blocking else None,
             )
         )
@@ -218,27 +220,33 @@ def explain(
 ) -> Explanation:
     """The sources for one reference as typed by a user; problems are reported, not raised."""
     try:
-        if reference.is_short_name(given):
-            candidates = short_name_candidates(config, given, cached_aliases)
-        else:
-            candidates = ()
-            normalized = reference.parse_normalized(given).for_pull()
+        if not reference.is_short_name(given):
+            return explain_reference(config, given, reference.parse_normalized(given))
+        candidates = short_name_candidates(config, given, cached_aliases)
     except ReferenceError as exc:
         return Explanation(given, problem=Problem(exc.kind, "reference", exc.message))
     except AgentError as exc:
         return Explanation(given, problem=Problem("short-name", "short-name", exc.message))
     try:
-        if candidates:
-            resolutions = tuple(
-                pull_sources(config, reference.parse_normalized(c.reference).for_pull())
-                for c in candidates
-            )
-            return Explanation(given, None, resolutions, candidates)
+        resolutions = tuple(
+            pull_sources(config, reference.parse_normalized(c.reference).for_pull())
+            for c in candidates
+        )
+        return Explanation(given, None, resolutions, candidates)
+    except RewriteError as exc:
+        return Explanation(
+            given, candidates=candidates, problem=Problem(exc.kind, "rewrite", exc.message)
+        )
+
+
+def explain_reference(
+    config: Configuration, given: str, ref: reference.ImageReference
+) -> Explanation:
+    """:func:`explain` for a fully qualified reference, parsed where it entered the agent."""
+    normalized = ref.for_pull()
+    try:
         return Explanation(given, str(normalized), (pull_sources(config, normalized),))
     except RewriteError as exc:
         return Explanation(
-            given,
-            None if candidates else str(normalized),
-            candidates=candidates,
-            problem=Problem(exc.kind, "rewrite", exc.message),
+            given, str(normalized), problem=Problem(exc.kind, "rewrite", exc.message)
         )
