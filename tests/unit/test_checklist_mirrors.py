@@ -8,19 +8,16 @@ from typing import Any, Optional
 import pytest
 
 from agent import registries
-from agent.checklist.mirrors import (
+from agent.checklist.compare import compare, coverage
+from agent.checklist.mirror_sets import (
     DIGEST_ONLY,
-    LATEST,
-    Rendering,
-    compare,
-    coverage,
     merge_sets,
     mirror_sets,
-    parse_ocp_version,
-    render_registries,
     scope_nested,
     topological_order,
 )
+from agent.checklist.mirrors import Rendering, render_registries
+from agent.checklist.version import LATEST, parse_ocp_version
 from agent.registries.model import CURRENT
 from agent.registries.resolve import source_of
 

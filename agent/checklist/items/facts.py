@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
+from agent.checklist.compare import Coverage
 from agent.checklist.items.release_resolves_through_mirror import NodeRelease
-from agent.checklist.mirrors import Coverage, Rendering
+from agent.checklist.mirrors import Rendering
 from agent.checklist.model import Unavailable
 from agent.checklist.snapshot import Snapshot
 from agent.checklist.target import Target

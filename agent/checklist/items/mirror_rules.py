@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from shlex import quote
 from typing import Any, Optional
 
+from agent.checklist.compare import Difference, compare, coverage
 from agent.checklist.items.common import listed, outcome, unavailable, unavailable_parts
 from agent.checklist.items.mco_refusal import (
     keep_current_files,
     refusal_evidence,
     refusal_remediation,
 )
-from agent.checklist.mirrors import Difference, Rendering, compare, coverage, version_text
+from agent.checklist.mirrors import Rendering
 from agent.checklist.model import (
     FAIL,
     PASS,
@@ -30,7 +31,7 @@ from agent.checklist.model import (
 )
 from agent.checklist.snapshot import NodeState, Reports, Snapshot
 from agent.checklist.target import Target
-from agent.checklist.version import Version
+from agent.checklist.version import Version, version_text
 from agent.report import worst
 
 

@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Optional
 
+from agent.checklist.compare import Coverage
 from agent.checklist.items.common import listed, outcome
 from agent.checklist.items.release_resolves_through_mirror import NodeRelease, mirror_repository
-from agent.checklist.mirrors import Coverage
 from agent.checklist.model import FAIL, PASS, WARN, ItemVerdict, Outcome
 from agent.checklist.target import Target
 from agent.report import worst
