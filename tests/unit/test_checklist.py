@@ -26,7 +26,7 @@ from agent.checklist.model import (
     Unavailable,
 )
 from agent.checklist.snapshot import Reports
-from agent.checklist.wait import wait_for_reports
+from agent.checklist.wait import FetchReports, WaitResult, wait_for_reports
 from agent.cli.app import main
 from agent.commands.check import CheckOptions
 from agent.commands.checks_file import read_image_lines, read_images_file
@@ -180,6 +180,27 @@ class Clock:
         self.now += seconds
 
 
+def wait_on(
+    clock: Clock,
+    fetch: FetchReports,
+    nodes: list[str],
+    timeout: float,
+    poll: float,
+    **options: Any,
+) -> WaitResult:
+    """wait_for_reports on the fake clock, every report counting as fresh."""
+    return wait_for_reports(
+        fetch,
+        nodes,
+        lambda report: True,
+        timeout=timeout,
+        poll=poll,
+        clock=clock,
+        sleep=clock.sleep,
+        **options,
+    )
+
+
 def test_wait_until_every_node_reported() -> None:
     clock = Clock()
     published: dict[str, dict[str, Any]] = {}
@@ -194,14 +215,12 @@ def test_wait_until_every_node_reported() -> None:
         return Reports.of(cm for name, cm in published.items() if nodes is None or name in nodes)
 
     progress: list[tuple[int, int]] = []
-    done = wait_for_reports(
+    done = wait_on(
+        clock,
         fetch,
         ["a", "b", "c"],
-        lambda report: True,
-        timeout=600,
-        poll=15,
-        clock=clock,
-        sleep=clock.sleep,
+        600,
+        15,
         progress=lambda n, total: progress.append((n, total)),
     )
     assert (done.timed_out, done.fresh, done.expected, done.seconds) == (False, 3, 3, 45.0)
@@ -212,49 +231,16 @@ def test_wait_until_every_node_reported() -> None:
 
 def test_wait_gives_up_and_a_node_that_never_reports_stays_missing() -> None:
     clock = Clock()
-    done = wait_for_reports(
-        lambda nodes: Reports.of([report_cm("a")]),
-        ["a", "silent"],
-        lambda report: True,
-        timeout=60,
-        poll=25,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    done = wait_on(clock, lambda nodes: Reports.of([report_cm("a")]), ["a", "silent"], 60, 25)
     assert (done.timed_out, done.fresh, done.seconds) == (True, 1, 60.0)
     assert clock.slept == [25, 25, 10]
     seen = Reports.of([report_cm("a")])
-    given = wait_for_reports(
-        lambda nodes: Reports(),
-        ["a"],
-        lambda r: True,
-        timeout=60,
-        poll=5,
-        clock=clock,
-        sleep=clock.sleep,
-        initial=seen,
-    )
+    given = wait_on(clock, lambda nodes: Reports(), ["a"], 60, 5, initial=seen)
     assert given.reports is seen and not given.timed_out
-    once = wait_for_reports(
-        lambda nodes: Reports(),
-        ["a"],
-        lambda r: True,
-        timeout=0,
-        poll=5,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    once = wait_on(clock, lambda nodes: Reports(), ["a"], 0, 5)
     assert once.timed_out and clock.slept == [25, 25, 10]
     denied = Unavailable("forbidden", Permission("list", "configmaps", "mirror-agent"))
-    stopped = wait_for_reports(
-        lambda nodes: denied,
-        ["a"],
-        lambda r: True,
-        timeout=60,
-        poll=5,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    stopped = wait_on(clock, lambda nodes: denied, ["a"], 60, 5)
     assert stopped.reports is denied
 
 
@@ -262,7 +248,9 @@ def test_wait_gives_up_and_a_node_that_never_reports_stays_missing() -> None:
 
 PURE = [
     "model",
+    "mirror_sets",
     "mirrors",
+    "compare",
     "snapshot",
     "target",
     "version",

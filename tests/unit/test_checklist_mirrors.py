@@ -3,7 +3,7 @@ with a node's effective registries.conf (agent/checklist/mirrors.py)."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -20,47 +20,13 @@ from agent.checklist.mirrors import Rendering, render_registries
 from agent.checklist.version import LATEST, parse_ocp_version
 from agent.registries.model import CURRENT
 from agent.registries.resolve import source_of
+from tests.unit.checklist.factories import icsp, idms, itms
 
 RELEASE = "quay.io/openshift-release-dev/ocp-release"
 PAYLOAD = "quay.io/openshift-release-dev/ocp-v4.0-art-dev"
 MIRROR = "mirror.corp.example:8443/ocp4/openshift4"
 BACKUP = "backup.corp.example/ocp4/openshift4"
 DIGEST = "sha256:" + "a4" * 32
-
-
-def icsp(name: str, *sets: tuple[str, list[str]]) -> dict[str, Any]:
-    return {
-        "apiVersion": "operator.openshift.io/v1alpha1",
-        "kind": "ImageContentSourcePolicy",
-        "metadata": {"name": name},
-        "spec": {"repositoryDigestMirrors": [{"source": s, "mirrors": m} for s, m in sets]},
-    }
-
-
-def idms(name: str, *sets: tuple[str, list[str]], policy: Optional[str] = None) -> dict[str, Any]:
-    items = [{"source": s, "mirrors": m} for s, m in sets]
-    if policy:
-        for item in items:
-            item["mirrorSourcePolicy"] = policy
-    return {
-        "apiVersion": "config.openshift.io/v1",
-        "kind": "ImageDigestMirrorSet",
-        "metadata": {"name": name},
-        "spec": {"imageDigestMirrors": items},
-    }
-
-
-def itms(name: str, *sets: tuple[str, list[str]], policy: Optional[str] = None) -> dict[str, Any]:
-    items = [{"source": s, "mirrors": m} for s, m in sets]
-    if policy:
-        for item in items:
-            item["mirrorSourcePolicy"] = policy
-    return {
-        "apiVersion": "config.openshift.io/v1",
-        "kind": "ImageTagMirrorSet",
-        "metadata": {"name": name},
-        "spec": {"imageTagMirrors": items},
-    }
 
 
 def image_config(insecure: tuple[str, ...] = (), blocked: tuple[str, ...] = ()) -> dict[str, Any]:
