@@ -36,6 +36,7 @@ from agent.kube.publish import CONFIGMAP_LIMIT, fit_report, report_configmap
 from agent.output.checklist import junit, markdown, render, table
 from agent.report import CheckReport, ImageResult
 from agent.schema import CHECKLIST_SCHEMA_VERSION
+from tests.support.clock import FakeClock
 from tests.unit.checklist.factories import report_configmap as report_cm
 from tests.unit.commands.fakes import LOGS, SRC, FakeRunner, check, host_with, result
 
@@ -167,21 +168,8 @@ def test_read_only_when_the_write_failed() -> None:
 # --- the wait --------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def wait_on(
-    clock: Clock,
+    clock: FakeClock,
     fetch: FetchReports,
     nodes: list[str],
     timeout: float,
@@ -202,7 +190,7 @@ def wait_on(
 
 
 def test_wait_until_every_node_reported() -> None:
-    clock = Clock()
+    clock = FakeClock()
     published: dict[str, dict[str, Any]] = {}
     asked: list[Optional[set[str]]] = []
     arrivals = {1: "a", 2: "b", 3: "c"}
@@ -230,7 +218,7 @@ def test_wait_until_every_node_reported() -> None:
 
 
 def test_wait_gives_up_and_a_node_that_never_reports_stays_missing() -> None:
-    clock = Clock()
+    clock = FakeClock()
     done = wait_on(clock, lambda nodes: Reports.of([report_cm("a")]), ["a", "silent"], 60, 25)
     assert (done.timed_out, done.fresh, done.seconds) == (True, 1, 60.0)
     assert clock.slept == [25, 25, 10]
