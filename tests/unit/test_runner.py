@@ -25,7 +25,7 @@ from agent.errors import CheckEnvironmentError, ExitCode, UsageError
 from agent.node.paths import NODE_PATH
 from agent.node.settings import NodeSettings
 from agent.process import CommandNotFound, CommandResult, Terminated
-from agent.pull.commands import podman_pull_argv
+from agent.pull.commands import podman_pull_argv, skopeo_inspect_argv
 from agent.pull.runner import NodeRunner
 from agent.reference import parse_normalized
 from tests.unit.process_watch import no_leftover_processes, wait_gone
@@ -313,17 +313,8 @@ def test_pull_end_to_end_through_run_command_with_a_popen_double(
 def test_inspect_manifest_argv(host_root: Path) -> None:
     fake = FakeRun(host_root)
     NodeRunner(settings_for(host_root, auth=True), run=fake).inspect_manifest(IMAGE)
-    assert fake.argv == [
-        "chroot",
-        str(host_root),
-        "skopeo",
-        "--debug",
-        "inspect",
-        "--raw",
-        "--authfile",
-        AUTH,
-        f"docker://{REF}",
-    ]
+    # the argument list itself: tests/unit/test_pull_commands.py
+    assert fake.argv == ["chroot", str(host_root), *skopeo_inspect_argv(IMAGE, auth_file=AUTH)]
     assert "CONTAINERS_REGISTRIES_CONF" not in fake.calls[0]["env"]
     assert scratch_dirs(host_root) == []  # skopeo needs no store
 
@@ -332,15 +323,7 @@ def test_inspect_manifest_with_another_registries_conf(host_root: Path) -> None:
     fake = FakeRun(Path("/"))
     runner = NodeRunner(settings_for(Path("/")), run=fake)
     runner.inspect_manifest(IMAGE, registries_conf="/var/tmp/probe.conf")
-    assert fake.argv == [
-        "skopeo",
-        "--debug",
-        "--registries-conf",
-        "/var/tmp/probe.conf",
-        "inspect",
-        "--raw",
-        f"docker://{REF}",
-    ]
+    assert fake.argv == list(skopeo_inspect_argv(IMAGE, registries_conf="/var/tmp/probe.conf"))
     assert fake.calls[0]["env"]["CONTAINERS_REGISTRIES_CONF"] == "/var/tmp/probe.conf"
     with pytest.raises(UsageError):
         runner.inspect_manifest(IMAGE, registries_conf="probe.conf")
