@@ -229,6 +229,7 @@ class ShortNameCandidate:
 
     reference: str
     origin: CandidateOrigin
+    parsed: ImageReference  # ``reference``, parsed (what its pull sources are worked out from)
     origin_file: Optional[str] = None
 
 

@@ -188,7 +188,7 @@ def short_name_candidates(
             alias_value, alias_origin = alias.value, alias.origin
     if alias_value:
         candidate = reference.parse_normalized(alias_value + suffix).with_default_tag()
-        return (ShortNameCandidate(str(candidate), "alias", alias_origin),)
+        return (ShortNameCandidate(str(candidate), "alias", candidate, alias_origin),)
 
     registries = config.unqualified_search_registries
     if not registries:
@@ -198,13 +198,18 @@ def short_name_candidates(
             f"are defined in {where}",
             hint="use a fully qualified reference (host/repository@sha256:...)",
         )
+    expanded = [
+        reference.parse_normalized(f"{registry}/{short_name}").with_default_tag()
+        for registry in registries
+    ]
     candidates = tuple(
         ShortNameCandidate(
-            str(reference.parse_normalized(f"{registry}/{short_name}").with_default_tag()),
+            str(candidate),
             "unqualified-search-registries",
+            candidate,
             config.unqualified_search_registries_origin,
         )
-        for registry in registries
+        for candidate in expanded
     )
     if len(candidates) > 1 and config.short_name_mode == "enforcing":
         raise AgentError(
@@ -228,10 +233,7 @@ def explain(
     except AgentError as exc:
         return Explanation(given, problem=Problem("short-name", "short-name", exc.message))
     try:
-        resolutions = tuple(
-            pull_sources(config, reference.parse_normalized(c.reference).for_pull())
-            for c in candidates
-        )
+        resolutions = tuple(pull_sources(config, c.parsed.for_pull()) for c in candidates)
         return Explanation(given, None, resolutions, candidates)
     except RewriteError as exc:
         return Explanation(
