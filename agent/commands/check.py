@@ -263,7 +263,8 @@ def run_check(
             config_error=_config_error_json(error),
         )
     config = loaded.config
-    images = list(options.images)
+    # Parsed once, here where the images of the options, of the checks files and of --auto meet.
+    images = [given_image(text) for text in options.images]
     not_verified: list[NotVerified] = []
     if options.auto:
         listing = _node_images(runner)
@@ -271,7 +272,7 @@ def run_check(
             findings.append(listing)
         else:
             chosen, not_verified = auto_images(config, listing)
-            images += [image for image in chosen if image not in images]
+            images += [image for image in chosen if image.text not in options.images]
     if not images and not not_verified:
         findings.append(
             Finding(
@@ -283,9 +284,8 @@ def run_check(
         )
     results_list: list[ImageResult] = []
     interrupted: Optional[str] = None
-    for image in images:
+    for given in images:
         try:
-            given = given_image(image)  # the one parse: options, checks files and --auto meet here
             results_list.append(check_image(runner, loaded, given, options, progress))
         except (KeyboardInterrupt, Terminated) as stop:
             # Ctrl-C or SIGTERM: the runner has killed podman and removed scratch storage;
@@ -293,9 +293,11 @@ def run_check(
             interrupted = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
             done = {result.image for result in results_list}
             results_list += [
-                error_result(rest, "interrupted", "the check was interrupted before this image")
+                error_result(
+                    rest.text, "interrupted", "the check was interrupted before this image"
+                )
                 for rest in images
-                if rest not in done
+                if rest.text not in done
             ]
             findings.append(Finding("interrupted", "error", "the check was interrupted"))
             break
