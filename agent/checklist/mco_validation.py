@@ -33,14 +33,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
-ICSP = "ImageContentSourcePolicy"
-IDMS = "ImageDigestMirrorSet"
-ITMS = "ImageTagMirrorSet"
-IMAGE = "Image"  # image.config.openshift.io/cluster
-NEVER_CONTACT_SOURCE = "NeverContactSource"
-ALLOW_CONTACTING_SOURCE = "AllowContactingSource"
+from agent.checklist.mirror_sets import (
+    ALLOW_CONTACTING_SOURCE,
+    ICSP,
+    IDMS,
+    ITMS,
+    NEVER_CONTACT_SOURCE,
+    SPEC_KEYS,
+)
 
-_SPEC_KEYS = {ICSP: "repositoryDigestMirrors", IDMS: "imageDigestMirrors", ITMS: "imageTagMirrors"}
+IMAGE = "Image"  # image.config.openshift.io/cluster
 
 # The MCO's source/mirror patterns (4.16+), written as a grammar: a DNS label, a host with
 # an optional port, lowercase path components joined by '.', '_', '__' or dashes.
@@ -113,14 +115,14 @@ class _Set:
     policy: str
 
     def field(self, suffix: str = "source") -> str:
-        return f"spec.{_SPEC_KEYS[self.kind]}[{self.index}].{suffix}"
+        return f"spec.{SPEC_KEYS[self.kind]}[{self.index}].{suffix}"
 
 
 def _sets(kind: str, objects: Iterable[Mapping[str, Any]]) -> list[_Set]:
     found = []
     for obj in objects:
         name = str((obj.get("metadata") or {}).get("name", "?"))
-        for index, item in enumerate((obj.get("spec") or {}).get(_SPEC_KEYS[kind]) or []):
+        for index, item in enumerate((obj.get("spec") or {}).get(SPEC_KEYS[kind]) or []):
             if not isinstance(item, Mapping) or not isinstance(item.get("source"), str):
                 continue
             mirrors = tuple(

@@ -40,10 +40,11 @@ class MirrorSet:
 
     @property
     def field(self) -> str:
-        return f"spec.{_SPEC_KEYS[self.kind]}[{self.index}].source"
+        return f"spec.{SPEC_KEYS[self.kind]}[{self.index}].source"
 
 
-_SPEC_KEYS = {ICSP: "repositoryDigestMirrors", IDMS: "imageDigestMirrors", ITMS: "imageTagMirrors"}
+# The spec field of each kind that lists its sets.
+SPEC_KEYS = {ICSP: "repositoryDigestMirrors", IDMS: "imageDigestMirrors", ITMS: "imageTagMirrors"}
 
 
 def mirror_sets(kind: str, objects: Iterable[Mapping[str, Any]]) -> list[MirrorSet]:
@@ -51,7 +52,7 @@ def mirror_sets(kind: str, objects: Iterable[Mapping[str, Any]]) -> list[MirrorS
     found = []
     for obj in objects:
         name = str((obj.get("metadata") or {}).get("name", "?"))
-        for index, item in enumerate((obj.get("spec") or {}).get(_SPEC_KEYS[kind]) or []):
+        for index, item in enumerate((obj.get("spec") or {}).get(SPEC_KEYS[kind]) or []):
             if not isinstance(item, Mapping) or not isinstance(item.get("source"), str):
                 continue
             mirrors = tuple(str(m) for m in item.get("mirrors") or [] if isinstance(m, str))

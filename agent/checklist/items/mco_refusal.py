@@ -13,7 +13,8 @@ from shlex import quote
 from typing import Any
 
 from agent.checklist.items.common import listed
-from agent.checklist.mco_validation import ICSP, IDMS, IMAGE, ITMS, Refusal
+from agent.checklist.mco_validation import IMAGE, Refusal
+from agent.checklist.mirror_sets import ICSP, IDMS, ITMS
 from agent.checklist.model import PASS, WARN, ItemVerdict
 from agent.checklist.snapshot import NodeState, Reports
 
