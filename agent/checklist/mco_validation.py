@@ -31,7 +31,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Final, Literal, Optional, Union
 
 from agent.checklist.mirror_sets import (
     ALLOW_CONTACTING_SOURCE,
@@ -40,9 +40,12 @@ from agent.checklist.mirror_sets import (
     ITMS,
     NEVER_CONTACT_SOURCE,
     SPEC_KEYS,
+    MirrorSetKind,
 )
 
-IMAGE = "Image"  # image.config.openshift.io/cluster
+IMAGE: Final = "Image"  # image.config.openshift.io/cluster
+# The kind of object a refusal names: a mirror set, or image.config.openshift.io/cluster.
+RefusalKind = Union[MirrorSetKind, Literal["Image"]]
 
 # The MCO's source/mirror patterns (4.16+), written as a grammar: a DNS label, a host with
 # an optional port, lowercase path components joined by '.', '_', '__' or dashes.
@@ -62,7 +65,7 @@ def go_quote(text: str) -> str:
 class Refusal:
     """One reason the MCO refuses to render: the object, its field, the MCO's words."""
 
-    kind: str  # ImageContentSourcePolicy | ImageDigestMirrorSet | ImageTagMirrorSet | Image
+    kind: RefusalKind
     name: str
     field: str  # e.g. spec.imageDigestMirrors[0].mirrors[1]
     message: str  # as the machine-config-controller logs it
@@ -107,7 +110,7 @@ def valid_mirror(mirror: str) -> bool:
 
 @dataclass(frozen=True)
 class _Set:
-    kind: str
+    kind: MirrorSetKind
     name: str
     index: int
     source: str
@@ -118,7 +121,7 @@ class _Set:
         return f"spec.{SPEC_KEYS[self.kind]}[{self.index}].{suffix}"
 
 
-def _sets(kind: str, objects: Iterable[Mapping[str, Any]]) -> list[_Set]:
+def _sets(kind: MirrorSetKind, objects: Iterable[Mapping[str, Any]]) -> list[_Set]:
     found = []
     for obj in objects:
         name = str((obj.get("metadata") or {}).get("name", "?"))

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
-ICSP = "ImageContentSourcePolicy"
-IDMS = "ImageDigestMirrorSet"
-ITMS = "ImageTagMirrorSet"
+MirrorSetKind = Literal["ImageContentSourcePolicy", "ImageDigestMirrorSet", "ImageTagMirrorSet"]
+ICSP: Final = "ImageContentSourcePolicy"
+IDMS: Final = "ImageDigestMirrorSet"
+ITMS: Final = "ImageTagMirrorSet"
 NEVER_CONTACT_SOURCE = "NeverContactSource"
 ALLOW_CONTACTING_SOURCE = "AllowContactingSource"
 DIGEST_ONLY, TAG_ONLY, ALL = "digest-only", "tag-only", "all"
@@ -27,7 +28,7 @@ DIGEST_ONLY, TAG_ONLY, ALL = "digest-only", "tag-only", "all"
 class MirrorSet:
     """One source with its mirrors, from one object."""
 
-    kind: str  # ICSP | IDMS | ITMS
+    kind: MirrorSetKind
     name: str
     source: str
     mirrors: tuple[str, ...]
@@ -44,10 +45,14 @@ class MirrorSet:
 
 
 # The spec field of each kind that lists its sets.
-SPEC_KEYS = {ICSP: "repositoryDigestMirrors", IDMS: "imageDigestMirrors", ITMS: "imageTagMirrors"}
+SPEC_KEYS: dict[MirrorSetKind, str] = {
+    ICSP: "repositoryDigestMirrors",
+    IDMS: "imageDigestMirrors",
+    ITMS: "imageTagMirrors",
+}
 
 
-def mirror_sets(kind: str, objects: Iterable[Mapping[str, Any]]) -> list[MirrorSet]:
+def mirror_sets(kind: MirrorSetKind, objects: Iterable[Mapping[str, Any]]) -> list[MirrorSet]:
     """The sets of ICSP, IDMS or ITMS objects as the API returns them."""
     found = []
     for obj in objects:
