@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
 from agent import reference
-from agent.checklist.mirror_sets import ALL, DIGEST_ONLY, TAG_ONLY, scope_nested
+from agent.checklist.mirror_sets import ALL, DIGEST_ONLY, TAG_ONLY, AppliesTo, scope_nested
 from agent.checklist.mirrors import Rendering
 from agent.errors import AgentError
 from agent.reference import ReferenceError
@@ -72,7 +72,7 @@ def coverage(config: Configuration, repository: str, digest: str) -> Coverage:
 @dataclass(frozen=True)
 class MirrorRule:
     location: str
-    applies_to: str  # digest-only | tag-only | all
+    applies_to: AppliesTo
     insecure: bool = False
 
     def text(self, with_insecure: bool) -> str:
@@ -92,10 +92,10 @@ class EntryRules:
         return ", ".join(m.text(with_insecure) for m in self.mirrors) or "no mirrors"
 
 
-def _applies_to(by_digest_only: bool, pull_from_mirror: str) -> str:
-    if by_digest_only:
+def _applies_to(by_digest_only: bool, pull_from_mirror: str) -> AppliesTo:
+    if by_digest_only or pull_from_mirror == DIGEST_ONLY:
         return DIGEST_ONLY
-    return pull_from_mirror if pull_from_mirror in (DIGEST_ONLY, TAG_ONLY) else ALL
+    return TAG_ONLY if pull_from_mirror == TAG_ONLY else ALL
 
 
 def rules_of(entry: RegistryEntry) -> EntryRules:

@@ -21,7 +21,11 @@ IDMS: Final = "ImageDigestMirrorSet"
 ITMS: Final = "ImageTagMirrorSet"
 NEVER_CONTACT_SOURCE = "NeverContactSource"
 ALLOW_CONTACTING_SOURCE = "AllowContactingSource"
-DIGEST_ONLY, TAG_ONLY, ALL = "digest-only", "tag-only", "all"
+# Which references a mirror serves (pull-from-mirror; mirror-by-digest-only is digest-only).
+AppliesTo = Literal["digest-only", "tag-only", "all"]
+DIGEST_ONLY: Final = "digest-only"
+TAG_ONLY: Final = "tag-only"
+ALL: Final = "all"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from shlex import quote
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from agent.checklist.items.common import outcome, unavailable, unavailable_parts
 from agent.checklist.model import FAIL, PASS, WARN, ItemVerdict, Outcome, Unavailable
@@ -20,13 +20,17 @@ from agent.checklist.target import Target, matches
 from agent.collect import parse_time
 from agent.kube.contract import CHECKS_CONFIGMAP, IMAGES_KEY
 
+# How a node's check of the release went: served by the first mirror, by a later one, by
+# the source; failed; or no check recent enough.
+ReleaseState = Literal["mirror", "fallback", "source", "failed", "missing"]
+
 
 @dataclass(frozen=True)
 class NodeRelease:
     """What one node's report says about the release image."""
 
     node: str
-    state: str  # mirror | fallback | source | failed | missing
+    state: ReleaseState
     message: str
     served_by: Optional[str] = None
     reasons: tuple[str, ...] = ()  # failure reasons of the mirror attempts
@@ -108,6 +112,7 @@ def classify_release(
         if kind == "mirror" and result == "failed"
     )
     detail = "; ".join(check.findings)
+    state: ReleaseState
     if check.served_by_kind == "mirror":
         if check.verdict == "pass":
             state, message = "mirror", f"served by {check.served_by}"
