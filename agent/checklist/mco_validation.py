@@ -41,6 +41,8 @@ from agent.checklist.mirror_sets import (
     NEVER_CONTACT_SOURCE,
     SPEC_KEYS,
     MirrorSetKind,
+    set_items,
+    source_policy,
 )
 
 IMAGE: Final = "Image"  # image.config.openshift.io/cluster
@@ -122,20 +124,21 @@ class _Set:
 
 
 def _sets(kind: MirrorSetKind, objects: Iterable[Mapping[str, Any]]) -> list[_Set]:
-    found = []
-    for obj in objects:
-        name = str((obj.get("metadata") or {}).get("name", "?"))
-        for index, item in enumerate((obj.get("spec") or {}).get(SPEC_KEYS[kind]) or []):
-            if not isinstance(item, Mapping) or not isinstance(item.get("source"), str):
-                continue
-            mirrors = tuple(
+    return [
+        _Set(
+            kind,
+            name,
+            index,
+            item["source"],
+            tuple(
                 (position, mirror)
                 for position, mirror in enumerate(item.get("mirrors") or [])
                 if isinstance(mirror, str)
-            )
-            policy = "" if kind == ICSP else str(item.get("mirrorSourcePolicy") or "")
-            found.append(_Set(kind, name, index, item["source"], mirrors, policy))
-    return found
+            ),
+            source_policy(kind, item),
+        )
+        for name, index, item in set_items(kind, objects)
+    ]
 
 
 # A scope of image.config with its index in the object's list (-1: added by the MCO).

@@ -11,7 +11,7 @@ alphabetically. The rendering itself is agent/checklist/mirrors.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -56,18 +56,36 @@ SPEC_KEYS: dict[MirrorSetKind, str] = {
 }
 
 
-def mirror_sets(kind: MirrorSetKind, objects: Iterable[Mapping[str, Any]]) -> list[MirrorSet]:
-    """The sets of ICSP, IDMS or ITMS objects as the API returns them."""
-    found = []
+def set_items(
+    kind: MirrorSetKind, objects: Iterable[Mapping[str, Any]]
+) -> Iterator[tuple[str, int, Mapping[str, Any]]]:
+    """(object name, position in the object's list, the set) of every set that names a
+    source, in order, from ICSP, IDMS or ITMS objects as the API returns them."""
     for obj in objects:
         name = str((obj.get("metadata") or {}).get("name", "?"))
         for index, item in enumerate((obj.get("spec") or {}).get(SPEC_KEYS[kind]) or []):
-            if not isinstance(item, Mapping) or not isinstance(item.get("source"), str):
-                continue
-            mirrors = tuple(str(m) for m in item.get("mirrors") or [] if isinstance(m, str))
-            policy = "" if kind == ICSP else str(item.get("mirrorSourcePolicy") or "")
-            found.append(MirrorSet(kind, name, item["source"], mirrors, policy, index))
-    return found
+            if isinstance(item, Mapping) and isinstance(item.get("source"), str):
+                yield name, index, item
+
+
+def source_policy(kind: MirrorSetKind, item: Mapping[str, Any]) -> str:
+    """A set's mirrorSourcePolicy ("" = AllowContactingSource; an ICSP has none)."""
+    return "" if kind == ICSP else str(item.get("mirrorSourcePolicy") or "")
+
+
+def mirror_sets(kind: MirrorSetKind, objects: Iterable[Mapping[str, Any]]) -> list[MirrorSet]:
+    """The sets of ICSP, IDMS or ITMS objects as the API returns them."""
+    return [
+        MirrorSet(
+            kind,
+            name,
+            item["source"],
+            tuple(str(m) for m in item.get("mirrors") or [] if isinstance(m, str)),
+            source_policy(kind, item),
+            index,
+        )
+        for name, index, item in set_items(kind, objects)
+    ]
 
 
 def scope_nested(sub: str, sup: str) -> bool:
