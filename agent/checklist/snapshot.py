@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from agent.checklist.model import FetchedList, FetchedObject, Json, Unavailable
+from agent.checklist.model import FetchedList, FetchedObject, Unavailable
 from agent.collect import daemonset_schedules, node_pool
 from agent.kube.contract import (
     CHECKLIST_KEY,
@@ -24,6 +24,7 @@ from agent.kube.contract import (
     NODE_ANNOTATION,
     REPORT_KEY,
 )
+from agent.vocabulary import Json
 
 MACHINE_API_NAMESPACE = "openshift-machine-api"
 SIGNATURES_NAMESPACE = "openshift-config-managed"

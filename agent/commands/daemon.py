@@ -45,6 +45,7 @@ from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat
 from agent.report import CheckReport, Finding, timestamp, worst
+from agent.vocabulary import Method
 
 PUBLISH_BACKOFF_MAX = 300.0
 #: With --cycles: how long a report that could not be published is still retried before
@@ -60,7 +61,7 @@ class RunSettings:
     images: tuple[str, ...] = ()
     images_file: Optional[Path] = None
     auto: bool = False
-    method: str = "pull"
+    method: Method = "pull"
     storage: str = "scratch"
     interval: float = 6 * 3600.0
     jitter: float = 60.0

@@ -20,18 +20,18 @@ from typing import Any, Optional
 
 import yaml
 
-from agent.checklist.mirrors import ICSP, IDMS, ITMS
+from agent.checklist.mirror_sets import ICSP, IDMS, ITMS
 from agent.errors import UsageError
 from agent.plan.model import (
     IMAGE_CONFIG_KIND,
     IMAGE_CONFIG_NAME,
     MIRROR_KINDS,
     Action,
-    Json,
     MirrorState,
     Problem,
     name_of,
 )
+from agent.vocabulary import Json
 
 SHORT_KINDS = {
     "icsp": ICSP,

@@ -12,6 +12,7 @@ PURE = [
     "agent/reference.py",
     "agent/errors.py",
     "agent/schema.py",
+    "agent/vocabulary.py",
     "agent/kube/contract.py",
     *sorted(str(p.relative_to(AGENT.parent)) for p in (AGENT / "output").glob("*.py")),
     *sorted(str(p.relative_to(AGENT.parent)) for p in (AGENT / "checklist" / "items").glob("*.py")),
