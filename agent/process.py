@@ -26,11 +26,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import IO, Any, Callable, Optional
+from typing import IO, Callable, Optional, Union
 
 import psutil
 
 from agent.errors import EnvironmentFailure, ExitCode
+
+# What signal.signal() takes and returns (None: a handler that was not set from Python).
+_SignalHandler = Union[Callable[[int, Optional[FrameType]], object], int, signal.Handlers, None]
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -130,7 +133,7 @@ class _SignalGuard:
         self._depth = 0
         self._deferring = 0
         self._pending: Optional[int] = None
-        self._previous: dict[int, Any] = {}
+        self._previous: dict[int, _SignalHandler] = {}
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:

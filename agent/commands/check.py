@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from agent import __version__, registries
-from agent import reference as references
 from agent.commands.auto import auto_images, repo_digests
 from agent.commands.checks_file import read_image_lines
 from agent.commands.results import (
@@ -34,6 +33,7 @@ from agent.pull.log.podman import parse_pull_log
 from agent.pull.log.redact import Redactor
 from agent.pull.runner import NodeRunner
 from agent.pull.scratch import NodeDiskFull
+from agent.reference import GivenImage, given_image
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat, Resolution, compat_for_podman
 from agent.report import CheckReport, Finding, ImageResult, NotVerified, Probe, timestamp, worst
@@ -44,6 +44,7 @@ from agent.safe_read import (
     read_text,
     read_text_or_stdin,
 )
+from agent.vocabulary import Method
 
 Progress = Callable[[str, str], None]  # (image, what is happening)
 
@@ -52,7 +53,7 @@ Progress = Callable[[str, str], None]  # (image, what is happening)
 class CheckOptions:
     images: tuple[str, ...] = ()
     auto: bool = False
-    method: str = "pull"  # "pull" | "manifest"
+    method: Method = "pull"
     probe_mirrors: bool = False
     # Images checked with skopeo inspect --raw whatever ``method`` says (``# method=manifest``
     # in a checks file: release images, whose payload is too large to pull on every node).
@@ -116,7 +117,7 @@ def probe_mirrors(runner: NodeRunner, resolution: Resolution) -> tuple[Probe, ..
     probes = []
     with runner.node_temp_file(_probe_registries_conf(resolution)) as conf:
         for mirror in mirrors:
-            result = runner.inspect_manifest(mirror.location, registries_conf=conf)
+            result = runner.inspect_manifest(mirror.reference, registries_conf=conf)
             log = parse_pull_log(result.stderr, exit_code=result.exit_code, killed=result.timed_out)
             attempt = log.attempts[-1] if log.attempts else None
             if result.exit_code == 0:
@@ -140,22 +141,22 @@ def probe_mirrors(runner: NodeRunner, resolution: Resolution) -> tuple[Probe, ..
 def check_image(
     runner: NodeRunner,
     loaded: LoadedHost,
-    image: str,
+    given: GivenImage,
     options: CheckOptions,
     progress: Optional[Progress] = None,
 ) -> ImageResult:
     """One image: resolve, pull (or fetch the manifest), parse, judge. Never raises."""
-    try:
-        if references.is_short_name(image):
-            return error_result(
-                image,
-                "short-name",
-                "use a fully qualified reference (host/repository@sha256:...): CRI-O and "
-                "podman resolve short names differently",
-            )
-    except references.ReferenceError as exc:
-        return error_result(image, "invalid-reference", exc.message)
-    explanation = loaded.explain(image)
+    image = given.text
+    if given.problem is not None:
+        return error_result(image, "invalid-reference", given.problem)
+    if given.reference is None:
+        return error_result(
+            image,
+            "short-name",
+            "use a fully qualified reference (host/repository@sha256:...): CRI-O and "
+            "podman resolve short names differently",
+        )
+    explanation = loaded.explain_reference(image, given.reference)
     if explanation.problem:
         return error_result(
             image,
@@ -164,18 +165,18 @@ def check_image(
             reference=explanation.normalized,
         )
     (resolution,) = explanation.resolutions
-    target = resolution.reference
+    target = given.reference.for_pull()  # the reference resolved (resolution.reference)
     if options.covered_only and resolution.entry is None:
         return error_result(
             image,
             "not-covered",
             "no [[registry]] entry of the node's registries.conf covers this image, and "
             "--only-covered-images limits checks to images an entry covers: not contacted",
-            reference=target,
+            reference=resolution.reference,
         )
     if progress:
         progress(image, "starting")
-    method = "manifest" if image in options.manifest_images else options.method
+    method: Method = "manifest" if image in options.manifest_images else options.method
     method = "pull" if image in options.pull_images else method
     try:
         if method == "manifest":
@@ -189,7 +190,7 @@ def check_image(
             image,
             "tool-missing",
             exc.message,
-            reference=target,
+            reference=resolution.reference,
             expected=expected_sources(resolution),
         )
     except NodeDiskFull as exc:
@@ -197,7 +198,7 @@ def check_image(
             image,
             "node-disk-full",
             exc.message,
-            reference=target,
+            reference=resolution.reference,
             expected=expected_sources(resolution),
         )
     except CheckEnvironmentError as exc:
@@ -205,7 +206,7 @@ def check_image(
             image,
             "environment",
             exc.message,
-            reference=target,
+            reference=resolution.reference,
             expected=expected_sources(resolution),
         )
     judged = _judge_result(
@@ -324,7 +325,8 @@ def run_check(
             config_error=_config_error_json(error),
         )
     config = loaded.config
-    images = list(options.images)
+    # Parsed once, here where the images of the options, of the checks files and of --auto meet.
+    images = [given_image(text) for text in options.images]
     not_verified: list[NotVerified] = []
     if options.auto:
         listing = _node_images(runner)
@@ -332,11 +334,13 @@ def run_check(
             findings.append(listing)
         else:
             chosen, not_verified = auto_images(config, listing)
-            images += [image for image in chosen if image not in images]
+            images += [image for image in chosen if image.text not in options.images]
     if options.max_images is not None and len(images) > options.max_images:
         left_out = images[options.max_images :]
         images = images[: options.max_images]
-        shown = ", ".join(left_out[:3]) + (", ..." if len(left_out) > 3 else "")
+        shown = ", ".join(image.text for image in left_out[:3]) + (
+            ", ..." if len(left_out) > 3 else ""
+        )
         findings.append(
             Finding(
                 "too-many-images",
@@ -356,18 +360,20 @@ def run_check(
         )
     results_list: list[ImageResult] = []
     interrupted: Optional[str] = None
-    for image in images:
+    for given in images:
         try:
-            results_list.append(check_image(runner, loaded, image, options, progress))
+            results_list.append(check_image(runner, loaded, given, options, progress))
         except (KeyboardInterrupt, Terminated) as stop:
             # Ctrl-C or SIGTERM: the runner has killed podman and removed scratch storage;
             # what was checked is still reported.
             interrupted = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
             done = {result.image for result in results_list}
             results_list += [
-                error_result(rest, "interrupted", "the check was interrupted before this image")
+                error_result(
+                    rest.text, "interrupted", "the check was interrupted before this image"
+                )
                 for rest in images
-                if rest not in done
+                if rest.text not in done
             ]
             findings.append(Finding("interrupted", "error", "the check was interrupted"))
             break
@@ -416,7 +422,7 @@ def node_name(root: Path) -> str:
     return name or socket.gethostname()
 
 
-def read_checks_file(path: Path) -> list[tuple[str, Optional[str]]]:
+def read_checks_file(path: Path) -> list[tuple[str, Optional[Method]]]:
     """``--images-file PATH`` (``-``: standard input): (reference, method) per line."""
     text = read_text_or_stdin(path, limit=CHECKS_FILE_LIMIT)  # UnsafeFile names the file
     return read_image_lines(text, str(path))

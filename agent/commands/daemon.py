@@ -56,6 +56,7 @@ from agent.safe_read import (
     read_bytes,
     read_text,
 )
+from agent.vocabulary import Method
 
 PUBLISH_BACKOFF_MAX = 300.0
 #: With --cycles: how long a report that could not be published is still retried before
@@ -71,7 +72,7 @@ class RunSettings:
     images: tuple[str, ...] = ()
     images_file: Optional[Path] = None
     auto: bool = False
-    method: str = "pull"
+    method: Method = "pull"
     storage: str = "scratch"
     interval: float = 6 * 3600.0
     jitter: float = 60.0

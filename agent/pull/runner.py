@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from agent.errors import CheckEnvironmentError, UsageError
 from agent.node.paths import SCRATCH_PARENT, HostRoot
@@ -24,6 +24,7 @@ from agent.process import CommandNotFound, CommandResult, run_command
 from agent.pull import commands
 from agent.pull.manifest import ImageSize, PlatformManifest, manifest_size, node_platform
 from agent.pull.scratch import NodeDiskFull, ScratchFolder, free_bytes, require_free_space
+from agent.reference import ImageReference, ReferenceError
 
 __all__ = ["NodeRunner"]
 
@@ -39,13 +40,6 @@ SIZE_FACTOR = 3
 #: The manifest fetched for the estimate gets at most this long (a mirror that hangs is
 #: the pull's to report, with its own timeout).
 _SIZE_TIMEOUT = 30.0
-
-
-def _repository_of(reference: str) -> str:
-    """``host/repo`` of ``host/repo:tag`` or ``host/repo@sha256:...``."""
-    base = reference.rsplit("@", 1)[0]
-    head, slash, last = base.rpartition("/")
-    return f"{head}{slash}{last.split(':', 1)[0]}" if slash else base
 
 
 class NodeRunner:
@@ -160,7 +154,7 @@ class NodeRunner:
         ~20 ms of ``podman --version`` are not added to every check. An error it raised
         is raised by the call.
         """
-        outcome: list[Any] = []
+        outcome: list[Union[Optional[str], BaseException]] = []
 
         def ask() -> None:
             try:
@@ -173,14 +167,15 @@ class NodeRunner:
 
         def answer() -> Optional[str]:
             thread.join()
-            if isinstance(outcome[0], BaseException):
-                raise outcome[0]
-            return outcome[0]  # type: ignore[no-any-return]
+            answered = outcome[0]
+            if isinstance(answered, BaseException):
+                raise answered
+            return answered
 
         return answer
 
     def pull(
-        self, reference: str, *, on_stderr_line: Optional[Callable[[str], None]] = None
+        self, reference: ImageReference, *, on_stderr_line: Optional[Callable[[str], None]] = None
     ) -> CommandResult:
         """``podman pull --log-level=debug`` of ``reference``, as CRI-O would resolve it.
 
@@ -188,7 +183,6 @@ class NodeRunner:
         c/image's temporary blob files go to the scratch folder's ``tmp/`` (TMPDIR), not to
         the node's /var/tmp, where a podman killed at the timeout would leave them.
         """
-        commands.check_reference(reference)
         if self.size_check:
             self.check_room_for(reference)
         with self.scratch_store() as scratch:
@@ -228,7 +222,7 @@ class NodeRunner:
 
     def inspect_manifest(
         self,
-        reference: str,
+        reference: ImageReference,
         *,
         registries_conf: Optional[str] = None,
         on_stderr_line: Optional[Callable[[str], None]] = None,
@@ -271,7 +265,7 @@ class NodeRunner:
         for path, node_path in self._write_places():
             require_free_space(path, node_path, self.min_free_bytes)
 
-    def image_size(self, reference: str) -> Optional[ImageSize]:
+    def image_size(self, reference: ImageReference) -> Optional[ImageSize]:
         """The image's download size from its manifest, fetched the way the pull will
         fetch it (skopeo inspect --raw through the node's mirror rules, with its
         credentials); for an index, the node's platform's manifest. None when unknown."""
@@ -290,10 +284,13 @@ class NodeRunner:
             found = manifest_size(result.stdout, node_platform())
             if not isinstance(found, PlatformManifest):
                 return found
-            target = f"{_repository_of(reference)}@{found.digest}"
+            try:
+                target = ImageReference(reference.domain, reference.path, digest=found.digest)
+            except ReferenceError:
+                return None  # the index names no valid digest: skopeo would refuse it too
         return None
 
-    def check_room_for(self, reference: str) -> None:
+    def check_room_for(self, reference: ImageReference) -> None:
         """NodeDiskFull before anything is written when the image, by its manifest, would
         take the filesystems a pull writes to below the reserve. Nothing is decided when
         the size cannot be known (the watch during the pull still guards the disk)."""

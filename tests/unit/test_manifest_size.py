@@ -14,6 +14,7 @@ from agent.process import CommandResult
 from agent.pull.manifest import ImageSize, PlatformManifest, manifest_size, node_platform
 from agent.pull.runner import SIZE_FACTOR, NodeRunner
 from agent.pull.scratch import NodeDiskFull
+from agent.reference import parse_normalized
 from tests.unit.test_runner import settings_for
 
 GIB = 1024**3
@@ -106,6 +107,7 @@ def ten_gib_free(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 REF = f"mirror.example.com/team/app@{DIGEST}"
+IMAGE = parse_normalized(REF)
 
 
 def test_an_image_too_large_for_the_room_left_is_not_pulled(
@@ -117,7 +119,7 @@ def test_an_image_too_large_for_the_room_left_is_not_pulled(
     runner = NodeRunner(settings_for(host_root), run=run, size_check=True, min_free_bytes=2 * GIB)
     monkeypatch.setattr("agent.pull.runner.node_platform", lambda: "amd64")
     with pytest.raises(NodeDiskFull) as refused:
-        runner.pull(REF)
+        runner.pull(IMAGE)
     assert f"{SIZE_FACTOR} x its {layer + 100} bytes" in refused.value.message
     assert not any("podman" in call for call in run.calls)  # nothing written
     assert [call[-1] for call in run.calls] == [
@@ -130,11 +132,11 @@ def test_an_image_too_large_for_the_room_left_is_not_pulled(
 def test_an_image_that_fits_is_pulled(host_root: Path, ten_gib_free: None) -> None:
     run = ManifestRun({REF: image_manifest(GIB)})
     runner = NodeRunner(settings_for(host_root), run=run, size_check=True, min_free_bytes=2 * GIB)
-    assert runner.pull(REF).ok
+    assert runner.pull(IMAGE).ok
     assert any("podman" in call for call in run.calls)
 
 
 def test_an_unknown_size_does_not_stop_the_pull(host_root: Path, ten_gib_free: None) -> None:
     run = ManifestRun({})  # skopeo fails: the pull itself will say why
     runner = NodeRunner(settings_for(host_root), run=run, size_check=True)
-    assert runner.pull(REF).ok
+    assert runner.pull(IMAGE).ok

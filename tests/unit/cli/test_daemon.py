@@ -74,25 +74,17 @@ def test_run_finishes_removing_a_scratch_store_before_sigterm_ends_it(
     scratch store short and leave it (with whatever is mounted in it) on the node."""
     import signal
 
-    from agent.pull import scratch
     from agent.pull.runner import NodeRunner
+    from tests.support.stops import signal_during_removal
 
     (host / "var" / "tmp").mkdir(parents=True)
-    real_remove = scratch.remove_tree
-    removed: list[bool] = []
-
-    def remove_while_terminated(path: Path) -> list[str]:
-        signal.raise_signal(signal.SIGTERM)  # the kubelet stops the pod mid-cleanup
-        problems = real_remove(path)
-        removed.append(not path.exists())
-        return problems
 
     def one_scratch_pull(self: Agent, *, max_cycles: Any = None) -> None:
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
         with self.node_runner().scratch_store():
             pass
 
-    monkeypatch.setattr(scratch, "remove_tree", remove_while_terminated)
+    removed = signal_during_removal(monkeypatch, signal.SIGTERM)  # the kubelet stops the pod
     monkeypatch.setattr(NodeRunner, "check_free_space", lambda self: None)
     monkeypatch.setattr(Agent, "run_forever", one_scratch_pull)
     code, out, err = run_agent(capsys, host, tmp_path)
