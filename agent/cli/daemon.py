@@ -19,6 +19,7 @@ from agent.cli.options import (
     MethodOption,
     MinFreeOption,
     NamespaceOption,
+    ParallelOption,
     Storage,
     StorageDriverOption,
     StorageOption,
@@ -54,6 +55,7 @@ def run(
     ] = None,
     storage_driver: StorageDriverOption = None,
     min_free: MinFreeOption = 2.0,
+    parallel: ParallelOption = None,
 ) -> None:
     """DaemonSet mode: check at start, on changes and periodically; publish ConfigMaps."""
     if log_format not in ("text", "json"):
@@ -84,6 +86,7 @@ def run(
         poll=poll_seconds,
         heartbeat_file=heartbeat_file,
         log_format=log_format,
+        parallel=parallel,
     )
     runner = options.node_runner(
         root,

@@ -22,6 +22,7 @@ from agent.cli.options import (
     MinFreeOption,
     Output,
     OutputOption,
+    ParallelOption,
     PodmanVersionOption,
     RegistriesConfOption,
     Storage,
@@ -127,6 +128,7 @@ def check(
     strict: StrictOption = False,
     min_free: MinFreeOption = 2.0,
     storage_driver: StorageDriverOption = None,
+    parallel: ParallelOption = None,
     output: CheckOutputOption = CheckOutput.table,
 ) -> None:
     """Pull images as the node's container runtime would; judge mirror order and fallback."""
@@ -169,6 +171,7 @@ def check(
                 probe_mirrors,
                 manifest_images=manifest_images,
                 pull_images=pull_images,
+                parallel=parallel,
             ),
             storage=storage.value,
             progress=shown,

@@ -90,6 +90,15 @@ TimeoutOption = Annotated[float, typer.Option("--timeout", min=1, help="Seconds 
 MinFreeOption = Annotated[
     float, typer.Option("--min-free-gib", help="Refuse to pull below this free space.")
 ]
+ParallelOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--parallel",
+        min=1,
+        max=64,
+        help="Images checked at once. Default: 2 pulls, 8 manifest checks.",
+    ),
+]
 StorageDriverOption = Annotated[
     Optional[str],
     typer.Option(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from agent import __version__, registries
 from agent import reference as references
 from agent.commands.auto import auto_images, repo_digests
 from agent.commands.checks_file import read_image_lines
+from agent.commands.parallel import check_concurrently, parallel_limits
 from agent.commands.results import (
     TRYING_TO_ACCESS,
     error_result,
@@ -49,6 +51,17 @@ class CheckOptions:
     # Images really pulled whatever ``method`` says (``# method=pull``): a few chosen images
     # when the DaemonSet's default is the manifest method.
     pull_images: tuple[str, ...] = ()
+    # Images checked at once (per method); None: the defaults of DEFAULT_PARALLEL.
+    parallel: Optional[int] = None
+
+
+def method_of(image: str, options: CheckOptions) -> str:
+    """How ``image`` is checked: its checks-file line's method, else ``options.method``."""
+    if image in options.pull_images:
+        return "pull"
+    if image in options.manifest_images:
+        return "manifest"
+    return options.method
 
 
 def compat_of(podman_version: Optional[str]) -> Compat:
@@ -144,8 +157,7 @@ def check_image(
     target = resolution.reference
     if progress:
         progress(image, "starting")
-    method = "manifest" if image in options.manifest_images else options.method
-    method = "pull" if image in options.pull_images else method
+    method = method_of(image, options)
     try:
         if method == "manifest":
             result = runner.inspect_manifest(
@@ -280,23 +292,13 @@ def run_check(
                 "whose registries.conf has mirrors",
             )
         )
-    results_list: list[ImageResult] = []
+    results_list, stopped = _check_all(runner, loaded, images, options, progress)
     interrupted: Optional[str] = None
-    for image in images:
-        try:
-            results_list.append(check_image(runner, loaded, image, options, progress))
-        except (KeyboardInterrupt, Terminated) as stop:
-            # Ctrl-C or SIGTERM: the runner has killed podman and removed scratch storage;
-            # what was checked is still reported.
-            interrupted = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
-            done = {result.image for result in results_list}
-            results_list += [
-                error_result(rest, "interrupted", "the check was interrupted before this image")
-                for rest in images
-                if rest not in done
-            ]
-            findings.append(Finding("interrupted", "error", "the check was interrupted"))
-            break
+    if stopped is not None:
+        # Ctrl-C or SIGTERM: the runner has killed podman and removed scratch storage;
+        # what was checked is still reported.
+        interrupted = "SIGTERM" if isinstance(stopped, Terminated) else "SIGINT"
+        findings.append(Finding("interrupted", "error", "the check was interrupted"))
     results = tuple(results_list)
     node_findings = tuple(findings)
     verdicts = [result.verdict for result in results] + [verdict_of(node_findings)]
@@ -314,6 +316,70 @@ def run_check(
         extra={"interrupted": interrupted} if interrupted else {},
         effective_registries=config.canonical()["registries"],
     )
+
+
+def _check_all(
+    runner: NodeRunner,
+    loaded: LoadedHost,
+    images: list[str],
+    options: CheckOptions,
+    progress: Optional[Progress],
+) -> tuple[list[ImageResult], Optional[BaseException]]:
+    """Every image checked, serially or several at once (``options.parallel``); results
+    in input order, an image not checked because of a stop (returned) marked so."""
+    limits = parallel_limits(options.parallel)
+    counted = _counted(progress, len(images))
+    results: list[Optional[ImageResult]] = [None] * len(images)
+    stopped: Optional[BaseException] = None
+    if len(images) > 1 and any(limits[method_of(image, options)] > 1 for image in images):
+        outcome = check_concurrently(
+            images,
+            lambda image: method_of(image, options),
+            lambda image: check_image(runner, loaded, image, options, counted),
+            limits,
+            on_done=counted.done if isinstance(counted, _CountedProgress) else None,
+        )
+        results, stopped = outcome.results, outcome.stopped
+    else:
+        for index, image in enumerate(images):
+            try:
+                results[index] = check_image(runner, loaded, image, options, counted)
+            except (KeyboardInterrupt, Terminated) as stop:
+                stopped = stop
+                break
+            if isinstance(counted, _CountedProgress):
+                counted.done(index + 1)
+    return [
+        result
+        if result is not None
+        else error_result(image, "interrupted", "the check was interrupted before this image")
+        for image, result in zip(images, results)
+    ], stopped
+
+
+class _CountedProgress:
+    """The caller's progress with ``n of N done`` in front (thread-safe)."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self._progress = progress
+        self._total = total
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, image: str, state: str) -> None:
+        with self._lock:
+            self._progress(f"{self._done} of {self._total} done · {image}", state)
+
+    def done(self, count: int) -> None:
+        with self._lock:
+            self._done = count
+
+
+def _counted(progress: Optional[Progress], total: int) -> Optional[Progress]:
+    """With one image, the caller's progress as it is."""
+    if progress is None or total <= 1:
+        return progress
+    return _CountedProgress(progress, total)
 
 
 def _node_images(runner: NodeRunner) -> list[str] | Finding:
@@ -380,6 +446,7 @@ __all__: Sequence[str] = (
     "check_image",
     "check_node",
     "compat_of",
+    "method_of",
     "node_name",
     "probe_mirrors",
     "read_checks_file",

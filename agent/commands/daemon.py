@@ -65,6 +65,7 @@ class RunSettings:
     poll: float = 30.0
     heartbeat_file: Optional[Path] = None
     log_format: str = "text"
+    parallel: Optional[int] = None  # images checked at once (None: per-method defaults)
 
 
 def config_signature(host_root: Path) -> tuple[tuple[str, int, int], ...]:
@@ -246,6 +247,7 @@ class Agent:
                 self.settings.method,
                 manifest_images=self.manifest_images,
                 pull_images=self.pull_images,
+                parallel=self.settings.parallel,
             ),
             node=self.settings.node,
             checked_at=self.now(),

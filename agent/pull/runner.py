@@ -22,6 +22,7 @@ from agent.node.paths import SCRATCH_PARENT, HostRoot
 from agent.node.settings import NodeSettings, read_graphroot, read_store_images
 from agent.process import CommandNotFound, CommandResult, run_command
 from agent.pull import commands
+from agent.pull.room import PullsInFlight
 from agent.pull.scratch import ScratchFolder, require_free_space
 
 __all__ = ["NodeRunner"]
@@ -71,6 +72,8 @@ class NodeRunner:
         self._run = run
         self._host = HostRoot(settings.host_root)
         self.scratch = ScratchFolder(self._host, scratch_parent)
+        #: the pulls this runner has under way at once (several threads may pull)
+        self.in_flight = PullsInFlight()
         #: the node's podman release once :meth:`podman_version` has read it
         self.podman_release: Optional[str] = None
 
@@ -210,22 +213,25 @@ class NodeRunner:
 
     # -- room on the node ------------------------------------------------------------
 
-    def check_free_space(self) -> None:
+    def check_free_space(self, held: int = 0) -> None:
         """CheckEnvironmentError when a filesystem the pull writes to has too little room:
-        the scratch folder, and with ``storage="node"`` the node's image store."""
+        the scratch folder, and with ``storage="node"`` the node's image store. ``held``:
+        bytes the pulls already in flight hold on top of this one's requirement."""
         places = [(self.scratch.agent_dir(), self.scratch.node_path)]
         if self.storage == "node":
             graphroot = read_graphroot(self._host)
             places.append((self.agent_path(graphroot), graphroot))
         for path, node_path in places:
-            require_free_space(path, node_path, self.min_free_bytes)
+            require_free_space(path, node_path, self.min_free_bytes + held)
 
     @contextlib.contextmanager
     def scratch_store(self) -> Iterator[str]:
         """A fresh scratch store (see :meth:`ScratchFolder.store`) once there is room for a
-        pull; yields its node path."""
-        self.check_free_space()
-        with self.scratch.store() as node_dir:
+        pull beside the pulls in flight (:class:`PullsInFlight`); yields its node path."""
+        with (
+            self.in_flight.reserve(self.min_free_bytes, self.check_free_space),
+            self.scratch.store() as node_dir,
+        ):
             yield node_dir
 
     def node_temp_file(

@@ -93,7 +93,7 @@ def test_run_finishes_removing_a_scratch_store_before_sigterm_ends_it(
             pass
 
     monkeypatch.setattr(scratch, "remove_tree", remove_while_terminated)
-    monkeypatch.setattr(NodeRunner, "check_free_space", lambda self: None)
+    monkeypatch.setattr(NodeRunner, "check_free_space", lambda self, held=0: None)
     monkeypatch.setattr(Agent, "run_forever", one_scratch_pull)
     code, out, err = run_agent(capsys, host, tmp_path)
     assert code == 0, err
