@@ -400,7 +400,9 @@ class _Child:
     def _remember_descendants(self) -> None:
         """Note every descendant now: one that leaves the group (setsid) is still found
         by its identity (PID + start time) when the group is killed."""
-        if not self.real:
+        if not self.real or self.exited():
+            # an exited child has no children left (the kernel gave them to a reaper):
+            # skip psutil's scan of every process on the node, after every command
             return
         with contextlib.suppress(psutil.Error):
             for process in psutil.Process(self.popen.pid).children(recursive=True):
