@@ -41,8 +41,8 @@ from tests.support.lab import Lab  # noqa: E402
 AGENT = os.environ.get("MIRROR_AGENT_BIN", str(PROJECT / ".venv" / "bin" / "agent"))
 SOURCE = "registry.example.com/team"
 TINY, MEDIUM = 16, 8
-PULL_PARALLEL = (None, 1, 2, 4)
-MANIFEST_PARALLEL = (None, 1, 4, 16)
+PULL_PARALLEL = (None, 1, 2, 3, 4, 6)
+MANIFEST_PARALLEL = (None, 1, 2, 4, 8, 16)
 
 
 def timed(argv: list[str], ok: tuple[int, ...] = (0,)) -> float:
@@ -93,9 +93,7 @@ def inner(spec: dict[str, object]) -> None:
             results.setdefault(f"agent pull {parallel}", []).append(agent("pull", parallel))
         results.setdefault("manual manifest", []).append(manual_manifests())
         for parallel in MANIFEST_PARALLEL:
-            results.setdefault(f"agent manifest {parallel}", []).append(
-                agent("manifest", parallel)
-            )
+            results.setdefault(f"agent manifest {parallel}", []).append(agent("manifest", parallel))
     print(json.dumps(results))
 
 

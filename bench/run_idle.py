@@ -60,7 +60,7 @@ def main() -> int:
                 deadline = time.monotonic() + 60
                 while server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is None:
                     if agent.poll() is not None or time.monotonic() > deadline:
-                        out, err = agent.communicate()
+                        _, err = agent.communicate()
                         raise SystemExit(f"agent run did not publish: {err.decode()[-2000:]}")
                     time.sleep(0.2)
                 process = psutil.Process(agent.pid)

@@ -141,7 +141,12 @@ def check_concurrently(
             # Ctrl-C must not cut that short.
             with contextlib.suppress(KeyboardInterrupt, Terminated), stop_signals_deferred():
                 while running:
-                    collect(*finished.get())
+                    try:
+                        collect(*finished.get(timeout=_WAKE))
+                    except queue.Empty:
+                        # the stop may have come between noting a worker and starting it
+                        for index in [i for i, (t, _) in running.items() if t.ident is None]:
+                            del running[index]
     if failure is not None and outcome.stopped is None:
         raise failure
     return outcome
