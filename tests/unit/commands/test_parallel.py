@@ -91,14 +91,14 @@ def test_concurrent_results_are_the_serial_ones_in_input_order(tmp_path: Path) -
     assert sorted(call[1] for call in runner.calls) == sorted(images)
 
 
-def test_pulls_default_to_two_at_once_and_never_more(tmp_path: Path) -> None:
+def test_pulls_default_to_three_at_once_and_never_more(tmp_path: Path) -> None:
     root = host_with(tmp_path, "first-mirror-down")
     runner = ConcurrentRunner(
-        {image: result(fixture("first-mirror-down")) for image in OTHERS}, meet=2
+        {image: result(fixture("first-mirror-down")) for image in OTHERS}, meet=3
     )
     report = check(runner, root, CheckOptions(tuple(OTHERS)))
-    assert DEFAULT_PARALLEL["pull"] == 2
-    assert runner.most == 2
+    assert DEFAULT_PARALLEL["pull"] == 3
+    assert runner.most == 3
     assert len(runner.calls) == len(report.images) == len(OTHERS)
 
 
@@ -118,7 +118,7 @@ def test_progress_counts_the_images_done(tmp_path: Path) -> None:
 
 
 def test_limits_per_method() -> None:
-    assert parallel_limits(None) == {"pull": 2, "manifest": 8}
+    assert parallel_limits(None) == {"pull": 3, "manifest": 8}
     assert parallel_limits(5) == {"pull": 5, "manifest": 5}
     with pytest.raises(UsageError, match="--parallel"):
         parallel_limits(0)
@@ -217,7 +217,7 @@ def test_a_stop_ends_every_pull_in_flight_and_removes_every_store(
     images = (SRC, *OTHERS[:3])
     with no_leftover_processes():
         threading.Thread(target=stop_when_both_run, daemon=True).start()
-        report = check(runner, host_root, CheckOptions(images))  # type: ignore[arg-type]
+        report = check(runner, host_root, CheckOptions(images, parallel=2))  # type: ignore[arg-type]
     assert report.to_json()["interrupted"] == ("SIGINT" if signum == signal.SIGINT else "SIGTERM")
     assert [i.verdict for i in report.images] == ["error"] * 4
     assert {i.findings[0].code for i in report.images} == {"interrupted"}
