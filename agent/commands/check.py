@@ -8,7 +8,6 @@ the configuration loader passed in, so the whole flow is testable with fakes.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -405,7 +404,11 @@ def node_name(root: Path) -> str:
         name = (root / "etc" / "hostname").read_text().strip()
     except OSError:
         name = ""
-    return name or socket.gethostname()
+    if name:
+        return name
+    import socket  # only for this last resort: every check imports this module
+
+    return socket.gethostname()
 
 
 def read_checks_file(path: Path) -> list[tuple[str, Optional[str]]]:
