@@ -96,7 +96,7 @@ ParallelOption = Annotated[
         "--parallel",
         min=1,
         max=64,
-        help="Images checked at once. Default: 3 pulls, 8 manifest checks.",
+        help="Images checked at once. Default: 4 pulls, 8 manifest checks.",
     ),
 ]
 StorageDriverOption = Annotated[

@@ -34,7 +34,7 @@ __all__ = ["DEFAULT_PARALLEL", "Outcome", "check_concurrently", "parallel_limits
 #: Checks at once when ``--parallel`` is not given (docs/benchmarks.md has the figures):
 #: a manifest check is one small request; a pull is disk- and network-heavy and already
 #: runs several blob downloads at once inside podman.
-DEFAULT_PARALLEL: Mapping[str, int] = {"pull": 3, "manifest": 8}
+DEFAULT_PARALLEL: Mapping[str, int] = {"pull": 4, "manifest": 8}
 MAX_PARALLEL = 64
 #: How often the main thread looks up from waiting (signals are handled in between).
 _WAKE = 0.5

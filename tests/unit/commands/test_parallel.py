@@ -91,14 +91,14 @@ def test_concurrent_results_are_the_serial_ones_in_input_order(tmp_path: Path) -
     assert sorted(call[1] for call in runner.calls) == sorted(images)
 
 
-def test_pulls_default_to_three_at_once_and_never_more(tmp_path: Path) -> None:
+def test_pulls_default_to_four_at_once_and_never_more(tmp_path: Path) -> None:
     root = host_with(tmp_path, "first-mirror-down")
     runner = ConcurrentRunner(
-        {image: result(fixture("first-mirror-down")) for image in OTHERS}, meet=3
+        {image: result(fixture("first-mirror-down")) for image in OTHERS}, meet=4
     )
     report = check(runner, root, CheckOptions(tuple(OTHERS)))
-    assert DEFAULT_PARALLEL["pull"] == 3
-    assert runner.most == 3
+    assert DEFAULT_PARALLEL["pull"] == 4
+    assert runner.most == 4
     assert len(runner.calls) == len(report.images) == len(OTHERS)
 
 
@@ -118,7 +118,7 @@ def test_progress_counts_the_images_done(tmp_path: Path) -> None:
 
 
 def test_limits_per_method() -> None:
-    assert parallel_limits(None) == {"pull": 3, "manifest": 8}
+    assert parallel_limits(None) == {"pull": 4, "manifest": 8}
     assert parallel_limits(5) == {"pull": 5, "manifest": 5}
     with pytest.raises(UsageError, match="--parallel"):
         parallel_limits(0)
