@@ -116,10 +116,11 @@ def test_concurrent_check_gives_the_serial_results_and_only_the_hanging_image_ti
     assert concurrent["verdict"] == serial["verdict"] == "error"
     # every scratch store removed, no podman left running
     assert list((setup.root / "var/tmp").iterdir()) == []
+    marks = list(setup.refs.values())  # on the command line of every podman of this test
     leftovers = [
         process.info["pid"]
         for process in psutil.process_iter(["pid", "cmdline", "status"])
         if process.info["status"] != psutil.STATUS_ZOMBIE
-        and "mirror-agent-" in " ".join(process.info["cmdline"] or [])
+        and any(mark in " ".join(process.info["cmdline"] or []) for mark in marks)
     ]
     assert leftovers == []
