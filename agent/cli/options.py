@@ -109,6 +109,15 @@ CoveredOnlyOption = Annotated[
         "others are reported, not contacted.",
     ),
 ]
+ParallelOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--parallel",
+        min=1,
+        max=64,
+        help="Images checked at once. Default: 4 pulls, 8 manifest checks.",
+    ),
+]
 StorageDriverOption = Annotated[
     Optional[str],
     typer.Option(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Callable, Optional
 from agent import __version__, registries
 from agent.commands.auto import auto_images, repo_digests
 from agent.commands.checks_file import read_image_lines
+from agent.commands.parallel import check_concurrently, parallel_limits
 from agent.commands.results import (
     TRYING_TO_ACCESS,
     error_result,
@@ -66,11 +67,22 @@ class CheckOptions:
     #: Only images some registries.conf entry covers are contacted (the DaemonSet's
     #: default): a checks file cannot make every node reach an arbitrary host:port.
     covered_only: bool = False
+    #: Images checked at once (per method); None: the defaults of DEFAULT_PARALLEL.
+    parallel: Optional[int] = None
 
 
 #: ``--max-images``' default: a report of this many images fits in its ConfigMap with
 #: room for findings and attempts, and a check of them ends within the re-check interval.
 DEFAULT_MAX_IMAGES = 300
+
+
+def method_of(image: str, options: CheckOptions) -> Method:
+    """How ``image`` is checked: its checks-file line's method, else ``options.method``."""
+    if image in options.pull_images:
+        return "pull"
+    if image in options.manifest_images:
+        return "manifest"
+    return options.method
 
 
 def compat_of(podman_version: Optional[str]) -> Compat:
@@ -176,8 +188,7 @@ def check_image(
         )
     if progress:
         progress(image, "starting")
-    method: Method = "manifest" if image in options.manifest_images else options.method
-    method = "pull" if image in options.pull_images else method
+    method: Method = method_of(image, options)
     try:
         if method == "manifest":
             result = runner.inspect_manifest(
@@ -358,25 +369,13 @@ def run_check(
                 "whose registries.conf has mirrors",
             )
         )
-    results_list: list[ImageResult] = []
+    results_list, stopped = _check_all(runner, loaded, images, options, progress)
     interrupted: Optional[str] = None
-    for given in images:
-        try:
-            results_list.append(check_image(runner, loaded, given, options, progress))
-        except (KeyboardInterrupt, Terminated) as stop:
-            # Ctrl-C or SIGTERM: the runner has killed podman and removed scratch storage;
-            # what was checked is still reported.
-            interrupted = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
-            done = {result.image for result in results_list}
-            results_list += [
-                error_result(
-                    rest.text, "interrupted", "the check was interrupted before this image"
-                )
-                for rest in images
-                if rest.text not in done
-            ]
-            findings.append(Finding("interrupted", "error", "the check was interrupted"))
-            break
+    if stopped is not None:
+        # Ctrl-C or SIGTERM: the runner has killed podman and removed scratch storage;
+        # what was checked is still reported.
+        interrupted = "SIGTERM" if isinstance(stopped, Terminated) else "SIGINT"
+        findings.append(Finding("interrupted", "error", "the check was interrupted"))
     results = tuple(results_list)
     node_findings = tuple(findings)
     verdicts = [result.verdict for result in results] + [verdict_of(node_findings)]
@@ -394,6 +393,72 @@ def run_check(
         extra={"interrupted": interrupted} if interrupted else {},
         effective_registries=config.canonical()["registries"],
     )
+
+
+def _check_all(
+    runner: NodeRunner,
+    loaded: LoadedHost,
+    images: list[GivenImage],
+    options: CheckOptions,
+    progress: Optional[Progress],
+) -> tuple[list[ImageResult], Optional[BaseException]]:
+    """Every image checked, serially or several at once (``options.parallel``); results
+    in input order, an image not checked because of a stop (returned) marked so."""
+    limits = parallel_limits(options.parallel)
+    counted = _counted(progress, len(images))
+    results: list[Optional[ImageResult]] = [None] * len(images)
+    stopped: Optional[BaseException] = None
+    texts = [given.text for given in images]
+    if len(images) > 1 and any(limits[method_of(text, options)] > 1 for text in texts):
+        parsed = {given.text: given for given in images}  # one text, one parse
+        outcome = check_concurrently(
+            texts,
+            lambda text: method_of(text, options),
+            lambda text: check_image(runner, loaded, parsed[text], options, counted),
+            limits,
+            on_done=counted.done if isinstance(counted, _CountedProgress) else None,
+        )
+        results, stopped = outcome.results, outcome.stopped
+    else:
+        for index, given in enumerate(images):
+            try:
+                results[index] = check_image(runner, loaded, given, options, counted)
+            except (KeyboardInterrupt, Terminated) as stop:
+                stopped = stop
+                break
+            if isinstance(counted, _CountedProgress):
+                counted.done(index + 1)
+    return [
+        result
+        if result is not None
+        else error_result(text, "interrupted", "the check was interrupted before this image")
+        for text, result in zip(texts, results)
+    ], stopped
+
+
+class _CountedProgress:
+    """The caller's progress with ``n of N done`` in front (thread-safe)."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self._progress = progress
+        self._total = total
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, image: str, state: str) -> None:
+        with self._lock:
+            self._progress(f"{self._done} of {self._total} done · {image}", state)
+
+    def done(self, count: int) -> None:
+        with self._lock:
+            self._done = count
+
+
+def _counted(progress: Optional[Progress], total: int) -> Optional[Progress]:
+    """With one image, the caller's progress as it is."""
+    if progress is None or total <= 1:
+        return progress
+    return _CountedProgress(progress, total)
 
 
 def _node_images(runner: NodeRunner) -> list[str] | Finding:
@@ -419,7 +484,11 @@ def node_name(root: Path) -> str:
         name = (read_text(root / "etc" / "hostname", limit=SMALL_FILE_LIMIT) or "").strip()
     except UnsafeFile:
         name = ""
-    return name or socket.gethostname()
+    if name:
+        return name
+    import socket  # only for this last resort: every check imports this module
+
+    return socket.gethostname()
 
 
 def read_checks_file(path: Path) -> list[tuple[str, Optional[Method]]]:
@@ -460,6 +529,7 @@ __all__: Sequence[str] = (
     "check_image",
     "check_node",
     "compat_of",
+    "method_of",
     "node_name",
     "probe_mirrors",
     "read_checks_file",

@@ -81,6 +81,7 @@ class RunSettings:
     log_format: str = "text"
     max_images: Optional[int] = None
     covered_only: bool = False
+    parallel: Optional[int] = None  # images checked at once (None: per-method defaults)
 
 
 def config_signature(host_root: Path) -> tuple[tuple[str, int, int], ...]:
@@ -345,6 +346,7 @@ class Agent:
                 pull_images=self.pull_images,
                 max_images=self.settings.max_images,
                 covered_only=self.settings.covered_only,
+                parallel=self.settings.parallel,
             ),
             node=self.settings.node,
             checked_at=self.now(),

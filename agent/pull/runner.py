@@ -23,6 +23,7 @@ from agent.node.settings import NodeSettings, read_graphroot, read_store_images
 from agent.process import CommandNotFound, CommandResult, run_command
 from agent.pull import commands
 from agent.pull.manifest import ImageSize, PlatformManifest, manifest_size, node_platform
+from agent.pull.room import PullsInFlight
 from agent.pull.scratch import NodeDiskFull, ScratchFolder, free_bytes, require_free_space
 from agent.reference import ImageReference, ReferenceError
 
@@ -84,6 +85,8 @@ class NodeRunner:
         self._run = run
         self._host = HostRoot(settings.host_root)
         self.scratch = ScratchFolder(self._host, scratch_parent)
+        #: the pulls this runner has under way at once (several threads may pull)
+        self.in_flight = PullsInFlight()
         #: the node's podman release once :meth:`podman_version` has read it
         self.podman_release: Optional[str] = None
 
@@ -183,9 +186,8 @@ class NodeRunner:
         c/image's temporary blob files go to the scratch folder's ``tmp/`` (TMPDIR), not to
         the node's /var/tmp, where a podman killed at the timeout would leave them.
         """
-        if self.size_check:
-            self.check_room_for(reference)
-        with self.scratch_store() as scratch:
+        size = self.image_size(reference) if self.size_check else None
+        with self.scratch_store(size) as scratch:
             argv = commands.podman_pull_argv(
                 reference,
                 scratch=scratch if self.storage == "scratch" else None,
@@ -259,11 +261,12 @@ class NodeRunner:
             places.append((self.agent_path(graphroot), graphroot))
         return places
 
-    def check_free_space(self) -> None:
+    def check_free_space(self, held: int = 0) -> None:
         """NodeDiskFull (a CheckEnvironmentError) when a filesystem the pull writes to has
-        less than the reserve (``min_free_bytes``) free."""
+        less than the reserve (``min_free_bytes``) free, plus ``held``: the bytes the pulls
+        already in flight hold (:class:`PullsInFlight`)."""
         for path, node_path in self._write_places():
-            require_free_space(path, node_path, self.min_free_bytes)
+            require_free_space(path, node_path, self.min_free_bytes + held)
 
     def image_size(self, reference: ImageReference) -> Optional[ImageSize]:
         """The image's download size from its manifest, fetched the way the pull will
@@ -290,11 +293,15 @@ class NodeRunner:
                 return None  # the index names no valid digest: skopeo would refuse it too
         return None
 
-    def check_room_for(self, reference: ImageReference) -> None:
+    def check_room_for(self, reference: ImageReference, held: int = 0) -> None:
         """NodeDiskFull before anything is written when the image, by its manifest, would
         take the filesystems a pull writes to below the reserve. Nothing is decided when
         the size cannot be known (the watch during the pull still guards the disk)."""
-        size = self.image_size(reference)
+        self._check_size(self.image_size(reference), held)
+
+    def _check_size(self, size: Optional[ImageSize], held: int) -> None:
+        """:meth:`check_room_for` of a size already known; ``held``: the bytes the pulls
+        already in flight hold, which they will fill while this one runs."""
         if size is None:
             return
         needed = size.download * SIZE_FACTOR
@@ -302,15 +309,16 @@ class NodeRunner:
             if not path.exists():
                 continue
             try:
-                room = free_bytes(path) - self.min_free_bytes
+                room = free_bytes(path) - self.min_free_bytes - held
             except OSError:
                 continue
             if needed > room:
+                beside = f", beside the {held} bytes the pulls in flight hold" if held else ""
                 raise NodeDiskFull(
                     f"not pulled: the image needs about {needed} bytes on the node "
                     f"({SIZE_FACTOR} x its {size.download} bytes to download, by its "
                     f"manifest), {node_path} has {max(room, 0)} bytes free above the "
-                    f"reserve of {self.min_free_bytes} bytes (--min-free-gib)",
+                    f"reserve of {self.min_free_bytes} bytes (--min-free-gib){beside}",
                     hint="free space on the node, or check this image by manifest "
                     "(# method=manifest, --method manifest)",
                 )
@@ -339,11 +347,20 @@ class NodeRunner:
         return watch
 
     @contextlib.contextmanager
-    def scratch_store(self) -> Iterator[str]:
+    def scratch_store(self, size: Optional[ImageSize] = None) -> Iterator[str]:
         """A fresh scratch store (see :meth:`ScratchFolder.store`) once there is room for a
-        pull; yields its node path."""
-        self.check_free_space()
-        with self.scratch.store() as node_dir:
+        pull beside the pulls in flight (:class:`PullsInFlight`); yields its node path.
+
+        ``size``: the image's size by its manifest, when known. The pull then holds its
+        estimate (SIZE_FACTOR x the download) while it runs, else the reserve's amount.
+        """
+        amount = self.min_free_bytes if size is None else size.download * SIZE_FACTOR
+
+        def room(held: int) -> None:
+            self._check_size(size, held)
+            self.check_free_space(held)
+
+        with self.in_flight.reserve(amount, room), self.scratch.store() as node_dir:
             yield node_dir
 
     def node_temp_file(
