@@ -1,7 +1,5 @@
 """``python -m agent``: the same as the ``agent`` console script."""
 
-import sys
+from agent.cli.app import run
 
-from agent.cli.app import main
-
-sys.exit(main())
+run()

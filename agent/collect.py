@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from agent.documents import DocumentError, parse_json
 from agent.kube.contract import (
@@ -64,11 +64,17 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=total)
 
 
+# reported: a current report; missing: none from an expected node; stale: older than
+# --max-age, undated, or from before the node's Machine Config rollout; orphaned: from a
+# node that is not in the cluster; unknown: none from a node of a guessed expected set (the
+# DaemonSet could not be read, so the node may run no agent at all).
+NodeStatus = Literal["reported", "missing", "stale", "orphaned", "unknown"]
+
+
 @dataclass
 class NodeRow:
     node: str
-    # "reported" | "missing" | "stale" | "orphaned" | "unknown" (no report, expected set a guess)
-    status: str
+    status: NodeStatus
     verdict: Optional[str] = None
     checked_at: Optional[str] = None
     fingerprint: Optional[str] = None
@@ -363,12 +369,12 @@ def summarise(
                 image_digests.setdefault(image, Counter())[row.digests[image]] += 1
     for name in expected:
         if name not in rows:
-            status = "unknown" if approximate else "missing"
+            status: NodeStatus = "unknown" if approximate else "missing"
             rows[name] = NodeRow(node=name, status=status, pool=infos[name].pool)
     _mark_drift(rows.values())
 
     ordered = sorted(rows.values(), key=lambda r: r.node)
-    counts = {
+    counts: dict[str, int] = {
         "expected": len(expected),
         "reported": sum(1 for r in ordered if r.status in ("reported", "stale")),
         **{

@@ -26,22 +26,28 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import IO, Any, Callable, Optional
+from typing import IO, Callable, Optional, Union
 
 import psutil
 
 from agent.errors import EnvironmentFailure, ExitCode
+
+# What signal.signal() takes and returns (None: a handler that was not set from Python).
+_SignalHandler = Union[Callable[[int, Optional[FrameType]], object], int, signal.Handlers, None]
 
 __all__ = [
     "DEFAULT_GRACE",
     "INTERRUPT_GRACE",
     "CommandNotFound",
     "CommandResult",
+    "CommandStopped",
     "Terminated",
     "open_pidfd",
+    "raise_if_stopped",
     "run_command",
     "stop_signals_deferred",
     "stop_signals_raise",
+    "stopped_by",
 ]
 
 #: Seconds between SIGTERM and SIGKILL when a command times out (podman needs a moment
@@ -98,6 +104,11 @@ class Terminated(SystemExit):
         super().__init__(int(ExitCode.TERMINATED))
 
 
+class CommandStopped(Exception):
+    """The event given to :func:`stopped_by` was set: the command was stopped (or not
+    started) because the agent is stopping the work of this thread."""
+
+
 @dataclass(frozen=True)
 class CommandResult:
     argv: tuple[str, ...]
@@ -130,7 +141,7 @@ class _SignalGuard:
         self._depth = 0
         self._deferring = 0
         self._pending: Optional[int] = None
-        self._previous: dict[int, Any] = {}
+        self._previous: dict[int, _SignalHandler] = {}
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
@@ -203,6 +214,40 @@ def stop_signals_deferred() -> contextlib.AbstractContextManager[None]:
     the main thread; elsewhere a no-op): for a section that must finish once started,
     such as removing a scratch store."""
     return _SIGNALS.deferred()
+
+
+# --------------------------------------------------------------------------------------
+# stopping commands that run in worker threads (signals only reach the main thread)
+
+_stop_events = threading.local()
+
+
+@contextlib.contextmanager
+def stopped_by(event: threading.Event) -> Iterator[None]:
+    """In this thread, while the block runs: once ``event`` is set, :func:`run_command`
+    stops its command (as on Ctrl-C) and raises :class:`CommandStopped`, and starts none.
+
+    For commands run in worker threads: the main thread, which gets SIGTERM and SIGINT,
+    sets the event so that every command in flight stops and its cleanups run.
+    """
+    previous = getattr(_stop_events, "event", None)
+    _stop_events.event = event
+    try:
+        yield
+    finally:
+        _stop_events.event = previous
+
+
+def _stop_event() -> Optional[threading.Event]:
+    return getattr(_stop_events, "event", None)
+
+
+def raise_if_stopped() -> None:
+    """:class:`CommandStopped` when the event of :func:`stopped_by` is set in this thread
+    (for a worker waiting for something other than a command)."""
+    stop = _stop_event()
+    if stop is not None and stop.is_set():
+        raise CommandStopped()
 
 
 # --------------------------------------------------------------------------------------
@@ -362,7 +407,9 @@ class _Child:
     def _remember_descendants(self) -> None:
         """Note every descendant now: one that leaves the group (setsid) is still found
         by its identity (PID + start time) when the group is killed."""
-        if not self.real:
+        if not self.real or self.exited():
+            # an exited child has no children left (the kernel gave them to a reaper):
+            # skip psutil's scan of every process on the node, after every command
             return
         with contextlib.suppress(psutil.Error):
             for process in psutil.Process(self.popen.pid).children(recursive=True):
@@ -438,7 +485,11 @@ def _die_with_agent() -> Optional[Callable[[], None]]:
     """What the child runs between fork and exec so that it dies with the agent: its own
     session (start_new_session) takes it out of the agent's process group, so without this
     a ``kill -9`` of the agent leaves it running, reparented to init. None where prctl is
-    not available (not Linux)."""
+    not available (not Linux).
+
+    The death signal fires when the THREAD that started the child ends, not the process:
+    safe with the worker threads of ``check --parallel`` (agent.commands.parallel), each
+    of which waits for its command (run_command returns) before the thread ends."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
     except (OSError, AttributeError):
@@ -567,6 +618,8 @@ def run_command(
         raise ValueError("run_command needs a command")
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, not {timeout}")
+    raise_if_stopped()
+    stop = _stop_event()
     with _SIGNALS.active():
         started = time.monotonic()
         child: Optional[_Child] = None
@@ -583,6 +636,8 @@ def run_command(
             while True:
                 if child.exited() and (not child.streams_open or child.lingering()):
                     break
+                if stop is not None and stop.is_set():
+                    raise CommandStopped()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     timed_out = True

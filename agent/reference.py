@@ -53,8 +53,10 @@ __all__ = [
     "DIGEST_ALGORITHMS",
     "DIGEST_PATTERN",
     "NAME_TOTAL_LENGTH_MAX",
+    "GivenImage",
     "ImageReference",
     "ReferenceError",
+    "given_image",
     "is_digest",
     "is_short_name",
     "parse_canonical",
@@ -483,3 +485,34 @@ def is_digest(text: str) -> bool:
 def is_domain(text: str) -> bool:
     """Whether ``text`` is a registry host[:port] (``anchoredDomainRegexp``), without a path."""
     return _DOMAIN_RE.fullmatch(text) is not None
+
+
+# --- an image as a user gave it ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GivenImage:
+    """An image as it entered the agent (an option, a checks file line, --auto), parsed once.
+
+    Exactly one of three: ``reference``, the parsed (normalised) reference; ``problem``,
+    why ``text`` is not a reference (a check reports it as that image's error); or neither,
+    for a short name, which only registries.conf's aliases and search registries expand.
+    """
+
+    text: str  # as given
+    reference: Optional[ImageReference] = None
+    problem: Optional[str] = None
+
+    @property
+    def short_name(self) -> bool:
+        return self.reference is None and self.problem is None
+
+
+def given_image(text: str) -> GivenImage:
+    """``text`` parsed as a user's image reference (never raises)."""
+    try:
+        if is_short_name(text):
+            return GivenImage(text)
+        return GivenImage(text, parse_normalized(text))
+    except ReferenceError as exc:
+        return GivenImage(text, problem=exc.message)

@@ -5,13 +5,24 @@ Schema version: ``REPORT_SCHEMA_VERSION`` (agent/schema.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar, cast
 
 from agent.schema import REPORT_SCHEMA_VERSION
+from agent.vocabulary import (
+    VERDICTS,
+    Method,
+    Outcome,
+    ReportMethod,
+    Severity,
+    SourceKind,
+    Verdict,
+)
 
-VERDICTS = ("pass", "warn", "fail", "error")
+__all__ = ["VERDICTS", "Verdict", "worst"]  # the verdicts' words are re-exported from here
+
 _RANK = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
 
 
@@ -21,15 +32,19 @@ def timestamp(moment: Optional[datetime] = None) -> str:
     return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def worst(verdicts: list[str]) -> str:
+# A set of verdicts (a checklist item's lack "error"): the worst of them is one of them.
+AnyVerdict = TypeVar("AnyVerdict", bound=Verdict)
+
+
+def worst(verdicts: Iterable[AnyVerdict]) -> AnyVerdict:
     """The most severe verdict; ``pass`` for an empty list."""
-    return max(verdicts, key=lambda verdict: _RANK[verdict], default="pass")
+    return max(verdicts, key=lambda verdict: _RANK[verdict], default=cast(AnyVerdict, "pass"))
 
 
 @dataclass(frozen=True)
 class Finding:
     code: str  # stable identifier, listed in the README
-    severity: str  # "info" | "warn" | "fail" | "error"
+    severity: Severity
     message: str
 
     def to_json(self) -> dict[str, Any]:
@@ -43,7 +58,7 @@ class Finding:
 @dataclass(frozen=True)
 class Expected:
     location: str
-    kind: str  # "mirror" | "source"
+    kind: SourceKind
     insecure: bool = False
     blocked: bool = False
 
@@ -65,8 +80,8 @@ class Expected:
 @dataclass(frozen=True)
 class AttemptRecord:
     location: str
-    outcome: str  # "failed" | "served" | "hung" | "unfinished"
-    kind: Optional[str] = None  # "mirror" | "source" | None when the configuration names it not
+    outcome: Outcome
+    kind: Optional[SourceKind] = None  # None when the configuration names it not
     reason: Optional[str] = None
     message: Optional[str] = None
 
@@ -123,13 +138,13 @@ class Probe:
 @dataclass(frozen=True)
 class ImageResult:
     image: str  # as given
-    verdict: str
+    verdict: Verdict
     reference: Optional[str] = None  # as podman pulls it
     expected: tuple[Expected, ...] = ()
     skipped_mirrors: tuple[tuple[str, str], ...] = ()  # (location, reason)
     attempts: tuple[AttemptRecord, ...] = ()
     served_by: Optional[str] = None
-    served_by_kind: Optional[str] = None
+    served_by_kind: Optional[SourceKind] = None
     findings: tuple[Finding, ...] = ()
     probes: tuple[Probe, ...] = ()
     rounds: int = 0
@@ -137,7 +152,7 @@ class ImageResult:
     duration_seconds: Optional[float] = None
     final_error: Optional[str] = None
     log: Optional[str] = None  # the redacted debug log; trimmed first when space is short
-    method: Optional[str] = None  # "pull" | "manifest" when it ran (a line may differ)
+    method: Optional[Method] = None  # when it ran (a line may differ)
     # `agent analyze`: the attempts were read from the error text (no debug lines)
     attempts_inferred: bool = False
     # The digest of the manifest served (a tag's content), when known: collect compares it
@@ -209,10 +224,10 @@ class NotVerified:
 class CheckReport:
     node: str
     checked_at: str  # RFC 3339, UTC
-    verdict: str
+    verdict: Verdict
     images: tuple[ImageResult, ...] = ()
     podman_version: Optional[str] = None
-    method: str = "pull"
+    method: ReportMethod = "pull"
     storage: str = "scratch"
     registries_files: tuple[str, ...] = ()
     fingerprint: Optional[str] = None

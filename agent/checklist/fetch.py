@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from typing import Any, Callable, Optional, TypeVar, Union
 
-from agent.checklist.model import FetchedList, FetchedObject, Json, Permission, Unavailable
+from agent.checklist.model import FetchedList, FetchedObject, Permission, Unavailable
 from agent.checklist.snapshot import (
     MACHINE_API_NAMESPACE,
     SIGNATURES_LABEL,
@@ -37,6 +37,7 @@ from agent.kube.contract import (
     REPORT_SELECTOR,
     configmap_name,
 )
+from agent.vocabulary import Json
 
 T = TypeVar("T")
 

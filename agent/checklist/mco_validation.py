@@ -35,16 +35,25 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Final, Literal, Optional, Union
 
-ICSP = "ImageContentSourcePolicy"
-IDMS = "ImageDigestMirrorSet"
-ITMS = "ImageTagMirrorSet"
-IMAGE = "Image"  # image.config.openshift.io/cluster
-NEVER_CONTACT_SOURCE = "NeverContactSource"
-ALLOW_CONTACTING_SOURCE = "AllowContactingSource"
+from agent.checklist.mirror_sets import (
+    ALLOW_CONTACTING_SOURCE,
+    ICSP,
+    IDMS,
+    ITMS,
+    NEVER_CONTACT_SOURCE,
+    SPEC_KEYS,
+    MirrorSetKind,
+    set_items,
+    source_policy,
+)
 
-_SPEC_KEYS = {ICSP: "repositoryDigestMirrors", IDMS: "imageDigestMirrors", ITMS: "imageTagMirrors"}
+IMAGE: Final = "Image"  # image.config.openshift.io/cluster
+# The kind of object a refusal names: a mirror set, or image.config.openshift.io/cluster.
+RefusalKind = Union[MirrorSetKind, Literal["Image"]]
+# A refusal with its own fix (an ICSP beside IDMS/ITMS objects); "" for the others.
+RefusalCode = Literal["", "icsp-with-idms"]
 
 # The MCO's source/mirror patterns (4.16+), written as a grammar: a DNS label, a host with
 # an optional port, lowercase path components joined by '.', '_', '__' or dashes.
@@ -64,12 +73,12 @@ def go_quote(text: str) -> str:
 class Refusal:
     """One reason the MCO refuses to render: the object, its field, the MCO's words."""
 
-    kind: str  # ImageContentSourcePolicy | ImageDigestMirrorSet | ImageTagMirrorSet | Image
+    kind: RefusalKind
     name: str
     field: str  # e.g. spec.imageDigestMirrors[0].mirrors[1]
     message: str  # as the machine-config-controller logs it
     detail: str = ""  # why, in our words, when the message does not say
-    code: str = ""  # a refusal with its own fix ("icsp-with-idms"); "" for the others
+    code: RefusalCode = ""
 
     @property
     def origin(self) -> str:
@@ -110,7 +119,7 @@ def valid_mirror(mirror: str) -> bool:
 
 @dataclass(frozen=True)
 class _Set:
-    kind: str
+    kind: MirrorSetKind
     name: str
     index: int
     source: str
@@ -118,27 +127,28 @@ class _Set:
     policy: str
 
     def field(self, suffix: str = "source") -> str:
-        return f"spec.{_SPEC_KEYS[self.kind]}[{self.index}].{suffix}"
+        return f"spec.{SPEC_KEYS[self.kind]}[{self.index}].{suffix}"
 
 
-def _sets(kind: str, objects: Iterable[Mapping[str, Any]]) -> list[_Set]:
-    found = []
-    for obj in objects:
-        name = str((obj.get("metadata") or {}).get("name", "?"))
-        for index, item in enumerate((obj.get("spec") or {}).get(_SPEC_KEYS[kind]) or []):
-            if not isinstance(item, Mapping) or not isinstance(item.get("source"), str):
-                continue
-            mirrors = tuple(
+def _sets(kind: MirrorSetKind, objects: Iterable[Mapping[str, Any]]) -> list[_Set]:
+    return [
+        _Set(
+            kind,
+            name,
+            index,
+            item["source"],
+            tuple(
                 (position, mirror)
                 for position, mirror in enumerate(item.get("mirrors") or [])
                 if isinstance(mirror, str)
-            )
-            policy = "" if kind == ICSP else str(item.get("mirrorSourcePolicy") or "")
-            found.append(_Set(kind, name, index, item["source"], mirrors, policy))
-    return found
+            ),
+            source_policy(kind, item),
+        )
+        for name, index, item in set_items(kind, objects)
+    ]
 
 
-ICSP_WITH_IDMS = "icsp-with-idms"
+ICSP_WITH_IDMS: Final = "icsp-with-idms"
 # The first z-stream of each minor whose MCO renders ICSP beside IDMS/ITMS (before it the
 # controller refuses the combination); minors not listed: 4.15+ always, 4.12- never meet it.
 MIXED_KINDS_FIXED_IN = {(4, 13): 27, (4, 14): 3}

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Final, Literal, Optional, Union, get_args
 
-from agent.report import worst
+from agent.report import Verdict, worst
 from agent.schema import CHECKLIST_SCHEMA_VERSION
+from agent.vocabulary import Json
 
-PASS, WARN, FAIL = "pass", "warn", "fail"  # an item's verdicts: a report's, without error
-VERDICTS = (PASS, WARN, FAIL)
+# An item's verdicts: a report's, without error.
+ItemVerdict = Literal["pass", "warn", "fail"]
+VERDICTS: tuple[ItemVerdict, ...] = get_args(ItemVerdict)
+PASS: Final = "pass"
+WARN: Final = "warn"
+FAIL: Final = "fail"
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,6 @@ class Unavailable:
         return self.permission.text() if self.permission else self.message
 
 
-Json = dict[str, Any]
 # A fetched object (None: it does not exist) or list, or why it could not be read.
 FetchedObject = Union[Optional[Json], Unavailable]
 FetchedList = Union[list[Json], Unavailable]
@@ -54,7 +58,7 @@ class Outcome:
     """What an item's check concludes; the registry (agent/checklist/items) adds the item's
     id, number and title to make it an :class:`Item`."""
 
-    verdict: str
+    verdict: ItemVerdict
     summary: str
     evidence: tuple[str, ...] = ()
     remediation: tuple[str, ...] = ()  # commands, each ready to paste (may span lines)
@@ -69,7 +73,7 @@ class Item:
     id: str  # stable identifier, documented
     number: int
     title: str
-    verdict: str
+    verdict: ItemVerdict
     summary: str
     evidence: tuple[str, ...] = ()
     remediation: tuple[str, ...] = ()  # commands, each ready to paste (may span lines)
@@ -104,11 +108,17 @@ class Item:
         )
 
 
+# What the checklist did to its entry of the checks ConfigMap.
+ChangeAction = Literal["applied", "removed"]
+# Which checklist ran: before the update, or after it.
+ChecklistKind = Literal["pre-upgrade", "post-upgrade"]
+
+
 @dataclass(frozen=True)
 class Change:
     """A write the checklist made (only the checks ConfigMap entry of pre-upgrade)."""
 
-    action: str  # "applied" | "removed"
+    action: ChangeAction
     namespace: str
     name: str
     key: str
@@ -137,7 +147,7 @@ class Change:
 
 @dataclass(frozen=True)
 class Checklist:
-    kind: str  # "pre-upgrade" | "post-upgrade"
+    kind: ChecklistKind
     generated_at: str  # RFC 3339, UTC
     items: tuple[Item, ...]
     cluster: Mapping[str, Any] = field(default_factory=dict)
@@ -147,7 +157,7 @@ class Checklist:
     agent_version: str = ""
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         return worst([item.verdict for item in self.items])
 
     def counts(self) -> dict[str, int]:

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Optional, Protocol, Union
 
+from agent.checklist.compare import coverage
 from agent.checklist.items import POST_UPGRADE, PRE_UPGRADE, evaluate
 from agent.checklist.items.facts import PostUpgradeFacts, PreUpgradeFacts
 from agent.checklist.items.release_resolves_through_mirror import is_fresh, node_releases
-from agent.checklist.mirrors import Rendering, coverage, render_registries, version_text
+from agent.checklist.mirrors import Rendering, render_registries
 from agent.checklist.model import Change, Checklist, FetchedObject, Unavailable
 from agent.checklist.snapshot import NodeReport, Reports, Snapshot, checklist_lines
 from agent.checklist.target import Target, matches, parse_target, with_source
-from agent.checklist.version import Version, cluster_version_of
+from agent.checklist.version import Version, cluster_version_of, version_text
 from agent.checklist.wait import Progress, wait_for_reports
 from agent.errors import UsageError
 from agent.kube.contract import CHECKLIST_FIELD_MANAGER, CHECKLIST_KEY, CHECKS_CONFIGMAP

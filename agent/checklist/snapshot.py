@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from agent.checklist.model import FetchedList, FetchedObject, Json, Unavailable
+from agent.checklist.model import FetchedList, FetchedObject, Unavailable
 from agent.collect import daemonset_schedules, node_pool
 from agent.documents import DocumentError, parse_json
 from agent.kube.contract import (
@@ -25,6 +25,7 @@ from agent.kube.contract import (
     REPORT_KEY,
 )
 from agent.report import InvalidReport, check_report_json
+from agent.vocabulary import Json
 
 MACHINE_API_NAMESPACE = "openshift-machine-api"
 SIGNATURES_NAMESPACE = "openshift-config-managed"

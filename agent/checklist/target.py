@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from agent import reference
 from agent.errors import UsageError
@@ -23,6 +23,10 @@ DIGEST_HINT = (
 )
 
 
+# Where the payload repository came from: the option, the known default, or nowhere.
+PayloadFrom = Literal["default", "--payload-repository", "unknown"]
+
+
 @dataclass(frozen=True)
 class Target:
     given: str  # as given on the command line
@@ -31,7 +35,7 @@ class Target:
     digest: str  # sha256:..., or another algorithm the reference grammar accepts
     source_repository: str  # the repository the mirror rules must cover
     payload_repository: Optional[str]
-    payload_from: str  # "default" | "--payload-repository" | "unknown"
+    payload_from: PayloadFrom
 
     @property
     def source_reference(self) -> str:
@@ -64,7 +68,8 @@ def parse_target(given: str, payload_repository: Optional[str] = None) -> Target
             f"--to-image {given}: a release is updated to by digest (REF@sha256:...)",
             hint=DIGEST_HINT,
         )
-    payload, origin = None, "unknown"
+    payload: Optional[str] = None
+    origin: PayloadFrom = "unknown"
     if payload_repository:
         try:
             payload = reference.parse_normalized(payload_repository).name

@@ -5,16 +5,33 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
-from agent.checklist.mirrors import LATEST, parse_ocp_version
+LATEST = (4, 99)  # "current MCO releases" when the version is unknown
+
+
+def parse_ocp_version(text: str) -> tuple[int, int]:
+    """``4.14.8``, ``4.15``, ``4.16.0-rc.1`` → (4, 14); ValueError otherwise."""
+    match = re.match(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$", text.strip())
+    if not match:
+        raise ValueError(f"not an OpenShift version: {text!r} (use e.g. 4.14 or 4.14.8)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def version_text(version: tuple[int, int]) -> str:
+    return "latest" if version == LATEST else f"{version[0]}.{version[1]}"
+
+
+# Where the version came from: the option, the ClusterVersion's history, or nowhere;
+# "default": agent plan without a cluster, which renders with current releases' rules.
+VersionSource = Literal["--ocp-version", "ClusterVersion", "unknown", "default"]
 
 
 @dataclass(frozen=True)
 class Version:
     version: tuple[int, int]
     text: str  # e.g. 4.14.8
-    source: str  # "--ocp-version" | "ClusterVersion" | "unknown"
+    source: VersionSource
 
     @property
     def z_stream(self) -> Optional[int]:

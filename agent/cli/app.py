@@ -1,10 +1,12 @@
 """The ``agent`` application: its commands, and ``main``, where every error becomes a
 message and an exit code (:class:`agent.errors.ExitCode`), never a traceback."""
 
+import atexit
+import contextlib
 import os
 import sys
 import traceback
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
@@ -101,5 +103,22 @@ def main(argv: Optional[list[str]] = None) -> int:
     return int(ExitCode.OK)
 
 
+def run() -> NoReturn:
+    """The ``agent`` console script: :func:`main`, then leave at once.
+
+    When ``main`` returns, the agent's own cleanups are done (scratch stores removed,
+    commands stopped); the atexit handlers still run (private files of credentials are
+    removed there). What is skipped is the interpreter tearing down its modules one by one,
+    10-40 ms of every run that nothing needs.
+    """
+    code = main()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # a closed pipe (agent check | head): nothing more to say
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -42,7 +42,7 @@ OcpVersionOption = Annotated[
 
 
 def _check_ocp_version(text: Optional[str]) -> None:
-    from agent.checklist.mirrors import parse_ocp_version
+    from agent.checklist.version import parse_ocp_version
 
     if text:
         try:

@@ -19,6 +19,7 @@ from agent.cli.options import (
     MethodOption,
     MinFreeOption,
     NamespaceOption,
+    ParallelOption,
     Storage,
     StorageDriverOption,
     StorageOption,
@@ -59,6 +60,7 @@ def run(
     min_free: MinFreeOption = 2.0,
     max_images: options.MaxImagesOption = options.MAX_IMAGES_DEFAULT,
     covered_only: options.CoveredOnlyOption = False,
+    parallel: ParallelOption = None,
 ) -> None:
     """DaemonSet mode: check at start, on changes and periodically; publish ConfigMaps."""
     if log_format not in ("text", "json"):
@@ -91,6 +93,7 @@ def run(
         log_format=log_format,
         max_images=max_images,
         covered_only=covered_only,
+        parallel=parallel,
     )
     if storage_driver is not None:
         from agent.pull.commands import check_storage_driver

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from agent.errors import ExitCode, UsageError
+from agent.vocabulary import Verdict
 
 if TYPE_CHECKING:
     from agent.pull.runner import NodeRunner
@@ -108,6 +109,15 @@ CoveredOnlyOption = Annotated[
         "others are reported, not contacted.",
     ),
 ]
+ParallelOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--parallel",
+        min=1,
+        max=64,
+        help="Images checked at once. Default: 4 pulls, 8 manifest checks.",
+    ),
+]
 StorageDriverOption = Annotated[
     Optional[str],
     typer.Option(
@@ -156,7 +166,7 @@ def write_json(document: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
-def verdict_exit(verdict: str, strict: bool) -> ExitCode:
+def verdict_exit(verdict: Verdict, strict: bool) -> ExitCode:
     """A report's verdict as the process's exit code (--strict: warnings fail too)."""
     if verdict in ("fail", "error") or (strict and verdict == "warn"):
         return ExitCode.VERIFICATION_FAILED

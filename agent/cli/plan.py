@@ -173,10 +173,16 @@ def plan(
     Exit 0: no change breaks a pull; 1: an image would no longer resolve or a probe found
     a missing image; 2: invalid objects (or input).
     """
-    from agent.checklist.mirrors import LATEST, parse_ocp_version, version_text
-    from agent.checklist.version import Version, cluster_version_of
+    from agent.checklist.version import (
+        LATEST,
+        Version,
+        cluster_version_of,
+        parse_ocp_version,
+        version_text,
+    )
     from agent.plan import PlanInput, make_plan, probe_targets, with_probes
     from agent.plan.apply import parse_documents
+    from agent.plan.model import ImageOrigin
     from agent.plan.node_file import node_objects, reconcile_with_files
 
     if not filenames and not delete:
@@ -195,7 +201,7 @@ def plan(
     for path in filenames or []:
         for text, name in _object_files(path):
             files += parse_documents(text, name)
-    images = [(given, "given") for given in image or []]
+    images: list[tuple[str, ImageOrigin]] = [(given, "given") for given in image or []]
     if images_file is not None:
         images += [(given, "given") for given in _images_file(images_file)]
     offline = registries_conf is not None or host_root is not None

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from agent import reference as references
+from agent.reference import GivenImage, ImageReference
 from agent.registries.model import Configuration, RegistryEntry
 from agent.registries.resolve import find_entry
 from agent.report import NotVerified
@@ -50,7 +51,9 @@ def _digest_pull_uses_mirrors(entry: RegistryEntry) -> bool:
     )
 
 
-def auto_images(config: Configuration, held: Iterable[str]) -> tuple[list[str], list[NotVerified]]:
+def auto_images(
+    config: Configuration, held: Iterable[str]
+) -> tuple[list[GivenImage], list[NotVerified]]:
     """One image per mirrored entry that the node holds by digest and that entry resolves.
 
     An entry whose mirrors are all tag-only (ImageTagMirrorSet) is listed as not verified
@@ -58,7 +61,7 @@ def auto_images(config: Configuration, held: Iterable[str]) -> tuple[list[str], 
     holds are not used for it: pulling a tag into the node's own store (``--storage node``)
     re-resolves it and may move it to another image under CRI-O's feet.
     """
-    chosen: dict[str, str] = {}
+    chosen: dict[str, ImageReference] = {}
     for name in sorted(held):
         try:
             parsed = references.parse_normalized(name)
@@ -71,13 +74,14 @@ def auto_images(config: Configuration, held: Iterable[str]) -> tuple[list[str], 
             and entry.prefix not in chosen
             and _digest_pull_uses_mirrors(entry)
         ):
-            chosen[entry.prefix] = str(parsed.for_pull())
-    images, missing = [], []
+            chosen[entry.prefix] = parsed.for_pull()
+    images: list[GivenImage] = []
+    missing: list[NotVerified] = []
     for entry in config.registries:
         if not entry.mirrors:
             continue
         if entry.prefix in chosen:
-            images.append(chosen[entry.prefix])
+            images.append(GivenImage(str(chosen[entry.prefix]), chosen[entry.prefix]))
         elif not _digest_pull_uses_mirrors(entry):
             missing.append(NotVerified(entry.prefix, _TAG_ONLY_UNVERIFIED))
         else:

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
 from agent import __version__, registries
-from agent import reference as references
 from agent.commands.auto import auto_images, repo_digests
 from agent.commands.checks_file import read_image_lines
+from agent.commands.parallel import check_concurrently, parallel_limits
 from agent.commands.results import (
     TRYING_TO_ACCESS,
     error_result,
@@ -34,6 +34,7 @@ from agent.pull.log.podman import parse_pull_log
 from agent.pull.log.redact import Redactor
 from agent.pull.runner import NodeRunner
 from agent.pull.scratch import NodeDiskFull
+from agent.reference import GivenImage, given_image
 from agent.registries import LoadedHost
 from agent.registries.model import CURRENT, Compat, Resolution, compat_for_podman
 from agent.report import CheckReport, Finding, ImageResult, NotVerified, Probe, timestamp, worst
@@ -44,6 +45,7 @@ from agent.safe_read import (
     read_text,
     read_text_or_stdin,
 )
+from agent.vocabulary import Method
 
 Progress = Callable[[str, str], None]  # (image, what is happening)
 
@@ -52,7 +54,7 @@ Progress = Callable[[str, str], None]  # (image, what is happening)
 class CheckOptions:
     images: tuple[str, ...] = ()
     auto: bool = False
-    method: str = "pull"  # "pull" | "manifest"
+    method: Method = "pull"
     probe_mirrors: bool = False
     # Images checked with skopeo inspect --raw whatever ``method`` says (``# method=manifest``
     # in a checks file: release images, whose payload is too large to pull on every node).
@@ -65,11 +67,22 @@ class CheckOptions:
     #: Only images some registries.conf entry covers are contacted (the DaemonSet's
     #: default): a checks file cannot make every node reach an arbitrary host:port.
     covered_only: bool = False
+    #: Images checked at once (per method); None: the defaults of DEFAULT_PARALLEL.
+    parallel: Optional[int] = None
 
 
 #: ``--max-images``' default: a report of this many images fits in its ConfigMap with
 #: room for findings and attempts, and a check of them ends within the re-check interval.
 DEFAULT_MAX_IMAGES = 300
+
+
+def method_of(image: str, options: CheckOptions) -> Method:
+    """How ``image`` is checked: its checks-file line's method, else ``options.method``."""
+    if image in options.pull_images:
+        return "pull"
+    if image in options.manifest_images:
+        return "manifest"
+    return options.method
 
 
 def compat_of(podman_version: Optional[str]) -> Compat:
@@ -116,7 +129,7 @@ def probe_mirrors(runner: NodeRunner, resolution: Resolution) -> tuple[Probe, ..
     probes = []
     with runner.node_temp_file(_probe_registries_conf(resolution)) as conf:
         for mirror in mirrors:
-            result = runner.inspect_manifest(mirror.location, registries_conf=conf)
+            result = runner.inspect_manifest(mirror.reference, registries_conf=conf)
             log = parse_pull_log(result.stderr, exit_code=result.exit_code, killed=result.timed_out)
             attempt = log.attempts[-1] if log.attempts else None
             if result.exit_code == 0:
@@ -140,22 +153,22 @@ def probe_mirrors(runner: NodeRunner, resolution: Resolution) -> tuple[Probe, ..
 def check_image(
     runner: NodeRunner,
     loaded: LoadedHost,
-    image: str,
+    given: GivenImage,
     options: CheckOptions,
     progress: Optional[Progress] = None,
 ) -> ImageResult:
     """One image: resolve, pull (or fetch the manifest), parse, judge. Never raises."""
-    try:
-        if references.is_short_name(image):
-            return error_result(
-                image,
-                "short-name",
-                "use a fully qualified reference (host/repository@sha256:...): CRI-O and "
-                "podman resolve short names differently",
-            )
-    except references.ReferenceError as exc:
-        return error_result(image, "invalid-reference", exc.message)
-    explanation = loaded.explain(image)
+    image = given.text
+    if given.problem is not None:
+        return error_result(image, "invalid-reference", given.problem)
+    if given.reference is None:
+        return error_result(
+            image,
+            "short-name",
+            "use a fully qualified reference (host/repository@sha256:...): CRI-O and "
+            "podman resolve short names differently",
+        )
+    explanation = loaded.explain_reference(image, given.reference)
     if explanation.problem:
         return error_result(
             image,
@@ -164,19 +177,18 @@ def check_image(
             reference=explanation.normalized,
         )
     (resolution,) = explanation.resolutions
-    target = resolution.reference
+    target = given.reference.for_pull()  # the reference resolved (resolution.reference)
     if options.covered_only and resolution.entry is None:
         return error_result(
             image,
             "not-covered",
             "no [[registry]] entry of the node's registries.conf covers this image, and "
             "--only-covered-images limits checks to images an entry covers: not contacted",
-            reference=target,
+            reference=resolution.reference,
         )
     if progress:
         progress(image, "starting")
-    method = "manifest" if image in options.manifest_images else options.method
-    method = "pull" if image in options.pull_images else method
+    method: Method = method_of(image, options)
     try:
         if method == "manifest":
             result = runner.inspect_manifest(
@@ -189,7 +201,7 @@ def check_image(
             image,
             "tool-missing",
             exc.message,
-            reference=target,
+            reference=resolution.reference,
             expected=expected_sources(resolution),
         )
     except NodeDiskFull as exc:
@@ -197,7 +209,7 @@ def check_image(
             image,
             "node-disk-full",
             exc.message,
-            reference=target,
+            reference=resolution.reference,
             expected=expected_sources(resolution),
         )
     except CheckEnvironmentError as exc:
@@ -205,7 +217,7 @@ def check_image(
             image,
             "environment",
             exc.message,
-            reference=target,
+            reference=resolution.reference,
             expected=expected_sources(resolution),
         )
     judged = _judge_result(
@@ -324,7 +336,8 @@ def run_check(
             config_error=_config_error_json(error),
         )
     config = loaded.config
-    images = list(options.images)
+    # Parsed once, here where the images of the options, of the checks files and of --auto meet.
+    images = [given_image(text) for text in options.images]
     not_verified: list[NotVerified] = []
     if options.auto:
         listing = _node_images(runner)
@@ -332,11 +345,11 @@ def run_check(
             findings.append(listing)
         else:
             chosen, not_verified = auto_images(config, listing)
-            images += [image for image in chosen if image not in images]
+            images += [image for image in chosen if image.text not in options.images]
     if options.max_images is not None and len(images) > options.max_images:
         left_out = images[options.max_images :]
         images = images[: options.max_images]
-        shown = ", ".join(clipped(image) for image in left_out[:3])
+        shown = ", ".join(clipped(image.text) for image in left_out[:3])
         shown += ", ..." if len(left_out) > 3 else ""
         findings.append(
             Finding(
@@ -355,23 +368,13 @@ def run_check(
                 "whose registries.conf has mirrors",
             )
         )
-    results_list: list[ImageResult] = []
+    results_list, stopped = _check_all(runner, loaded, images, options, progress)
     interrupted: Optional[str] = None
-    for image in images:
-        try:
-            results_list.append(check_image(runner, loaded, image, options, progress))
-        except (KeyboardInterrupt, Terminated) as stop:
-            # Ctrl-C or SIGTERM: the runner has killed podman and removed scratch storage;
-            # what was checked is still reported.
-            interrupted = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
-            done = {result.image for result in results_list}
-            results_list += [
-                error_result(rest, "interrupted", "the check was interrupted before this image")
-                for rest in images
-                if rest not in done
-            ]
-            findings.append(Finding("interrupted", "error", "the check was interrupted"))
-            break
+    if stopped is not None:
+        # Ctrl-C or SIGTERM: the runner has killed podman and removed scratch storage;
+        # what was checked is still reported.
+        interrupted = "SIGTERM" if isinstance(stopped, Terminated) else "SIGINT"
+        findings.append(Finding("interrupted", "error", "the check was interrupted"))
     results = tuple(results_list)
     node_findings = tuple(findings)
     verdicts = [result.verdict for result in results] + [verdict_of(node_findings)]
@@ -389,6 +392,72 @@ def run_check(
         extra={"interrupted": interrupted} if interrupted else {},
         effective_registries=config.canonical()["registries"],
     )
+
+
+def _check_all(
+    runner: NodeRunner,
+    loaded: LoadedHost,
+    images: list[GivenImage],
+    options: CheckOptions,
+    progress: Optional[Progress],
+) -> tuple[list[ImageResult], Optional[BaseException]]:
+    """Every image checked, serially or several at once (``options.parallel``); results
+    in input order, an image not checked because of a stop (returned) marked so."""
+    limits = parallel_limits(options.parallel)
+    counted = _counted(progress, len(images))
+    results: list[Optional[ImageResult]] = [None] * len(images)
+    stopped: Optional[BaseException] = None
+    texts = [given.text for given in images]
+    if len(images) > 1 and any(limits[method_of(text, options)] > 1 for text in texts):
+        parsed = {given.text: given for given in images}  # one text, one parse
+        outcome = check_concurrently(
+            texts,
+            lambda text: method_of(text, options),
+            lambda text: check_image(runner, loaded, parsed[text], options, counted),
+            limits,
+            on_done=counted.done if isinstance(counted, _CountedProgress) else None,
+        )
+        results, stopped = outcome.results, outcome.stopped
+    else:
+        for index, given in enumerate(images):
+            try:
+                results[index] = check_image(runner, loaded, given, options, counted)
+            except (KeyboardInterrupt, Terminated) as stop:
+                stopped = stop
+                break
+            if isinstance(counted, _CountedProgress):
+                counted.done(index + 1)
+    return [
+        result
+        if result is not None
+        else error_result(text, "interrupted", "the check was interrupted before this image")
+        for text, result in zip(texts, results)
+    ], stopped
+
+
+class _CountedProgress:
+    """The caller's progress with ``n of N done`` in front (thread-safe)."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self._progress = progress
+        self._total = total
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, image: str, state: str) -> None:
+        with self._lock:
+            self._progress(f"{self._done} of {self._total} done · {image}", state)
+
+    def done(self, count: int) -> None:
+        with self._lock:
+            self._done = count
+
+
+def _counted(progress: Optional[Progress], total: int) -> Optional[Progress]:
+    """With one image, the caller's progress as it is."""
+    if progress is None or total <= 1:
+        return progress
+    return _CountedProgress(progress, total)
 
 
 def _node_images(runner: NodeRunner) -> list[str] | Finding:
@@ -414,10 +483,14 @@ def node_name(root: Path) -> str:
         name = (read_text(root / "etc" / "hostname", limit=SMALL_FILE_LIMIT) or "").strip()
     except UnsafeFile:
         name = ""
-    return name or socket.gethostname()
+    if name:
+        return name
+    import socket  # only for this last resort: every check imports this module
+
+    return socket.gethostname()
 
 
-def read_checks_file(path: Path) -> list[tuple[str, Optional[str]]]:
+def read_checks_file(path: Path) -> list[tuple[str, Optional[Method]]]:
     """``--images-file PATH`` (``-``: standard input): (reference, method) per line."""
     text = read_text_or_stdin(path, limit=CHECKS_FILE_LIMIT)  # UnsafeFile names the file
     return read_image_lines(text, str(path))
@@ -455,6 +528,7 @@ __all__: Sequence[str] = (
     "check_image",
     "check_node",
     "compat_of",
+    "method_of",
     "node_name",
     "probe_mirrors",
     "read_checks_file",

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from agent.errors import AgentError, clipped, quoted
-
-_METHODS = ("pull", "manifest")
+from agent.vocabulary import METHODS, Method
 
 
 def read_images_file(text: str, name: str) -> list[str]:
@@ -14,13 +13,13 @@ def read_images_file(text: str, name: str) -> list[str]:
     return [image for image, _method in read_image_lines(text, name)]
 
 
-def read_image_lines(text: str, name: str) -> list[tuple[str, Optional[str]]]:
+def read_image_lines(text: str, name: str) -> list[tuple[str, Optional[Method]]]:
     """(reference, method) per line: ``REF  # method=manifest`` picks the method for REF.
 
     The option lives in the comment, so agents that do not know it still read the
     reference (and check it with their default method). Other comment text is ignored.
     """
-    images: list[tuple[str, Optional[str]]] = []
+    images: list[tuple[str, Optional[Method]]] = []
     for number, line in enumerate(text.splitlines(), 1):
         code, _, comment = line.partition("#")
         stripped = code.strip()
@@ -30,15 +29,15 @@ def read_image_lines(text: str, name: str) -> list[tuple[str, Optional[str]]]:
             raise AgentError(
                 f"{name}:{number}: one image reference per line, got {quoted(stripped)}"
             )
-        method = None
+        method: Optional[Method] = None
         for word in comment.split():
             key, equals, value = word.partition("=")
             if key == "method" and equals:
-                if value not in _METHODS:
+                method = next((known for known in METHODS if known == value), None)
+                if method is None:
                     raise AgentError(
                         f"{name}:{number}: method={clipped(value)}: use method=pull or "
                         "method=manifest"
                     )
-                method = value
         images.append((stripped, method))
     return images

@@ -57,6 +57,7 @@ from agent.safe_read import (
     read_bytes,
     read_text,
 )
+from agent.vocabulary import Method
 
 PUBLISH_BACKOFF_MAX = 300.0
 #: With --cycles: how long a report that could not be published is still retried before
@@ -72,7 +73,7 @@ class RunSettings:
     images: tuple[str, ...] = ()
     images_file: Optional[Path] = None
     auto: bool = False
-    method: str = "pull"
+    method: Method = "pull"
     storage: str = "scratch"
     interval: float = 6 * 3600.0
     jitter: float = 60.0
@@ -81,6 +82,7 @@ class RunSettings:
     log_format: str = "text"
     max_images: Optional[int] = None
     covered_only: bool = False
+    parallel: Optional[int] = None  # images checked at once (None: per-method defaults)
 
 
 def config_signature(host_root: Path) -> tuple[tuple[str, int, int], ...]:
@@ -362,6 +364,7 @@ class Agent:
                 pull_images=self.pull_images,
                 max_images=self.settings.max_images,
                 covered_only=self.settings.covered_only,
+                parallel=self.settings.parallel,
             ),
             node=self.settings.node,
             checked_at=self.now(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agent import registries
 from agent.commands.check import node_name
@@ -15,6 +15,7 @@ from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
 from agent.report import worst
 from agent.schema import HISTORY_SCHEMA_VERSION
+from agent.vocabulary import Verdict
 
 
 def summarise_history(loaded: LoadedHost, journal: str) -> list[dict[str, object]]:
@@ -43,9 +44,9 @@ class History:
     entries: list[dict[str, object]]
 
     @property
-    def verdict(self) -> str:
-        """The worst verdict of the pulls."""
-        return worst([str(entry["verdict"]) for entry in self.entries])
+    def verdict(self) -> Verdict:
+        """The worst verdict of the pulls (each entry holds its ImageResult's verdict)."""
+        return worst([cast(Verdict, entry["verdict"]) for entry in self.entries])
 
     def to_json(self) -> dict[str, Any]:
         return {"schemaVersion": HISTORY_SCHEMA_VERSION, "node": self.node, "history": self.entries}

@@ -12,6 +12,7 @@ from agent.pull.log.model import PullLog
 from agent.pull.log.redact import redact, trimmed
 from agent.registries.model import Resolution
 from agent.report import CheckReport, Expected, Finding, ImageResult, Probe
+from agent.vocabulary import Severity
 
 #: The line podman and skopeo log before each source they try.
 TRYING_TO_ACCESS = re.compile(r'Trying to access \\?"([^"\\]+)')
@@ -19,7 +20,7 @@ TRYING_TO_ACCESS = re.compile(r'Trying to access \\?"([^"\\]+)')
 
 def error_result(image: str, code: str, message: str, **extra: object) -> ImageResult:
     """An image that could not be pulled or judged at all (``code`` names why)."""
-    severity = "fail" if code == "rewrite-invalid-reference" else "error"
+    severity: Severity = "fail" if code == "rewrite-invalid-reference" else "error"
     finding = Finding(code, severity, message)
     return ImageResult(image=image, verdict=verdict_of([finding]), findings=(finding,), **extra)  # type: ignore[arg-type]
 

@@ -23,7 +23,7 @@ def check_table(report: CheckReport, *, wide: bool = False, strict: bool = False
         lines.append(f"{finding.severity.upper()} {finding.code}: {finding.message}")
     for image in report.images:
         lines.append("")
-        kind = image.served_by_kind or "not configured"  # an unexpected source served it
+        kind: str = image.served_by_kind or "not configured"  # an unexpected source served it
         served = image.served_by and f"{shorten(image.served_by)} ({kind})"
         lines.append(f"{image.verdict.upper():<5}  {shorten(image.image)}")
         lines.append(f"       served by: {served or 'nothing'}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TextIO
 
 from agent.output.grouping import (
     distinct_findings,
@@ -197,7 +197,7 @@ def _wide_table(summary: Summary, strict: bool) -> str:
     return terminal_safe("\n".join(lines) + "\n")
 
 
-def write_collect_json(summary: Summary, out: Any) -> None:
+def write_collect_json(summary: Summary, out: TextIO) -> None:
     """The JSON document written node by node: 5,000 nodes never sit in memory twice."""
     head = json.dumps(summary.to_json(nodes=False), indent=2)[:-2]  # without the closing brace
     out.write(head + ',\n  "nodes": [')

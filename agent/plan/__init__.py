@@ -14,12 +14,13 @@ from dataclasses import dataclass, field, replace
 from typing import Optional, Union
 
 from agent import reference
-from agent.checklist.mirrors import Rendering, compare, render_registries
+from agent.checklist.compare import compare
+from agent.checklist.mirrors import Rendering, render_registries
 from agent.checklist.version import Version
 from agent.errors import UsageError
 from agent.plan.apply import FileObject, apply_objects
 from agent.plan.diff import plan_image, rule_changes
-from agent.plan.model import ImagePlan, MirrorState, Plan, ProbeResult
+from agent.plan.model import ImageOrigin, ImagePlan, MirrorState, Plan, PlanMode, ProbeResult
 from agent.plan.policy import pull_policy
 from agent.plan.validate import validate
 from agent.registries.model import Configuration
@@ -50,9 +51,9 @@ class PlanInput:
     current: MirrorState
     files: Sequence[FileObject]
     version: Version
-    images: Sequence[tuple[str, str]] = ()  # (image as given, "given" | "reports")
+    images: Sequence[tuple[str, ImageOrigin]] = ()  # (image as given, where from)
     deletes: Sequence[str] = ()
-    mode: str = "cluster"  # "cluster" | "registries-conf"
+    mode: PlanMode = "cluster"
     release_image: Optional[str] = None  # ClusterVersion's desired image (blocked scopes)
     node_config: Optional[Configuration] = None  # registries-conf mode: the node's file
     notes: Sequence[str] = ()

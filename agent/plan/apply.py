@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from agent.checklist.mirrors import ICSP, IDMS, ITMS
+from agent.checklist.mirror_sets import ICSP, IDMS, ITMS
 from agent.documents import DocumentError, parse_yaml_all
 from agent.errors import UsageError
 from agent.plan.model import (
@@ -26,11 +26,11 @@ from agent.plan.model import (
     IMAGE_CONFIG_NAME,
     MIRROR_KINDS,
     Action,
-    Json,
     MirrorState,
     Problem,
     name_of,
 )
+from agent.vocabulary import Json
 
 SHORT_KINDS = {
     "icsp": ICSP,

@@ -15,7 +15,8 @@ from typing import Any, Optional
 from agent.checklist.fetch import CLUSTER_VERSION, ICSPS, IDMSS, IMAGE_CONFIG, ITMSS, KubeCluster
 from agent.checklist.model import Unavailable
 from agent.errors import EnvironmentFailure
-from agent.plan.model import Json, MirrorState
+from agent.plan.model import MirrorState
+from agent.vocabulary import Json
 
 
 class ClusterUnreadable(EnvironmentFailure):

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional
 
-from agent.checklist.mirrors import rules_of
+from agent.checklist.compare import rules_of
 from agent.errors import AgentError
-from agent.plan.model import Change, Hop, ImagePlan, Route, RuleChange
+from agent.plan.model import Change, Hop, ImageOrigin, ImagePlan, Route, RuleChange
 from agent.plan.policy import PullPolicy
 from agent.reference import ImageReference
 from agent.registries.model import Configuration
@@ -110,7 +110,7 @@ def plan_image(
     ref: ImageReference,
     before: Configuration,
     after: Configuration,
-    origin: str,
+    origin: ImageOrigin,
     policies: tuple[PullPolicy, PullPolicy] = (PullPolicy(), PullPolicy()),
 ) -> ImagePlan:
     old = route(before, ref, policies[0].rejection(ref.name))

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-from agent.checklist.mirrors import ICSP, IDMS, ITMS
+from agent.checklist.mirror_sets import ICSP, IDMS, ITMS
+from agent.vocabulary import Json, SourceKind
 
-Json = dict[str, Any]
 MIRROR_KINDS = (ICSP, IDMS, ITMS)
 IMAGE_CONFIG_KIND = "Image"  # image.config.openshift.io/cluster
 IMAGE_CONFIG_NAME = "cluster"
@@ -89,9 +89,6 @@ class Action:
 
     def to_json(self) -> Json:
         return {"kind": self.kind, "name": self.name, "action": self.action, "from": self.origin}
-
-
-SourceKind = Literal["mirror", "source"]
 
 
 @dataclass(frozen=True)
@@ -179,6 +176,10 @@ class Change:
         return {"kind": self.kind, "detail": self.detail, "location": self.location}
 
 
+# Where a planned image came from: the command line, or the nodes' reports (--from-reports).
+ImageOrigin = Literal["given", "reports"]
+
+
 @dataclass(frozen=True)
 class ImagePlan:
     image: str  # as given
@@ -186,7 +187,7 @@ class ImagePlan:
     before: Route
     after: Route
     changes: tuple[Change, ...] = ()
-    origin: str = "given"  # given | reports
+    origin: ImageOrigin = "given"
 
     @property
     def breaking(self) -> bool:
@@ -243,12 +244,16 @@ class ProbeResult:
         }
 
 
+# What the plan compares: the cluster's objects, or one node's registries.conf (offline).
+PlanMode = Literal["cluster", "registries-conf"]
+
+
 @dataclass(frozen=True)
 class Plan:
     version: tuple[int, int]
     version_text: str
     version_from: str
-    mode: str  # "cluster" | "registries-conf"
+    mode: PlanMode
     actions: tuple[Action, ...] = ()
     problems: tuple[Problem, ...] = ()
     notes: tuple[str, ...] = ()

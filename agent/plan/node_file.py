@@ -16,10 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.checklist.mirrors import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE
+from agent.checklist.mirror_sets import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE
 from agent.plan.apply import FileObject
-from agent.plan.model import Json, MirrorState, name_of
+from agent.plan.model import MirrorState, name_of
 from agent.registries.model import Configuration, RegistryEntry
+from agent.vocabulary import Json
 
 NODE_OBJECT = "node-registries-conf"
 _LISTS = {ICSP: "repositoryDigestMirrors", IDMS: "imageDigestMirrors", ITMS: "imageTagMirrors"}

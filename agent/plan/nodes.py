@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from agent.checklist.fetch import KubeCluster
-from agent.checklist.model import Json, Unavailable
+from agent.checklist.model import Unavailable
 from agent.checklist.snapshot import NodeReport, NodeState, Reports
 from agent.checklist.wait import Progress, wait_for_reports
 from agent.kube.client import ApiError, Forbidden, Unauthorized, configmap_path, node_path
 from agent.kube.contract import CHECKS_CONFIGMAP, PLAN_FIELD_MANAGER, PLAN_KEY
 from agent.plan.cluster import ClusterUnreadable
 from agent.plan.model import ProbeResult
+from agent.vocabulary import Json
 
 
 @dataclass(frozen=True)

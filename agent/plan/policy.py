@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from agent import reference
-from agent.checklist.mirrors import Rendering, scope_nested
+from agent.checklist.mirror_sets import scope_nested
+from agent.checklist.mirrors import Rendering
 
 
 @dataclass(frozen=True)

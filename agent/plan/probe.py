@@ -20,6 +20,7 @@ from agent.plan.model import ProbeResult
 from agent.process import CommandResult, run_command
 from agent.pull.commands import skopeo_inspect_argv
 from agent.pull.log.redact import redact
+from agent.reference import ReferenceError, parse_normalized
 
 Runner = Callable[..., CommandResult]
 _MISSING = ("manifest unknown", "name unknown", "not found", "404")
@@ -51,6 +52,19 @@ def classify(result: CommandResult) -> tuple[str, str]:
     return "error", message
 
 
+def _probe(
+    location: str, conf: str, timeout: float, auth_file: Optional[str], run: Runner
+) -> tuple[str, str]:
+    """(outcome, message) of one mirror location (a pull source's, so a valid reference)."""
+    try:
+        ref = parse_normalized(location)
+    except ReferenceError as exc:
+        return "error", exc.message
+    argv = skopeo_inspect_argv(ref, auth_file=auth_file, registries_conf=conf)
+    argv = tuple(arg for arg in argv if arg != "--debug")
+    return classify(run(argv, timeout=timeout))
+
+
 def run_probes(
     targets: Sequence[tuple[str, str, bool]],
     *,
@@ -67,9 +81,7 @@ def run_probes(
         conf.write_text(probe_config_text(insecure))
         for image, location, _insecure in targets:
             if location not in outcomes:
-                argv = skopeo_inspect_argv(location, auth_file=auth_file, registries_conf=str(conf))
-                argv = tuple(arg for arg in argv if arg != "--debug")
-                outcomes[location] = classify(run(argv, timeout=timeout))
+                outcomes[location] = _probe(location, str(conf), timeout, auth_file, run)
             outcome, message = outcomes[location]
             results.append(ProbeResult(image, location, outcome, message))  # type: ignore[arg-type]
     return results

@@ -24,15 +24,15 @@ from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from agent.checklist.mco_validation import Refusal
-from agent.checklist.mirrors import (
+from agent.checklist.mirror_sets import (
     ALLOW_CONTACTING_SOURCE,
     ICSP,
     IDMS,
     ITMS,
     NEVER_CONTACT_SOURCE,
     scope_nested,
-    version_text,
 )
+from agent.checklist.version import version_text
 from agent.plan.model import IMAGE_CONFIG_KIND, IMAGE_CONFIG_NAME, MirrorState, Problem, name_of
 
 API_VERSIONS = {

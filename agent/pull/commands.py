@@ -2,9 +2,10 @@
 
 Pure: each function returns the argv (a tuple; never a shell string) or the environment
 of a command, built the way the container runtime would pull (docs/pull-resolution.md
-§6): the node's global pull secret as ``--authfile``, never ``--tls-verify=false``. A
-value that a command could take for an option is refused with a UsageError before any
-argv exists.
+§6): the node's global pull secret as ``--authfile``, never ``--tls-verify=false``. An
+image is an :class:`ImageReference`, parsed where it entered the agent, so it cannot be
+read as an option; any other value a command could take for one is refused with a
+UsageError before any argv exists.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Optional
 
 from agent.errors import UsageError
 from agent.node.paths import NODE_PATH, ROOT_HOME
+from agent.reference import ImageReference
 
 __all__ = [
     "PODMAN_VERSION_ARGV",
-    "check_reference",
     "check_storage_driver",
     "crio_journal_argv",
     "node_env",
@@ -33,16 +34,6 @@ __all__ = [
 PODMAN_VERSION_ARGV = ("podman", "--version")
 
 _STORAGE_DRIVER = re.compile(r"[a-z0-9_-]+")
-
-
-def check_reference(reference: str) -> None:
-    """UsageError unless ``reference`` can only be read as an image reference."""
-    if (
-        not reference
-        or reference.startswith("-")
-        or any(ch.isspace() or ord(ch) < 32 for ch in reference)
-    ):
-        raise UsageError(f"not an image reference: {reference!r}")
 
 
 def check_storage_driver(name: str) -> None:
@@ -75,7 +66,7 @@ def node_env(
 
 
 def podman_pull_argv(
-    reference: str,
+    reference: ImageReference,
     *,
     scratch: Optional[str],
     storage_driver: Optional[str] = None,
@@ -84,7 +75,6 @@ def podman_pull_argv(
 ) -> tuple[str, ...]:
     """``podman pull --log-level=debug`` (before chroot) of ``reference``; ``scratch`` is
     the node path of the throw-away store, None for the node's own store."""
-    check_reference(reference)
     argv = ["podman"]
     if scratch is not None:
         argv += ["--root", f"{scratch}/root", "--runroot", f"{scratch}/run"]
@@ -103,7 +93,7 @@ def podman_pull_argv(
         argv += ["--retry", "0"]
     if auth_file:
         argv += ["--authfile", auth_file]
-    return (*argv, "--", reference)
+    return (*argv, "--", str(reference))
 
 
 def scratch_containers_conf(scratch: str) -> str:
@@ -124,12 +114,14 @@ def scratch_containers_conf(scratch: str) -> str:
 
 
 def skopeo_inspect_argv(
-    reference: str, *, auth_file: Optional[str] = None, registries_conf: Optional[str] = None
+    reference: ImageReference,
+    *,
+    auth_file: Optional[str] = None,
+    registries_conf: Optional[str] = None,
 ) -> tuple[str, ...]:
     """``skopeo --debug inspect --raw`` (before chroot): the manifest only, through the
     same mirrors; ``registries_conf`` is an absolute node path used instead of the node's
     main registries.conf."""
-    check_reference(reference)
     argv = ["skopeo", "--debug"]
     if registries_conf is not None:
         if not registries_conf.startswith("/"):

@@ -6,7 +6,7 @@ info → pass, warn → warn, fail → fail, error → error; an image's verdict
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -15,21 +15,27 @@ from agent.pull.log.digests import is_digest_mismatch, reference_digest
 from agent.pull.log.model import Attempt, PullLog
 from agent.registries.model import Resolution
 from agent.report import AttemptRecord, Finding, Probe, worst
+from agent.vocabulary import Severity, SourceKind, Verdict
 
-SEVERITY_VERDICT = {"info": "pass", "warn": "warn", "fail": "fail", "error": "error"}
+SEVERITY_VERDICT: dict[Severity, Verdict] = {
+    "info": "pass",
+    "warn": "warn",
+    "fail": "fail",
+    "error": "error",
+}
 
 
-def verdict_of(findings: Sequence[Finding]) -> str:
+def verdict_of(findings: Sequence[Finding]) -> Verdict:
     return worst([SEVERITY_VERDICT[finding.severity] for finding in findings])
 
 
 @dataclass(frozen=True)
 class Judgement:
-    verdict: str
+    verdict: Verdict
     findings: tuple[Finding, ...]
     attempts: tuple[AttemptRecord, ...]
     served_by: Optional[str]
-    served_by_kind: Optional[str]
+    served_by_kind: Optional[SourceKind]
     served_digest: Optional[str] = None  # the manifest's digest, when known
 
 
@@ -192,7 +198,7 @@ def _tag_listing_failed(log: PullLog) -> bool:
 
 
 def _failed_after_resolution(
-    log: PullLog, served: str, kinds: dict[str, str], exit_code: int
+    log: PullLog, served: str, kinds: Mapping[str, SourceKind], exit_code: int
 ) -> Finding:
     tool = log.tool if log.tool in ("podman", "skopeo") else "the tool"
     error = log.final_error or "no final error in the log"

@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from agent.errors import CheckEnvironmentError, UsageError
 from agent.node.paths import SCRATCH_PARENT, HostRoot
@@ -23,7 +23,9 @@ from agent.node.settings import NodeSettings, read_graphroot, read_store_images
 from agent.process import CommandNotFound, CommandResult, run_command
 from agent.pull import commands
 from agent.pull.manifest import ImageSize, PlatformManifest, manifest_size, node_platform
+from agent.pull.room import PullsInFlight
 from agent.pull.scratch import NodeDiskFull, ScratchFolder, free_bytes, require_free_space
+from agent.reference import ImageReference, ReferenceError
 
 __all__ = ["NodeRunner"]
 
@@ -39,13 +41,6 @@ SIZE_FACTOR = 3
 #: The manifest fetched for the estimate gets at most this long (a mirror that hangs is
 #: the pull's to report, with its own timeout).
 _SIZE_TIMEOUT = 30.0
-
-
-def _repository_of(reference: str) -> str:
-    """``host/repo`` of ``host/repo:tag`` or ``host/repo@sha256:...``."""
-    base = reference.rsplit("@", 1)[0]
-    head, slash, last = base.rpartition("/")
-    return f"{head}{slash}{last.split(':', 1)[0]}" if slash else base
 
 
 class NodeRunner:
@@ -90,6 +85,8 @@ class NodeRunner:
         self._run = run
         self._host = HostRoot(settings.host_root)
         self.scratch = ScratchFolder(self._host, scratch_parent)
+        #: the pulls this runner has under way at once (several threads may pull)
+        self.in_flight = PullsInFlight()
         #: the node's podman release once :meth:`podman_version` has read it
         self.podman_release: Optional[str] = None
 
@@ -160,7 +157,7 @@ class NodeRunner:
         ~20 ms of ``podman --version`` are not added to every check. An error it raised
         is raised by the call.
         """
-        outcome: list[Any] = []
+        outcome: list[Union[Optional[str], BaseException]] = []
 
         def ask() -> None:
             try:
@@ -173,14 +170,15 @@ class NodeRunner:
 
         def answer() -> Optional[str]:
             thread.join()
-            if isinstance(outcome[0], BaseException):
-                raise outcome[0]
-            return outcome[0]  # type: ignore[no-any-return]
+            answered = outcome[0]
+            if isinstance(answered, BaseException):
+                raise answered
+            return answered
 
         return answer
 
     def pull(
-        self, reference: str, *, on_stderr_line: Optional[Callable[[str], None]] = None
+        self, reference: ImageReference, *, on_stderr_line: Optional[Callable[[str], None]] = None
     ) -> CommandResult:
         """``podman pull --log-level=debug`` of ``reference``, as CRI-O would resolve it.
 
@@ -188,10 +186,8 @@ class NodeRunner:
         c/image's temporary blob files go to the scratch folder's ``tmp/`` (TMPDIR), not to
         the node's /var/tmp, where a podman killed at the timeout would leave them.
         """
-        commands.check_reference(reference)
-        if self.size_check:
-            self.check_room_for(reference)
-        with self.scratch_store() as scratch:
+        size = self.image_size(reference) if self.size_check else None
+        with self.scratch_store(size) as scratch:
             argv = commands.podman_pull_argv(
                 reference,
                 scratch=scratch if self.storage == "scratch" else None,
@@ -228,7 +224,7 @@ class NodeRunner:
 
     def inspect_manifest(
         self,
-        reference: str,
+        reference: ImageReference,
         *,
         registries_conf: Optional[str] = None,
         on_stderr_line: Optional[Callable[[str], None]] = None,
@@ -265,13 +261,14 @@ class NodeRunner:
             places.append((self.agent_path(graphroot), graphroot))
         return places
 
-    def check_free_space(self) -> None:
+    def check_free_space(self, held: int = 0) -> None:
         """NodeDiskFull (a CheckEnvironmentError) when a filesystem the pull writes to has
-        less than the reserve (``min_free_bytes``) free."""
+        less than the reserve (``min_free_bytes``) free, plus ``held``: the bytes the pulls
+        already in flight hold (:class:`PullsInFlight`)."""
         for path, node_path in self._write_places():
-            require_free_space(path, node_path, self.min_free_bytes)
+            require_free_space(path, node_path, self.min_free_bytes + held)
 
-    def image_size(self, reference: str) -> Optional[ImageSize]:
+    def image_size(self, reference: ImageReference) -> Optional[ImageSize]:
         """The image's download size from its manifest, fetched the way the pull will
         fetch it (skopeo inspect --raw through the node's mirror rules, with its
         credentials); for an index, the node's platform's manifest. None when unknown."""
@@ -290,14 +287,21 @@ class NodeRunner:
             found = manifest_size(result.stdout, node_platform())
             if not isinstance(found, PlatformManifest):
                 return found
-            target = f"{_repository_of(reference)}@{found.digest}"
+            try:
+                target = ImageReference(reference.domain, reference.path, digest=found.digest)
+            except ReferenceError:
+                return None  # the index names no valid digest: skopeo would refuse it too
         return None
 
-    def check_room_for(self, reference: str) -> None:
+    def check_room_for(self, reference: ImageReference, held: int = 0) -> None:
         """NodeDiskFull before anything is written when the image, by its manifest, would
         take the filesystems a pull writes to below the reserve. Nothing is decided when
         the size cannot be known (the watch during the pull still guards the disk)."""
-        size = self.image_size(reference)
+        self._check_size(self.image_size(reference), held)
+
+    def _check_size(self, size: Optional[ImageSize], held: int) -> None:
+        """:meth:`check_room_for` of a size already known; ``held``: the bytes the pulls
+        already in flight hold, which they will fill while this one runs."""
         if size is None:
             return
         needed = size.download * SIZE_FACTOR
@@ -305,15 +309,16 @@ class NodeRunner:
             if not path.exists():
                 continue
             try:
-                room = free_bytes(path) - self.min_free_bytes
+                room = free_bytes(path) - self.min_free_bytes - held
             except OSError:
                 continue
             if needed > room:
+                beside = f", beside the {held} bytes the pulls in flight hold" if held else ""
                 raise NodeDiskFull(
                     f"not pulled: the image needs about {needed} bytes on the node "
                     f"({SIZE_FACTOR} x its {size.download} bytes to download, by its "
                     f"manifest), {node_path} has {max(room, 0)} bytes free above the "
-                    f"reserve of {self.min_free_bytes} bytes (--min-free-gib)",
+                    f"reserve of {self.min_free_bytes} bytes (--min-free-gib){beside}",
                     hint="free space on the node, or check this image by manifest "
                     "(# method=manifest, --method manifest)",
                 )
@@ -342,11 +347,20 @@ class NodeRunner:
         return watch
 
     @contextlib.contextmanager
-    def scratch_store(self) -> Iterator[str]:
+    def scratch_store(self, size: Optional[ImageSize] = None) -> Iterator[str]:
         """A fresh scratch store (see :meth:`ScratchFolder.store`) once there is room for a
-        pull; yields its node path."""
-        self.check_free_space()
-        with self.scratch.store() as node_dir:
+        pull beside the pulls in flight (:class:`PullsInFlight`); yields its node path.
+
+        ``size``: the image's size by its manifest, when known. The pull then holds its
+        estimate (SIZE_FACTOR x the download) while it runs, else the reserve's amount.
+        """
+        amount = self.min_free_bytes if size is None else size.download * SIZE_FACTOR
+
+        def room(held: int) -> None:
+            self._check_size(size, held)
+            self.check_free_space(held)
+
+        with self.in_flight.reserve(amount, room), self.scratch.store() as node_dir:
             yield node_dir
 
     def node_temp_file(

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Optional
 
 from agent.node.paths import ROOT_HOME, HostRoot
+from agent.reference import ImageReference
 from agent.registries.decode import decode_alias_cache, decode_file
 from agent.registries.hostfiles import read_alias_cache, read_config_files
 from agent.registries.merge import merge
 from agent.registries.model import CURRENT, Compat, Configuration, Explanation
-from agent.registries.resolve import explain, find_entry, pull_sources
+from agent.registries.resolve import explain, explain_reference, find_entry, pull_sources
 
 __all__ = [
     "CURRENT",
@@ -19,6 +20,7 @@ __all__ = [
     "Explanation",
     "LoadedHost",
     "explain",
+    "explain_reference",
     "find_entry",
     "load",
     "pull_sources",
@@ -34,6 +36,10 @@ class LoadedHost:
 
     def explain(self, given: str) -> Explanation:
         return explain(self.config, given, self.cached_aliases)
+
+    def explain_reference(self, given: str, ref: ImageReference) -> Explanation:
+        """:meth:`explain` for a fully qualified reference already parsed from ``given``."""
+        return explain_reference(self.config, given, ref)
 
 
 def load(

@@ -6,7 +6,10 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Literal, Optional
+
+from agent.reference import ImageReference
+from agent.vocabulary import SourceKind
 
 PULL_FROM_MIRROR_VALUES = ("", "all", "digest-only", "tag-only")
 SHORT_NAME_MODES = ("enforcing", "permissive", "disabled")
@@ -202,9 +205,10 @@ class PullSource:
     """One place a pull tries, in order; ``location`` is exactly what podman logs."""
 
     location: str
-    kind: str  # "mirror" or "source"
+    kind: SourceKind
     insecure: bool
     blocked: bool
+    reference: ImageReference  # ``location``, parsed (what a probe of this source asks for)
     blocked_by: Optional[str] = None  # prefix of the blocked entry that refuses it
 
 
@@ -214,12 +218,18 @@ class SkippedMirror:
     reason: str
 
 
+# Where a short name's candidate came from.
+CandidateOrigin = Literal["alias", "unqualified-search-registries"]
+# Where explaining a reference stopped: "reference" is bad input.
+ProblemStage = Literal["reference", "short-name", "rewrite"]
+
+
 @dataclass(frozen=True)
 class Problem:
     """Why sources could not be computed for one reference."""
 
     kind: str
-    stage: str  # "reference" (bad input), "short-name" or "rewrite"
+    stage: ProblemStage
     message: str
 
 
@@ -247,7 +257,8 @@ class ShortNameCandidate:
     """A fully qualified name a short name expands to, and where it came from."""
 
     reference: str
-    origin: str  # "alias" or "unqualified-search-registries"
+    origin: CandidateOrigin
+    parsed: ImageReference  # ``reference``, parsed (what its pull sources are worked out from)
     origin_file: Optional[str] = None
 
 

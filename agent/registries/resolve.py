@@ -24,6 +24,7 @@ from agent.registries.model import (
     ShortNameCandidate,
     SkippedMirror,
 )
+from agent.vocabulary import SourceKind
 
 
 def match_length(name: str, prefix: str) -> int:
@@ -88,7 +89,7 @@ def source_of(config: Configuration, repository: str) -> str:
 class _Endpoint:
     location: str
     insecure: bool
-    kind: str
+    kind: SourceKind
 
 
 def _skip_reason(entry: RegistryEntry, pull_from_mirror: str, digested: bool) -> Optional[str]:
@@ -112,7 +113,8 @@ def pull_sources(config: Configuration, ref: reference.ImageReference) -> Resolu
     text = str(ref)
     entry = find_entry(config, ref.name)
     if entry is None:
-        return Resolution(text, None, (PullSource(text, "source", False, False),))
+        source = PullSource(text, "source", insecure=False, blocked=False, reference=ref)
+        return Resolution(text, None, (source,))
 
     digested = ref.digest is not None
     endpoints: list[_Endpoint] = []
@@ -150,6 +152,7 @@ def pull_sources(config: Configuration, ref: reference.ImageReference) -> Resolu
                 kind=endpoint.kind,
                 insecure=endpoint.insecure,
                 blocked=blocked,
+                reference=physical,
                 blocked_by=blocking.prefix if blocked and blocking else None,
             )
         )
@@ -185,7 +188,7 @@ def short_name_candidates(
             alias_value, alias_origin = alias.value, alias.origin
     if alias_value:
         candidate = reference.parse_normalized(alias_value + suffix).with_default_tag()
-        return (ShortNameCandidate(str(candidate), "alias", alias_origin),)
+        return (ShortNameCandidate(str(candidate), "alias", candidate, alias_origin),)
 
     registries = config.unqualified_search_registries
     if not registries:
@@ -195,13 +198,18 @@ def short_name_candidates(
             f"are defined in {where}",
             hint="use a fully qualified reference (host/repository@sha256:...)",
         )
+    expanded = [
+        reference.parse_normalized(f"{registry}/{short_name}").with_default_tag()
+        for registry in registries
+    ]
     candidates = tuple(
         ShortNameCandidate(
-            str(reference.parse_normalized(f"{registry}/{short_name}").with_default_tag()),
+            str(candidate),
             "unqualified-search-registries",
+            candidate,
             config.unqualified_search_registries_origin,
         )
-        for registry in registries
+        for candidate in expanded
     )
     if len(candidates) > 1 and config.short_name_mode == "enforcing":
         raise AgentError(
@@ -225,7 +233,7 @@ def _drop_tag_if_digested(short_name: str) -> str:
 def _candidate_resolution(config: Configuration, candidate: ShortNameCandidate) -> Resolution:
     """One candidate's sources; a rewrite error ends this candidate only (libimage's loop
     records each candidate's error and goes on to the next)."""
-    ref = reference.parse_normalized(candidate.reference).for_pull()
+    ref = candidate.parsed.for_pull()
     try:
         return pull_sources(config, ref)
     except RewriteError as exc:
@@ -253,20 +261,22 @@ def explain(
 ) -> Explanation:
     """The sources for one reference as typed by a user; problems are reported, not raised."""
     try:
-        if reference.is_short_name(given):
-            candidates = short_name_candidates(config, _drop_tag_if_digested(given), cached_aliases)
-        else:
-            candidates = ()
-            normalized = reference.parse_normalized(given).for_pull()
+        if not reference.is_short_name(given):
+            return explain_reference(config, given, reference.parse_normalized(given))
+        candidates = short_name_candidates(config, _drop_tag_if_digested(given), cached_aliases)
     except ReferenceError as exc:
         return Explanation(given, problem=Problem(exc.kind, "reference", exc.message))
     except AgentError as exc:
         return Explanation(given, problem=Problem("short-name", "short-name", exc.message))
-    if candidates:
-        resolutions = tuple(_candidate_resolution(config, c) for c in candidates)
-        return Explanation(
-            given, None, resolutions, candidates, _all_candidates_failed(resolutions)
-        )
+    resolutions = tuple(_candidate_resolution(config, c) for c in candidates)
+    return Explanation(given, None, resolutions, candidates, _all_candidates_failed(resolutions))
+
+
+def explain_reference(
+    config: Configuration, given: str, ref: reference.ImageReference
+) -> Explanation:
+    """:func:`explain` for a fully qualified reference, parsed where it entered the agent."""
+    normalized = ref.for_pull()
     try:
         return Explanation(given, str(normalized), (pull_sources(config, normalized),))
     except RewriteError as exc:

@@ -229,52 +229,59 @@ def test_first_mirror_serves(world: World) -> None:
     assert_scratch_removed(root, image)
 
 
-def test_first_mirror_down_second_serves(world: World) -> None:
-    root = node(world, [world.down.host, world.mirror.host])
+# Where a fallback ends: the mirrors configured (World registries, in order), the attempts
+# (registry or "source", outcome, reason) and the finding. Every failed location is named.
+FALLBACKS = {
+    "first-mirror-down-second-serves": (
+        ["down", "mirror"],
+        [("down", "failed", "connection-refused"), ("mirror", "served", None)],
+        "fallback-to-later-mirror",
+    ),
+    "first-mirror-lacks-the-digest-second-serves": (
+        ["empty", "mirror"],
+        [("empty", "failed", "manifest-unknown"), ("mirror", "served", None)],
+        "fallback-to-later-mirror",
+    ),
+    "every-mirror-fails-and-the-source-serves": (
+        ["down", "empty"],
+        [
+            ("down", "failed", "connection-refused"),
+            ("empty", "failed", "manifest-unknown"),
+            ("source", "served", None),
+        ],
+        "served-by-source",
+    ),
+}
+
+
+@pytest.mark.parametrize(("mirrors", "attempts", "code"), FALLBACKS.values(), ids=FALLBACKS)
+def test_a_pull_falls_back_along_the_configured_order(
+    world: World,
+    mirrors: list[str],
+    attempts: list[tuple[str, str, Optional[str]]],
+    code: str,
+) -> None:
+    root = node(world, [getattr(world, name).host for name in mirrors])
     report = check(world, root, "--image", world.ref, exit_code=0)
+
+    def where(name: str) -> tuple[str, str]:
+        return (
+            (world.ref, "source")
+            if name == "source"
+            else (world.at(getattr(world, name).host), "mirror")
+        )
 
     assert report["verdict"] == "warn"
     image = only_image(report)
     assert image["verdict"] == "warn"
-    assert tried(image) == [
-        (world.at(world.down.host), "mirror", "failed", "connection-refused"),
-        (world.at(world.mirror.host), "mirror", "served", None),
-    ]
-    assert "connection refused" in image["attempts"][0]["message"]
-    assert image["servedBy"] == world.at(world.mirror.host)
-    assert image["servedByKind"] == "mirror"
-    assert codes(image["findings"]) == ["fallback-to-later-mirror"]
-    assert world.at(world.down.host) in image["findings"][0]["message"]
-
-
-def test_first_mirror_lacks_the_digest_second_serves(world: World) -> None:
-    root = node(world, [world.empty.host, world.mirror.host])
-    report = check(world, root, "--image", world.ref, exit_code=0)
-
-    assert report["verdict"] == "warn"
-    image = only_image(report)
-    assert tried(image) == [
-        (world.at(world.empty.host), "mirror", "failed", "manifest-unknown"),
-        (world.at(world.mirror.host), "mirror", "served", None),
-    ]
-    assert image["servedBy"] == world.at(world.mirror.host)
-    assert codes(image["findings"]) == ["fallback-to-later-mirror"]
-
-
-def test_every_mirror_fails_and_the_source_serves(world: World) -> None:
-    root = node(world, [world.down.host, world.empty.host])
-    report = check(world, root, "--image", world.ref, exit_code=0)
-
-    assert report["verdict"] == "warn"
-    image = only_image(report)
-    assert tried(image) == [
-        (world.at(world.down.host), "mirror", "failed", "connection-refused"),
-        (world.at(world.empty.host), "mirror", "failed", "manifest-unknown"),
-        (world.ref, "source", "served", None),
-    ]
-    assert image["servedBy"] == world.ref
-    assert image["servedByKind"] == "source"
-    assert codes(image["findings"]) == ["served-by-source"]
+    assert tried(image) == [(*where(name), outcome, reason) for name, outcome, reason in attempts]
+    assert (image["servedBy"], image["servedByKind"]) == where(attempts[-1][0])
+    assert codes(image["findings"]) == [code]
+    for attempt in image["attempts"]:
+        if attempt["outcome"] == "failed":
+            assert attempt["location"] in image["findings"][0]["message"]
+        if attempt["reason"] == "connection-refused":
+            assert "connection refused" in attempt["message"]
 
 
 def test_nothing_serves_the_image(world: World) -> None:

@@ -216,6 +216,6 @@ def test_push_repairs_a_digest_that_differs_from_the_first_push(lab: Lab) -> Non
     first = lab.build_image("team/repair:1")
     second = lab.build_image("team/repair:2")
     digest = lab.push(first, source, "team/repair")
-    lab._digests[second.image_id] = (digest, source, "team/repair")
+    lab.first_pushes[second.image_id] = (digest, source, "team/repair")
     assert lab.push(second, target, "team/repair", "x") == digest
     assert manifest_digest(lab.inspect_raw(target, "team/repair", "x")) == digest

@@ -108,8 +108,9 @@ class Lab:
         self._processes = ProcessTracker(self.workdir, self._check_open)
         self._registries: dict[str, Registry] = {}
         self._hanging: list[HangingServer] = []
-        # image ID -> (digest, registry, repository) of its first push
-        self._digests: dict[str, tuple[str, Registry, str]] = {}
+        # image ID -> (digest, registry, repository) of its first push: what push() keeps
+        # the digest of (public: a test may claim an earlier push to provoke a repair)
+        self.first_pushes: dict[str, tuple[str, Registry, str]] = {}
         self._host_roots = 0
         self._opened = False
         self._closed = False
@@ -354,9 +355,9 @@ class Lab:
         # by ID: a later build with the same tag name must not change what is pushed
         self.podman(*args, image.image_id, destination)
         digest = read_digest(digest_file)
-        first = self._digests.get(image.image_id)
+        first = self.first_pushes.get(image.image_id)
         if first is None:
-            self._digests[image.image_id] = (digest, registry, repository)
+            self.first_pushes[image.image_id] = (digest, registry, repository)
             return digest
         first_digest, first_registry, first_repository = first
         if digest == first_digest:

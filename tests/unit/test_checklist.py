@@ -26,7 +26,7 @@ from agent.checklist.model import (
     Unavailable,
 )
 from agent.checklist.snapshot import Reports
-from agent.checklist.wait import wait_for_reports
+from agent.checklist.wait import FetchReports, WaitResult, wait_for_reports
 from agent.cli.app import main
 from agent.commands.check import CheckOptions
 from agent.commands.checks_file import read_image_lines, read_images_file
@@ -36,6 +36,7 @@ from agent.kube.publish import CONFIGMAP_LIMIT, fit_report, report_configmap
 from agent.output.checklist import junit, markdown, render, table
 from agent.report import CheckReport, ImageResult
 from agent.schema import CHECKLIST_SCHEMA_VERSION
+from tests.support.clock import FakeClock
 from tests.unit.checklist.factories import report_configmap as report_cm
 from tests.unit.commands.fakes import LOGS, SRC, FakeRunner, check, host_with, result
 
@@ -170,21 +171,29 @@ def test_read_only_when_the_write_failed() -> None:
 # --- the wait --------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+def wait_on(
+    clock: FakeClock,
+    fetch: FetchReports,
+    nodes: list[str],
+    timeout: float,
+    poll: float,
+    **options: Any,
+) -> WaitResult:
+    """wait_for_reports on the fake clock, every report counting as fresh."""
+    return wait_for_reports(
+        fetch,
+        nodes,
+        lambda report: True,
+        timeout=timeout,
+        poll=poll,
+        clock=clock,
+        sleep=clock.sleep,
+        **options,
+    )
 
 
 def test_wait_until_every_node_reported() -> None:
-    clock = Clock()
+    clock = FakeClock()
     published: dict[str, dict[str, Any]] = {}
     asked: list[Optional[set[str]]] = []
     arrivals = {1: "a", 2: "b", 3: "c"}
@@ -197,14 +206,12 @@ def test_wait_until_every_node_reported() -> None:
         return Reports.of(cm for name, cm in published.items() if nodes is None or name in nodes)
 
     progress: list[tuple[int, int]] = []
-    done = wait_for_reports(
+    done = wait_on(
+        clock,
         fetch,
         ["a", "b", "c"],
-        lambda report: True,
-        timeout=600,
-        poll=15,
-        clock=clock,
-        sleep=clock.sleep,
+        600,
+        15,
         progress=lambda n, total: progress.append((n, total)),
     )
     assert (done.timed_out, done.fresh, done.expected, done.seconds) == (False, 3, 3, 45.0)
@@ -214,50 +221,17 @@ def test_wait_until_every_node_reported() -> None:
 
 
 def test_wait_gives_up_and_a_node_that_never_reports_stays_missing() -> None:
-    clock = Clock()
-    done = wait_for_reports(
-        lambda nodes: Reports.of([report_cm("a")]),
-        ["a", "silent"],
-        lambda report: True,
-        timeout=60,
-        poll=25,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    clock = FakeClock()
+    done = wait_on(clock, lambda nodes: Reports.of([report_cm("a")]), ["a", "silent"], 60, 25)
     assert (done.timed_out, done.fresh, done.seconds) == (True, 1, 60.0)
     assert clock.slept == [25, 25, 10]
     seen = Reports.of([report_cm("a")])
-    given = wait_for_reports(
-        lambda nodes: Reports(),
-        ["a"],
-        lambda r: True,
-        timeout=60,
-        poll=5,
-        clock=clock,
-        sleep=clock.sleep,
-        initial=seen,
-    )
+    given = wait_on(clock, lambda nodes: Reports(), ["a"], 60, 5, initial=seen)
     assert given.reports is seen and not given.timed_out
-    once = wait_for_reports(
-        lambda nodes: Reports(),
-        ["a"],
-        lambda r: True,
-        timeout=0,
-        poll=5,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    once = wait_on(clock, lambda nodes: Reports(), ["a"], 0, 5)
     assert once.timed_out and clock.slept == [25, 25, 10]
     denied = Unavailable("forbidden", Permission("list", "configmaps", "mirror-agent"))
-    stopped = wait_for_reports(
-        lambda nodes: denied,
-        ["a"],
-        lambda r: True,
-        timeout=60,
-        poll=5,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    stopped = wait_on(clock, lambda nodes: denied, ["a"], 60, 5)
     assert stopped.reports is denied
 
 
@@ -265,7 +239,9 @@ def test_wait_gives_up_and_a_node_that_never_reports_stays_missing() -> None:
 
 PURE = [
     "model",
+    "mirror_sets",
     "mirrors",
+    "compare",
     "snapshot",
     "target",
     "version",

@@ -10,33 +10,10 @@ import pytest
 
 from agent.checklist.mco_validation import valid_mirror, valid_scope, valid_source
 from agent.checklist.mirrors import Rendering, render_registries
+from tests.unit.checklist.factories import icsp, idms, itms
 
 PAYLOAD_IMAGE = "quay.io/openshift-release-dev/ocp-release@sha256:" + "4a" * 32
 ALL_VERSIONS = [(4, 8), (4, 9), (4, 10), (4, 11), (4, 12), (4, 13), (4, 14), (4, 15), (4, 16)]
-
-
-def icsp(name: str, *sets: tuple[str, list[str]]) -> dict[str, Any]:
-    return {
-        "kind": "ImageContentSourcePolicy",
-        "metadata": {"name": name},
-        "spec": {"repositoryDigestMirrors": [{"source": s, "mirrors": m} for s, m in sets]},
-    }
-
-
-def idms(name: str, *sets: tuple[str, list[str]]) -> dict[str, Any]:
-    return {
-        "kind": "ImageDigestMirrorSet",
-        "metadata": {"name": name},
-        "spec": {"imageDigestMirrors": [{"source": s, "mirrors": m} for s, m in sets]},
-    }
-
-
-def itms(name: str, *sets: tuple[str, list[str]]) -> dict[str, Any]:
-    return {
-        "kind": "ImageTagMirrorSet",
-        "metadata": {"name": name},
-        "spec": {"imageTagMirrors": [{"source": s, "mirrors": m} for s, m in sets]},
-    }
 
 
 def image_config(**lists: list[str]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The Machine Config Operator's rendering of ICSP/IDMS/ITMS, and the semantic comparison
-with a node's effective registries.conf (agent/checklist/mirrors.py)."""
+with a node's effective registries.conf (agent/checklist/mirrors.py, compare.py)."""
 
 from __future__ import annotations
 
@@ -8,62 +8,25 @@ from typing import Any, Optional
 import pytest
 
 from agent import registries
-from agent.checklist.mirrors import (
+from agent.checklist.compare import compare, coverage
+from agent.checklist.mirror_sets import (
     DIGEST_ONLY,
-    LATEST,
-    Rendering,
-    compare,
-    coverage,
     merge_sets,
     mirror_sets,
-    parse_ocp_version,
-    render_registries,
     scope_nested,
     topological_order,
 )
+from agent.checklist.mirrors import Rendering, render_registries
+from agent.checklist.version import LATEST, parse_ocp_version
 from agent.registries.model import CURRENT
 from agent.registries.resolve import source_of
+from tests.unit.checklist.factories import icsp, idms, itms
 
 RELEASE = "quay.io/openshift-release-dev/ocp-release"
 PAYLOAD = "quay.io/openshift-release-dev/ocp-v4.0-art-dev"
 MIRROR = "mirror.corp.example:8443/ocp4/openshift4"
 BACKUP = "backup.corp.example/ocp4/openshift4"
 DIGEST = "sha256:" + "a4" * 32
-
-
-def icsp(name: str, *sets: tuple[str, list[str]]) -> dict[str, Any]:
-    return {
-        "apiVersion": "operator.openshift.io/v1alpha1",
-        "kind": "ImageContentSourcePolicy",
-        "metadata": {"name": name},
-        "spec": {"repositoryDigestMirrors": [{"source": s, "mirrors": m} for s, m in sets]},
-    }
-
-
-def idms(name: str, *sets: tuple[str, list[str]], policy: Optional[str] = None) -> dict[str, Any]:
-    items = [{"source": s, "mirrors": m} for s, m in sets]
-    if policy:
-        for item in items:
-            item["mirrorSourcePolicy"] = policy
-    return {
-        "apiVersion": "config.openshift.io/v1",
-        "kind": "ImageDigestMirrorSet",
-        "metadata": {"name": name},
-        "spec": {"imageDigestMirrors": items},
-    }
-
-
-def itms(name: str, *sets: tuple[str, list[str]], policy: Optional[str] = None) -> dict[str, Any]:
-    items = [{"source": s, "mirrors": m} for s, m in sets]
-    if policy:
-        for item in items:
-            item["mirrorSourcePolicy"] = policy
-    return {
-        "apiVersion": "config.openshift.io/v1",
-        "kind": "ImageTagMirrorSet",
-        "metadata": {"name": name},
-        "spec": {"imageTagMirrors": items},
-    }
 
 
 def image_config(insecure: tuple[str, ...] = (), blocked: tuple[str, ...] = ()) -> dict[str, Any]:

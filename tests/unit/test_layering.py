@@ -13,6 +13,7 @@ PURE = [
     "agent/errors.py",
     "agent/schema.py",
     "agent/documents.py",
+    "agent/vocabulary.py",
     "agent/kube/contract.py",
     *sorted(str(p.relative_to(AGENT.parent)) for p in (AGENT / "output").glob("*.py")),
     *sorted(str(p.relative_to(AGENT.parent)) for p in (AGENT / "checklist" / "items").glob("*.py")),

@@ -14,6 +14,7 @@ from agent.process import CommandResult
 from agent.pull.manifest import ImageSize, PlatformManifest, manifest_size, node_platform
 from agent.pull.runner import SIZE_FACTOR, NodeRunner
 from agent.pull.scratch import NodeDiskFull
+from agent.reference import parse_normalized
 from tests.unit.test_runner import settings_for
 
 GIB = 1024**3
@@ -106,6 +107,7 @@ def ten_gib_free(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 REF = f"mirror.example.com/team/app@{DIGEST}"
+IMAGE = parse_normalized(REF)
 
 
 def test_an_image_too_large_for_the_room_left_is_not_pulled(
@@ -117,7 +119,7 @@ def test_an_image_too_large_for_the_room_left_is_not_pulled(
     runner = NodeRunner(settings_for(host_root), run=run, size_check=True, min_free_bytes=2 * GIB)
     monkeypatch.setattr("agent.pull.runner.node_platform", lambda: "amd64")
     with pytest.raises(NodeDiskFull) as refused:
-        runner.pull(REF)
+        runner.pull(IMAGE)
     assert f"{SIZE_FACTOR} x its {layer + 100} bytes" in refused.value.message
     assert not any("podman" in call for call in run.calls)  # nothing written
     assert [call[-1] for call in run.calls] == [
@@ -130,11 +132,54 @@ def test_an_image_too_large_for_the_room_left_is_not_pulled(
 def test_an_image_that_fits_is_pulled(host_root: Path, ten_gib_free: None) -> None:
     run = ManifestRun({REF: image_manifest(GIB)})
     runner = NodeRunner(settings_for(host_root), run=run, size_check=True, min_free_bytes=2 * GIB)
-    assert runner.pull(REF).ok
+    assert runner.pull(IMAGE).ok
     assert any("podman" in call for call in run.calls)
 
 
 def test_an_unknown_size_does_not_stop_the_pull(host_root: Path, ten_gib_free: None) -> None:
     run = ManifestRun({})  # skopeo fails: the pull itself will say why
     runner = NodeRunner(settings_for(host_root), run=run, size_check=True)
-    assert runner.pull(REF).ok
+    assert runner.pull(IMAGE).ok
+
+
+class HeldRun(ManifestRun):
+    """ManifestRun that records the bytes the runner's pulls in flight hold at each pull."""
+
+    def __init__(self, manifests: dict[str, str]) -> None:
+        super().__init__(manifests)
+        self.runner: NodeRunner | None = None
+        self.held: list[int] = []
+
+    def __call__(self, argv: list[str], **kwargs: Any) -> CommandResult:
+        if "podman" in argv and self.runner is not None:
+            self.held.append(self.runner.in_flight.held_bytes)
+        return super().__call__(argv, **kwargs)
+
+
+def test_a_pull_in_flight_holds_its_size_estimate(host_root: Path, ten_gib_free: None) -> None:
+    run = HeldRun({REF: image_manifest(GIB)})
+    runner = NodeRunner(settings_for(host_root), run=run, size_check=True, min_free_bytes=2 * GIB)
+    run.runner = runner
+    assert runner.pull(IMAGE).ok
+    assert run.held == [SIZE_FACTOR * (GIB + 100)]
+    assert runner.in_flight.held_bytes == 0
+
+
+def test_a_pull_of_unknown_size_holds_the_reserve(host_root: Path, ten_gib_free: None) -> None:
+    run = HeldRun({})  # skopeo fails: no estimate
+    runner = NodeRunner(settings_for(host_root), run=run, size_check=True, min_free_bytes=2 * GIB)
+    run.runner = runner
+    assert runner.pull(IMAGE).ok
+    assert run.held == [2 * GIB]
+
+
+def test_the_size_check_counts_what_the_pulls_in_flight_hold(
+    host_root: Path, ten_gib_free: None
+) -> None:
+    layer = 2 * GIB  # x SIZE_FACTOR = about 6 GiB: fits the 8 GiB above the reserve alone
+    run = ManifestRun({REF: image_manifest(layer)})
+    runner = NodeRunner(settings_for(host_root), run=run, size_check=True, min_free_bytes=2 * GIB)
+    runner.check_room_for(IMAGE)
+    with pytest.raises(NodeDiskFull) as refused:
+        runner.check_room_for(IMAGE, held=3 * GIB)  # not beside 3 GiB held by other pulls
+    assert f"beside the {3 * GIB} bytes the pulls in flight hold" in refused.value.message

@@ -20,6 +20,7 @@ from agent.commands.check import CheckOptions
 from agent.process import run_command
 from agent.pull.runner import NodeRunner
 from agent.pull.scratch import NodeDiskFull, lock_store
+from agent.reference import parse_normalized
 from tests.support.data import PROJECT_ROOT
 from tests.unit.commands.fakes import SRC, FakeRunner, check, host_with
 from tests.unit.test_runner import FakeRun, settings_for
@@ -142,7 +143,7 @@ def test_a_pull_is_given_the_disk_watch_and_the_store_lock(
     run.during = during
     runner = NodeRunner(settings_for(host_root), min_free_bytes=2 * GIB, run=run)
     with pytest.raises(NodeDiskFull) as stopped:
-        runner.pull(SRC)
+        runner.pull(parse_normalized(SRC))
     assert "below the reserve" in stopped.value.message
     assert stores and not stores[0].exists()  # the store removed
 
@@ -159,7 +160,7 @@ def test_out_of_space_in_the_log_is_the_nodes_disk(
     )
     runner = NodeRunner(settings_for(host_root), min_free_bytes=2 * GIB, run=run)
     with pytest.raises(NodeDiskFull):
-        runner.pull(SRC)
+        runner.pull(parse_normalized(SRC))
     assert os.listdir(host_root / "var" / "tmp") == []
 
 

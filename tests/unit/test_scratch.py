@@ -17,7 +17,6 @@ import pytest
 from agent.errors import CheckEnvironmentError, UsageError
 from agent.node.paths import HostRoot
 from agent.process import Terminated, stop_signals_raise
-from agent.pull import scratch
 from agent.pull.scratch import (
     RUNROOT_MAX,
     ScratchFolder,
@@ -26,6 +25,7 @@ from agent.pull.scratch import (
     remove_tree,
     require_free_space,
 )
+from tests.support.stops import signal_during_removal
 
 NODE_STORE_NAME = re.compile(r"/var/tmp/mirror-agent-[A-Za-z0-9_]+")
 
@@ -127,16 +127,7 @@ def test_a_stop_while_the_store_is_removed_waits_until_it_is_gone(
     host_root: Path, folder: ScratchFolder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C arriving while the store is removed waits until it is gone."""
-    removed: list[bool] = []
-    real_remove = scratch.remove_tree
-
-    def remove_slowly(path: Path) -> list[str]:
-        signal.raise_signal(signal.SIGINT)  # arrives in the middle of the cleanup
-        problems = real_remove(path)
-        removed.append(not path.exists())
-        return problems
-
-    monkeypatch.setattr(scratch, "remove_tree", remove_slowly)
+    removed = signal_during_removal(monkeypatch, signal.SIGINT)
     with pytest.raises(KeyboardInterrupt), folder.store():
         pass
     assert removed == [True]
@@ -148,21 +139,12 @@ def test_stop_signals_raise_between_commands_but_wait_for_cleanup(
 ) -> None:
     """agent run's loop: SIGTERM ends it at once between commands, but a store being
     removed is removed first."""
-    removed: list[bool] = []
-    real_remove = scratch.remove_tree
-
-    def remove_while_terminated(path: Path) -> list[str]:
-        signal.raise_signal(signal.SIGTERM)  # arrives in the middle of the cleanup
-        problems = real_remove(path)
-        removed.append(not path.exists())
-        return problems
-
     with stop_signals_raise():
         # never raise SIGTERM at pytest itself with the default (killing) disposition
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
         with pytest.raises(Terminated):
             signal.raise_signal(signal.SIGTERM)
-        monkeypatch.setattr(scratch, "remove_tree", remove_while_terminated)
+        removed = signal_during_removal(monkeypatch, signal.SIGTERM)
         with pytest.raises(Terminated), folder.store():
             pass
     assert removed == [True]

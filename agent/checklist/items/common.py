@@ -9,14 +9,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from shlex import quote
 from typing import Any, Optional
 
-from agent.checklist.model import FAIL, Outcome, Permission, Unavailable
+from agent.checklist.model import FAIL, ItemVerdict, Outcome, Permission, Unavailable
 from agent.kube.contract import MCD_REASON, MCD_STATE
 
 MAX_LISTED = 20  # nodes named per line of evidence; JSON details list them all
 
 
 def outcome(
-    verdict: str,
+    verdict: ItemVerdict,
     summary: str,
     evidence: Iterable[str] = (),
     remediation: Iterable[str] = (),
@@ -33,7 +33,7 @@ def outcome(
     )
 
 
-def unavailable(parts: Sequence[Unavailable], verdict: str = FAIL) -> Outcome:
+def unavailable(parts: Sequence[Unavailable], verdict: ItemVerdict = FAIL) -> Outcome:
     """An item that could not be checked: which permission (or what error) is missing."""
     permissions = [part.permission for part in parts if part.permission]
     return outcome(

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
 
+from agent.checklist.compare import Coverage, coverage
 from agent.checklist.items.release_resolves_through_mirror import NodeRelease
-from agent.checklist.mirrors import Coverage, Rendering, coverage
+from agent.checklist.mirrors import Rendering
 from agent.checklist.model import Unavailable
 from agent.checklist.snapshot import Snapshot
 from agent.checklist.target import Target

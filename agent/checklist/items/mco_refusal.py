@@ -14,15 +14,13 @@ from typing import Any
 
 from agent.checklist.items.common import listed
 from agent.checklist.mco_validation import (
-    ICSP,
     ICSP_WITH_IDMS,
-    IDMS,
     IMAGE,
-    ITMS,
     MIXED_KINDS_FIXED_IN,
     Refusal,
 )
-from agent.checklist.model import PASS, WARN
+from agent.checklist.mirror_sets import ICSP, IDMS, ITMS
+from agent.checklist.model import PASS, WARN, ItemVerdict
 from agent.checklist.snapshot import NodeState, Reports
 
 _RESOURCES = {
@@ -103,9 +101,9 @@ def keep_current_files(
     reports: Reports,
     evidence: list[str],
     node_results: list[dict[str, Any]],
-) -> list[str]:
+) -> list[ItemVerdict]:
     """Each node with a report is compared with what it should hold: its current file."""
-    verdicts = []
+    verdicts: list[ItemVerdict] = []
     by_config: dict[tuple[str, str], dict[str, list[str]]] = {}
     missing = []
     for node in states:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from agent import reference
+from agent.checklist.compare import rules_of_json
 from agent.checklist.items.common import PULL_SECRET
 from agent.checklist.items.release_resolves_through_mirror import NodeRelease
-from agent.checklist.mirrors import ICSP, IDMS, ITMS, mirror_sets, rules_of_json, scope_nested
+from agent.checklist.mirror_sets import ICSP, IDMS, ITMS, MirrorSetKind, mirror_sets, scope_nested
 from agent.checklist.model import Unavailable
 from agent.checklist.snapshot import Snapshot
 from agent.checklist.target import Target
@@ -40,6 +41,7 @@ def _nested(repository: str, scope: str, mirror: str) -> str:
 
 
 def _from_mirror_sets(snapshot: Snapshot, repository: str) -> Iterable[Evidence]:
+    kind: MirrorSetKind
     for kind, objects in ((ICSP, snapshot.icsps), (IDMS, snapshot.idmss), (ITMS, snapshot.itmss)):
         if not isinstance(objects, list):
             continue
@@ -169,6 +171,7 @@ def sources_mirrored_at(snapshot: Snapshot, repository: str) -> list[str]:
     """Mirror-set sources that name ``repository`` as one of their mirrors: a mirror given
     where the source it stands for belongs."""
     found = []
+    kind: MirrorSetKind
     for kind, objects in ((ICSP, snapshot.icsps), (IDMS, snapshot.idmss), (ITMS, snapshot.itmss)):
         if isinstance(objects, list):
             found += [

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from shlex import quote
 from typing import Any, Callable, Optional
 
+from agent.checklist.compare import Difference, compare, coverage
 from agent.checklist.items.common import (
     listed,
     outcome,
@@ -43,22 +44,27 @@ from agent.checklist.items.registry_sources import (
     never_contact_sources,
 )
 from agent.checklist.items.release_resolves_through_mirror import NodeRelease
-from agent.checklist.mirrors import (
+from agent.checklist.mirror_sets import (
     IDMS,
     ITMS,
     NEVER_CONTACT_SOURCE,
-    Difference,
-    Rendering,
-    compare,
-    coverage,
+    MirrorSetKind,
     mirror_sets,
     scope_nested,
-    version_text,
 )
-from agent.checklist.model import FAIL, PASS, WARN, Outcome, Permission, Unavailable
+from agent.checklist.mirrors import Rendering
+from agent.checklist.model import (
+    FAIL,
+    PASS,
+    WARN,
+    ItemVerdict,
+    Outcome,
+    Permission,
+    Unavailable,
+)
 from agent.checklist.snapshot import NodeState, Reports, Snapshot
 from agent.checklist.target import Target
-from agent.checklist.version import Version
+from agent.checklist.version import Version, version_text
 from agent.report import worst
 
 
@@ -114,6 +120,7 @@ def _blocked_by(snapshot: Snapshot, entry: Optional[str], repository: str) -> st
     """What blocks the source of a covered repository: a mirror set's NeverContactSource,
     or a blockedRegistries scope of image.config (the MCO writes both as blocked)."""
     origins = []
+    kind: MirrorSetKind
     for kind, objects in ((IDMS, snapshot.idmss), (ITMS, snapshot.itmss)):
         if isinstance(objects, list):
             origins += [
@@ -151,7 +158,7 @@ def mirror_rules_item(
     evidence: list[str] = []
     remediation: list[str] = []
     permissions: list[Permission] = []
-    verdicts: list[str] = []
+    verdicts: list[ItemVerdict] = []
     origin = (
         f"from {version.source}"
         if version.source != "unknown"
@@ -315,8 +322,8 @@ def _compare_nodes(
     node_results: list[dict[str, Any]],
     *,
     refused: bool,
-) -> list[str]:
-    verdicts = []
+) -> list[ItemVerdict]:
+    verdicts: list[ItemVerdict] = []
     groups: dict[tuple[str, ...], _Group] = {}
     cache: dict[str, list[Difference]] = {}
     not_compared: dict[str, list[str]] = {}

@@ -8,7 +8,7 @@ from shlex import quote
 from typing import Any, Optional
 
 from agent.checklist.items.common import grouped, outcome, unavailable, unavailable_parts
-from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
+from agent.checklist.model import FAIL, PASS, WARN, ItemVerdict, Outcome, Unavailable
 from agent.checklist.snapshot import Snapshot
 from agent.collect import future_reason, parse_time
 from agent.kube.contract import REPORT_KEY
@@ -25,12 +25,12 @@ def node_reports_item(snapshot: Snapshot, *, now: Optional[datetime] = None) -> 
     evidence: list[str] = []
     pairs: list[tuple[str, str]] = []
     remediation: list[str] = []
-    verdicts: list[str] = []
+    verdicts: list[ItemVerdict] = []
     expected = [node for node in states if node.expected]
     for node in expected:
         report = reports.get(node.name)
         problems: list[str] = []
-        verdict = PASS
+        verdict: ItemVerdict = PASS
         if report is None:
             verdict, problems = FAIL, ["no report"]
             remediation.append(

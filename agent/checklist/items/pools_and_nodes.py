@@ -12,7 +12,7 @@ from agent.checklist.items.common import (
     outcome,
     unavailable_parts,
 )
-from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
+from agent.checklist.model import FAIL, PASS, WARN, ItemVerdict, Outcome, Unavailable
 from agent.checklist.snapshot import Snapshot
 from agent.report import worst
 
@@ -23,7 +23,7 @@ def pools_and_nodes_item(snapshot: Snapshot) -> Outcome:
     parts = unavailable_parts(snapshot.pools, snapshot.nodes)
     evidence: list[str] = []
     remediation: list[str] = []
-    verdicts: list[str] = []
+    verdicts: list[ItemVerdict] = []
     headline: list[str] = []
     pools_json = []
     nodes_json = []
@@ -75,6 +75,7 @@ def pools_and_nodes_item(snapshot: Snapshot) -> Outcome:
             ((n.name, f"NOT Ready ({n.ready_reason})") for n in not_ready), single="node "
         )
         evidence += grouped(((n.name, "SchedulingDisabled") for n in cordoned), single="node ")
+        verdict: ItemVerdict
         for nodes, state, verdict in ((not_ready, "not Ready", FAIL), (cordoned, "cordoned", WARN)):
             if nodes:
                 verdicts.append(verdict)

@@ -16,6 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from agent.checklist.compare import Coverage, Difference, compare, rules_of_json
 from agent.checklist.items.common import (
     listed,
     outcome,
@@ -23,21 +24,18 @@ from agent.checklist.items.common import (
     unavailable,
     unavailable_parts,
 )
-from agent.checklist.mirrors import (
+from agent.checklist.mirror_sets import (
     IDMS,
     ITMS,
-    LATEST,
     NEVER_CONTACT_SOURCE,
-    Coverage,
-    Difference,
-    Rendering,
-    compare,
+    MirrorSetKind,
     mirror_sets,
-    rules_of_json,
     scope_nested,
 )
-from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
+from agent.checklist.mirrors import Rendering
+from agent.checklist.model import FAIL, PASS, WARN, ItemVerdict, Outcome, Unavailable
 from agent.checklist.snapshot import NodeState, Snapshot
+from agent.checklist.version import LATEST
 from agent.report import worst
 
 POLICY_ASPECTS = ("insecure", "insecure mirrors")  # only registrySources sets these flags
@@ -67,6 +65,7 @@ class RegistrySources:
 def never_contact_sources(snapshot: Snapshot) -> frozenset[str]:
     """Sources a mirror set blocks (``mirrorSourcePolicy: NeverContactSource``)."""
     found = set()
+    kind: MirrorSetKind
     for kind, objects in ((IDMS, snapshot.idmss), (ITMS, snapshot.itmss)):
         if isinstance(objects, list):
             found |= {
@@ -81,7 +80,7 @@ def is_policy_difference(
     sources: RegistrySources,
     never_contact: Collection[str],
 ) -> bool:
-    """Whether a difference of :func:`~agent.checklist.mirrors.compare` is about the
+    """Whether a difference of :func:`~agent.checklist.compare.compare` is about the
     registry sources policy rather than the mirror rules."""
     if difference.aspect in POLICY_ASPECTS:
         return True
@@ -231,7 +230,7 @@ def registry_sources_item(
             groups[key] = _Group(lines, severe)
         groups[key].nodes.append(node)
         node_results.append({"node": node.name, "differences": groups[key].lines})
-    verdicts = [PASS]
+    verdicts: list[ItemVerdict] = [PASS]
     remediation: list[str] = []
     merged: dict[tuple[str, ...], _Group] = {}  # fingerprints with the same differences
     for group in groups.values():

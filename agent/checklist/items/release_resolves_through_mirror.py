@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from shlex import quote
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from agent.checklist.items.common import (
     PULL_SECRET,
@@ -21,11 +21,15 @@ from agent.checklist.items.common import (
     unavailable,
     unavailable_parts,
 )
-from agent.checklist.model import FAIL, PASS, WARN, Outcome, Unavailable
+from agent.checklist.model import FAIL, PASS, WARN, ItemVerdict, Outcome, Unavailable
 from agent.checklist.snapshot import ImageCheck, NodeReport, NodeState, Snapshot
 from agent.checklist.target import Target, matches
 from agent.collect import future_reason, parse_time
 from agent.kube.contract import CHECKS_CONFIGMAP, IMAGES_KEY
+
+# How a node's check of the release went: served by the first mirror, by a later one, by
+# the source; failed; or no check recent enough.
+ReleaseState = Literal["mirror", "fallback", "source", "failed", "missing"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class NodeRelease:
     """What one node's report says about the release image."""
 
     node: str
-    state: str  # mirror | fallback | source | failed | missing
+    state: ReleaseState
     message: str
     served_by: Optional[str] = None
     reasons: tuple[str, ...] = ()  # failure reasons of the mirror attempts
@@ -167,6 +171,7 @@ def classify_release(
         if result == "failed"
     )
     detail = "; ".join(check.findings)
+    state: ReleaseState
     if check.served_by_kind == "mirror":
         if check.verdict == "pass":
             state, message = "mirror", f"served by {check.served_by}"
@@ -355,6 +360,7 @@ def release_item(
         if write_problem.permission:
             permissions.append(write_problem.permission)
     bad = [r for r in releases if r.state in ("source", "failed", "missing")]
+    verdict: ItemVerdict
     if not releases:
         verdict, summary = (
             FAIL,

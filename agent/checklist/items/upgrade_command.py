@@ -16,10 +16,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Optional
 
+from agent.checklist.compare import Coverage
 from agent.checklist.items.common import listed, outcome
 from agent.checklist.items.release_resolves_through_mirror import NodeRelease, mirror_repository
-from agent.checklist.mirrors import Coverage
-from agent.checklist.model import FAIL, PASS, WARN, Outcome
+from agent.checklist.model import FAIL, PASS, WARN, ItemVerdict, Outcome
 from agent.checklist.target import Target
 
 UPGRADE = "oc adm upgrade --allow-explicit-upgrade --to-image"
@@ -105,7 +105,7 @@ def upgrade_command_item(
             "it failed on some node: fix items 1 and 2 first",
             details=details,
         )
-    verdict = PASS if covered else WARN
+    verdict: ItemVerdict = PASS if covered else WARN
     if missing:
         verdict = WARN
         evidence.append(f"not confirmed (no fresh report): {listed(missing)} (item 1)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Optional, get_args
 
+from agent.vocabulary import OUTCOMES, Outcome
+
 __all__ = [
     "OUTCOMES",
     "REASONS",
@@ -34,13 +36,9 @@ Reason = Literal[
     "other",
     "unknown",
 ]
-# failed: an `Accessing "R" failed` line; served: the source the image came from;
-# hung: the pull stopped there (killed, or a shutdown signal); unfinished: nothing more known.
-Outcome = Literal["failed", "served", "hung", "unfinished"]
 Tool = Literal["podman", "skopeo", "crio", "unknown"]
 
 REASONS: tuple[Reason, ...] = get_args(Reason)
-OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 TOOLS: tuple[Tool, ...] = get_args(Tool)
 
 

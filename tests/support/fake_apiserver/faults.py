@@ -71,7 +71,8 @@ class FaultPlan:
         method: Optional[str] = None,
         message: Optional[str] = None,
     ) -> None:
-        """Answer the next ``count`` matching requests with ``status`` and a Status body."""
+        """Answer the next ``count`` matching requests with ``status`` and a Status body
+        (and ``Retry-After`` when given). Faults are checked before authentication."""
         with self._lock:
             self._faults.append(
                 _Fault(status, count, retry_after, path_prefix, method and method.upper(), message)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional, Union
@@ -79,9 +79,10 @@ KindRef = Union[str, ResourceType]
 class KindRegistry:
     """The registered kinds, by ``(group, version, plural)``."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_register: Callable[[ResourceType], None] = lambda rtype: None) -> None:
         self._lock = threading.Lock()
         self._types: dict[tuple[str, str, str], ResourceType] = {}
+        self._on_register = on_register  # e.g. the object store, which makes room for it
 
     def register(
         self,
@@ -95,7 +96,10 @@ class KindRegistry:
         short_names: Iterable[str] = (),
         builtin: Optional[bool] = None,
     ) -> ResourceType:
-        """Add (or replace) a kind; ``builtin`` defaults to "the group is a Kubernetes one"."""
+        """Serve a kind (and list it in discovery); a registered one is replaced. ``builtin``
+        (default: the group is a Kubernetes one) decides whether list items omit
+        ``kind``/``apiVersion``, as they do for built-in types and do not for custom
+        resources."""
         rtype = ResourceType(
             group, version, plural, kind, namespaced,
             singular=singular or kind.lower(), short_names=tuple(short_names),
@@ -103,6 +107,7 @@ class KindRegistry:
         )  # fmt: skip
         with self._lock:
             self._types[(group, version, plural)] = rtype
+        self._on_register(rtype)
         return rtype
 
     def all(self) -> list[ResourceType]:

@@ -100,9 +100,14 @@ class FakeApiServer:
         self.port = port
         self.certs = certs
         self.store = ObjectStore()
-        self.kinds = KindRegistry()
+        self.kinds = KindRegistry(on_register=self.store.add_type)
         self.access = AccessControl(token, user)
         self.faults = FaultPlan()
+        # Served as the server's own methods (their docs are there).
+        self.register_kind = self.kinds.register
+        self.inject = self.faults.inject
+        self.drop_connections = self.faults.drop_connections
+        self.clear_faults = self.faults.clear
         self.router = Router(
             self.kinds, Resources(self.store, self.kinds, self.access), self._address
         )
@@ -258,27 +263,6 @@ class FakeApiServer:
         manifests' Roles, ClusterRoles and bindings)."""
         self.access.use_rbac(documents)
 
-    def inject(
-        self,
-        status: int,
-        count: int = 1,
-        retry_after: Optional[float] = None,
-        path_prefix: Optional[str] = None,
-        method: Optional[str] = None,
-        message: Optional[str] = None,
-    ) -> None:
-        """Answer the next ``count`` matching requests with ``status`` and a Status body
-        (and ``Retry-After`` when given). Faults are checked before authentication."""
-        self.faults.inject(status, count, retry_after, path_prefix, method, message)
-
-    def drop_connections(self, count: int = 1, path_prefix: Optional[str] = None) -> None:
-        """Close the connection, without any response, for the next ``count`` requests."""
-        self.faults.drop_connections(count, path_prefix)
-
-    def clear_faults(self) -> None:
-        """Forget pending injected faults and drops."""
-        self.faults.clear()
-
     @property
     def requests(self) -> list[RecordedRequest]:
         """Every request received so far, oldest first (a copy)."""
@@ -295,28 +279,6 @@ class FakeApiServer:
         self.store.expire_continue_tokens()
 
     # -- kinds -------------------------------------------------------------------------
-
-    def register_kind(
-        self,
-        group: str,
-        version: str,
-        plural: str,
-        kind: str,
-        namespaced: bool,
-        *,
-        singular: Optional[str] = None,
-        short_names: Iterable[str] = (),
-        builtin: Optional[bool] = None,
-    ) -> ResourceType:
-        """Serve a kind (and list it in discovery). ``builtin`` (default: the group is a
-        Kubernetes one) decides whether list items omit ``kind``/``apiVersion``, as they do
-        for built-in types and do not for custom resources."""
-        rtype = self.kinds.register(
-            group, version, plural, kind, namespaced,
-            singular=singular, short_names=short_names, builtin=builtin,
-        )  # fmt: skip
-        self.store.add_type(rtype)
-        return rtype
 
     def resource_types(self) -> list[ResourceType]:
         """Every registered kind."""

@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 import re
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -73,14 +73,21 @@ CONFIG_KEY_MESSAGE = (
 # names, labels, annotations
 
 
+def _limited_pattern_errors(
+    value: str, limit: int, pattern: Union[str, re.Pattern[str]], message: str
+) -> list[str]:
+    """apimachinery's two checks of a name-like string: its length, then its pattern."""
+    problems = []
+    if len(value) > limit:
+        problems.append(f"must be no more than {limit} characters")
+    if not re.fullmatch(pattern, value):
+        problems.append(message)
+    return problems
+
+
 def dns1123_subdomain_errors(value: str) -> list[str]:
     """Why ``value`` is not a DNS-1123 subdomain (empty when it is one)."""
-    problems = []
-    if len(value) > 253:
-        problems.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN.fullmatch(value):
-        problems.append(DNS1123_SUBDOMAIN_MESSAGE)
-    return problems
+    return _limited_pattern_errors(value, 253, _DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MESSAGE)
 
 
 def qualified_name_errors(value: str) -> list[str]:
@@ -103,21 +110,11 @@ def qualified_name_errors(value: str) -> list[str]:
 
 def label_value_errors(value: str) -> list[str]:
     """Why ``value`` is not a label value."""
-    problems = []
-    if len(value) > 63:
-        problems.append("must be no more than 63 characters")
-    if not _LABEL_VALUE.fullmatch(value):
-        problems.append(LABEL_VALUE_MESSAGE)
-    return problems
+    return _limited_pattern_errors(value, 63, _LABEL_VALUE, LABEL_VALUE_MESSAGE)
 
 
 def _dns_label_errors(value: str) -> list[str]:
-    problems = []
-    if len(value) > 63:
-        problems.append("must be no more than 63 characters")
-    if not re.fullmatch(_DNS1123_LABEL, value):
-        problems.append(DNS1123_LABEL_MESSAGE)
-    return problems
+    return _limited_pattern_errors(value, 63, _DNS1123_LABEL, DNS1123_LABEL_MESSAGE)
 
 
 def _string_map(obj: Any, path: str) -> dict[str, str]:

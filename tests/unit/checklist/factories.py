@@ -167,13 +167,41 @@ def cluster_version(
     }
 
 
-def idms(name: str, *sets: tuple[str, list[str]]) -> dict[str, Any]:
+# kind: (apiVersion, the spec field that lists the sets)
+_MIRROR_SET_KINDS = {
+    "ImageContentSourcePolicy": ("operator.openshift.io/v1alpha1", "repositoryDigestMirrors"),
+    "ImageDigestMirrorSet": ("config.openshift.io/v1", "imageDigestMirrors"),
+    "ImageTagMirrorSet": ("config.openshift.io/v1", "imageTagMirrors"),
+}
+
+
+def mirror_set_object(
+    kind: str, name: str, sets: tuple[tuple[str, list[str]], ...], policy: Optional[str] = None
+) -> dict[str, Any]:
+    """An ICSP, IDMS or ITMS object; ``policy`` is every set's mirrorSourcePolicy."""
+    api_version, field = _MIRROR_SET_KINDS[kind]
+    items: list[dict[str, Any]] = [{"source": s, "mirrors": m} for s, m in sets]
+    if policy:
+        for item in items:
+            item["mirrorSourcePolicy"] = policy
     return {
-        "apiVersion": "config.openshift.io/v1",
-        "kind": "ImageDigestMirrorSet",
+        "apiVersion": api_version,
+        "kind": kind,
         "metadata": {"name": name},
-        "spec": {"imageDigestMirrors": [{"source": s, "mirrors": m} for s, m in sets]},
+        "spec": {field: items},
     }
+
+
+def icsp(name: str, *sets: tuple[str, list[str]]) -> dict[str, Any]:
+    return mirror_set_object("ImageContentSourcePolicy", name, sets)
+
+
+def idms(name: str, *sets: tuple[str, list[str]], policy: Optional[str] = None) -> dict[str, Any]:
+    return mirror_set_object("ImageDigestMirrorSet", name, sets, policy)
+
+
+def itms(name: str, *sets: tuple[str, list[str]], policy: Optional[str] = None) -> dict[str, Any]:
+    return mirror_set_object("ImageTagMirrorSet", name, sets, policy)
 
 
 def signature_configmap(digest: str = DIGEST) -> dict[str, Any]:
@@ -352,15 +380,6 @@ def image_config(
         "kind": "Image",
         "metadata": {"name": "cluster"},
         "spec": {"registrySources": sources},
-    }
-
-
-def itms(name: str, *sets: tuple[str, list[str]]) -> dict[str, Any]:
-    return {
-        "apiVersion": "config.openshift.io/v1",
-        "kind": "ImageTagMirrorSet",
-        "metadata": {"name": name},
-        "spec": {"imageTagMirrors": [{"source": s, "mirrors": m} for s, m in sets]},
     }
 
 

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from agent import reference
+from agent.checklist.compare import coverage
 from agent.checklist.items import POST_UPGRADE, PRE_UPGRADE
 from agent.checklist.items.checks_cleaned_up import checks_cleanup_item
 from agent.checklist.items.cluster_version import cluster_version_item
@@ -37,7 +38,6 @@ from agent.checklist.items.registry_sources import registry_sources_item
 from agent.checklist.items.release_resolves_through_mirror import node_releases, release_item
 from agent.checklist.items.release_signature import signature_item
 from agent.checklist.items.upgrade_command import upgrade_command_item
-from agent.checklist.mirrors import coverage
 from agent.checklist.model import Checklist, Item, Outcome
 from agent.checklist.snapshot import (
     PAUSED_ANNOTATION,

@@ -74,26 +74,18 @@ def test_run_finishes_removing_a_scratch_store_before_sigterm_ends_it(
     scratch store short and leave it (with whatever is mounted in it) on the node."""
     import signal
 
-    from agent.pull import scratch
     from agent.pull.runner import NodeRunner
+    from tests.support.stops import signal_during_removal
 
     (host / "var" / "tmp").mkdir(parents=True)
-    real_remove = scratch.remove_tree
-    removed: list[bool] = []
-
-    def remove_while_terminated(path: Path) -> list[str]:
-        signal.raise_signal(signal.SIGTERM)  # the kubelet stops the pod mid-cleanup
-        problems = real_remove(path)
-        removed.append(not path.exists())
-        return problems
 
     def one_scratch_pull(self: Agent, *, max_cycles: Any = None) -> None:
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
         with self.node_runner().scratch_store():
             pass
 
-    monkeypatch.setattr(scratch, "remove_tree", remove_while_terminated)
-    monkeypatch.setattr(NodeRunner, "check_free_space", lambda self: None)
+    removed = signal_during_removal(monkeypatch, signal.SIGTERM)  # the kubelet stops the pod
+    monkeypatch.setattr(NodeRunner, "check_free_space", lambda self, held=0: None)
     monkeypatch.setattr(Agent, "run_forever", one_scratch_pull)
     code, out, err = run_agent(capsys, host, tmp_path)
     assert code == 0, err
@@ -172,3 +164,22 @@ def test_health_follows_the_age_of_the_heartbeat(tmp_path: Path, capsys: Any) ->
     assert run(capsys, "health", "--heartbeat-file", str(heartbeat), "--max-age", "2h")[0] == 0
     code, _, err = run(capsys, "health", "--heartbeat-file", str(heartbeat), "--max-age", "x")
     assert code == ExitCode.BAD_INPUT and "--max-age" in err
+
+
+def test_run_passes_parallel_to_every_check(
+    host: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+
+    def serve(settings: daemon.RunSettings, *args: Any, **kwargs: Any) -> ExitCode:
+        seen.append(settings.parallel)
+        return ExitCode.OK
+
+    monkeypatch.setattr(daemon, "serve", serve)
+    code, _, err = run_agent(capsys, host, tmp_path, "--parallel", "5")
+    assert code == 0, err
+    code, _, err = run_agent(capsys, host, tmp_path)
+    assert code == 0, err
+    assert seen == [5, None]  # None: the per-method defaults
+    code, _, err = run_agent(capsys, host, tmp_path, "--parallel", "0")
+    assert code == ExitCode.BAD_INPUT and "--parallel" in err

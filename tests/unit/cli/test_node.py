@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from agent.errors import ExitCode
 from tests.unit.cli import DIGEST, run
 
 
@@ -226,3 +227,19 @@ def test_check_history_exit_code_follows_the_pulls(
     code, out, _ = run(capsys, *argv[:-2], *(["--strict"] if strict else []))
     assert code == expected
     assert ("failed by --strict" in out) is (strict and expected == 1)
+
+
+@pytest.mark.parametrize("value", ["0", "65", "many"])
+def test_check_refuses_a_parallel_outside_1_to_64(host: Path, capsys: Any, value: str) -> None:
+    code, out, err = run(
+        capsys,
+        "check",
+        "--host-root",
+        str(host),
+        "--image",
+        f"quay.io/a/b@{DIGEST}",
+        "--parallel",
+        value,
+    )
+    assert code == ExitCode.BAD_INPUT
+    assert "--parallel" in err and out == ""

@@ -14,6 +14,7 @@ from agent.commands.analyze import analyze_log
 from agent.commands.check import CheckOptions, run_check
 from agent.node.settings import NodeSettings
 from agent.process import CommandResult
+from agent.reference import ImageReference
 from agent.registries.model import Compat
 from agent.report import CheckReport
 from tests.support.data import FIXTURES, require
@@ -53,17 +54,21 @@ class FakeRunner:
             raise answer
         return answer  # type: ignore[no-any-return]
 
-    def pull(self, reference: str, *, on_stderr_line: Any = None) -> CommandResult:
-        answer = self._answer("pull", reference)
+    def pull(self, reference: ImageReference, *, on_stderr_line: Any = None) -> CommandResult:
+        answer = self._answer("pull", str(reference))
         if on_stderr_line:
             for line in answer.stderr.splitlines():
                 on_stderr_line(line)
         return answer
 
     def inspect_manifest(
-        self, reference: str, *, registries_conf: Optional[str] = None, on_stderr_line: Any = None
+        self,
+        reference: ImageReference,
+        *,
+        registries_conf: Optional[str] = None,
+        on_stderr_line: Any = None,
     ) -> CommandResult:
-        return self._answer("manifest", reference, registries_conf)
+        return self._answer("manifest", str(reference), registries_conf)
 
     def node_store_images(self) -> list[dict[str, Any]]:
         if isinstance(self.store_images, BaseException):

@@ -108,6 +108,22 @@ def test_one_bad_image_does_not_stop_the_others(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("text", ["--root=/", "-x", "", "quay.io/a b:1", "quay.io/a\n:1"])
+def test_a_reference_that_could_be_an_option_reaches_no_command(tmp_path: Path, text: str) -> None:
+    # Parsed once where it enters: it is that image's error; podman and skopeo never see it.
+    runner = FakeRunner({})
+    for method in ("pull", "manifest"):
+        report = check(
+            runner,
+            host_with(tmp_path / method, "first-mirror-down"),
+            CheckOptions((text,), method=method),
+        )
+        assert [(i.verdict, i.findings[0].code) for i in report.images] == [
+            ("error", "invalid-reference")
+        ]
+    assert runner.calls == []
+
+
 def test_interrupted_check_still_reports(tmp_path: Path) -> None:
     other = f"127.0.0.1:5101/src/other@{D}"
     runner = FakeRunner({SRC: result(fixture("first-mirror-down")), other: KeyboardInterrupt()})

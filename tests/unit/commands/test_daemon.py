@@ -18,29 +18,19 @@ from agent.commands.health import heartbeat_age
 from agent.errors import AgentError
 from agent.process import Terminated
 from agent.report import CheckReport
+from tests.support.clock import FakeClock
 from tests.unit.commands.fakes import LOGS, SRC, FakeRunner, result
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def make_agent(tmp_path: Path, publish: Any, **settings: Any) -> tuple[Agent, Clock, io.StringIO]:
+def make_agent(
+    tmp_path: Path, publish: Any, **settings: Any
+) -> tuple[Agent, FakeClock, io.StringIO]:
     root = tmp_path / "host"
     (root / "etc/containers").mkdir(parents=True, exist_ok=True)
     conf = root / "etc/containers/registries.conf"
     if not conf.exists():
         conf.write_text((LOGS / "registries" / "first-mirror-down.conf").read_text())
-    clock = Clock()
+    clock = FakeClock(start=1000.0)
     out = io.StringIO()
     runner = FakeRunner({SRC: result((LOGS / "first-mirror-down.log").read_text())})
     defaults: dict[str, Any] = {"images": (SRC,), "jitter": 0.0, "poll": 30.0, "interval": 3600.0}

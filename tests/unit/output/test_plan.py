@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from agent.checklist.mirrors import IDMS, NEVER_CONTACT_SOURCE
+from agent.checklist.mirror_sets import IDMS, NEVER_CONTACT_SOURCE
 from agent.output.plan import plan_json, plan_markdown, plan_table, verdict_lines
 from agent.output.text import short_digest
 from agent.plan.model import ProbeResult

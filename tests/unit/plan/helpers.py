@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from agent.checklist.mirrors import ICSP, IDMS, ITMS
+from agent.checklist.mirror_sets import ICSP, IDMS, ITMS
 from agent.checklist.version import Version
 from agent.plan import PlanInput, make_plan
 from agent.plan.apply import FileObject

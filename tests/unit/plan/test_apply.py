@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.checklist.mirrors import ICSP, IDMS, ITMS
+from agent.checklist.mirror_sets import ICSP, IDMS, ITMS
 from agent.errors import UsageError
 from agent.plan.apply import FileObject, apply_objects, parse_documents
 from agent.plan.model import MirrorState

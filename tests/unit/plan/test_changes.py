@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.checklist.mirrors import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE
+from agent.checklist.mirror_sets import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE
 from agent.errors import UsageError
 from tests.unit.plan.helpers import (
     BY_DIGEST,

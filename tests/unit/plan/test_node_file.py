@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from agent.checklist.mirrors import NEVER_CONTACT_SOURCE, compare
+from agent.checklist.compare import compare
+from agent.checklist.mirror_sets import NEVER_CONTACT_SOURCE
 from agent.plan import render
 from agent.plan.node_file import NODE_OBJECT, node_objects
 from agent.registries.decode import decode_file

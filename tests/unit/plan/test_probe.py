@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agent.checklist.mirrors import ICSP, IDMS
+from agent.checklist.mirror_sets import ICSP, IDMS
 from agent.plan import probe_targets
 from agent.plan.probe import classify, probe_config_text, run_probes
 from agent.process import CommandResult
@@ -88,8 +88,9 @@ def test_each_location_is_asked_once_with_the_private_configuration() -> None:
             assert 'location = "m2.example/a"' in handle.read()
         return result(1, 'level=fatal msg="manifest unknown"')
 
+    location = f"m2.example/a@{DIGEST}"
     probes = run_probes(
-        [("img-1", "m2.example/a@sha256:1", True), ("img-2", "m2.example/a@sha256:1", True)],
+        [("img-1", location, True), ("img-2", location, True)],
         timeout=9.0,
         auth_file="/run/user/auth.json",
         run=run,
@@ -97,4 +98,12 @@ def test_each_location_is_asked_once_with_the_private_configuration() -> None:
     assert [(p.image, p.outcome) for p in probes] == [("img-1", "missing"), ("img-2", "missing")]
     (argv,) = calls
     assert argv[0] == "skopeo" and "--debug" not in argv
-    assert argv[-3:] == ("--authfile", "/run/user/auth.json", "docker://m2.example/a@sha256:1")
+    assert argv[-3:] == ("--authfile", "/run/user/auth.json", f"docker://{location}")
+
+
+def test_a_location_that_is_no_reference_runs_no_command() -> None:
+    def run(argv: Sequence[str], **options: Any) -> CommandResult:
+        raise AssertionError(f"ran {argv}")
+
+    (probe,) = run_probes([("img", "--registries-conf=/x", False)], timeout=1.0, run=run)
+    assert probe.outcome == "error" and "--registries-conf=/x" in probe.message

@@ -6,8 +6,8 @@ from typing import Any, Optional
 
 import pytest
 
-from agent.checklist.mirrors import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE, parse_ocp_version
-from agent.checklist.version import Version
+from agent.checklist.mirror_sets import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE
+from agent.checklist.version import Version, parse_ocp_version
 from agent.plan import render
 from agent.plan.validate import scope_problem, validate
 from tests.unit.plan.helpers import (

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import pytest
 
 from agent.checklist.mco_validation import valid_scope
-from agent.checklist.mirrors import scope_nested, topological_order
+from agent.checklist.mirror_sets import scope_nested, topological_order
 from tests.unit.upstream.mirror_objects import (
     DIGEST_ONLY,
     TAG_ONLY,

@@ -101,7 +101,7 @@ def test_a_blocked_source_names_what_blocks_it() -> None:
 
 def test_with_the_version_unknown_a_refusal_is_hedged() -> None:
     from agent.checklist.items.registry_sources import registry_sources_item
-    from agent.checklist.mirrors import LATEST
+    from agent.checklist.version import LATEST
 
     snapshot = healthy_snapshot(image_config=image_config(insecure=["", "registry.example"]))
     unknown = cluster_version_of(None, None, post=False)

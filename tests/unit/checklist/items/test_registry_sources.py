@@ -3,10 +3,10 @@ mirror rules (item 2 passes or fails on mirror rules alone)."""
 
 from __future__ import annotations
 
+from agent.checklist.compare import coverage
 from agent.checklist.items.common import pool_status_commands
 from agent.checklist.items.mirror_rules import mirror_rules_item
 from agent.checklist.items.registry_sources import registry_sources_item
-from agent.checklist.mirrors import coverage
 from agent.checklist.model import FAIL, PASS, WARN, Permission
 from agent.checklist.snapshot import Reports, Snapshot
 from agent.checklist.version import cluster_version_of

@@ -4,9 +4,9 @@ that served the release and failed on no node."""
 
 from __future__ import annotations
 
+from agent.checklist.compare import coverage
 from agent.checklist.items.release_resolves_through_mirror import NodeRelease, node_releases
 from agent.checklist.items.upgrade_command import upgrade_command_item
-from agent.checklist.mirrors import coverage
 from agent.checklist.model import FAIL, PASS, WARN
 from agent.checklist.snapshot import Reports
 from tests.unit.checklist.factories import (
