@@ -74,9 +74,9 @@ def run(
     jitter_seconds = options.duration("--jitter", jitter, zero_ok=True)
     poll_seconds = options.duration("--poll", poll)
 
-    from agent.commands import daemon
+    from agent.commands import daemon, run
 
-    client, ns = daemon.connect(kubeconfig, namespace, os.environ)
+    client, ns = run.connect(kubeconfig, namespace, os.environ)
     settings = daemon.RunSettings(
         node=node_name,
         namespace=ns,
@@ -110,9 +110,7 @@ def run(
             storage_driver=storage_driver,
         )
 
-    raise typer.Exit(
-        daemon.serve(settings, runner, client, cycles=cycles, agent_version=__version__)
-    )
+    raise typer.Exit(run.serve(settings, runner, client, cycles=cycles, agent_version=__version__))
 
 
 def health(

@@ -16,24 +16,17 @@ import json
 import random
 import sys
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO, Union
 
-from agent import registries
 from agent.commands.check import CheckOptions, compat_of, run_check
 from agent.commands.checks_file import read_image_lines
-from agent.commands.node_events import with_node_events
 from agent.commands.recheck import read_recheck, seen_requests
 from agent.commands.results import secure_report
-from agent.errors import AgentError, ExitCode, UsageError
-from agent.kube.client import KubeClient
-from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, in_cluster
+from agent.errors import AgentError
 from agent.kube.contract import CHECKLIST_KEY, PLAN_KEY
-from agent.kube.publish import NodeReportPublisher
 from agent.node.heartbeat import HeartbeatFile
-from agent.node.last_verdict import LastVerdictFile
 from agent.node.paths import (
     ROOT_HOME,
     SYSTEM_DROP_INS,
@@ -43,7 +36,7 @@ from agent.node.paths import (
     HostRoot,
 )
 from agent.output.text import terminal_safe
-from agent.process import Terminated, stop_signals_raise
+from agent.process import Terminated
 from agent.pull.log.redact import Redactor, redact
 from agent.pull.runner import NodeRunner
 from agent.registries import LoadedHost
@@ -51,11 +44,9 @@ from agent.registries.model import CURRENT, Compat
 from agent.report import CheckReport, Finding, timestamp, worst
 from agent.safe_read import (
     CHECKS_FILE_LIMIT,
-    SMALL_FILE_LIMIT,
     UnsafeFile,
     decode_text,
     read_bytes,
-    read_text,
 )
 from agent.vocabulary import Method
 
@@ -489,99 +480,4 @@ class Agent:
                 self.log_line({"event": "published", "node": self.settings.node})
 
 
-def service_namespace(env: Mapping[str, str], account_dir: Path) -> Optional[str]:
-    namespace_file = account_dir / "namespace"
-    try:
-        text = read_text(namespace_file, limit=SMALL_FILE_LIMIT, missing_ok=True) or ""
-    except UnsafeFile:
-        text = ""
-    return text.strip() or env.get("POD_NAMESPACE")
-
-
-# -- agent run: the agent wired to the node and to the API server -----------------------------
-
-
-def cluster_config(kubeconfig: Optional[str], env: Mapping[str, str]) -> ClusterConfig:
-    """Outside a pod, as --kubeconfig's help says: --kubeconfig or KUBECONFIG; inside, the
-    pod's service account."""
-    if kubeconfig or env.get("KUBECONFIG"):
-        return from_kubeconfig(kubeconfig, env=env)
-    return in_cluster(env)
-
-
-def connect(
-    kubeconfig: Optional[str], namespace: Optional[str], env: Mapping[str, str]
-) -> tuple[KubeClient, str]:
-    """The API client and the namespace the reports go to (--namespace, else the
-    kubeconfig's, the service account's or POD_NAMESPACE)."""
-    config = cluster_config(kubeconfig, env)
-    ns = namespace or config.namespace or service_namespace(env, SERVICE_ACCOUNT)
-    if not ns:
-        raise UsageError("no namespace: --namespace, the service account or POD_NAMESPACE")
-    return KubeClient(config), ns
-
-
-def serve(
-    settings: RunSettings,
-    runner: Union[NodeRunner, Callable[[], NodeRunner]],
-    client: KubeClient,
-    *,
-    cycles: Optional[int],
-    agent_version: str,
-) -> ExitCode:
-    """Run the agent until stopped (or for ``cycles`` checks), publishing to ``client``.
-
-    A stop (SIGTERM, Ctrl-C) of the DaemonSet's endless loop is a normal end (OK). A
-    one-shot run (``cycles``) that ends without its last report published (the API
-    refused it, or a stop came first) is not: ENVIRONMENT, never OK.
-    """
-    reports = NodeReportPublisher(client, namespace=settings.namespace, node_name=settings.node)
-    send = with_node_events(  # an Event on the Node when its verdict changes
-        reports,
-        client,
-        node=settings.node,
-        remembered=LastVerdictFile.beside(settings.heartbeat_file),
-    )
-    agent = Agent(
-        settings,
-        runner=runner,
-        load=lambda compat: registries.load(settings.host_root, compat=compat),
-        publisher=Publisher(send, clock=time.monotonic),
-        agent_version=agent_version,
-        complete=reports.complete,
-        # a factory's runners remake it at every check (Agent.node_runner)
-        redact=redact if callable(runner) else Redactor.of(runner.settings.secret_values()),
-    )
-    send.log = agent.log_line
-    stopped = True
-    try:
-        with stop_signals_raise():
-            agent.run_forever(max_cycles=cycles)
-        stopped = False  # ended after --cycles checks
-    except Terminated:
-        agent.log_line({"event": "terminated", "node": settings.node})
-    except KeyboardInterrupt:
-        agent.log_line({"event": "interrupted", "node": settings.node})
-    if agent.publisher.pending is not None:
-        # no error yet: the stop came while the report was being sent
-        error = agent.publisher.last_error or "stopped while publishing; it may not have arrived"
-        agent.log_line({"event": "unpublished", "error": error})
-        if cycles is not None:  # a one-shot run whose report was lost must not look successful
-            return ExitCode.ENVIRONMENT
-    elif cycles is not None and stopped:
-        # stopped before its checks were all made and published
-        agent.log_line({"event": "unpublished", "error": f"stopped before {cycles} check(s)"})
-        return ExitCode.ENVIRONMENT
-    return ExitCode.OK
-
-
-__all__: Sequence[str] = (
-    "Agent",
-    "Publisher",
-    "RunSettings",
-    "cluster_config",
-    "config_signature",
-    "connect",
-    "serve",
-    "service_namespace",
-)
+__all__ = ("Agent", "Publisher", "RunSettings", "config_signature")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from agent.commands import daemon
+from agent.commands import run as agent_run
 from agent.commands.daemon import Agent
 from agent.errors import ExitCode
 from tests.unit.cli import DIGEST, run
@@ -106,7 +107,7 @@ def test_run_outside_a_pod_takes_the_kubeconfig_from_the_environment(
         return ExitCode.OK
 
     monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path)))
-    monkeypatch.setattr(daemon, "serve", serve)
+    monkeypatch.setattr(agent_run, "serve", serve)
     code, _, err = run(
         capsys,
         "run",
@@ -175,7 +176,7 @@ def test_run_passes_parallel_to_every_check(
         seen.append(settings.parallel)
         return ExitCode.OK
 
-    monkeypatch.setattr(daemon, "serve", serve)
+    monkeypatch.setattr(agent_run, "serve", serve)
     code, _, err = run_agent(capsys, host, tmp_path, "--parallel", "5")
     assert code == 0, err
     code, _, err = run_agent(capsys, host, tmp_path)

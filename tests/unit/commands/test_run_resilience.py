@@ -16,7 +16,7 @@ from agent.cli.options import MAX_IMAGES_DEFAULT
 from agent.collect import summarise
 from agent.commands.check import DEFAULT_MAX_IMAGES, CheckOptions
 from agent.commands.collect import read_daemonset
-from agent.commands.daemon import serve
+from agent.commands.run import serve
 from agent.errors import ExitCode
 from agent.kube.client import ApiError, NotFound
 from agent.kube.fit import CONFIGMAP_LIMIT, TRUNCATED, fit_report
