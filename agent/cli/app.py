@@ -74,12 +74,21 @@ def _program_name() -> str:
     return "kubectl mirror-agent" if invoked.startswith("kubectl-") else "agent"
 
 
+def _cluster_flags_after_command(argv: Optional[list[str]]) -> list[str]:
+    """``-n``, ``--context``, ``--kubeconfig`` before the subcommand, as kubectl users
+    type them (``kubectl mirror-agent -n x collect``), go to the command that takes them."""
+    from agent.cli.global_flags import move_cluster_flags
+
+    args = sys.argv[1:] if argv is None else argv
+    return move_cluster_flags(typer.main.get_command(app), args)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: every error becomes a message and an exit code, never a traceback."""
     try:
         # Standalone mode turns click's usage errors into exit code 2 with usage text, and
         # Ctrl-C into 130.
-        app(args=argv, prog_name=_program_name())
+        app(args=_cluster_flags_after_command(argv), prog_name=_program_name())
     except SystemExit as done:
         code = done.code
         if code is None:

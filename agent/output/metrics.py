@@ -5,6 +5,11 @@ state sets, report age, drift), per image only the registries that served it, pe
 registry and per finding code one series each. Nothing is labelled by node *and* image
 (500 nodes x 50 images would be 25,000 series); docs/alerts.md counts the series.
 
+Image names, registries and finding codes come from the reports (data a node wrote), so
+they are capped: finding codes are only the agent's own (anything else is ``other``), and
+only the ``MAX_IMAGES`` images and ``MAX_REGISTRIES`` registries on the most nodes keep
+their name; the rest are summed under ``other``.
+
 ``agent collect --serve-metrics`` (agent/commands/exporter.py) serves these families; this
 module only builds them, so the golden test reads the exposition text without a socket.
 """
@@ -18,12 +23,17 @@ from typing import TYPE_CHECKING, Optional
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from agent.finding_codes import FINDING_CODES
+
 if TYPE_CHECKING:  # annotations only
     from agent.collect import NodeRow, Summary
 
 PREFIX = "mirror_agent"
 VERDICTS = ("pass", "warn", "fail", "error")
 NODE_STATUSES = ("reported", "missing", "stale", "orphaned", "unknown")
+MAX_IMAGES = 100
+MAX_REGISTRIES = 20
+OTHER = "other"
 COUNTS = (
     "expected", "reported", "pass", "warn", "fail", "error",
     "missing", "stale", "orphaned", "drift", "unknown",
@@ -35,6 +45,16 @@ def registry_of(location: Optional[str]) -> str:
     if not location:
         return "none"
     return location.split("/", 1)[0].split("@", 1)[0]
+
+
+def _keep_most_common(nodes_per_name: Counter[str], limit: int) -> frozenset[str]:
+    """The ``limit`` names on the most nodes (ties by name, so every scrape agrees)."""
+    ranked = sorted(nodes_per_name.items(), key=lambda item: (-item[1], item[0]))
+    return frozenset(name for name, _count in ranked[:limit])
+
+
+def _capped(name: str, kept: frozenset[str]) -> str:
+    return name if name in kept else OTHER
 
 
 def summary_families(
@@ -157,10 +177,22 @@ def _counted(rows: list[NodeRow]) -> list[NodeRow]:
 
 
 def _image_served(rows: list[NodeRow]) -> Metric:
-    served: Counter[tuple[str, str, str]] = Counter()
+    exact: Counter[tuple[str, str, str]] = Counter()
     for row in _counted(rows):
         for image, location, kind, _verdict in row.served:
-            served[(image, registry_of(location), kind or "none")] += 1
+            exact[
+                (image, registry_of(location), kind if kind in ("mirror", "source") else "none")
+            ] += 1
+    images: Counter[str] = Counter()
+    registries: Counter[str] = Counter()
+    for (image, registry, _kind), count in exact.items():
+        images[image] += count
+        registries[registry] += count
+    kept_images = _keep_most_common(images, MAX_IMAGES)
+    kept_registries = _keep_most_common(registries, MAX_REGISTRIES) | {"none"}
+    served: Counter[tuple[str, str, str]] = Counter()
+    for (image, registry, kind), count in exact.items():
+        served[(_capped(image, kept_images), _capped(registry, kept_registries), kind)] += count
     family = GaugeMetricFamily(
         f"{PREFIX}_image_served_nodes",
         "Nodes whose latest check of the image was served by this registry; kind is mirror, "
@@ -177,6 +209,15 @@ def _mirror_failures(rows: list[NodeRow]) -> Metric:
     for row in _counted(rows):
         for registry in {registry_of(location) for location in row.failed_mirrors}:
             failing[registry] += 1
+    kept = _keep_most_common(failing, MAX_REGISTRIES)
+    if len(failing) > len(kept):  # nodes count once under "other", however many it hides
+        others = Counter(
+            row.node
+            for row in _counted(rows)
+            if {registry_of(location) for location in row.failed_mirrors} - kept
+        )
+        failing = Counter({registry: failing[registry] for registry in kept})
+        failing[OTHER] = len(others)
     family = GaugeMetricFamily(
         f"{PREFIX}_mirror_failed_nodes",
         "Nodes on which a pull attempt at this mirror registry failed (the pull then fell "
@@ -191,12 +232,13 @@ def _mirror_failures(rows: list[NodeRow]) -> Metric:
 def _finding_nodes(rows: list[NodeRow]) -> Metric:
     nodes: Counter[str] = Counter()
     for row in _counted(rows):
-        for code in {finding.split(":", 1)[0] for finding in row.findings}:
+        codes = {finding.split(":", 1)[0] for finding in row.findings}
+        for code in {code if code in FINDING_CODES else OTHER for code in codes}:
             nodes[code] += 1
     family = GaugeMetricFamily(
         f"{PREFIX}_finding_nodes",
         "Nodes whose latest report has a finding of this code (warn, fail or error; "
-        "docs/findings.md lists the codes).",
+        "docs/findings.md lists the codes; any other code counts as other).",
         labels=["code"],
     )
     for code, count in sorted(nodes.items()):

@@ -77,3 +77,23 @@ def test_collect_through_kubectl_with_kubeconfig_context_and_namespace(
     )
     assert explicit.returncode == 0, explicit.stderr
     assert "overall: OK" in explicit.stdout
+
+
+def test_cluster_flags_before_the_subcommand_as_kubectl_users_type_them(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    env = plugin_env(tmp_path)
+    done = kubectl(
+        ["mirror-agent", "-n", "mirrors", "--kubeconfig", str(kubeconfig), "--context", "fake",
+         "collect", "-o", "json"],
+        env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["summary"]["expected"] == 1 and summary["summary"]["pass"] == 1
+    # the namespace reached collect: the reports are not in the default one
+    elsewhere = kubectl(
+        ["mirror-agent", "--kubeconfig", str(kubeconfig), "collect", "-o", "json"], env
+    )
+    assert json.loads(elsewhere.stdout)["summary"].get("pass", 0) == 0, elsewhere.stderr

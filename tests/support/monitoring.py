@@ -43,6 +43,7 @@ NODES = (*PASSING, FALLBACK, BY_SOURCE, FAILING, SILENT, STALE, DRIFTED)
 
 MONITORING_DIR = PROJECT_ROOT / "daemonset" / "monitoring"
 RULE_TESTS = PROJECT_ROOT / "tests" / "data" / "monitoring" / "alerts_test.yaml"
+EXPORTER_POD_TESTS = PROJECT_ROOT / "tests" / "data" / "monitoring" / "exporter_pods_test.yaml"
 
 
 def rendered(name: str, generation: str = "7f3a") -> str:

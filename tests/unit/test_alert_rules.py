@@ -13,6 +13,7 @@ import yaml
 
 from tests.support.data import PROJECT_ROOT
 from tests.support.monitoring import (
+    EXPORTER_POD_TESTS,
     MONITORING_DIR,
     RULE_TESTS,
     prometheus_rule,
@@ -46,6 +47,24 @@ def test_promtool_unit_tests_of_every_alert(tmp_path: Path) -> None:
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "SUCCESS" in ran.stdout
+
+
+def test_alerts_across_exporter_pods_fire_once_and_keep_their_for(tmp_path: Path) -> None:
+    """A rollout scrapes two exporter pods at once; a replaced pod's series end and the new
+    pod's begin: each alert fires once, with the cluster's figure, at its `for`."""
+    write_rule_groups(tmp_path / "rules.yaml")
+    shutil.copy(EXPORTER_POD_TESTS, tmp_path / "pods_test.yaml")
+    ran = subprocess.run(
+        [tool("promtool"), "test", "rules", "pods_test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    cases = yaml.safe_load(EXPORTER_POD_TESTS.read_text())["tests"]
+    for case in cases:
+        tested = {check["alertname"] for check in case["alert_rule_test"]}
+        assert tested == {rule["alert"] for rule in rules()}, case["name"]
 
 
 def test_every_alert_is_tested_firing_and_not_firing_before_its_for() -> None:

@@ -33,7 +33,13 @@ def test_kustomization_lists_every_manifest() -> None:
     listed = set(kustomization["resources"])
     present = {p.name for p in DAEMONSET_DIR.glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == present
-    assert kustomization["namespace"] == "mirror-agent"
+    # the namespace is set only where a manifest names none (the events RoleBinding names
+    # "default"), so no plain `namespace:` field that would move it
+    assert "namespace" not in kustomization
+    assert kustomization["transformers"] == ["transformers/namespace.yaml"]
+    transformer = yaml.safe_load((DAEMONSET_DIR / "transformers" / "namespace.yaml").read_text())
+    assert transformer["kind"] == "NamespaceTransformer" and transformer["unsetOnly"] is True
+    assert transformer["metadata"]["namespace"] == "mirror-agent"
 
 
 def test_daemonset_is_privileged_on_every_node_with_the_host_mounted() -> None:
@@ -98,6 +104,12 @@ def test_rbac_is_limited_to_what_the_agent_does() -> None:
         ("", "events", "create"),
         ("", "events", "patch"),
     ]
+    # bound in "default" only (where a Node's events live), never cluster-wide
+    events_binding = one("RoleBinding", "mirror-agent-node-events")
+    assert events_binding["metadata"]["namespace"] == "default"
+    assert events_binding["roleRef"]["kind"] == "ClusterRole"
+    assert not [d for d in documents() if d["kind"] == "ClusterRoleBinding"
+                and d["roleRef"]["name"] == "mirror-agent-node-events"]  # fmt: skip
     scc = one("Role", "mirror-agent-privileged-scc")["rules"]
     assert scc == [
         {
@@ -135,7 +147,9 @@ def test_kubectl_kustomize_renders() -> None:
         ["kubectl", "kustomize", str(DAEMONSET_DIR)], capture_output=True, text=True, check=True
     ).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if d]
-    assert {d["metadata"].get("namespace", "mirror-agent") for d in docs} == {"mirror-agent"}
+    placed = {(d["kind"], d["metadata"]["name"]): d["metadata"].get("namespace") for d in docs}
+    assert placed.pop(("RoleBinding", "mirror-agent-node-events")) == "default"
+    assert set(placed.values()) == {"mirror-agent", None}  # None: cluster-scoped kinds
     daemonset = next(d for d in docs if d["kind"] == "DaemonSet")
     image = daemonset["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.endswith(":0.1.0") and "/" in image

@@ -14,9 +14,16 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.collect import summarise
+from agent.finding_codes import FINDING_CODES
 from agent.kube.publish import report_configmap
-from agent.output.metrics import exposition, registry_of, summary_families
-from agent.report import AttemptRecord, CheckReport, ImageResult
+from agent.output.metrics import (
+    MAX_IMAGES,
+    MAX_REGISTRIES,
+    exposition,
+    registry_of,
+    summary_families,
+)
+from agent.report import AttemptRecord, CheckReport, Finding, ImageResult
 from tests.support import monitoring as cluster
 
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden"
@@ -195,3 +202,63 @@ def test_series_for_500_nodes_and_50_images_stay_bounded() -> None:
     assert per_name["mirror_agent_mirror_failed_nodes"] == 2
     assert per_name["mirror_agent_nodes"] == 11
     assert len(found) == 5665  # + 1 per finding code present (no findings here)
+
+
+def forged_report_text(images: int, codes: int) -> str:
+    """One node's report naming ``images`` images, each served by its own registry and with
+    its own invented finding code, plus ``codes`` more invented node findings."""
+    results = tuple(
+        ImageResult(image=f"x.io/i{n}:1", verdict="warn", served_by=f"m{n}.io/i",
+                    served_by_kind="mirror", findings=(Finding(f"code-{n}", "warn", "m"),),
+                    attempts=(AttemptRecord(f"f{n}.io/i", "failed", "mirror", "tls"),))
+        for n in range(images)
+    )  # fmt: skip
+    report = CheckReport(
+        node=cluster.FALLBACK, checked_at="2030-01-01T11:00:00Z", verdict="warn",
+        images=results, fingerprint="sha256:same",
+        findings=(*(Finding(f"forged-{n}", "warn", "m") for n in range(codes)),
+                  Finding("served-by-source", "warn", "m")),
+    )  # fmt: skip
+    summary = summarise(
+        [report_configmap(report, namespace="mirror-agent", node=None)],
+        [cluster.node_object(cluster.FALLBACK)],
+        daemonset=None,
+        now=NOW,
+        max_age=None,
+    )
+    return exposition(summary_families(summary, now=NOW, last_success=NOW, last_error=None))
+
+
+def test_a_forged_report_cannot_multiply_the_series() -> None:
+    """Image names, registries and finding codes are a node's data: capped, the rest summed
+    under "other" (docs/alerts.md states the bound)."""
+    found = samples(forged_report_text(images=400, codes=300))
+    per_name: dict[str, int] = {}
+    for name, _labels in found:
+        per_name[name] = per_name.get(name, 0) + 1
+    codes = {dict(labels)["code"] for name, labels in found if name.endswith("finding_nodes")}
+    assert codes == {"other", "served-by-source"}
+    assert value(found, "mirror_agent_finding_nodes", code="other") == 1
+    served = {
+        dict(labels)["image"]: dict(labels)["registry"]
+        for name, labels in found
+        if name == "mirror_agent_image_served_nodes"
+    }
+    assert len(served) == MAX_IMAGES + 1
+    assert set(served.values()) <= {f"m{n}.io" for n in range(400)} | {"other"}
+    assert len(set(served.values())) <= MAX_REGISTRIES + 1
+    # nothing is lost: the node still counts once per image, named or summed under "other"
+    total = sum(v for (name, _l), v in found.items() if name == "mirror_agent_image_served_nodes")
+    assert total == 400
+    mirrors = {dict(labels)["mirror"] for name, labels in found if "mirror_failed" in name}
+    assert len(mirrors) == MAX_REGISTRIES + 1 and "other" in mirrors
+    assert value(found, "mirror_agent_mirror_failed_nodes", mirror="other") == 1
+    assert len(found) < 200
+
+
+def test_only_the_agents_own_finding_codes_are_labels() -> None:
+    """FINDING_CODES is the table of docs/findings.md, code for code."""
+    text = (Path(__file__).resolve().parents[3] / "docs" / "findings.md").read_text()
+    table = text.split("## Finding codes", 1)[1].split("\n## ", 1)[0]
+    documented = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
+    assert documented == FINDING_CODES

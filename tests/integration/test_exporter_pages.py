@@ -1,0 +1,39 @@
+"""The exporter's reads list the report ConfigMaps in small pages (REPORT_PAGE), so its
+memory holds a page of reports at a time, not the cluster's (docs/alerts.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent.commands.collect import REPORT_PAGE, cluster_reader
+from agent.kube.publish import report_configmap
+from agent.report import CheckReport, ImageResult
+from tests.support.fake_apiserver import FakeApiServer
+
+NS = "mirror-agent"
+
+
+def test_the_reports_are_read_page_by_page(tmp_path: Path) -> None:
+    count = 2 * REPORT_PAGE + 5
+    with FakeApiServer() as server:
+        server.add_namespace(NS)
+        for number in range(count):
+            node = f"worker-{number:03d}"
+            server.add_node(node)
+            report = CheckReport(
+                node=node, checked_at="2030-01-01T11:00:00Z", verdict="pass",
+                images=(ImageResult(image="q.io/a:1", verdict="pass", served_by="m.io/a",
+                                    served_by_kind="mirror", log="x" * 1000),),
+            )  # fmt: skip
+            server.put(report_configmap(report, namespace=NS, node=None))
+        kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+        server.clear_requests()
+        summary = cluster_reader(str(kubeconfig), None, NS, max_age=None)()
+        pages = [
+            request
+            for request in server.requests
+            if request.method == "GET" and request.path == f"/api/v1/namespaces/{NS}/configmaps"
+        ]
+    assert summary.counts["pass"] == count
+    assert [request.query.get("limit") for request in pages] == [str(REPORT_PAGE)] * 3
+    assert REPORT_PAGE <= 20
