@@ -50,6 +50,15 @@ from agent.vocabulary import Method
 Progress = Callable[[str, str], None]  # (image, what is happening)
 
 
+# What a check that could not run on the node reports, most specific first (NodeDiskFull is
+# a CheckEnvironmentError).
+_NODE_SIDE_CODES: tuple[tuple[type[Exception], str], ...] = (
+    (CommandNotFound, "tool-missing"),
+    (NodeDiskFull, "node-disk-full"),
+    (CheckEnvironmentError, "environment"),
+)
+
+
 @dataclass(frozen=True)
 class CheckOptions:
     images: tuple[str, ...] = ()
@@ -196,26 +205,11 @@ def check_image(
             )
         else:
             result = runner.pull(target, on_stderr_line=_progress_reader(image, progress))
-    except CommandNotFound as exc:
+    except (CommandNotFound, CheckEnvironmentError) as exc:  # the node's fault, not the mirror's
+        code = next(code for kind, code in _NODE_SIDE_CODES if isinstance(exc, kind))
         return error_result(
             image,
-            "tool-missing",
-            exc.message,
-            reference=resolution.reference,
-            expected=expected_sources(resolution),
-        )
-    except NodeDiskFull as exc:
-        return error_result(
-            image,
-            "node-disk-full",
-            exc.message,
-            reference=resolution.reference,
-            expected=expected_sources(resolution),
-        )
-    except CheckEnvironmentError as exc:
-        return error_result(
-            image,
-            "environment",
+            code,
             exc.message,
             reference=resolution.reference,
             expected=expected_sources(resolution),
