@@ -17,9 +17,9 @@ module only builds them, so the golden test reads the exposition text without a 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, TypeVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -193,15 +193,13 @@ def _image_served(rows: list[NodeRow]) -> Metric:
     served: Counter[tuple[str, str, str]] = Counter()
     for (image, registry, kind), count in exact.items():
         served[(_capped(image, kept_images), _capped(registry, kept_registries), kind)] += count
-    family = GaugeMetricFamily(
-        f"{PREFIX}_image_served_nodes",
+    return _node_counts(
+        "image_served_nodes",
         "Nodes whose latest check of the image was served by this registry; kind is mirror, "
         "source, or none (nothing served it).",
-        labels=["image", "registry", "kind"],
+        ["image", "registry", "kind"],
+        served,
     )
-    for (image, registry, kind), count in sorted(served.items()):
-        family.add_metric([image, registry, kind], float(count))
-    return family
 
 
 def _mirror_failures(rows: list[NodeRow]) -> Metric:
@@ -218,15 +216,13 @@ def _mirror_failures(rows: list[NodeRow]) -> Metric:
         )
         failing = Counter({registry: failing[registry] for registry in kept})
         failing[OTHER] = len(others)
-    family = GaugeMetricFamily(
-        f"{PREFIX}_mirror_failed_nodes",
+    return _node_counts(
+        "mirror_failed_nodes",
         "Nodes on which a pull attempt at this mirror registry failed (the pull then fell "
         "back to a later mirror or the source, or failed).",
-        labels=["mirror"],
+        ["mirror"],
+        {(registry,): count for registry, count in failing.items()},
     )
-    for registry, count in sorted(failing.items()):
-        family.add_metric([registry], float(count))
-    return family
 
 
 def _finding_nodes(rows: list[NodeRow]) -> Metric:
@@ -235,14 +231,25 @@ def _finding_nodes(rows: list[NodeRow]) -> Metric:
         codes = {finding.split(":", 1)[0] for finding in row.findings}
         for code in {code if code in FINDING_CODES else OTHER for code in codes}:
             nodes[code] += 1
-    family = GaugeMetricFamily(
-        f"{PREFIX}_finding_nodes",
+    return _node_counts(
+        "finding_nodes",
         "Nodes whose latest report has a finding of this code (warn, fail or error; "
         "docs/findings.md lists the codes; any other code counts as other).",
-        labels=["code"],
+        ["code"],
+        {(code,): count for code, count in nodes.items()},
     )
-    for code, count in sorted(nodes.items()):
-        family.add_metric([code], float(count))
+
+
+_Labels = TypeVar("_Labels", bound=tuple[str, ...])  # one sample's label values
+
+
+def _node_counts(
+    name: str, documentation: str, labels: list[str], counts: Mapping[_Labels, int]
+) -> Metric:
+    """A gauge of node counts, one sample per label values, in sorted order."""
+    family = GaugeMetricFamily(f"{PREFIX}_{name}", documentation, labels=labels)
+    for values, count in sorted(counts.items()):
+        family.add_metric(list(values), float(count))
     return family
 
 
