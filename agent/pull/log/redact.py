@@ -26,6 +26,7 @@ _JSON_SECRET = re.compile(
     r"|identity_token|registrytoken|registry_token|auth|secret|client_secret)\\?\"\s*:\s*\\?\")"
     r"([^\"\\]+)"
 )
+_JSON_WORDS = ("passw", "token", "auth", "secret")  # what every _JSON_SECRET key contains
 # Also the signatures and credentials of presigned blob URLs (S3, GCS, Azure SAS), which
 # registries redirect to and whose errors quote.
 _QUERY_SECRET = re.compile(
@@ -34,6 +35,7 @@ _QUERY_SECRET = re.compile(
     r"|x-amz-security-token|x-goog-credential|x-goog-signature|sig|signature)"
     r"=([^&\s\"'\\,;]+)"
 )
+_QUERY_WORDS = ("passw", "token", "secret", "x-amz-", "x-goog-", "sig")  # in every key above
 # Cookie and Set-Cookie headers: a session is as good as a password.
 _COOKIE = re.compile(
     r"(?i)\b((?:set-)?cookie)"
@@ -99,18 +101,34 @@ def redact(text: str) -> str:
     """
     if not text:
         return text
-    lowered = text.lower()  # cheap guards: most texts hold none of these words
-    text = _HEADER.sub(_redact_header, text)
-    if "cookie" in lowered:
+    # Cheap guards: a pattern runs only where a word it needs is in the text (most logs
+    # hold none of them). A guard is implied by its pattern, and the substitutions only
+    # put REDACTED (none of these words) in place of a value, so a word missing before
+    # them is missing after. Outside ASCII, case-insensitive matching also folds other
+    # letters (the long s matches "s"): every pattern runs.
+    lowered = text.lower() if text.isascii() else None
+
+    def may_hold(*words: str) -> bool:
+        return lowered is None or any(word in lowered for word in words)
+
+    if may_hold("authorization", "x-registry-auth"):
+        text = _HEADER.sub(_redact_header, text)
+    if may_hold("cookie"):
         text = _COOKIE.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
     if any(mark in text for mark in _TOKEN_MARKS):
         text = _TOKEN_SHAPES.sub(REDACTED, text)
-    text = _SCHEME_VALUE.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
-    text = _JSON_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _QUERY_SECRET.sub(lambda m: m.group(1) + "=" + REDACTED, text)
-    text = _URL_USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
-    text = _CREDS_FLAG.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _SECRET_FLAG.sub(lambda m: m.group(1) + REDACTED, text)
+    if may_hold("bearer", "basic"):
+        text = _SCHEME_VALUE.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    if '"' in text and may_hold(*_JSON_WORDS):
+        text = _JSON_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
+    if "=" in text and may_hold(*_QUERY_WORDS):
+        text = _QUERY_SECRET.sub(lambda m: m.group(1) + "=" + REDACTED, text)
+    if "://" in text and "@" in text:
+        text = _URL_USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
+    if "creds" in text:  # _CREDS_FLAG and _SECRET_FLAG match case-sensitively
+        text = _CREDS_FLAG.sub(lambda m: m.group(1) + REDACTED, text)
+    if "password" in text or "registry-token" in text or "login" in text:
+        text = _SECRET_FLAG.sub(lambda m: m.group(1) + REDACTED, text)
     return _BASE64_WORD.sub(_encoded_credentials, text)
 
 

@@ -10,67 +10,67 @@ from tests.unit.pull_log.recorded import D, fixture_names, read_fixture
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJl"
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        (f"Authorization: Bearer {JWT}", "Authorization: Bearer REDACTED"),
-        ("authorization: basic dXNlcjpwYXNzd29yZA==", "authorization: basic REDACTED"),
-        (
-            f"map[Authorization:[Bearer {JWT}] Accept:[*/*]]",
-            "map[Authorization:[Bearer REDACTED] Accept:[*/*]]",
-        ),
-        (
-            '{"Authorization": "Basic dXNlcjpwYXNz", "Accept": "x"}',
-            '{"Authorization": "Basic REDACTED", "Accept": "x"}',
-        ),
-        ("Proxy-Authorization: Basic Ym9iOmh1bnRlcjI=", "Proxy-Authorization: Basic REDACTED"),
-        ("X-Registry-Auth: eyJ1c2VybmFtZSI6ImJvYiJ9", "X-Registry-Auth: REDACTED"),
-        (f"sent Bearer {JWT} to h", "sent Bearer REDACTED to h"),
-        (
-            "https://bob:hunter2@registry.example.com/v2/",
-            "https://bob:REDACTED@registry.example.com/v2/",
-        ),
-        (
-            "proxy http://svc-user:p%40ss@10.0.0.1:3128 down",
-            "proxy http://svc-user:REDACTED@10.0.0.1:3128 down",
-        ),
-        (
-            "GET https://auth.example.com/token?scope=repo%3Aa%3Apull&access_token=abc123&service=r",
-            "GET https://auth.example.com/token?scope=repo%3Aa%3Apull&access_token=REDACTED&service=r",
-        ),
-        (
-            "https://h/x?token=abc&refresh_token=def",
-            "https://h/x?token=REDACTED&refresh_token=REDACTED",
-        ),
-        ("login with password=hunter2 ok", "login with password=REDACTED ok"),
-        (
-            '{"token":"abc","access_token":"def","expires_in":300,"issued_at":"2024"}',
-            '{"token":"REDACTED","access_token":"REDACTED","expires_in":300,"issued_at":"2024"}',
-        ),
-        (
-            '{"refresh_token": "r3fr3sh", "scope": "pull"}',
-            '{"refresh_token": "REDACTED", "scope": "pull"}',
-        ),
-        ('msg="body {\\"token\\":\\"abc\\"}"', 'msg="body {\\"token\\":\\"REDACTED\\"}"'),
-        (
-            '{"auths":{"r.io":{"auth":"Ym9iOmh1bnRlcjI=","email":"b@x"}}}',
-            '{"auths":{"r.io":{"auth":"REDACTED","email":"b@x"}}}',
-        ),
-        ('{"username":"bob","password":"hunter2"}', '{"username":"bob","password":"REDACTED"}'),
-        ("skopeo --creds bob:hunter2 inspect", "skopeo --creds bob:REDACTED inspect"),
-        (
-            "proxy http://svc-user:p@ss@10.0.0.1:3128 down",  # an unencoded @ in the password
-            "proxy http://svc-user:REDACTED@10.0.0.1:3128 down",
-        ),
-        ("$ podman login -u bob -p hunter2 quay.io", "$ podman login -u bob -p REDACTED quay.io"),
-        ("podman login --password=s3cret r.io", "podman login --password=REDACTED r.io"),
-        (
-            "skopeo copy --src-creds a:b --dest-password x --registry-token t docker://a",
-            "skopeo copy --src-creds a:REDACTED --dest-password REDACTED --registry-token "
-            "REDACTED docker://a",
-        ),
-    ],
-)
+CASES = [
+    (f"Authorization: Bearer {JWT}", "Authorization: Bearer REDACTED"),
+    ("authorization: basic dXNlcjpwYXNzd29yZA==", "authorization: basic REDACTED"),
+    (
+        f"map[Authorization:[Bearer {JWT}] Accept:[*/*]]",
+        "map[Authorization:[Bearer REDACTED] Accept:[*/*]]",
+    ),
+    (
+        '{"Authorization": "Basic dXNlcjpwYXNz", "Accept": "x"}',
+        '{"Authorization": "Basic REDACTED", "Accept": "x"}',
+    ),
+    ("Proxy-Authorization: Basic Ym9iOmh1bnRlcjI=", "Proxy-Authorization: Basic REDACTED"),
+    ("X-Registry-Auth: eyJ1c2VybmFtZSI6ImJvYiJ9", "X-Registry-Auth: REDACTED"),
+    (f"sent Bearer {JWT} to h", "sent Bearer REDACTED to h"),
+    (
+        "https://bob:hunter2@registry.example.com/v2/",
+        "https://bob:REDACTED@registry.example.com/v2/",
+    ),
+    (
+        "proxy http://svc-user:p%40ss@10.0.0.1:3128 down",
+        "proxy http://svc-user:REDACTED@10.0.0.1:3128 down",
+    ),
+    (
+        "GET https://auth.example.com/token?scope=repo%3Aa%3Apull&access_token=abc123&service=r",
+        "GET https://auth.example.com/token?scope=repo%3Aa%3Apull&access_token=REDACTED&service=r",
+    ),
+    (
+        "https://h/x?token=abc&refresh_token=def",
+        "https://h/x?token=REDACTED&refresh_token=REDACTED",
+    ),
+    ("login with password=hunter2 ok", "login with password=REDACTED ok"),
+    (
+        '{"token":"abc","access_token":"def","expires_in":300,"issued_at":"2024"}',
+        '{"token":"REDACTED","access_token":"REDACTED","expires_in":300,"issued_at":"2024"}',
+    ),
+    (
+        '{"refresh_token": "r3fr3sh", "scope": "pull"}',
+        '{"refresh_token": "REDACTED", "scope": "pull"}',
+    ),
+    ('msg="body {\\"token\\":\\"abc\\"}"', 'msg="body {\\"token\\":\\"REDACTED\\"}"'),
+    (
+        '{"auths":{"r.io":{"auth":"Ym9iOmh1bnRlcjI=","email":"b@x"}}}',
+        '{"auths":{"r.io":{"auth":"REDACTED","email":"b@x"}}}',
+    ),
+    ('{"username":"bob","password":"hunter2"}', '{"username":"bob","password":"REDACTED"}'),
+    ("skopeo --creds bob:hunter2 inspect", "skopeo --creds bob:REDACTED inspect"),
+    (
+        "proxy http://svc-user:p@ss@10.0.0.1:3128 down",  # an unencoded @ in the password
+        "proxy http://svc-user:REDACTED@10.0.0.1:3128 down",
+    ),
+    ("$ podman login -u bob -p hunter2 quay.io", "$ podman login -u bob -p REDACTED quay.io"),
+    ("podman login --password=s3cret r.io", "podman login --password=REDACTED r.io"),
+    (
+        "skopeo copy --src-creds a:b --dest-password x --registry-token t docker://a",
+        "skopeo copy --src-creds a:REDACTED --dest-password REDACTED --registry-token "
+        "REDACTED docker://a",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
 def test_redact(text: str, expected: str) -> None:
     assert redact(text) == expected
     assert redact(expected) == expected  # idempotent
@@ -104,34 +104,33 @@ def test_fixture_texts_need_no_redaction(name: str) -> None:
 # --- issue 10 §4: more shapes, the node's own secrets as exact values, trimming ----------
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("Set-Cookie: session=abc123; Path=/", "Set-Cookie: REDACTED"),
-        ("cookie: a=b; c=d", "cookie: REDACTED"),
-        ("map[Set-Cookie:[sid=xyz; HttpOnly] X:[y]]", "map[Set-Cookie:[REDACTED] X:[y]]"),
-        (
-            "https://s3.example/o?X-Amz-Algorithm=A&X-Amz-Credential=AKIA%2F1&X-Amz-Signature=ab",
-            "https://s3.example/o?X-Amz-Algorithm=A&X-Amz-Credential=REDACTED"
-            "&X-Amz-Signature=REDACTED",
-        ),
-        (
-            "https://g.example/b?X-Goog-Signature=dead&x=1",
-            "https://g.example/b?X-Goog-Signature=REDACTED&x=1",
-        ),
-        ("https://a.example/c?sv=1&sig=abc%3D&se=2", "https://a.example/c?sv=1&sig=REDACTED&se=2"),
-        (
-            "https://cdn/x?Signature=abc&Key-Pair-Id=K",
-            "https://cdn/x?Signature=REDACTED&Key-Pair-Id=K",
-        ),
-        ("token ghp_" + "a1" * 18 + " end", "token REDACTED end"),
-        ("github_pat_" + "A_" * 15, "REDACTED"),
-        ("glpat-" + "x" * 20, "REDACTED"),
-        (f"jwt {JWT} ok", "jwt REDACTED ok"),
-        ("body: dXNlcjpwYXNzd29yZA== was echoed", "body: REDACTED was echoed"),
-        ("unpadded dXNlcjpwYXNzd29yZA here", "unpadded REDACTED here"),
-    ],
-)
+MORE_CASES = [
+    ("Set-Cookie: session=abc123; Path=/", "Set-Cookie: REDACTED"),
+    ("cookie: a=b; c=d", "cookie: REDACTED"),
+    ("map[Set-Cookie:[sid=xyz; HttpOnly] X:[y]]", "map[Set-Cookie:[REDACTED] X:[y]]"),
+    (
+        "https://s3.example/o?X-Amz-Algorithm=A&X-Amz-Credential=AKIA%2F1&X-Amz-Signature=ab",
+        "https://s3.example/o?X-Amz-Algorithm=A&X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED",
+    ),
+    (
+        "https://g.example/b?X-Goog-Signature=dead&x=1",
+        "https://g.example/b?X-Goog-Signature=REDACTED&x=1",
+    ),
+    ("https://a.example/c?sv=1&sig=abc%3D&se=2", "https://a.example/c?sv=1&sig=REDACTED&se=2"),
+    (
+        "https://cdn/x?Signature=abc&Key-Pair-Id=K",
+        "https://cdn/x?Signature=REDACTED&Key-Pair-Id=K",
+    ),
+    ("token ghp_" + "a1" * 18 + " end", "token REDACTED end"),
+    ("github_pat_" + "A_" * 15, "REDACTED"),
+    ("glpat-" + "x" * 20, "REDACTED"),
+    (f"jwt {JWT} ok", "jwt REDACTED ok"),
+    ("body: dXNlcjpwYXNzd29yZA== was echoed", "body: REDACTED was echoed"),
+    ("unpadded dXNlcjpwYXNzd29yZA here", "unpadded REDACTED here"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MORE_CASES)
 def test_redact_more_shapes(text: str, expected: str) -> None:
     assert redact(text) == expected
     assert redact(expected) == expected
@@ -165,3 +164,29 @@ def test_redactor_replaces_the_node_secrets_in_every_spelling() -> None:
 def test_trimmed_says_how_much_was_left_out() -> None:
     assert trimmed("abc", 5) == "abc"
     assert trimmed("a" * 10, 4) == "aaaa… (6 more characters)"
+
+
+# --- the guards that skip a pattern when a word it needs is missing ----------------------
+
+NON_ASCII = "\n\u00e9"  # a non-ASCII text runs every pattern, unguarded
+
+
+@pytest.mark.parametrize(
+    "text",
+    [text for text, _ in CASES + MORE_CASES]
+    + [read_fixture(name) for name in fixture_names()]
+    + ["x-amz-signature=s3cret", "Authorization: token abcdefgh12345678"],
+)
+def test_the_guards_never_skip_a_pattern_that_matches(text: str) -> None:
+    assert redact(text + NON_ASCII) == redact(text) + NON_ASCII
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\u017fecret=abc", "\u017fecret=REDACTED"),  # the long s folds to "s"
+        ("AUTHORİZATION: Bearer abcdefgh123", "AUTHORİZATION: Bearer REDACTED"),
+    ],
+)
+def test_non_ascii_spellings_are_still_redacted(text: str, expected: str) -> None:
+    assert redact(text) == expected
