@@ -61,9 +61,10 @@ _DRAIN_AFTER_EXIT = 2.0
 _REAP_TIMEOUT = 10.0
 _READ_CHUNK = 65536
 _POLL = 0.1
-#: How often ``watch`` looks while a command runs: a pull writes fast (hundreds of MB/s
-#: from a near mirror); statvfs costs microseconds.
+#: How often ``watch`` looks while a command runs, unless it says when it needs to look
+#: again (within these bounds): a pull writes fast (hundreds of MB/s from a near mirror).
 _WATCH_POLL = 0.01
+_WATCH_POLL_MAX = _POLL
 
 _INSTALL_HINTS = {
     "podman": "install podman (RHCOS ships it; on RHEL/Fedora: dnf install podman)",
@@ -580,15 +581,16 @@ def run_command(
     on_stderr_line: Optional[Callable[[str], None]] = None,
     grace: float = DEFAULT_GRACE,
     interactive: bool = False,
-    watch: Optional[Callable[[], None]] = None,
+    watch: Optional[Callable[[], Optional[float]]] = None,
     keep_fds: Sequence[int] = (),
 ) -> CommandResult:
     """Run ``argv`` (no shell) with a wall-clock ``timeout`` and capture its output.
 
     The command dies with the agent: it gets SIGKILL when the agent's process ends in any
     way, ``kill -9`` included (``PR_SET_PDEATHSIG``), so no podman is left running on the
-    node by an agent that was killed. ``watch`` is called about every 10 ms while the
-    command runs; an exception it raises kills the command at once (SIGKILL, no grace:
+    node by an agent that was killed. ``watch`` is called while the command runs, again
+    after the number of seconds it returns (kept between 10 and 100 ms; every 10 ms when it
+    returns None); an exception it raises kills the command at once (SIGKILL, no grace:
     e.g. the node's disk filling up) and propagates. ``keep_fds`` are inherited by the
     command (e.g. the lock of its scratch store: held as long as anything it started runs).
 
@@ -633,20 +635,24 @@ def run_command(
                     return _run_double(popen, args, started, timeout, on_stderr_line)
                 child = _Child(popen, on_stderr_line, own_group=not interactive)
             deadline = started + timeout
+            next_look = started
             while True:
                 if child.exited() and (not child.streams_open or child.lingering()):
                     break
                 if stop is not None and stop.is_set():
                     raise CommandStopped()
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                remaining = deadline - now
                 if remaining <= 0:
                     timed_out = True
                     break
-                child.pump(min(remaining, _POLL if watch is None else _WATCH_POLL))
-                if watch is not None:
+                child.pump(min(remaining, _POLL if watch is None else max(0.0, next_look - now)))
+                if watch is not None and time.monotonic() >= next_look:
                     urgent = True  # what the watch saw (a disk filling up) cannot wait
-                    watch()
+                    wait = watch()
                     urgent = False
+                    wait = _WATCH_POLL if wait is None else wait
+                    next_look = time.monotonic() + min(max(wait, _WATCH_POLL), _WATCH_POLL_MAX)
             if timed_out:
                 child.stop(grace)
             else:

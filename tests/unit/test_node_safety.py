@@ -18,7 +18,7 @@ import pytest
 
 from agent.commands.check import CheckOptions
 from agent.process import run_command
-from agent.pull.runner import NodeRunner
+from agent.pull.runner import DISK_FILL_RATE, NodeRunner
 from agent.pull.scratch import NodeDiskFull, lock_store
 from agent.reference import parse_normalized
 from tests.support.data import PROJECT_ROOT
@@ -106,6 +106,21 @@ def test_watch_stops_the_command_with_its_error(tmp_path: Path) -> None:
     assert time.monotonic() - started < 20  # not the sleep's 30 s
 
 
+def test_a_watch_that_asks_for_a_long_wait_is_still_called_every_100_ms() -> None:
+    calls: list[float] = []
+
+    def watch() -> float:
+        calls.append(time.monotonic())
+        if len(calls) == 3:
+            raise NodeDiskFull("full")
+        return 60.0  # far above the reserve: no hurry, says the watch
+
+    started = time.monotonic()
+    with pytest.raises(NodeDiskFull):
+        run_command(["sleep", "30"], timeout=60, watch=watch)
+    assert time.monotonic() - started < 20  # not the sleep's 30 s, nor the watch's 60
+
+
 @pytest.fixture
 def host_root(tmp_path: Path) -> Path:
     root = tmp_path / "host"
@@ -137,7 +152,8 @@ def test_a_pull_is_given_the_disk_watch_and_the_store_lock(
         assert lock_store(store) is None  # locked while podman runs
         call = run.calls[-1]
         assert call["keep_fds"] and call["watch"] is not None
-        call["watch"]()  # 10 GiB free: fine
+        # 10 GiB free: fine, and 8 GiB above the reserve take 2 s to fill at 4 GiB/s
+        assert call["watch"]() == pytest.approx(8 * GIB / DISK_FILL_RATE)
         call["watch"]()  # 1 GiB: below the 2 GiB reserve
 
     run.during = during
