@@ -35,7 +35,8 @@ _QUERY_SECRET = re.compile(
     r"|x-amz-security-token|x-goog-credential|x-goog-signature|sig|signature)"
     r"=([^&\s\"'\\,;]+)"
 )
-_QUERY_WORDS = ("passw", "token", "secret", "x-amz-", "x-goog-", "sig")  # in every key above
+# every key above ends with one of these, then "="
+_QUERY_WORDS = ("password=", "passwd=", "token=", "secret=", "credential=", "signature=", "sig=")
 # Cookie and Set-Cookie headers: a session is as good as a password.
 _COOKIE = re.compile(
     r"(?i)\b((?:set-)?cookie)"
@@ -75,12 +76,19 @@ _HEX = re.compile(r"[0-9a-f]+")
 
 def _encoded_credentials(match: re.Match[str]) -> str:
     word = match.group()
-    if _HEX.fullmatch(word) or len(word) > 1024:  # digests and blobs: the common words
-        return word
     bare = word.rstrip("=")
+    # digests and blobs are the common words; a length of 4n+1 is never base64
+    if len(bare) % 4 == 1 or len(word) > 1024 or _HEX.fullmatch(word):
+        return word
     try:  # padding is often dropped (JSON, URL-safe tokens)
-        decoded = base64.b64decode(bare + "=" * (-len(bare) % 4), validate=True).decode("ascii")
+        raw = base64.b64decode(bare + "=" * (-len(bare) % 4), validate=True)
     except (binascii.Error, ValueError):
+        return word
+    if b":" not in raw:
+        return word
+    try:
+        decoded = raw.decode("ascii")
+    except UnicodeDecodeError:
         return word
     return REDACTED if _USER_PASSWORD.fullmatch(decoded) else word
 
@@ -121,7 +129,7 @@ def redact(text: str) -> str:
         text = _SCHEME_VALUE.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
     if '"' in text and may_hold(*_JSON_WORDS):
         text = _JSON_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
-    if "=" in text and may_hold(*_QUERY_WORDS):
+    if may_hold(*_QUERY_WORDS):
         text = _QUERY_SECRET.sub(lambda m: m.group(1) + "=" + REDACTED, text)
     if "://" in text and "@" in text:
         text = _URL_USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
