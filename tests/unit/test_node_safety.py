@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from agent.commands.check import CheckOptions
-from agent.process import run_command
+from agent.process import death_signal_wrapper, run_command
 from agent.pull.runner import DISK_FILL_RATE, NodeRunner
 from agent.pull.scratch import NodeDiskFull, lock_store
 from agent.reference import parse_normalized
@@ -40,12 +40,19 @@ def _gone(pid: int, within: float = 10.0) -> bool:
     return False
 
 
-def test_a_command_dies_when_the_agent_is_killed(tmp_path: Path) -> None:
-    """kill -9 of the agent: the command it ran (in a session of its own) goes too."""
+@pytest.mark.parametrize("way", ["setpriv", "preexec_fn"])
+def test_a_command_dies_when_the_agent_is_killed(tmp_path: Path, way: str) -> None:
+    """kill -9 of the agent: the command it ran (in a session of its own) goes too, behind
+    util-linux's setpriv or, where it is missing, with the prctl run before exec."""
+    if way == "setpriv":
+        assert death_signal_wrapper() is not None, "setpriv (util-linux) is not installed"
     pid_file = tmp_path / "pid"
     agent = textwrap.dedent(
         f"""
+        import agent.process
         from agent.process import run_command
+        if {way == "preexec_fn"}:
+            agent.process.death_signal_wrapper = lambda: None
         run_command(
             ["sh", "-c", "echo $$ > {pid_file}; exec sleep 300"], timeout=600
         )

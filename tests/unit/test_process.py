@@ -416,7 +416,8 @@ def test_bad_arguments(argv: list[str], timeout: float) -> None:
 # run_command with pytest-subprocess (no process at all)
 
 
-def test_run_command_through_a_popen_double(fp: Any) -> None:
+def test_run_command_through_a_popen_double(fp: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(process, "death_signal_wrapper", lambda: None)  # argv as given
     seen: dict[str, Any] = {}
     fp.register(
         ["podman", "pull", fp.any()],
@@ -447,3 +448,31 @@ def test_command_not_found_names_the_executable_and_what_to_install() -> None:
     assert error.message == "cannot run 'podman' on the node (chroot /host): No such file"
     assert error.hint and "podman" in error.hint
     assert CommandNotFound("/usr/sbin/chroot").hint == CommandNotFound("chroot").hint
+
+
+# ======================================================================================
+# the death signal: behind util-linux's setpriv where it knows --pdeathsig
+
+
+@pytest.mark.parametrize(
+    ("usage", "used"),
+    [
+        (" --pdeathsig keep|clear|<signal>  set or clear parent death signal", True),
+        (" --reuid <uid>  set real uid", False),  # util-linux 2.32 (RHEL 8): no --pdeathsig
+    ],
+)
+def test_setpriv_is_used_only_where_it_knows_pdeathsig(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, usage: str, used: bool
+) -> None:
+    setpriv = tmp_path / "setpriv"
+    setpriv.write_text(f"#!/bin/sh\necho 'Usage: setpriv [options] <program>'\necho '{usage}'\n")
+    setpriv.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    found = process.death_signal_wrapper.__wrapped__()  # type: ignore[attr-defined]
+    assert found == (str(setpriv) if used else None)
+
+
+def test_the_result_names_the_command_not_its_wrapper() -> None:
+    result = run_command(["sh", "-c", "cat /proc/$$/cmdline | tr '\\0' ' '"], timeout=10)
+    assert result.argv == ("sh", "-c", "cat /proc/$$/cmdline | tr '\\0' ' '")
+    assert result.stdout.startswith("sh -c ")  # setpriv exec'd the command itself, as argv[0]

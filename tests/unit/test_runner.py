@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional
 import psutil
 import pytest
 
+from agent import process
 from agent.errors import CheckEnvironmentError, ExitCode, UsageError
 from agent.node.paths import NODE_PATH
 from agent.node.settings import NodeSettings
@@ -287,6 +288,7 @@ def test_environment_has_proxy_and_nothing_from_the_agent(
 def test_pull_end_to_end_through_run_command_with_a_popen_double(
     host_root: Path, fp: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(process, "death_signal_wrapper", lambda: None)  # argv as given
     monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", "/agent/registries.conf")
     monkeypatch.setenv("KUBECONFIG", "/agent/kubeconfig")
     seen: dict[str, Any] = {}
