@@ -54,6 +54,7 @@ from tests.unit.checklist.factories import (
 )
 
 NS = "mirror-agent"
+REPORTS_NS = "mirror-agent-reports"  # where the agents publish (NS + -reports)
 HEX = DIGEST.split(":", 1)[1]
 
 
@@ -129,7 +130,13 @@ class Cluster:
             ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True),
         ):
             server.register_kind(*args)
-        for namespace in (NS, "openshift-machine-api", "openshift-config-managed", "app"):
+        for namespace in (
+            NS,
+            REPORTS_NS,
+            "openshift-machine-api",
+            "openshift-config-managed",
+            "app",
+        ):
             server.add_namespace(namespace)
         for name in self.NODES:
             role = "master" if name.startswith("master") else "worker"
@@ -185,7 +192,7 @@ class Cluster:
             effective_registries=effective(self.confs.get(name, HEALTHY_CONF)),
         )
         node_object = self.server.get_object("Node", name)
-        self.server.put(report_configmap(report, namespace=NS, node=node_object))
+        self.server.put(report_configmap(report, namespace=REPORTS_NS, node=node_object))
 
     def pull_sources(self, name: str, image: str) -> list[tuple[str, str]]:
         """(location, kind) in the order the node's agent tries them for ``image``."""
