@@ -36,6 +36,7 @@ from agent.kube.contract import (
     CHECKS_CONFIGMAP,
     REPORT_SELECTOR,
     configmap_name,
+    reports_namespace,
 )
 from agent.vocabulary import Json
 
@@ -71,11 +72,24 @@ def _guard(call: Callable[[], T], permission: Permission, missing: T) -> Union[T
 class KubeCluster:
     """The cluster as the checklist sees it, through one client."""
 
-    def __init__(self, client: KubeClient, namespace: str = "mirror-agent") -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        namespace: str = "mirror-agent",
+        reports_namespace: Optional[str] = None,
+    ) -> None:
         self.client = client
-        self.namespace = namespace
+        self.namespace = namespace  # the DaemonSet and its checks ConfigMap
+        self._reports_given = reports_namespace  # --reports-namespace
         self.server = client.config.server
         self._get_reports_one_by_one = True
+
+    @property
+    def reports_namespace(self) -> str:
+        """Where the node reports live: --reports-namespace, else ``namespace-reports``
+        (a name that is not a namespace name: UsageError). Worked out when first needed:
+        ``checklist cleanup`` reads no report."""
+        return reports_namespace(self.namespace, self._reports_given)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -101,7 +115,9 @@ class KubeCluster:
     def read(self, *, pre: bool) -> Snapshot:
         """Everything the pre-upgrade (or post-upgrade) items need."""
         ns = self.namespace
-        snapshot = Snapshot(server=self.server, namespace=ns)
+        snapshot = Snapshot(
+            server=self.server, namespace=ns, reports_namespace=self.reports_namespace
+        )
         snapshot.cluster_version = self.get(
             CLUSTER_VERSION, ("get", "clusterversions.config.openshift.io")
         )
@@ -136,7 +152,7 @@ class KubeCluster:
 
     def fetch_reports(self, nodes: Optional[Collection[str]]) -> Union[Reports, Unavailable]:
         """The report ConfigMaps: all of them (streamed), or those of ``nodes`` one by one."""
-        ns = self.namespace
+        ns = self.reports_namespace
         if nodes is not None and self._get_reports_one_by_one:
             reports = Reports()
             for node in sorted(nodes):

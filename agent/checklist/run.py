@@ -74,6 +74,7 @@ def _cluster_json(snapshot: Snapshot, version: Version) -> dict[str, object]:
     return {
         "server": snapshot.server,
         "namespace": snapshot.namespace,
+        "reportsNamespace": snapshot.reports_namespace,
         "desiredImage": current,
         **version.to_json(),
     }

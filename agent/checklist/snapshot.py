@@ -23,6 +23,7 @@ from agent.kube.contract import (
     MCD_STATE,
     NODE_ANNOTATION,
     REPORT_KEY,
+    reports_namespace,
 )
 from agent.report import InvalidReport, check_report_json
 from agent.vocabulary import Json
@@ -241,7 +242,8 @@ class Snapshot:
     """Everything read from the cluster (see the module docstring for the value forms)."""
 
     server: str = ""
-    namespace: str = "mirror-agent"
+    namespace: str = "mirror-agent"  # the DaemonSet's and its checks ConfigMap's
+    reports_namespace: str = ""  # the node reports' ("": namespace + -reports)
     cluster_version: FetchedObject = None
     nodes: FetchedList = field(default_factory=list)
     pools: FetchedList = field(default_factory=list)
@@ -255,6 +257,10 @@ class Snapshot:
     daemonset: FetchedObject = None
     checks: FetchedObject = None
     reports: Union[Reports, Unavailable] = field(default_factory=Reports)
+
+    def __post_init__(self) -> None:
+        if not self.reports_namespace:
+            self.reports_namespace = reports_namespace(self.namespace)
 
     def node_states(self) -> Union[list[NodeState], Unavailable]:
         if isinstance(self.nodes, Unavailable):

@@ -65,6 +65,7 @@ def pre_upgrade(
         typer.Option("--to-image", help="The release to update to, by digest (REF@sha256:...)."),
     ],
     namespace: NamespaceOption = None,
+    reports_namespace: options.ReportsNamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     as_user: options.AsOption = None,
@@ -118,7 +119,7 @@ def pre_upgrade(
         poll=options.duration("--poll", poll),  # 0 would poll the API server in a busy loop
         max_age=options.duration("--max-age", max_age, zero_ok=True),
     )
-    cluster = connect(kubeconfig, context, namespace, as_user, as_group, as_uid)
+    cluster = connect(kubeconfig, context, namespace, as_user, as_group, as_uid, reports_namespace)
     if checklist_options.wait > 0:  # --wait 0 requests no check: it writes nothing
         sys.stderr.write(
             f"note: writing data key {CHECKLIST_KEY} of configmap {cluster.namespace}/"
@@ -147,6 +148,7 @@ def post_upgrade(
         typer.Option("--to-image", help="The release updated to; ClusterVersion must desire it."),
     ] = None,
     namespace: NamespaceOption = None,
+    reports_namespace: options.ReportsNamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     as_user: options.AsOption = None,
@@ -166,8 +168,9 @@ def post_upgrade(
     if to_image:
         parse_target(to_image)
     _check_ocp_version(ocp_version)
+    cluster = connect(kubeconfig, context, namespace, as_user, as_group, as_uid, reports_namespace)
     checklist = run_post_upgrade(
-        connect(kubeconfig, context, namespace, as_user, as_group, as_uid),
+        cluster,
         PostUpgradeOptions(to_image=to_image, ocp_version=ocp_version),
         now=progress.now,
         agent_version=__version__,
@@ -188,7 +191,10 @@ def cleanup(
     from agent.checklist import cleanup as run_cleanup
     from agent.commands.checklist import connect
 
-    change = run_cleanup(connect(kubeconfig, context, namespace, as_user, as_group, as_uid))
+    cluster = connect(
+        kubeconfig, context, namespace, as_user, as_group, as_uid, reads_reports=False
+    )
+    change = run_cleanup(cluster)
     if change is None:
         sys.stdout.write("nothing to remove: no release checks from agent checklist\n")
         return

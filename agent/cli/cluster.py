@@ -25,6 +25,7 @@ class CollectOutput(str, Enum):
 
 def collect(
     namespace: NamespaceOption = None,
+    reports_namespace: options.ReportsNamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     from_file: Annotated[
@@ -72,7 +73,7 @@ def collect(
 
     age = timedelta(seconds=options.duration("--max-age", max_age)) if max_age else None
     if serve_metrics is not None:
-        source = (kubeconfig, context, namespace, from_file, nodes_file)
+        source = (kubeconfig, context, namespace, reports_namespace, from_file, nodes_file)
         raise typer.Exit(_serve(serve_metrics, interval, *source, age))
     if from_file is not None:
         summary = collect_from_files(from_file, nodes_file, max_age=age)
@@ -82,6 +83,7 @@ def collect(
             context,
             namespace,
             max_age=age,
+            reports=reports_namespace,
             as_user=as_user,
             as_groups=as_group,
             as_uid=as_uid,
@@ -104,6 +106,7 @@ def _serve(
     kubeconfig: Optional[str],
     context: Optional[str],
     namespace: Optional[str],
+    reports_namespace: Optional[str],
     from_file: Optional[str],
     nodes_file: Optional[str],
     age: Optional[timedelta],
@@ -126,7 +129,9 @@ def _serve(
 
         read()  # a bad file is bad input now, not a failing read every minute
     else:
-        read = cluster_reader(kubeconfig, context, namespace, max_age=age)
+        read = cluster_reader(
+            kubeconfig, context, namespace, max_age=age, reports=reports_namespace
+        )
     return serve_metrics(read, host=host, port=port, interval=seconds, out=sys.stdout)
 
 

@@ -45,6 +45,7 @@ def run(
     jitter: Annotated[str, typer.Option("--jitter", help="Random delay before a check.")] = "60s",
     poll: Annotated[str, typer.Option("--poll", help="How often to look for changes.")] = "30s",
     namespace: NamespaceOption = None,
+    reports_namespace: options.ReportsNamespaceOption = None,
     node: Annotated[
         Optional[str], typer.Option("--node", help="Node name (default: NODE_NAME).")
     ] = None,
@@ -76,10 +77,10 @@ def run(
 
     from agent.commands import daemon, run
 
-    client, ns = run.connect(kubeconfig, namespace, os.environ)
+    client, reports = run.connect(kubeconfig, namespace, os.environ, reports_namespace)
     settings = daemon.RunSettings(
         node=node_name,
-        namespace=ns,
+        reports_namespace=reports,
         host_root=root,
         images=tuple(image or []),
         images_file=images_file,

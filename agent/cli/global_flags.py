@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 # the cluster flags a command may declare, and whether each takes a value
-CLUSTER_FLAGS = ("-n", "--namespace", "--context", "--kubeconfig")
+CLUSTER_FLAGS = ("-n", "--namespace", "--reports-namespace", "--context", "--kubeconfig")
 ROOT_FLAGS = ("-v", "--verbose")
 
 

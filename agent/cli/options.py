@@ -125,7 +125,7 @@ StorageDriverOption = Annotated[
     ),
 ]
 
-# -- the cluster (collect, run, checklist) -----------------------------------------------------
+# -- the cluster (collect, run, checklist, plan) -----------------------------------------------
 
 KubeconfigOption = Annotated[
     Optional[str], typer.Option("--kubeconfig", help="kubeconfig file (default: KUBECONFIG).")
@@ -137,6 +137,14 @@ NamespaceOption = Annotated[
         "--namespace",
         "-n",
         help="mirror-agent's namespace (default: mirror-agent; for run: its own pod's).",
+    ),
+]
+ReportsNamespaceOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--reports-namespace",
+        help="Where the node reports live (default: mirror-agent's namespace + -reports, "
+        "e.g. mirror-agent-reports).",
     ),
 ]
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from agent.cli.options import ReportsNamespaceOption
 from agent.errors import ExitCode, UsageError
 from agent.safe_read import (
     CHECKS_FILE_LIMIT,
@@ -160,6 +161,7 @@ def plan(
         Optional[str],
         typer.Option("--namespace", "-n", help="mirror-agent's namespace (default mirror-agent)."),
     ] = None,
+    reports_namespace: ReportsNamespaceOption = None,
     kubeconfig: Annotated[
         Optional[str], typer.Option("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG).")
     ] = None,
@@ -244,12 +246,14 @@ def plan(
     else:
         from agent.checklist.fetch import KubeCluster
         from agent.kube.client import KubeClient
-        from agent.kube.config import from_kubeconfig
+        from agent.kube.config import DEFAULT_NAMESPACE, from_kubeconfig
+        from agent.kube.contract import reports_namespace as reports_of
         from agent.plan.cluster import read_cluster
 
-        cluster: Any = KubeCluster(
-            KubeClient(from_kubeconfig(kubeconfig, context)), namespace or "mirror-agent"
-        )
+        ns = namespace or DEFAULT_NAMESPACE
+        # only --from-reports and --probe-on-nodes read reports: a bad name is exit 2 first
+        reports = reports_of(ns, reports_namespace) if from_reports or probe_on_nodes else None
+        cluster: Any = KubeCluster(KubeClient(from_kubeconfig(kubeconfig, context)), ns, reports)
         state = read_cluster(cluster, from_reports=from_reports)
         version = cluster_version_of(state.cluster_version, ocp_version, post=False)
         version_notes = []

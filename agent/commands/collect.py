@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from agent.collect import Summary, summarise
 from agent.documents import DocumentError, parse_json
 from agent.errors import UsageError
-from agent.kube.contract import CHECKS_CONFIGMAP, RECHECK_KEY, REPORT_SELECTOR
+from agent.kube.contract import CHECKS_CONFIGMAP, RECHECK_KEY, REPORT_SELECTOR, reports_namespace
 from agent.safe_read import REPORTS_FILE_LIMIT, read_text_or_stdin
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ def collect_from_cluster(
     namespace: Optional[str],
     *,
     max_age: Optional[timedelta],
+    reports: Optional[str] = None,
     as_user: Optional[str] = None,
     as_groups: Optional[Sequence[str]] = None,
     as_uid: Optional[str] = None,
@@ -58,7 +59,7 @@ def collect_from_cluster(
     """The report ConfigMaps and the Nodes, streamed page by page into the summary (acting
     as ``--as`` when given)."""
     return cluster_reader(
-        kubeconfig, context, namespace, max_age=max_age,
+        kubeconfig, context, namespace, max_age=max_age, reports=reports,
         as_user=as_user, as_groups=as_groups, as_uid=as_uid,
     )()  # fmt: skip
 
@@ -75,20 +76,24 @@ def cluster_reader(
     namespace: Optional[str],
     *,
     max_age: Optional[timedelta],
+    reports: Optional[str] = None,
     as_user: Optional[str] = None,
     as_groups: Optional[Sequence[str]] = None,
     as_uid: Optional[str] = None,
 ) -> Callable[[], Summary]:
     """A function that reads the cluster's summary each time it is called, over one client
-    (``--serve-metrics`` calls it on an interval). The kubeconfig is read once, here."""
+    (``--serve-metrics`` calls it on an interval). The kubeconfig is read once, here. The
+    reports are listed in ``reports`` (--reports-namespace), else in mirror-agent's
+    namespace + ``-reports``; the DaemonSet and the checks ConfigMap in mirror-agent's."""
     from agent.kube.client import ApiError, configmap_path, node_path
 
     client, ns = cluster_client(kubeconfig, context, namespace, as_user, as_groups, as_uid)
+    reports_ns = reports_namespace(ns, reports)
 
     def read() -> Summary:
         daemonset, problem = read_daemonset(client.get, ns)
-        reports: Iterable[dict[str, Any]] = client.list(
-            configmap_path(ns), label_selector=REPORT_SELECTOR, limit=REPORT_PAGE
+        configmaps: Iterable[dict[str, Any]] = client.list(
+            configmap_path(reports_ns), label_selector=REPORT_SELECTOR, limit=REPORT_PAGE
         )
         nodes: Iterable[dict[str, Any]] = client.list(node_path())
         try:  # agent recheck's requests, to tell which nodes have checked since
@@ -97,7 +102,7 @@ def cluster_reader(
         except ApiError:
             recheck = None
         return summarise(
-            reports,
+            configmaps,
             nodes,
             daemonset=daemonset,
             now=_now(),

@@ -59,7 +59,7 @@ PUBLISH_PATIENCE = 300.0
 @dataclass(frozen=True)
 class RunSettings:
     node: str
-    namespace: str
+    reports_namespace: str  # where the node's report is published
     host_root: Path
     images: tuple[str, ...] = ()
     images_file: Optional[Path] = None

@@ -15,6 +15,7 @@ from agent.commands.node_events import with_node_events
 from agent.errors import ExitCode, UsageError
 from agent.kube.client import KubeClient
 from agent.kube.config import SERVICE_ACCOUNT, ClusterConfig, from_kubeconfig, in_cluster
+from agent.kube.contract import reports_namespace
 from agent.kube.publish import NodeReportPublisher
 from agent.node.last_verdict import LastVerdictFile
 from agent.process import Terminated, stop_signals_raise
@@ -48,15 +49,21 @@ def cluster_config(kubeconfig: Optional[str], env: Mapping[str, str]) -> Cluster
 
 
 def connect(
-    kubeconfig: Optional[str], namespace: Optional[str], env: Mapping[str, str]
+    kubeconfig: Optional[str],
+    namespace: Optional[str],
+    env: Mapping[str, str],
+    reports: Optional[str] = None,
 ) -> tuple[KubeClient, str]:
-    """The API client and the namespace the reports go to (--namespace, else the
-    kubeconfig's, the service account's or POD_NAMESPACE)."""
+    """The API client and the namespace the reports go to: ``reports``
+    (--reports-namespace), else mirror-agent's namespace (--namespace, else the
+    kubeconfig's, the service account's or POD_NAMESPACE) + ``-reports``."""
     config = cluster_config(kubeconfig, env)
     ns = namespace or config.namespace or service_namespace(env, SERVICE_ACCOUNT)
-    if not ns:
-        raise UsageError("no namespace: --namespace, the service account or POD_NAMESPACE")
-    return KubeClient(config), ns
+    if not ns and reports is None:
+        raise UsageError(
+            "no namespace: --namespace, --reports-namespace, the service account or POD_NAMESPACE"
+        )
+    return KubeClient(config), reports_namespace(ns or "", reports)
 
 
 def serve(
@@ -73,7 +80,9 @@ def serve(
     one-shot run (``cycles``) that ends without its last report published (the API
     refused it, or a stop came first) is not: ENVIRONMENT, never OK.
     """
-    reports = NodeReportPublisher(client, namespace=settings.namespace, node_name=settings.node)
+    reports = NodeReportPublisher(
+        client, namespace=settings.reports_namespace, node_name=settings.node
+    )
     send = with_node_events(  # an Event on the Node when its verdict changes
         reports,
         client,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from typing import Optional
 
 from agent.documents import DocumentError, parse_json
-from agent.errors import clipped
+from agent.errors import UsageError, clipped, quoted
 
 # --- a node's report ConfigMap: written by `agent run`, read by collect and the checklist --
 
@@ -27,6 +28,47 @@ REPORT_FIELD_MANAGER = "mirror-agent"
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _NAME_MAX = 253
+
+# --- where the reports live: a namespace of their own ---------------------------------------
+
+#: The reports live in ``<mirror-agent's namespace>-reports``, not beside the checks
+#: ConfigMap: the agent's service account may create and patch ConfigMaps there and has no
+#: right at all on ConfigMaps of its own namespace (daemonset/rbac.yaml), so a node's token
+#: cannot rewrite what every node checks.
+REPORTS_NAMESPACE_SUFFIX = "-reports"
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LABEL_MAX = 63  # a namespace name is a DNS-1123 label
+
+
+def reports_namespace(namespace: str, given: Optional[str] = None) -> str:
+    """The namespace of the node reports: ``given`` (``--reports-namespace``), else
+    ``namespace`` + ``-reports``. Either must be a DNS-1123 label (a namespace name):
+    :class:`UsageError` (exit 2) naming the value otherwise."""
+    if given is not None:
+        if not _is_label(given):
+            raise UsageError(f"--reports-namespace {quoted(given)}: {_not_a_label(given)}")
+        return given
+    derived = namespace + REPORTS_NAMESPACE_SUFFIX
+    if not _is_label(derived):
+        raise UsageError(
+            f"the reports namespace {quoted(derived)} (mirror-agent's namespace "
+            f"{quoted(namespace)} + {REPORTS_NAMESPACE_SUFFIX!r}): {_not_a_label(derived)}",
+            hint="give the reports' namespace with --reports-namespace",
+        )
+    return derived
+
+
+def _not_a_label(name: str) -> str:
+    length = f"{len(name)} characters; " if len(name) > _LABEL_MAX else ""
+    return (
+        f"not a namespace name ({length}a namespace name is a DNS-1123 label: at most "
+        f"{_LABEL_MAX} characters, lowercase letters, digits and '-', starting and ending "
+        "with a letter or digit)"
+    )
+
+
+def _is_label(name: str) -> bool:
+    return len(name) <= _LABEL_MAX and _LABEL.fullmatch(name) is not None
 
 
 def configmap_name(node: str) -> str:

@@ -70,7 +70,7 @@ def read_cluster(cluster: KubeCluster, *, from_reports: bool) -> ClusterState:
         if isinstance(reports, Unavailable):
             raise ClusterUnreadable(f"cannot read the node reports: {reports.text()}")
         for node, report in sorted(reports.by_node.items()):
-            where = f"node {node}, ConfigMap {cluster.namespace}/{report.configmap}"
+            where = f"node {node}, ConfigMap {cluster.reports_namespace}/{report.configmap}"
             if not report.readable:
                 notes.append(f"the report of {where} is not readable JSON: its images skipped")
                 continue
@@ -80,7 +80,7 @@ def read_cluster(cluster: KubeCluster, *, from_reports: bool) -> ClusterState:
                     images.append(image)
                     sources[image] = where
         if not reports.by_node:
-            notes.append(f"no node report in namespace {cluster.namespace}")
+            notes.append(f"no node report in namespace {cluster.reports_namespace}")
     state = MirrorState(
         tuple(icsps), tuple(idmss), tuple(itmss), image_config, flags_known=flags_known
     )

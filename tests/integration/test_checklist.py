@@ -14,6 +14,7 @@ need the real judge's verdicts build its log (``RealJudgeCluster``).
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+import yaml
 
 from agent import reference, registries
 from agent.cli import progress
@@ -32,6 +34,7 @@ from agent.kube.config import from_kubeconfig
 from agent.kube.publish import report_configmap
 from agent.registries.model import CURRENT
 from agent.report import AttemptRecord, CheckReport, Finding, ImageResult, timestamp
+from tests.support.data import PROJECT_ROOT
 from tests.support.fake_apiserver import FakeApiServer
 from tests.unit.checklist.factories import (
     BACKUP,
@@ -54,6 +57,7 @@ from tests.unit.checklist.factories import (
 )
 
 NS = "mirror-agent"
+REPORTS_NS = "mirror-agent-reports"  # where the agents publish (NS + -reports)
 HEX = DIGEST.split(":", 1)[1]
 
 
@@ -129,7 +133,13 @@ class Cluster:
             ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True),
         ):
             server.register_kind(*args)
-        for namespace in (NS, "openshift-machine-api", "openshift-config-managed", "app"):
+        for namespace in (
+            NS,
+            REPORTS_NS,
+            "openshift-machine-api",
+            "openshift-config-managed",
+            "app",
+        ):
             server.add_namespace(namespace)
         for name in self.NODES:
             role = "master" if name.startswith("master") else "worker"
@@ -185,7 +195,7 @@ class Cluster:
             effective_registries=effective(self.confs.get(name, HEALTHY_CONF)),
         )
         node_object = self.server.get_object("Node", name)
-        self.server.put(report_configmap(report, namespace=NS, node=node_object))
+        self.server.put(report_configmap(report, namespace=REPORTS_NS, node=node_object))
 
     def pull_sources(self, name: str, image: str) -> list[tuple[str, str]]:
         """(location, kind) in the order the node's agent tries them for ``image``."""
@@ -897,3 +907,80 @@ def test_post_upgrade_with_a_forbidden_resource(cluster: Cluster, capsys: Any) -
         "not checked: missing permission: get clusterversions.config.openshift.io"
     )
     assert verdicts(document)["node-reports"] == "pass"
+
+
+# --- the RBAC docs/checklist.md gives the checklist user, enforced ---------------------------
+
+
+def documented_rbac() -> list[dict[str, Any]]:
+    """The roles under "RBAC for the checklist user" in docs/checklist.md, as written."""
+    text = (PROJECT_ROOT / "docs" / "checklist.md").read_text()
+    section = text[text.index("## RBAC for the checklist user") :]
+    block = re.search(r"```yaml\n(.*?)```", section, flags=re.S)
+    assert block, "docs/checklist.md: no yaml block under RBAC for the checklist user"
+    return [doc for doc in yaml.safe_load_all(block.group(1)) if doc]
+
+
+def bound_to(user: str, roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each documented role bound to ``user``, where the role lives."""
+    bindings = []
+    for role in roles:
+        meta = role["metadata"]
+        binding: dict[str, Any] = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding" if role["kind"] == "Role" else "ClusterRoleBinding",
+            "metadata": {"name": meta["name"], **({"namespace": meta["namespace"]}
+                                                  if "namespace" in meta else {})},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role["kind"],
+                        "name": meta["name"]},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        }  # fmt: skip
+        bindings.append(binding)
+    return [*roles, *bindings]
+
+
+def as_admin(cluster: Cluster, tmp_path: Path, roles: list[dict[str, Any]]) -> None:
+    """From now on the API server enforces ``roles``, bound to the user the kubeconfig
+    logs in as (the simulated agents write their reports past the authorizer)."""
+    cluster.server.use_rbac(bound_to("alice", roles))
+    cluster.server.issue_token("alice-token", "alice")
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"][0]["user"]["token"] = "alice-token"
+    cluster.kubeconfig = tmp_path / "alice.kubeconfig"
+    cluster.kubeconfig.write_text(json.dumps(config))
+
+
+def test_the_documented_rbac_names_both_namespaces_and_is_enough(
+    cluster: Cluster, capsys: Any, tmp_path: Path
+) -> None:
+    roles = documented_rbac()
+    namespaces = {r["metadata"].get("namespace") for r in roles if r["kind"] == "Role"}
+    assert {NS, REPORTS_NS} <= namespaces
+    as_admin(cluster, tmp_path, roles)
+    code, document = cluster.pre(capsys)
+    missing = {
+        i["id"]: i["missingPermissions"] for i in document["items"] if i["missingPermissions"]
+    }
+    assert missing == {}
+    assert verdicts(document) == ALL_PASS_PRE and code == 0
+    assert [change["error"] for change in document["changes"]] == [None]
+    upgraded(cluster)
+    code, document = cluster.post(capsys, "--to-image", TARGET)
+    assert [i["id"] for i in document["items"] if i["missingPermissions"]] == []
+    assert verdicts(document)["node-reports"] == "pass"
+    code, out = cluster.run(capsys, "checklist", "cleanup")
+    assert code == 0 and out.startswith("removed data key checklist.txt")
+
+
+def test_without_the_reports_role_the_node_reports_are_a_missing_permission(
+    cluster: Cluster, capsys: Any, tmp_path: Path
+) -> None:
+    """The second namespace of the documented RBAC is needed: without its Role, the items
+    that read the reports name what is missing (list configmaps in mirror-agent-reports)."""
+    roles = [r for r in documented_rbac() if r["metadata"].get("namespace") != REPORTS_NS]
+    as_admin(cluster, tmp_path, roles)
+    _, document = cluster.pre(capsys, "--wait", "0")
+    first = items(document)["release-resolves-through-mirror"]
+    assert first["missingPermissions"] == [
+        {"verb": "list", "resource": "configmaps", "namespace": REPORTS_NS}
+    ]

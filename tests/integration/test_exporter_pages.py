@@ -11,12 +11,14 @@ from agent.report import CheckReport, ImageResult
 from tests.support.fake_apiserver import FakeApiServer
 
 NS = "mirror-agent"
+REPORTS_NS = "mirror-agent-reports"  # what cluster_reader derives from NS
 
 
 def test_the_reports_are_read_page_by_page(tmp_path: Path) -> None:
     count = 2 * REPORT_PAGE + 5
     with FakeApiServer() as server:
         server.add_namespace(NS)
+        server.add_namespace(REPORTS_NS)
         for number in range(count):
             node = f"worker-{number:03d}"
             server.add_node(node)
@@ -25,14 +27,15 @@ def test_the_reports_are_read_page_by_page(tmp_path: Path) -> None:
                 images=(ImageResult(image="q.io/a:1", verdict="pass", served_by="m.io/a",
                                     served_by_kind="mirror", log="x" * 1000),),
             )  # fmt: skip
-            server.put(report_configmap(report, namespace=NS, node=None))
+            server.put(report_configmap(report, namespace=REPORTS_NS, node=None))
         kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
         server.clear_requests()
         summary = cluster_reader(str(kubeconfig), None, NS, max_age=None)()
         pages = [
             request
             for request in server.requests
-            if request.method == "GET" and request.path == f"/api/v1/namespaces/{NS}/configmaps"
+            if request.method == "GET"
+            and request.path == f"/api/v1/namespaces/{REPORTS_NS}/configmaps"
         ]
     assert summary.counts["pass"] == count
     assert [request.query.get("limit") for request in pages] == [str(REPORT_PAGE)] * 3

@@ -16,6 +16,7 @@ from tests.support.data import PROJECT_ROOT
 from tests.support.fake_apiserver import FakeApiServer
 
 NS = "mirror-agent"
+REPORTS_NS = "mirror-agent-reports"  # where agent run publishes (NS + -reports)
 HANG_GUARD = 60.0  # seconds: far above either case (each ends in a few seconds)
 IMAGE = "x.example.com/a@sha256:" + "b" * 64
 MIRRORED = """
@@ -31,6 +32,7 @@ location = "mirror.example.com/team"
 def server() -> Iterator[FakeApiServer]:
     with FakeApiServer() as fake:
         fake.add_namespace(NS)
+        fake.add_namespace(REPORTS_NS)
         yield fake
 
 
@@ -73,7 +75,7 @@ def test_agent_run_with_a_fifo_drop_in_publishes_a_report_naming_it(
     (checked,) = [event for event in events if event["event"] == "check"]
     assert checked["verdict"] == "fail" and checked["published"], done.stdout
     assert done.returncode == 0, done.stderr
-    stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+    stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS)
     assert stored is not None
     report = json.loads(stored["data"]["report.json"])
     error = report["registriesConf"]["error"]

@@ -17,7 +17,9 @@ LABELS = {"app.kubernetes.io/name": "mirror-agent", "app.kubernetes.io/component
 
 
 def _configmap(name: str, text: str, node: Any = None) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": name, "namespace": "mirror-agent", "labels": LABELS}
+    metadata: dict[str, Any] = {
+        "name": name, "namespace": "mirror-agent-reports", "labels": LABELS
+    }  # fmt: skip
     if node is not None:
         metadata["annotations"] = {"mirror-agent.io/node": node}
     return {
@@ -38,6 +40,7 @@ def test_collect_from_a_cluster_with_malformed_reports(tmp_path: Path) -> None:
     }
     with FakeApiServer(token="t") as server:
         server.add_namespace("mirror-agent")
+        server.add_namespace("mirror-agent-reports")
         for name in ("worker-0", "worker-1", "worker-2", "worker-3"):
             server.add_node(name)
         server.put(_configmap("mirror-agent-report-worker-0", json.dumps(good), "worker-0"))

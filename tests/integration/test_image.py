@@ -38,6 +38,7 @@ AGENT = Path(sys.executable).with_name("agent")  # .venv/bin/agent: the agent ou
 IMAGE = "localhost/mirror-agent:test"
 NODE = "worker-0"
 NAMESPACE = "mirror-agent"
+REPORTS_NAMESPACE = "mirror-agent-reports"  # where the agent may write (daemonset/rbac.yaml)
 DAEMONSET = PROJECT_ROOT / "daemonset" / "daemonset.yaml"
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 #: What a check may leave in the node's root, as the README's "Known limits" lists it:
@@ -412,6 +413,12 @@ def test_deployment_as_documented_publishes_the_report_in_cluster(
     before = node_listing(root)
     checks = server.get_object("ConfigMap", "mirror-agent-checks", NAMESPACE)
     assert checks is not None
+    # From here on the API server enforces the RBAC just applied: the pod's token is the
+    # agent's service account (the fake API server's own user), with only those rights.
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, check=True
+    ).stdout
+    server.use_rbac(doc for doc in yaml.safe_load_all(rendered) if doc)
     pod = pod_folders(tmp_path, server, checks["data"])
     options = pod_options(pod, server, container)
     command = [*container["command"], "--cycles", "1", "--jitter", "0s"]
@@ -425,8 +432,9 @@ def test_deployment_as_documented_publishes_the_report_in_cluster(
     assert logged[0]["reason"] == "MirrorCheckWarning"
     event = logged[1]
     assert (event["event"], event["published"], event["verdict"]) == ("check", True, "warn")
-    published = server.get_object("ConfigMap", f"mirror-agent-report-{NODE}", NAMESPACE)
+    published = server.get_object("ConfigMap", f"mirror-agent-report-{NODE}", REPORTS_NAMESPACE)
     assert published is not None
+    assert server.get_object("ConfigMap", "mirror-agent-checks", NAMESPACE) == checks
     report = json.loads(published["data"]["report.json"])
     assert report["node"] == NODE and report["method"] == "manifest"
     (image,) = report["images"]
@@ -495,4 +503,4 @@ def test_sigterm_mid_pull_stops_cleanly_and_removes_the_scratch_store(
     assert done.returncode == 0, shown(done)
     assert not _pulling(world.ref)
     assert list((root / "var/tmp").iterdir()) == []
-    assert server.get_object("ConfigMap", f"mirror-agent-report-{NODE}", NAMESPACE) is None
+    assert server.get_object("ConfigMap", f"mirror-agent-report-{NODE}", REPORTS_NAMESPACE) is None

@@ -40,12 +40,14 @@ from tests.support.fake_apiserver.certs import shared_certs
 from tests.unit.commands.fakes import LOGS, SRC, FakeRunner, result
 
 NS = "mirror-agent"
+REPORTS_NS = "mirror-agent-reports"  # where agent run publishes, collect reads (NS + -reports)
 
 
 @pytest.fixture
 def server() -> Iterator[FakeApiServer]:
     with FakeApiServer(token="first-token") as fake:
         fake.add_namespace(NS)
+        fake.add_namespace(REPORTS_NS)
         yield fake
 
 
@@ -71,7 +73,7 @@ def seed_report(server: FakeApiServer, node: str, **fields: Any) -> None:
         ),
         extra={"machineConfig": {"currentConfig": fields.get("config", "rendered-worker-1")}},
     )
-    server.put(report_configmap(report, namespace=NS, node=None))
+    server.put(report_configmap(report, namespace=REPORTS_NS, node=None))
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -358,11 +360,11 @@ def run_agent(tmp_path: Path, server: FakeApiServer, **settings: Any) -> Agent:
     )
     from agent import registries
 
-    send = NodeReportPublisher(client_for(server), namespace=NS, node_name="worker-0")
+    send = NodeReportPublisher(client_for(server), namespace=REPORTS_NS, node_name="worker-0")
     defaults: dict[str, Any] = {"images": (SRC,), "jitter": 0.0, "poll": 0.01}
     defaults.update(settings)
     return Agent(
-        RunSettings(node="worker-0", namespace=NS, host_root=root, **defaults),
+        RunSettings(node="worker-0", reports_namespace=REPORTS_NS, host_root=root, **defaults),
         runner=FakeRunner({SRC: result((LOGS / "first-mirror-down.log").read_text())}),
         load=lambda compat: registries.load(root, compat=compat),
         publisher=Publisher(send, clock=time.monotonic),
@@ -382,7 +384,7 @@ def test_one_cycle_publishes_the_report_configmap(server: FakeApiServer, tmp_pat
     )
     agent = run_agent(tmp_path, server)
     agent.step()
-    stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+    stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS)
     assert stored is not None
     meta = stored["metadata"]
     assert meta["labels"]["mirror-agent.io/verdict"] == "warn"
@@ -417,7 +419,7 @@ def test_a_failed_node_read_keeps_the_owner_and_machine_config_state(
     agent.step()  # due again (interval 0): the Node read fails, the report is published
     assert len([r for r in server.requests if r.method == "PATCH"]) == 2
     assert agent.publisher.pending is None  # both reports were published
-    stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+    stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS)
     assert stored is not None
     assert stored["metadata"]["ownerReferences"][0]["uid"] == node["metadata"]["uid"]
     document = json.loads(stored["data"]["report.json"])
@@ -431,7 +433,7 @@ def test_a_retried_report_keeps_the_machine_config_state_of_its_check(
     with the new configuration: collect would take a check of the old one as current."""
     annotation = "machineconfiguration.openshift.io/currentConfig"
     server.add_node("worker-0", annotations={annotation: "rendered-1"})
-    send = NodeReportPublisher(client_for(server), namespace=NS, node_name="worker-0")
+    send = NodeReportPublisher(client_for(server), namespace=REPORTS_NS, node_name="worker-0")
     report = CheckReport(node="worker-0", checked_at="2026-11-25T10:00:00Z", verdict="pass")
     server.inject(503, count=20, method="PATCH")
     with pytest.raises(ApiError):
@@ -439,7 +441,7 @@ def test_a_retried_report_keeps_the_machine_config_state_of_its_check(
     server.add_node("worker-0", annotations={annotation: "rendered-2"})  # the rollout
     server.clear_faults()
     send(report)  # the publisher's retry of the same report
-    stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+    stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS)
     assert stored is not None
     assert json.loads(stored["data"]["report.json"])["machineConfig"]["currentConfig"] == (
         "rendered-1"
@@ -450,13 +452,13 @@ def test_fingerprint_change_republishes(server: FakeApiServer, tmp_path: Path) -
     server.add_node("worker-0")
     agent = run_agent(tmp_path, server)
     agent.step()
-    version = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+    version = server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS)
     conf = tmp_path / "host/etc/containers/registries.conf"
     conf.write_text(conf.read_text().replace("5109", "5119"))
     stat = conf.stat()
     os.utime(conf, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert agent.step() is not None
-    again = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+    again = server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS)
     assert version and again
     assert again["metadata"]["resourceVersion"] != version["metadata"]["resourceVersion"]
     first = json.loads(version["data"]["report.json"])["registriesConf"]["fingerprint"]
@@ -470,12 +472,12 @@ def test_api_outage_then_recovery(server: FakeApiServer, tmp_path: Path) -> None
     server.inject(503, count=100)
     agent.step()
     assert agent.publisher.pending is not None
-    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is None
+    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS) is None
     server.clear_faults()
     agent.publisher.next_try = 0.0  # the backoff has passed
     agent.step()
     assert agent.publisher.pending is None
-    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is not None
+    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS) is not None
 
 
 def test_agent_run_with_cycles_retries_a_refused_publish_before_it_exits(
@@ -504,7 +506,7 @@ def test_agent_run_with_cycles_retries_a_refused_publish_before_it_exits(
     assert [event["event"] for event in events] == ["check", "node-event", "published"], done.stderr
     assert events[0]["published"] is False and "forbidden" in events[0]["publishError"]
     assert done.returncode == 0
-    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is not None
+    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS) is not None
 
 
 def test_agent_run_process_publishes_and_stops_on_sigterm(
@@ -559,7 +561,7 @@ def test_agent_run_process_publishes_and_stops_on_sigterm(
             if any('"event":"check"' in line for line in lines):
                 break
             time.sleep(0.1)
-        stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+        stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS)
         assert stored is not None, process.stderr.read() if process.poll() is not None else ""
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
@@ -691,6 +693,26 @@ def test_collect_without_the_daemonset_says_the_expected_set_is_approximated(
     assert "warning: the DaemonSet could not be read" in table and "UNKNOWN" in table
 
 
+def test_collect_reads_the_reports_namespace_it_is_given(
+    server: FakeApiServer, cluster: Path, capsys: Any
+) -> None:
+    """--reports-namespace: the reports there, none of the default one's; the DaemonSet
+    still from mirror-agent's namespace."""
+    server.add_namespace("elsewhere")
+    report = CheckReport(node="w4", checked_at=timestamp(), verdict="pass", fingerprint="x")
+    server.put(report_configmap(report, namespace="elsewhere", node=None))
+    code, out = collect(
+        capsys, "--kubeconfig", str(cluster), "--reports-namespace", "elsewhere", "-o", "json"
+    )
+    document = json.loads(out)
+    statuses = {n["node"]: n["status"] for n in document["nodes"]}
+    assert statuses == {"w1": "missing", "w2": "missing", "w3": "missing", "w4": "reported"}
+    assert document["expectedFrom"] == "daemonset" and code == 1
+    # and without the option, the derived mirror-agent-reports as before
+    _, out = collect(capsys, "--kubeconfig", str(cluster), "-o", "json")
+    assert {n["node"]: n["status"] for n in json.loads(out)["nodes"]}["w4"] == "missing"
+
+
 def test_collect_stale_by_max_age(server: FakeApiServer, cluster: Path, capsys: Any) -> None:
     seed_report(server, "w4", checked_at="2020-01-01T00:00:00Z")
     _, out = collect(capsys, "--kubeconfig", str(cluster), "-o", "json", "--max-age", "6h")
@@ -725,7 +747,7 @@ def test_collect_from_file(cluster: Path, capsys: Any, tmp_path: Path) -> None:
             "get",
             "configmaps",
             "-n",
-            NS,
+            REPORTS_NS,
             "-l",
             REPORT_SELECTOR,
             "-o",
@@ -769,7 +791,7 @@ def test_the_shipped_rbac_lets_the_agent_publish_and_nothing_more(
     agent = run_agent(tmp_path, server)
     agent.step()
     assert agent.publisher.pending is None, agent.publisher.last_error
-    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is not None
+    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS) is not None
     client = client_for(server)
     with pytest.raises(Forbidden):
         client.get(configmap_path(NS, "mirror-agent-checks"))  # reads nothing: mounted file
@@ -838,7 +860,7 @@ def test_agent_run_reports_each_hostile_input_and_keeps_running(
             assert time.monotonic() < deadline, "".join(lines)
             time.sleep(0.1)
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS)
+        stored = server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS)
         assert stored is not None
         return json.loads(stored["data"]["report.json"])  # type: ignore[no-any-return]
 
@@ -908,4 +930,4 @@ def test_agent_run_with_cycles_stopped_before_publishing_exits_environment(
     events = [json.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
     assert events == ["terminated", "unpublished"], (out, err)
     assert process.returncode == 69
-    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is None
+    assert server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS) is None

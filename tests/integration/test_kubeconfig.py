@@ -650,7 +650,7 @@ def test_as_flags_on_the_workstation_commands(
 
     server.allow_impersonation(server.user, "users", "ops")
     server.allow_impersonation(server.user, "groups", "g1")
-    server.deny("list", "configmaps", NS, user="ops")
+    server.deny("list", "configmaps", None, user="ops")  # the reports' namespace and NS
     code = main(["collect", "--kubeconfig", str(kubeconfig), "-n", NS,
                  "--as", "ops", "--as-group", "g1"])  # fmt: skip
     err = capsys.readouterr().err

@@ -62,6 +62,7 @@ def processes(tmp_path: Path) -> Iterator[ProcessTracker]:
 
 def seed(server: FakeApiServer) -> None:
     server.add_namespace(cluster.NS)
+    server.add_namespace(cluster.REPORTS_NS)
     server.put(cluster.daemonset())  # which nodes should report: the silent one is missing
     for node in cluster.node_objects():
         server.put(node)

@@ -27,6 +27,7 @@ from tests.support.data import PROJECT_ROOT
 from tests.support.fake_apiserver import FakeApiServer
 
 NS = "mirror-agent"
+REPORTS_NS = "mirror-agent-reports"  # where the reports are published
 NODE = "worker-1"
 IMAGE = "quay.io/openshift-release-dev/ocp-release@sha256:" + "5e" * 32
 MIRROR = "mirror.corp.example:8443/ocp4/openshift4@sha256:" + "5e" * 32
@@ -36,6 +37,7 @@ MIRROR = "mirror.corp.example:8443/ocp4/openshift4@sha256:" + "5e" * 32
 def server() -> Iterator[FakeApiServer]:
     with FakeApiServer() as fake:
         fake.add_namespace(NS)
+        fake.add_namespace(REPORTS_NS)
         fake.add_node(NODE)
         yield fake
 
@@ -71,7 +73,7 @@ def sender(
     restarted container finds again (None: a new pod, nothing remembered)."""
     client = client_for(server)
     send = with_node_events(
-        NodeReportPublisher(client, namespace=NS, node_name=NODE),
+        NodeReportPublisher(client, namespace=REPORTS_NS, node_name=NODE),
         client,
         node=NODE,
         remembered=LastVerdictFile.beside(state / "heartbeat" if state else None),
@@ -177,7 +179,7 @@ def test_a_refused_event_does_not_stop_the_report(server: FakeApiServer) -> None
     logged: list[dict[str, Any]] = []
     send = sender(server, logged)
     send(report("fail"))
-    assert server.get_object("ConfigMap", f"mirror-agent-report-{NODE}", NS) is not None
+    assert server.get_object("ConfigMap", f"mirror-agent-report-{NODE}", REPORTS_NS) is not None
     assert events(server) == []
     assert logged[0]["event"] == "node-event-failed" and "403" in str(logged[0]["error"])
 

@@ -35,7 +35,7 @@ def rendered() -> list[dict[str, Any]]:
 @pytest.fixture
 def server() -> Iterator[FakeApiServer]:
     with FakeApiServer() as fake:
-        for namespace in ("mirror-agent", EVENTS_NAMESPACE, "kube-system"):
+        for namespace in ("mirror-agent", "mirror-agent-reports", EVENTS_NAMESPACE, "kube-system"):
             fake.add_namespace(namespace)
         fake.add_node(NODE)
         fake.use_rbac(rendered())
@@ -71,9 +71,10 @@ def test_the_events_binding_is_a_role_binding_in_default() -> None:
     assert [(b["kind"], b["metadata"]["namespace"]) for b in bindings] == [
         ("RoleBinding", EVENTS_NAMESPACE)
     ]
-    # everything else still goes to the agent's namespace
+    # everything else still goes to the agent's namespace, but the reports' Role and
+    # RoleBinding, which stay in theirs
     others = {d["metadata"].get("namespace") for d in docs if d not in bindings}
-    assert others == {"mirror-agent", None}  # None: cluster-scoped kinds
+    assert others == {"mirror-agent", "mirror-agent-reports", None}  # None: cluster-scoped
 
 
 def test_the_agent_records_events_in_default_only(server: FakeApiServer) -> None:

@@ -27,6 +27,7 @@ from tests.unit.checklist.factories import (
     NS,
     PAYLOAD,
     RELEASE,
+    REPORTS_NS,
     TARGET,
     cluster_version,
     daemonset,
@@ -78,6 +79,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         ):
             server.register_kind(*args)
         server.add_namespace(NS)
+        server.add_namespace(REPORTS_NS)
         server.put(cluster_version())  # 4.14.8
         server.put(idms("release", (RELEASE, [MIRROR]), (PAYLOAD, [MIRROR])))
         server.put(daemonset())
@@ -141,9 +143,12 @@ def test_reports_a_plan_cannot_use_are_skipped_with_a_note(cluster: Cluster, cap
     notes = "\n".join(document["notes"])
     assert (
         "image 'busybox:latest' is a short name" in notes
-        and f"node worker-1, ConfigMap {NS}/mirror-agent-report-worker-1" in notes
+        and f"node worker-1, ConfigMap {REPORTS_NS}/mirror-agent-report-worker-1" in notes
     )
-    assert f"node worker-2, ConfigMap {NS}/mirror-agent-report-worker-2 is not readable" in notes
+    assert (
+        f"node worker-2, ConfigMap {REPORTS_NS}/mirror-agent-report-worker-2 is not readable"
+        in notes
+    )
 
 
 def test_a_cluster_version_without_version_says_which_rules_were_used(

@@ -35,13 +35,14 @@ def kubectl(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 def server() -> Iterator[FakeApiServer]:
     with FakeApiServer() as fake:
         fake.add_namespace("mirrors")
+        fake.add_namespace("mirrors-reports")  # -n mirrors: its reports' namespace
         fake.add_node("worker-0")
         report = CheckReport(
             node="worker-0", checked_at=timestamp(), verdict="pass",
             images=(ImageResult(image="q.io/a@sha256:" + "a" * 64, verdict="pass",
                                 served_by="m.example/a", served_by_kind="mirror"),),
         )  # fmt: skip
-        fake.put(report_configmap(report, namespace="mirrors", node=None))
+        fake.put(report_configmap(report, namespace="mirrors-reports", node=None))
         yield fake
 
 
@@ -97,3 +98,11 @@ def test_cluster_flags_before_the_subcommand_as_kubectl_users_type_them(
         ["mirror-agent", "--kubeconfig", str(kubeconfig), "collect", "-o", "json"], env
     )
     assert json.loads(elsewhere.stdout)["summary"].get("pass", 0) == 0, elsewhere.stderr
+    # --reports-namespace before the subcommand reaches it too
+    given = kubectl(
+        ["mirror-agent", "--reports-namespace", "mirrors-reports", "--kubeconfig",
+         str(kubeconfig), "collect", "-o", "json"],
+        env,
+    )  # fmt: skip
+    assert given.returncode == 0, given.stderr
+    assert json.loads(given.stdout)["summary"]["pass"] == 1

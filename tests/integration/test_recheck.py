@@ -28,6 +28,7 @@ from tests.support.data import PROJECT_ROOT
 from tests.support.fake_apiserver import FakeApiServer
 
 NS = "mirror-agent"
+REPORTS_NS = "mirror-agent-reports"  # where agent run publishes (NS + -reports)
 NODE = "worker-0"
 IMAGE = "x.example.com/a@sha256:" + "b" * 64
 WAIT = 60.0
@@ -55,6 +56,7 @@ def wait_for(what: str, probe: Callable[[], Any], log: list[str]) -> Any:
 def server() -> Iterator[FakeApiServer]:
     with FakeApiServer() as fake:
         fake.add_namespace(NS)
+        fake.add_namespace(REPORTS_NS)
         fake.add_node(NODE)
         fake.add_node("worker-1")  # runs no agent here: it never checks
         fake.put({
@@ -101,7 +103,7 @@ def test_recheck_end_to_end(
         return [line for line in lines if line["event"] == "check"]
 
     def report() -> dict[str, Any]:
-        stored = server.get_object("ConfigMap", f"mirror-agent-report-{NODE}", NS)
+        stored = server.get_object("ConfigMap", f"mirror-agent-report-{NODE}", REPORTS_NS)
         return json.loads(stored["data"]["report.json"]) if stored else {}
 
     try:

@@ -140,6 +140,7 @@ def test_agent_run_publishes_and_logs_no_credentials(world: World, tmp_path: Pat
     root = _host_root(world)
     with FakeApiServer(token="t") as server:
         server.add_namespace("mirror-agent")
+        server.add_namespace("mirror-agent-reports")
         server.add_node("worker-0")
         kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig", namespace="mirror-agent")
         done = _agent(
@@ -161,7 +162,9 @@ def test_agent_run_publishes_and_logs_no_credentials(world: World, tmp_path: Pat
             "--log-format",
             "json",
         )
-        published = server.get_object("ConfigMap", "mirror-agent-report-worker-0", "mirror-agent")
+        published = server.get_object(
+            "ConfigMap", "mirror-agent-report-worker-0", "mirror-agent-reports"
+        )
     assert done.returncode == 0, done.stderr
     assert published is not None
     text = published["data"]["report.json"]

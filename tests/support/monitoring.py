@@ -20,6 +20,7 @@ from agent.report import AttemptRecord, CheckReport, Finding, ImageResult
 from tests.support.data import PROJECT_ROOT
 
 NS = "mirror-agent"
+REPORTS_NS = "mirror-agent-reports"  # where the reports live (NS + -reports)
 CHECKED = "2030-01-01T11:00:00Z"
 DIGEST = "sha256:" + "5e" * 32
 APP_DIGEST = "sha256:" + "a1" * 32
@@ -131,7 +132,9 @@ def check_report(name: str, checked_at: str = CHECKED) -> Optional[CheckReport]:
 def report_configmaps(checked_at: str = CHECKED) -> list[dict[str, Any]]:
     """Every report ConfigMap of the cluster, the orphaned one included."""
     reports = [check_report(name, checked_at) for name in (*NODES, GONE)]
-    return [report_configmap(report, namespace=NS, node=None) for report in reports if report]
+    return [
+        report_configmap(report, namespace=REPORTS_NS, node=None) for report in reports if report
+    ]
 
 
 def daemonset() -> dict[str, Any]:

@@ -17,7 +17,12 @@ import pytest
 import yaml
 from celpy import celtypes
 
-from agent.kube.contract import CHECKS_CONFIGMAP, NODE_ANNOTATION, REPORT_NAME_PREFIX
+from agent.kube.contract import (
+    CHECKS_CONFIGMAP,
+    NODE_ANNOTATION,
+    REPORT_NAME_PREFIX,
+    reports_namespace,
+)
 from agent.kube.publish import report_configmap
 from agent.report import CheckReport
 
@@ -217,12 +222,14 @@ def test_a_name_the_policy_cannot_verify_is_refused() -> None:
     assert admit(operation="CREATE", obj=report_of(node), node=node)[0] == "denied"
 
 
-def test_the_binding_denies_in_the_agents_namespace() -> None:
+def test_the_binding_denies_in_the_reports_namespace() -> None:
+    """The policy binds where the agent may write at all: the reports namespace (RBAC
+    keeps it off every other ConfigMap, the checks included)."""
     (binding,) = [d for d in _documents() if d["kind"] == "ValidatingAdmissionPolicyBinding"]
     assert binding["spec"]["policyName"] == _policy()["metadata"]["name"]
     assert binding["spec"]["validationActions"] == ["Deny"]
     selector = binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"]
-    assert selector == {"kubernetes.io/metadata.name": "mirror-agent"}
+    assert selector == {"kubernetes.io/metadata.name": reports_namespace("mirror-agent")}
     assert _policy()["spec"]["failurePolicy"] == "Fail"
     kustomization = yaml.safe_load((POLICY_DIR / "kustomization.yaml").read_text())
     assert kustomization["resources"] == ["own-report.yaml"]

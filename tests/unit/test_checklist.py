@@ -318,7 +318,7 @@ def test_the_daemon_reads_checklist_txt_beside_the_images_file(tmp_path: Path) -
     agent = Agent(
         RunSettings(
             node="n",
-            namespace="ns",
+            reports_namespace="ns",
             host_root=root,
             images_file=checks / "images.txt",
             jitter=0.0,

@@ -42,3 +42,16 @@ def test_the_walk_through_plans_the_target_release_too() -> None:
     assert plans
     for command in plans:
         assert re.search(r"--image \S*ocp-release@", command), command
+
+
+def test_the_upgrade_removes_the_old_reports_by_the_readers_selector() -> None:
+    # Reports moved to <namespace>-reports: the documented cleanup of the old ones in
+    # mirror-agent must select exactly what the readers call a report, and nothing else.
+    from agent.kube.contract import REPORT_SELECTOR
+
+    deletes = [
+        c
+        for c in _commands(PROJECT / "docs" / "deploying.md")
+        if c.startswith("oc delete configmap -n mirror-agent ")
+    ]
+    assert deletes == [f"oc delete configmap -n mirror-agent -l {REPORT_SELECTOR}"]

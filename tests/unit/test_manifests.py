@@ -10,8 +10,10 @@ from typing import Any
 import yaml
 
 from agent.collect import parse_duration
+from agent.kube.contract import reports_namespace
 
 DAEMONSET_DIR = Path(__file__).resolve().parents[2] / "daemonset"
+REPORTS_NS = reports_namespace("mirror-agent")  # what agent run, collect, checklist derive
 
 
 def documents() -> list[dict[str, Any]]:
@@ -98,6 +100,20 @@ def test_rbac_is_limited_to_what_the_agent_does() -> None:
     assert rules("Role", "mirror-agent-reports") == [
         ("", "configmaps", verb) for verb in ("create", "patch")
     ]
+    # in the reports namespace, bound there: no right on the checks ConfigMap's namespace
+    assert one("Role", "mirror-agent-reports")["metadata"]["namespace"] == REPORTS_NS
+    reports_binding = one("RoleBinding", "mirror-agent-reports")
+    assert reports_binding["metadata"]["namespace"] == REPORTS_NS
+    assert reports_binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "mirror-agent-reports"
+    }  # fmt: skip
+    on_configmaps = [
+        d["metadata"]["name"]
+        for d in documents()
+        if d["kind"] in ("Role", "ClusterRole")
+        and any({"configmaps", "*"} & set(rule["resources"]) for rule in d["rules"])
+    ]
+    assert on_configmaps == ["mirror-agent-reports"]
     assert rules("ClusterRole", "mirror-agent-node-reader") == [("", "nodes", "get")]
     # Node events: create, and patch to count a repeat; never read or delete
     assert rules("ClusterRole", "mirror-agent-node-events") == [
@@ -149,7 +165,12 @@ def test_kubectl_kustomize_renders() -> None:
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     placed = {(d["kind"], d["metadata"]["name"]): d["metadata"].get("namespace") for d in docs}
     assert placed.pop(("RoleBinding", "mirror-agent-node-events")) == "default"
+    # the reports' Role and RoleBinding stay in the reports namespace
+    for kind in ("Role", "RoleBinding"):
+        assert placed.pop((kind, "mirror-agent-reports")) == REPORTS_NS
     assert set(placed.values()) == {"mirror-agent", None}  # None: cluster-scoped kinds
+    namespaces = {d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"}
+    assert namespaces == {"mirror-agent", REPORTS_NS}
     daemonset = next(d for d in docs if d["kind"] == "DaemonSet")
     image = daemonset["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.endswith(":0.1.0") and "/" in image

@@ -73,7 +73,8 @@ def node_reports_item(snapshot: Snapshot, *, now: Optional[datetime] = None) -> 
                 if report.verdict != "warn":
                     key = REPORT_KEY.replace(".", "\\.")  # a dot in a jsonpath key is escaped
                     remediation.append(
-                        f"oc get configmap {quote(report.configmap)} -n {quote(ns)} "
+                        f"oc get configmap {quote(report.configmap)} "
+                        f"-n {quote(snapshot.reports_namespace)} "
                         f"-o jsonpath='{{.data.{key}}}'   # the node's full report"
                     )
             contacted = [i.image for i in report.images if i.contacted_source]

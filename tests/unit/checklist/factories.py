@@ -30,6 +30,7 @@ DIGEST = "sha256:" + "5e" * 32
 CURRENT_IMAGE = f"{RELEASE}@sha256:" + "c0" * 32
 TARGET = f"{RELEASE}@{DIGEST}"
 NS = "mirror-agent"
+REPORTS_NS = "mirror-agent-reports"  # where the node reports live (NS + "-reports")
 SINCE = "2030-01-01T10:00:00Z"
 LATER = "2030-01-01T10:02:00Z"
 EARLIER = "2030-01-01T09:00:00Z"
@@ -303,7 +304,7 @@ def report_configmap(name: str, **fields: Any) -> dict[str, Any]:
         "kind": "ConfigMap",
         "metadata": {
             "name": f"mirror-agent-report-{name}",
-            "namespace": NS,
+            "namespace": REPORTS_NS,
             "labels": {
                 "app.kubernetes.io/name": "mirror-agent",
                 "app.kubernetes.io/component": "report",

@@ -52,6 +52,7 @@ from agent.kube.contract import (
     MCD_REASON,
     MCD_STATE,
     REPORT_KEY,
+    REPORT_NAME_PREFIX,
 )
 from agent.output.checklist import table
 from tests.support.fake_apiserver.validation import dns1123_subdomain_errors
@@ -64,6 +65,7 @@ from tests.unit.checklist.factories import (
     NS,
     PAYLOAD,
     RELEASE,
+    REPORTS_NS,
     SINCE,
     TARGET,
     budget,
@@ -462,8 +464,9 @@ def check_get(args: list[str], body: Optional[str]) -> None:
         assert flags["-n"] == NS and flags["-o"] == "wide" and name == []
         if "--field-selector" in flags:
             assert re.fullmatch(r"spec\.nodeName=[a-z0-9-]+", flags["--field-selector"])
-    elif what == "configmap":
-        assert flags["-n"] == NS and dns1123_subdomain_errors(name[0]) == []
+    elif what == "configmap":  # a node's report: in the reports namespace
+        assert flags["-n"] == REPORTS_NS and dns1123_subdomain_errors(name[0]) == []
+        assert name[0].startswith(REPORT_NAME_PREFIX)
         key = REPORT_KEY.replace(".", "\\.")
         assert flags["-o"] == f"jsonpath={{.data.{key}}}"
     elif what == "pdb":

@@ -103,7 +103,7 @@ def test_run_outside_a_pod_takes_the_kubeconfig_from_the_environment(
     served: list[tuple[str, str]] = []
 
     def serve(settings: daemon.RunSettings, runner: Any, client: Any, **_: Any) -> ExitCode:
-        served.append((client.config.server, settings.namespace))
+        served.append((client.config.server, settings.reports_namespace))
         return ExitCode.OK
 
     monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path)))
@@ -119,7 +119,8 @@ def test_run_outside_a_pod_takes_the_kubeconfig_from_the_environment(
         f"registry.example.com/team/app@{DIGEST}",
     )
     assert code == 0, err
-    assert served == [("https://127.0.0.1:9", "mirror-agent")]  # the context's namespace
+    # the context's namespace, mirror-agent, + -reports
+    assert served == [("https://127.0.0.1:9", "mirror-agent-reports")]
 
 
 def test_run_without_kubeconfig_outside_a_pod_is_bad_input(

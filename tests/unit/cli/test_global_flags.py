@@ -27,6 +27,16 @@ def test_a_nested_command_gets_them_and_root_flags_stay_in_front() -> None:
     ]  # fmt: skip
 
 
+def test_the_reports_namespace_goes_where_reports_are_read() -> None:
+    args = ["--reports-namespace", "r", "-n", "m", "collect", "-o", "json"]
+    assert move_cluster_flags(ROOT, args) == [
+        "collect", "--reports-namespace", "r", "-n", "m", "-o", "json",
+    ]  # fmt: skip
+    # recheck writes the checks ConfigMap and reads no report: it has no such option
+    args = ["--reports-namespace", "r", "recheck"]
+    assert move_cluster_flags(ROOT, args) == args
+
+
 def test_left_alone_where_no_command_takes_them() -> None:
     for args in (
         ["collect", "-n", "x"],  # already after

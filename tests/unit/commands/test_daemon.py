@@ -36,7 +36,7 @@ def make_agent(
     defaults: dict[str, Any] = {"images": (SRC,), "jitter": 0.0, "poll": 30.0, "interval": 3600.0}
     defaults.update(settings)
     agent = Agent(
-        RunSettings(node="node-1", namespace="ns", host_root=root, **defaults),
+        RunSettings(node="node-1", reports_namespace="ns", host_root=root, **defaults),
         runner=runner,
         load=lambda compat: registries.load(root, compat=compat),
         publisher=Publisher(publish, clock=clock),

@@ -248,7 +248,9 @@ def test_a_one_shot_run_stopped_before_publishing_exits_environment(
     client = FlakyNodes(failures=0)
     from agent.commands.daemon import RunSettings
 
-    settings = RunSettings(node="n", namespace="ns", host_root=root, images=(SRC,), jitter=0.0)
+    settings = RunSettings(
+        node="n", reports_namespace="ns", host_root=root, images=(SRC,), jitter=0.0
+    )
     code = serve(
         settings,
         StoppingAgentRunner({}),  # type: ignore[arg-type]

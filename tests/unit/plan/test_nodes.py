@@ -20,7 +20,9 @@ OTHER = "new.example/other@sha256:" + "2" * 64
 
 def agent_reading(checks: Path) -> Agent:
     return Agent(
-        RunSettings(node="n", namespace="ns", host_root=checks, images_file=checks / "images.txt"),
+        RunSettings(
+            node="n", reports_namespace="ns", host_root=checks, images_file=checks / "images.txt"
+        ),
         runner=None,  # type: ignore[arg-type]
         load=lambda compat: None,  # type: ignore[arg-type,return-value]
         publisher=Publisher(lambda report: None, clock=lambda: 0.0),

@@ -9,6 +9,7 @@ from tests.unit.checklist.factories import (
     DIGEST,
     MIRROR,
     NS,
+    REPORTS_NS,
     TARGET,
     healthy_snapshot,
     node,
@@ -80,7 +81,7 @@ def test_node_reports_item() -> None:
         "spec.nodeName=stale   # re-checks at start"
     ) in item.remediation
     assert (
-        f"oc get configmap mirror-agent-report-failing -n {NS} -o jsonpath="
+        f"oc get configmap mirror-agent-report-failing -n {REPORTS_NS} -o jsonpath="
         "'{.data.report\\.json}'   # the node's full report"
     ) in item.remediation
     assert item.summary == "5 of 6 expected nodes need attention"
