@@ -18,6 +18,7 @@ import ctypes
 import functools
 import os
 import queue
+import re
 import select
 import shutil
 import signal
@@ -522,20 +523,32 @@ def death_signal_wrapper() -> Optional[str]:
         return None
     try:
         usage = subprocess.run(
-            [setpriv, "--help"], capture_output=True, text=True, timeout=5, check=False
+            [setpriv, "--help"],
+            capture_output=True,
+            env={"PATH": os.defpath, "LANG": "C"},  # nothing of the agent's environment
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return setpriv if "--pdeathsig" in usage.stdout else None
+    return setpriv if b"--pdeathsig" in usage.stdout else None
 
 
-def _wrapped(args: tuple[str, ...], env: Optional[Mapping[str, str]]) -> Optional[list[str]]:
+#: setpriv's own words when it cannot run the command it was given (util-linux errexec:
+#: exit 127 when not found, 126 otherwise), e.g. a script whose interpreter is missing.
+_SETPRIV_EXEC_FAILED = re.compile(r"^setpriv: failed to execute (.+?): (.+)$", re.M)
+
+
+def _wrapped(
+    args: tuple[str, ...], env: Optional[Mapping[str, str]], interactive: bool
+) -> Optional[list[str]]:
     """``args`` behind setpriv, which finds the executable on ``env``'s PATH as Popen
     would (and keeps its name as argv[0]: chroot names itself in its errors); None when
     setpriv is missing or the executable is not found, so that Popen says why
-    (CommandNotFound)."""
+    (CommandNotFound), and for an interactive command, whose stderr (where setpriv would
+    say that it could not run it) goes to the terminal."""
     wrapper = death_signal_wrapper()
-    if wrapper is None:
+    if wrapper is None or interactive:
         return None
     path = (os.environ if env is None else env).get("PATH", os.defpath)
     if shutil.which(args[0], path=path) is None:
@@ -548,10 +561,11 @@ def _start(
     env: Optional[Mapping[str, str]],
     interactive: bool,
     keep_fds: Sequence[int] = (),
-) -> subprocess.Popen[bytes]:
-    wrapped = _wrapped(args, env)
+) -> tuple[subprocess.Popen[bytes], bool]:
+    """The command started, and whether setpriv runs it."""
+    wrapped = _wrapped(args, env, interactive)
     try:
-        return subprocess.Popen(
+        popen = subprocess.Popen(
             list(args) if wrapped is None else wrapped,
             env=None if env is None else dict(env),
             stdin=None if interactive else subprocess.DEVNULL,
@@ -567,6 +581,7 @@ def _start(
         raise CommandNotFound(args[0], detail="no such executable on PATH") from None
     except PermissionError as exc:
         raise CommandNotFound(args[0], detail=exc.strerror or "permission denied") from None
+    return popen, wrapped is not None
 
 
 def _is_own_child(pid: int) -> bool:
@@ -661,6 +676,7 @@ def run_command(
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, not {timeout}")
     raise_if_stopped()
+    death_signal_wrapper()  # found once, before any section that holds Ctrl-C back
     stop = _stop_event()
     with _SIGNALS.active():
         started = time.monotonic()
@@ -670,7 +686,7 @@ def run_command(
         try:
             # Ctrl-C/SIGTERM between the fork and the bookkeeping would orphan the child.
             with _SIGNALS.deferred():
-                popen = _start(args, env, interactive, keep_fds)
+                popen, wrapped = _start(args, env, interactive, keep_fds)
                 if not _is_own_child(popen.pid):
                     return _run_double(popen, args, started, timeout, on_stderr_line)
                 child = _Child(popen, on_stderr_line, own_group=not interactive)
@@ -706,11 +722,16 @@ def run_command(
                     else:
                         child.stop(min(grace, INTERRUPT_GRACE))
             raise
+        stderr = child.text(_STDERR)
+        if wrapped and not timed_out and popen.returncode in (126, 127):
+            failed = _SETPRIV_EXEC_FAILED.search(stderr)
+            if failed is not None:  # what Popen itself raises without setpriv
+                raise CommandNotFound(args[0], detail=failed.group(2))
         return CommandResult(
             argv=args,
             exit_code=None if timed_out else popen.returncode,
             stdout=child.text(_STDOUT),
-            stderr=child.text(_STDERR),
+            stderr=stderr,
             timed_out=timed_out,
             duration=time.monotonic() - started,
         )

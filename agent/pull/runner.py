@@ -38,10 +38,11 @@ _NO_SPACE = re.compile(r"no space left on device", re.I)
 #: A pull needs about this many times the compressed size of the image on the node's disk:
 #: the downloaded blob (in TMPDIR) and the extracted layer, commonly 2-3 times larger.
 SIZE_FACTOR = 3
-#: The fastest a pull is taken to fill the node's disk (bytes/s), above what a local NVMe
-#: disk writes: far above the reserve the watch may look less often (every 100 ms at
-#: most), close to it every 10 ms.
-DISK_FILL_RATE = 4 * 1024**3
+#: The fastest one pull is taken to fill the node's disk (bytes/s), above what a local
+#: NVMe disk writes and near what the page cache takes: far above the reserve the watch
+#: may look less often (every 100 ms at most), close to it every 10 ms. The pulls in
+#: flight share the disk: the watch takes them all to write at this rate.
+DISK_FILL_RATE = 8 * 1024**3
 #: The manifest fetched for the estimate gets at most this long (a mirror that hangs is
 #: the pull's to report, with its own timeout).
 _SIZE_TIMEOUT = 30.0
@@ -331,7 +332,8 @@ class NodeRunner:
         """Called while a pull runs: NodeDiskFull as soon as a filesystem it writes to falls
         below the reserve (the pull is then stopped and its store removed). Returns how
         long the disk, written at DISK_FILL_RATE, takes to reach the reserve: the time
-        before the next look is needed (run_command looks at least every 100 ms)."""
+        before the next look is needed, with every pull in flight writing at that rate
+        (run_command looks at least every 100 ms)."""
         places = [(path, node) for path, node in self._write_places() if path.exists()]
         reserve = self.min_free_bytes
 
@@ -351,7 +353,9 @@ class NodeRunner:
                         hint="the image does not fit on this node's disk with the reserve "
                         "kept; free space or check it by manifest (--method manifest)",
                     )
-            return None if headroom is None else headroom / DISK_FILL_RATE
+            if headroom is None:
+                return None
+            return headroom / (DISK_FILL_RATE * max(1, self.in_flight.count))
 
         return watch
 

@@ -3,6 +3,7 @@ anything of its pull runs, the disk is watched during a pull, out of space is th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Optional
 
 import psutil
 import pytest
@@ -113,19 +114,21 @@ def test_watch_stops_the_command_with_its_error(tmp_path: Path) -> None:
     assert time.monotonic() - started < 20  # not the sleep's 30 s
 
 
-def test_a_watch_that_asks_for_a_long_wait_is_still_called_every_100_ms() -> None:
+@pytest.mark.parametrize(("wait", "looks_at_least"), [(60.0, 8), (None, 40), (0.0, 40)])
+def test_a_watch_is_called_again_after_the_time_it_asks_for_within_10_to_100_ms(
+    wait: Optional[float], looks_at_least: int
+) -> None:
+    """A watch far from the reserve asks for 60 s and is still looked at every 100 ms (a
+    2 s command: about 20 looks); one that says nothing, or asks for no wait at all, every
+    10 ms (about 200)."""
     calls: list[float] = []
 
-    def watch() -> float:
+    def watch() -> Optional[float]:
         calls.append(time.monotonic())
-        if len(calls) == 3:
-            raise NodeDiskFull("full")
-        return 60.0  # far above the reserve: no hurry, says the watch
+        return wait
 
-    started = time.monotonic()
-    with pytest.raises(NodeDiskFull):
-        run_command(["sleep", "30"], timeout=60, watch=watch)
-    assert time.monotonic() - started < 20  # not the sleep's 30 s, nor the watch's 60
+    run_command(["sleep", "2"], timeout=60, watch=watch)
+    assert looks_at_least <= len(calls) <= 2.5 / 0.01
 
 
 @pytest.fixture
@@ -159,7 +162,7 @@ def test_a_pull_is_given_the_disk_watch_and_the_store_lock(
         assert lock_store(store) is None  # locked while podman runs
         call = run.calls[-1]
         assert call["keep_fds"] and call["watch"] is not None
-        # 10 GiB free: fine, and 8 GiB above the reserve take 2 s to fill at 4 GiB/s
+        # 10 GiB free: fine, and 8 GiB above the reserve take 1 s to fill at 8 GiB/s
         assert call["watch"]() == pytest.approx(8 * GIB / DISK_FILL_RATE)
         call["watch"]()  # 1 GiB: below the 2 GiB reserve
 
@@ -169,6 +172,22 @@ def test_a_pull_is_given_the_disk_watch_and_the_store_lock(
         runner.pull(parse_normalized(SRC))
     assert "below the reserve" in stopped.value.message
     assert stores and not stores[0].exists()  # the store removed
+
+
+def test_the_watch_counts_every_pull_in_flight_as_writing(
+    host_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _disk(monkeypatch, [10 * GIB])
+    run = FakeRun(host_root)
+    delays: list[Optional[float]] = []
+    run.during = lambda argv: delays.append(run.calls[-1]["watch"]())
+    runner = NodeRunner(settings_for(host_root), min_free_bytes=2 * GIB, run=run)
+    with contextlib.ExitStack() as others:
+        for _ in range(3):  # three other pulls hold their room meanwhile
+            others.enter_context(runner.in_flight.reserve(GIB, lambda held: None))
+        runner.pull(parse_normalized(SRC))
+    # 8 GiB above the reserve, four pulls writing at 8 GiB/s each: 0.25 s
+    assert delays == [pytest.approx(8 * GIB / (4 * DISK_FILL_RATE))]
 
 
 def test_out_of_space_in_the_log_is_the_nodes_disk(

@@ -476,3 +476,21 @@ def test_the_result_names_the_command_not_its_wrapper() -> None:
     result = run_command(["sh", "-c", "cat /proc/$$/cmdline | tr '\\0' ' '"], timeout=10)
     assert result.argv == ("sh", "-c", "cat /proc/$$/cmdline | tr '\\0' ' '")
     assert result.stdout.startswith("sh -c ")  # setpriv exec'd the command itself, as argv[0]
+
+
+@pytest.mark.parametrize("way", ["setpriv", "preexec_fn"])
+def test_a_script_whose_interpreter_is_missing_is_command_not_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, way: str
+) -> None:
+    """The kernel cannot run it: Popen raises, or setpriv says so (exit 127); the same
+    CommandNotFound either way, never a result that looks like the tool's own failure."""
+    if way == "preexec_fn":
+        monkeypatch.setattr(process, "death_signal_wrapper", lambda: None)
+    else:
+        assert process.death_signal_wrapper() is not None, "setpriv (util-linux) is missing"
+    script = tmp_path / "tool"
+    script.write_text("#!/nonexistent/interpreter\n")
+    script.chmod(0o755)
+    with pytest.raises(CommandNotFound) as caught:
+        run_command([str(script)], timeout=10)
+    assert str(script) in caught.value.message
