@@ -303,3 +303,25 @@ def test_upgrading_with_oc_apply_takes_back_the_earlier_right_on_the_checks(
     # and the agent still publishes its report where it now lives
     publish(client, report_configmap(report(NODE), namespace=REPORTS_NS, node=None))
     assert server.get_object("ConfigMap", configmap_name(NODE), REPORTS_NS) is not None
+
+
+def test_collect_warns_when_the_reports_are_still_where_earlier_agents_put_them(
+    server: FakeApiServer, tmp_path: Path, capsys: Any
+) -> None:
+    """Mid-upgrade: the earlier agents' reports sit in mirror-agent, none yet in
+    mirror-agent-reports. The table and the JSON say where collect looked, and why it may
+    be empty, instead of only listing every node as missing."""
+    for node in (NODE, OTHER_NODE):
+        server.put(report_configmap(report(node), namespace=NS, node=None))
+    kubeconfig = kubeconfig_with(server, tmp_path / "kubeconfig", EXPORTER_TOKEN)
+    assert main(["collect", "--kubeconfig", str(kubeconfig)]) == 1
+    table = capsys.readouterr().out
+    warning = (
+        f"warning: no node report in namespace {REPORTS_NS}: agents older than the reports "
+        f"namespace publish in {NS}; see docs/deploying.md (Upgrade)"
+    )
+    assert warning in table.splitlines()
+    assert main(["collect", "--kubeconfig", str(kubeconfig), "-o", "json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["warnings"] == [warning.removeprefix("warning: ")]
+    assert document["summary"]["missing"] == 2
