@@ -210,7 +210,7 @@ def _unused_here(tmp_path: Path) -> dict[str, list[str]]:
     reports.write_text('{"apiVersion": "v1", "kind": "ConfigMapList", "items": []}')
     registries = tmp_path / "registries.conf"
     registries.write_text("")
-    return {  # fmt: skip
+    return {
         # no API: the current state is a registries.conf, the images given
         "plan": [
             "plan",
