@@ -305,6 +305,7 @@ def summarise(
     max_age: Optional[timedelta],
     daemonset_problem: Optional[str] = None,
     recheck: Optional[str] = None,
+    no_report_warning: Optional[str] = None,
 ) -> Summary:
     """Reduce report ConfigMaps and Nodes to the cluster summary.
 
@@ -313,7 +314,8 @@ def summarise(
     Without the DaemonSet (``daemonset_problem`` says why it could not be read), the
     expected set is approximated by every node: a node without a report is ``unknown``
     (it may run no agent at all: a Windows node, a selector), not ``missing``, and a
-    warning says so.
+    warning says so. ``no_report_warning`` is added to the warnings when ``reports`` holds
+    no ConfigMap at all while nodes are expected (the reader names where it looked).
     """
     # Each Node is reduced to the few facts the summary needs as it streams in.
     infos: dict[str, NodeInfo] = {}
@@ -342,7 +344,9 @@ def summarise(
     image_served: dict[str, Counter[str]] = {}
     image_digests: dict[str, Counter[str]] = {}
     image_verdicts: dict[str, Counter[str]] = {}
+    read_any = False
     for configmap in reports:
+        read_any = True
         row = _row_from_configmap(configmap)
         if row is None:
             continue
@@ -367,6 +371,8 @@ def summarise(
             image_verdicts.setdefault(image, Counter())[verdict] += 1
             if image in row.digests:
                 image_digests.setdefault(image, Counter())[row.digests[image]] += 1
+    if no_report_warning and not read_any and expected:
+        warnings.append(no_report_warning)
     for name in expected:
         if name not in rows:
             status: NodeStatus = "unknown" if approximate else "missing"

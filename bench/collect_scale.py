@@ -23,11 +23,13 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
+from agent.kube.contract import reports_namespace  # noqa: E402
 from agent.kube.publish import report_configmap  # noqa: E402
 from agent.report import AttemptRecord, CheckReport, Expected, Finding, ImageResult  # noqa: E402
 from tests.support.fake_apiserver import FakeApiServer  # noqa: E402
 
 NS = "mirror-agent"
+REPORTS_NS = reports_namespace(NS)  # where agent collect lists the reports
 DIGEST = "sha256:" + "c" * 64
 
 
@@ -64,14 +66,20 @@ def a_report(node: str) -> CheckReport:
     )
 
 
-def measure(kubeconfig: Path) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB) of one `agent collect -o json` process."""
+def measure(kubeconfig: Path, count: int) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB) of one `agent collect -o json` process, whose summary
+    must hold ``count`` nodes with a report (an empty read would measure nothing)."""
     script = (
-        "import resource, subprocess, sys, time\n"
+        "import json, resource, subprocess, sys, time\n"
         "start = time.perf_counter()\n"
-        "done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
+        "done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
         "elapsed = time.perf_counter() - start\n"
-        "print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)\n"
+        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "try:\n"
+        "    reported = json.loads(done.stdout)['summary']['reported']\n"
+        "except (ValueError, KeyError, TypeError):\n"
+        "    reported = -1\n"
+        "print(elapsed, rss, done.returncode, reported)\n"
     )
     agent = [str(PROJECT / ".venv" / "bin" / "agent"), "collect", "--kubeconfig", str(kubeconfig)]
     done = subprocess.run(
@@ -80,9 +88,14 @@ def measure(kubeconfig: Path) -> tuple[float, int]:
         text=True,
         check=True,
     )
-    elapsed, rss, code = done.stdout.split()
+    elapsed, rss, code, reported = done.stdout.split()
     if code not in ("0", "1"):
         raise SystemExit(f"agent collect failed: {done.stderr}")
+    if int(reported) != count:
+        raise SystemExit(
+            f"agent collect read {reported} nodes with a report, not {count} "
+            f"(the reports are in {REPORTS_NS}): nothing measured"
+        )
     return float(elapsed), int(rss)
 
 
@@ -95,6 +108,7 @@ def main() -> int:
         for count in (500, 5000):
             with FakeApiServer(token="bench") as server:
                 server.add_namespace(NS)
+                server.add_namespace(REPORTS_NS)
                 for number in range(count):
                     name = f"worker-{number:05d}"
                     server.add_node(
@@ -103,10 +117,10 @@ def main() -> int:
                             "machineconfiguration.openshift.io/currentConfig": "rendered-worker-1"
                         },
                     )
-                    server.put(report_configmap(a_report(name), namespace=NS, node=None))
+                    server.put(report_configmap(a_report(name), namespace=REPORTS_NS, node=None))
                 kubeconfig = server.write_kubeconfig(Path(scratch) / f"kubeconfig-{count}", NS)
-                document_size = len(json.dumps(server.objects("ConfigMap", NS)[0]))
-                samples = [measure(kubeconfig) for _ in range(runs)]
+                document_size = len(json.dumps(server.objects("ConfigMap", REPORTS_NS)[0]))
+                samples = [measure(kubeconfig, count) for _ in range(runs)]
                 figures[count] = (
                     statistics.median(s[0] for s in samples),
                     max(s[1] for s in samples),

@@ -16,9 +16,13 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
+from agent.kube.contract import reports_namespace  # noqa: E402
 from agent.kube.publish import report_configmap  # noqa: E402
 from agent.report import AttemptRecord, CheckReport, ImageResult  # noqa: E402
 from tests.support.fake_apiserver import FakeApiServer  # noqa: E402
+
+NS = "mirror-agent"
+REPORTS_NS = reports_namespace(NS)  # where cluster_reader lists the reports
 
 CHILD = """
 import sys
@@ -28,7 +32,7 @@ read = collect.cluster_reader(sys.argv[1], None, "mirror-agent", max_age=None)
 for _ in range(3):
     summary = read()
 peak = next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]
-print(len(summary.nodes), int(peak) // 1024)
+print(summary.counts["reported"], int(peak) // 1024)
 """
 
 
@@ -38,8 +42,11 @@ def main() -> None:
     parser.add_argument("--log-bytes", type=int, default=4000)
     parser.add_argument("--page", type=int, nargs="+", default=[20, 500])
     args = parser.parse_args()
+    if args.nodes < 1:
+        parser.error("--nodes must be at least 1")
     with FakeApiServer() as fake, tempfile.TemporaryDirectory() as tmp:
-        fake.add_namespace("mirror-agent")
+        fake.add_namespace(NS)
+        fake.add_namespace(REPORTS_NS)
         total = 0
         for number in range(args.nodes):
             node = f"worker-{number}"
@@ -53,7 +60,7 @@ def main() -> None:
             )  # fmt: skip
             report = CheckReport(node=node, checked_at="2030-01-01T00:00:00Z", verdict="pass",
                                  images=images)  # fmt: skip
-            configmap = report_configmap(report, namespace="mirror-agent", node=None)
+            configmap = report_configmap(report, namespace=REPORTS_NS, node=None)
             total += len(configmap["data"]["report.json"])
             fake.put(configmap)
         kubeconfig = fake.write_kubeconfig(Path(tmp) / "kubeconfig")
@@ -66,7 +73,11 @@ def main() -> None:
             if done.returncode != 0:
                 sys.exit(done.stderr)
             nodes, peak = done.stdout.split()
-            print(f"  pages of {page:>4}: {nodes} nodes read, peak {peak} MiB")
+            if int(nodes) != args.nodes:
+                sys.exit(
+                    f"read {nodes} nodes with a report, not {args.nodes} (reports in {REPORTS_NS})"
+                )
+            print(f"  pages of {page:>4}: {nodes} reports read, peak {peak} MiB")
 
 
 if __name__ == "__main__":

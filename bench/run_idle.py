@@ -27,10 +27,12 @@ import psutil
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
+from agent.kube.contract import reports_namespace  # noqa: E402
 from tests.support.fake_apiserver import FakeApiServer  # noqa: E402
 
 AGENT = os.environ.get("MIRROR_AGENT_BIN", str(PROJECT / ".venv" / "bin" / "agent"))
 NS = "mirror-agent"
+REPORTS_NS = reports_namespace(NS)  # where agent run publishes its report
 MIB = 1024 * 1024
 
 
@@ -50,6 +52,7 @@ def main() -> int:
         heartbeat = Path(scratch) / "heartbeat"
         with FakeApiServer(token="bench") as server:
             server.add_namespace(NS)
+            server.add_namespace(REPORTS_NS)
             server.add_node("worker-0")
             kubeconfig = server.write_kubeconfig(Path(scratch) / "kubeconfig", NS)
             argv = [AGENT, "run", "--kubeconfig", str(kubeconfig), "--host-root", str(root)]
@@ -58,7 +61,10 @@ def main() -> int:
             agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:
                 deadline = time.monotonic() + 60
-                while server.get_object("ConfigMap", "mirror-agent-report-worker-0", NS) is None:
+                while (
+                    server.get_object("ConfigMap", "mirror-agent-report-worker-0", REPORTS_NS)
+                    is None
+                ):
                     if agent.poll() is not None or time.monotonic() > deadline:
                         _, err = agent.communicate()
                         raise SystemExit(f"agent run did not publish: {err.decode()[-2000:]}")

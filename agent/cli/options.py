@@ -139,12 +139,25 @@ NamespaceOption = Annotated[
         help="mirror-agent's namespace (default: mirror-agent; for run: its own pod's).",
     ),
 ]
+
+
+def _reports_namespace(given: Optional[str]) -> Optional[str]:
+    """A given --reports-namespace must be a namespace name on every command that takes it,
+    whether or not this invocation reads reports: UsageError (exit 2) naming it."""
+    if given is not None:
+        from agent.kube.contract import reports_namespace
+
+        reports_namespace("", given)
+    return given
+
+
 ReportsNamespaceOption = Annotated[
     Optional[str],
     typer.Option(
         "--reports-namespace",
         help="Where the node reports live (default: mirror-agent's namespace + -reports, "
         "e.g. mirror-agent-reports).",
+        callback=_reports_namespace,
     ),
 ]
 

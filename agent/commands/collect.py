@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from agent.collect import Summary, summarise
 from agent.documents import DocumentError, parse_json
 from agent.errors import UsageError
-from agent.kube.contract import CHECKS_CONFIGMAP, RECHECK_KEY, REPORT_SELECTOR, reports_namespace
+from agent.kube.contract import (
+    CHECKS_CONFIGMAP,
+    RECHECK_KEY,
+    REPORT_SELECTOR,
+    no_report_found,
+    reports_namespace,
+)
 from agent.safe_read import REPORTS_FILE_LIMIT, read_text_or_stdin
 
 if TYPE_CHECKING:
@@ -109,6 +115,7 @@ def cluster_reader(
             max_age=max_age,
             daemonset_problem=problem,
             recheck=recheck,
+            no_report_warning=no_report_found(reports_ns, ns),
         )
 
     return read

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from agent.documents import DocumentError, parse_yaml
 from agent.errors import AgentError
+from agent.kube.contract import REPORT_SELECTOR, reports_namespace
 from agent.kube.exec_plugin import API_VERSIONS, EXEC_EXTENSION, ExecConfig, InteractiveMode
 from agent.kube.proxy import PROXY_SCHEMES
 from agent.kube.secret_files import secret_file
@@ -35,9 +36,10 @@ from agent.safe_read import KUBECONFIG_LIMIT, SMALL_FILE_LIMIT, UnsafeFile, read
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 DEFAULT_NAMESPACE = "mirror-agent"  # where the manifests in daemonset/ install the agent
+# The reports live in their own namespace (agent.kube.contract.reports_namespace).
 FROM_FILE_HINT = (
-    "or fetch the reports yourself: oc get configmaps -n mirror-agent "
-    "-l app.kubernetes.io/component=report -o json | agent collect --from-file -"
+    f"or fetch the reports yourself: oc get configmaps -n {reports_namespace(DEFAULT_NAMESPACE)} "
+    f"-l {REPORT_SELECTOR} -o json | agent collect --from-file -"
 )
 
 

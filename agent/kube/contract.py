@@ -58,6 +58,16 @@ def reports_namespace(namespace: str, given: Optional[str] = None) -> str:
     return derived
 
 
+def no_report_found(reports: str, namespace: str) -> str:
+    """What the readers say when the reports namespace ``reports`` holds no report at all
+    while nodes are expected: agents of the versions before the reports namespace still
+    publish beside the checks, in mirror-agent's namespace ``namespace``."""
+    return (
+        f"no node report in namespace {reports}: agents older than the reports namespace "
+        f"publish in {namespace}; see docs/deploying.md (Upgrade)"
+    )
+
+
 def _not_a_label(name: str) -> str:
     length = f"{len(name)} characters; " if len(name) > _LABEL_MAX else ""
     return (

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from agent.checklist.fetch import CLUSTER_VERSION, ICSPS, IDMSS, IMAGE_CONFIG, ITMSS, KubeCluster
 from agent.checklist.model import Unavailable
 from agent.errors import EnvironmentFailure
+from agent.kube.contract import no_report_found
 from agent.plan.model import MirrorState
 from agent.vocabulary import Json
 
@@ -80,7 +81,7 @@ def read_cluster(cluster: KubeCluster, *, from_reports: bool) -> ClusterState:
                     images.append(image)
                     sources[image] = where
         if not reports.by_node:
-            notes.append(f"no node report in namespace {cluster.reports_namespace}")
+            notes.append(no_report_found(cluster.reports_namespace, cluster.namespace))
     state = MirrorState(
         tuple(icsps), tuple(idmss), tuple(itmss), image_config, flags_known=flags_known
     )

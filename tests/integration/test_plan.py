@@ -151,6 +151,24 @@ def test_reports_a_plan_cannot_use_are_skipped_with_a_note(cluster: Cluster, cap
     )
 
 
+def test_an_empty_reports_namespace_names_where_earlier_agents_publish(
+    cluster: Cluster, capsys: Any
+) -> None:
+    """Upgraded from a version that published beside the checks: the reports are still in
+    mirror-agent, none in mirror-agent-reports. The plan says so, naming both."""
+    for old in cluster.server.objects("ConfigMap", REPORTS_NS):
+        assert cluster.server.delete_object("ConfigMap", old["metadata"]["name"], REPORTS_NS)
+        old["metadata"]["namespace"] = NS
+        cluster.server.put(old)
+    code, document = cluster.plan(capsys, "-f", str(IDMS_FILE), "--from-reports")
+    assert code == 0, document
+    (note,) = [n for n in document["notes"] if n.startswith("no node report in namespace")]
+    assert note.startswith(f"no node report in namespace {REPORTS_NS}:")
+    assert f"publish in {NS};" in note and "docs/deploying.md (Upgrade)" in note
+    code, table = cluster.table(capsys, "-f", str(IDMS_FILE), "--from-reports")
+    assert note in table
+
+
 def test_a_cluster_version_without_version_says_which_rules_were_used(
     cluster: Cluster, capsys: Any
 ) -> None:

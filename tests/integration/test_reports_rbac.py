@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import pytest
 import yaml
@@ -26,7 +26,7 @@ from agent.kube.config import ClusterConfig
 from agent.kube.contract import CHECKS_CONFIGMAP, RECHECK_KEY, REPORT_SELECTOR, configmap_name
 from agent.kube.publish import publish, report_configmap
 from agent.report import CheckReport, timestamp
-from tests.support.data import PROJECT_ROOT
+from tests.support.data import DATA, PROJECT_ROOT
 from tests.support.fake_apiserver import FakeApiServer
 
 NS = "mirror-agent"
@@ -35,6 +35,8 @@ EXPORTER = "system:serviceaccount:mirror-agent:mirror-agent-exporter"
 EXPORTER_TOKEN = "exporter-token"
 NODE = "worker-0"
 OTHER_NODE = "worker-1"
+#: daemonset/rbac.yaml of the release that kept the reports in mirror-agent.
+EARLIER_RBAC = DATA / "upgrade" / "rbac-before-reports-namespace.yaml"
 RECHECK = '{"all": {"id": "abc123", "requestedAt": "2030-01-01T00:00:00Z"}}\n'
 
 
@@ -259,3 +261,67 @@ def test_the_exporter_writes_nothing_and_reads_no_other_configmap(server: FakeAp
     with pytest.raises(Forbidden):
         next(iter(client.list(configmap_path(NS))))
     assert client.get(configmap_path(NS, CHECKS_CONFIGMAP))["data"][RECHECK_KEY] == RECHECK
+
+
+def applied_over(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects a cluster holds after `oc apply` of ``after`` over ``before``: each object
+    of ``after`` replaces the one of the same kind, namespace and name; nothing of
+    ``before`` is deleted (the objects ``after`` no longer holds stay as they were)."""
+    held: dict[tuple[str, Optional[str], str], dict[str, Any]] = {}
+    for doc in [*before, *after]:
+        held[(doc["kind"], doc["metadata"].get("namespace"), doc["metadata"]["name"])] = doc
+    return list(held.values())
+
+
+@pytest.mark.parametrize("verb", ["create", "apply", "merge-patch", "update", "delete"])
+def test_upgrading_with_oc_apply_takes_back_the_earlier_right_on_the_checks(
+    server: FakeApiServer, documents: list[dict[str, Any]], verb: str
+) -> None:
+    """The earlier release's Role mirror-agent-reports in mirror-agent let the agent create
+    and patch every ConfigMap there, the checks included. `oc apply -k daemonset/` over it
+    deletes nothing, but applies that Role again with no rule: the old RoleBinding, left in
+    place, then grants nothing, and the agent's token is refused the checks."""
+    earlier = [doc for doc in yaml.safe_load_all(EARLIER_RBAC.read_text()) if doc]
+    client = client_for(server, server.token)
+    server.use_rbac(earlier)
+    checks_before = server.get_object("ConfigMap", CHECKS_CONFIGMAP, NS)
+    assert checks_before is not None
+    _attempts(client, NS, CHECKS_CONFIGMAP)["apply"]()  # the hole the upgrade must close
+    server.put(checks_before)
+
+    upgraded = applied_over(earlier, documents)
+    kept = [
+        d for d in upgraded if (d["kind"], d["metadata"].get("namespace")) == ("RoleBinding", NS)
+    ]
+    assert "mirror-agent-reports" in {d["metadata"]["name"] for d in kept}  # never deleted
+    server.use_rbac(upgraded)
+    with pytest.raises(Forbidden) as refused:
+        _attempts(client, NS, CHECKS_CONFIGMAP)[verb]()
+    assert refused.value.status == 403
+    after = server.get_object("ConfigMap", CHECKS_CONFIGMAP, NS)
+    assert after is not None and after["data"] == checks_before["data"]
+    # and the agent still publishes its report where it now lives
+    publish(client, report_configmap(report(NODE), namespace=REPORTS_NS, node=None))
+    assert server.get_object("ConfigMap", configmap_name(NODE), REPORTS_NS) is not None
+
+
+def test_collect_warns_when_the_reports_are_still_where_earlier_agents_put_them(
+    server: FakeApiServer, tmp_path: Path, capsys: Any
+) -> None:
+    """Mid-upgrade: the earlier agents' reports sit in mirror-agent, none yet in
+    mirror-agent-reports. The table and the JSON say where collect looked, and why it may
+    be empty, instead of only listing every node as missing."""
+    for node in (NODE, OTHER_NODE):
+        server.put(report_configmap(report(node), namespace=NS, node=None))
+    kubeconfig = kubeconfig_with(server, tmp_path / "kubeconfig", EXPORTER_TOKEN)
+    assert main(["collect", "--kubeconfig", str(kubeconfig)]) == 1
+    table = capsys.readouterr().out
+    warning = (
+        f"warning: no node report in namespace {REPORTS_NS}: agents older than the reports "
+        f"namespace publish in {NS}; see docs/deploying.md (Upgrade)"
+    )
+    assert warning in table.splitlines()
+    assert main(["collect", "--kubeconfig", str(kubeconfig), "-o", "json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["warnings"] == [warning.removeprefix("warning: ")]
+    assert document["summary"]["missing"] == 2

@@ -2,7 +2,8 @@
 with cel-python on the requests an API server would send it, with the report ConfigMaps
 the agent's own code builds.
 
-The evaluation follows the API server's: matchConditions first (all true, or the policy
+The evaluation follows the API server's: the binding's namespaceSelector first (a request in
+a namespace it does not select is not checked), then matchConditions (all true, or the policy
 does not apply), then the variables in order, then every validation; a validation that
 is false, or that fails to evaluate (failurePolicy Fail), denies.
 """
@@ -29,6 +30,8 @@ from agent.report import CheckReport
 POLICY_DIR = Path(__file__).resolve().parents[2] / "daemonset" / "policy"
 AGENT = "system:serviceaccount:mirror-agent:mirror-agent"
 NODE_NAME_KEY = "authentication.kubernetes.io/node-name"
+NS = "mirror-agent"
+REPORTS_NS = reports_namespace(NS)
 
 
 def _documents() -> list[dict[str, Any]]:
@@ -38,6 +41,32 @@ def _documents() -> list[dict[str, Any]]:
 def _policy() -> dict[str, Any]:
     (policy,) = [d for d in _documents() if d["kind"] == "ValidatingAdmissionPolicy"]
     return policy
+
+
+def _binding() -> dict[str, Any]:
+    (binding,) = [d for d in _documents() if d["kind"] == "ValidatingAdmissionPolicyBinding"]
+    return binding
+
+
+def binds(namespace: str) -> bool:
+    """Whether the binding's namespaceSelector selects ``namespace`` (a label selector over
+    the Namespace's labels, of which the API server sets kubernetes.io/metadata.name)."""
+    selector = _binding()["spec"]["matchResources"]["namespaceSelector"]
+    labels = {"kubernetes.io/metadata.name": namespace}
+    if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression["key"], expression["operator"]
+        values = expression.get("values") or []
+        matched = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not matched:
+            return False
+    return bool(selector)  # an empty selector selects every namespace; none is shipped
 
 
 _ENV = celpy.Environment()
@@ -71,11 +100,18 @@ def admit(
     user: str = AGENT,
     node: Optional[str] = "worker-0",
     old: Optional[dict[str, Any]] = None,
+    namespace: str = REPORTS_NS,
 ) -> tuple[str, list[str]]:
-    """("not-applicable" | "allowed" | "denied", the denial messages)."""
+    """("not-bound" | "not-applicable" | "allowed" | "denied", the denial messages)."""
+    if not binds(namespace):
+        return "not-bound", []
     spec = _policy()["spec"]
     extra = {NODE_NAME_KEY: [node]} if node is not None else {}
-    request = {"operation": operation, "userInfo": {"username": user, "extra": extra}}
+    request = {
+        "operation": operation,
+        "namespace": namespace,
+        "userInfo": {"username": user, "extra": extra},
+    }
     activation: dict[str, Any] = {
         "request": celpy.json_to_cel(request),
         "object": celpy.json_to_cel(obj),
@@ -108,7 +144,7 @@ def admit(
 def report_of(node: str) -> dict[str, Any]:
     """The ConfigMap ``agent run`` applies for ``node`` (built by the agent's code)."""
     report = CheckReport(node=node, checked_at="2026-11-25T10:00:00Z", verdict="pass")
-    return report_configmap(report, namespace="mirror-agent", node=None)
+    return report_configmap(report, namespace=REPORTS_NS, node=None)
 
 
 @pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
@@ -130,11 +166,26 @@ def test_a_node_cannot_rewrite_the_checks_configmap() -> None:
     checks = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": CHECKS_CONFIGMAP, "namespace": "mirror-agent"},
+        "metadata": {"name": CHECKS_CONFIGMAP, "namespace": NS},
         "data": {"images.txt": "evil.example.com:6379/x@sha256:" + "1" * 64},
     }
-    assert admit(operation="UPDATE", obj=checks)[0] == "denied"
-    assert admit(operation="CREATE", obj=checks)[0] == "denied"
+    for namespace in (NS, REPORTS_NS):
+        assert admit(operation="UPDATE", obj=checks, old=checks, namespace=namespace)[0] == "denied"
+        assert admit(operation="CREATE", obj=checks, namespace=namespace)[0] == "denied"
+
+
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+def test_in_mirror_agent_the_agent_writes_nothing_not_even_its_own_report(operation: str) -> None:
+    """Where an earlier release's Role in mirror-agent still grants the agent create and
+    patch (docs/deploying.md, Upgrade), the policy refuses every write there: the agent
+    publishes only in the reports namespace."""
+    own = report_of("worker-0")
+    own["metadata"]["namespace"] = NS
+    verdict, messages = admit(
+        operation=operation, obj=own, old=own if operation == "UPDATE" else None, namespace=NS
+    )
+    assert verdict == "denied"
+    assert f"the agent writes ConfigMaps only in {REPORTS_NS}, not in {NS}" in messages
 
 
 def test_a_forged_node_annotation_is_refused() -> None:
@@ -222,14 +273,18 @@ def test_a_name_the_policy_cannot_verify_is_refused() -> None:
     assert admit(operation="CREATE", obj=report_of(node), node=node)[0] == "denied"
 
 
-def test_the_binding_denies_in_the_reports_namespace() -> None:
-    """The policy binds where the agent may write at all: the reports namespace (RBAC
-    keeps it off every other ConfigMap, the checks included)."""
-    (binding,) = [d for d in _documents() if d["kind"] == "ValidatingAdmissionPolicyBinding"]
+def test_the_binding_selects_the_reports_namespace_and_mirror_agent() -> None:
+    """The policy binds where the agent writes (the reports namespace) and where the checks
+    ConfigMap lives (mirror-agent), and nowhere else."""
+    binding = _binding()
     assert binding["spec"]["policyName"] == _policy()["metadata"]["name"]
     assert binding["spec"]["validationActions"] == ["Deny"]
-    selector = binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"]
-    assert selector == {"kubernetes.io/metadata.name": reports_namespace("mirror-agent")}
+    assert [binds(namespace) for namespace in (REPORTS_NS, NS, "default", "other")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
     assert _policy()["spec"]["failurePolicy"] == "Fail"
     kustomization = yaml.safe_load((POLICY_DIR / "kustomization.yaml").read_text())
     assert kustomization["resources"] == ["own-report.yaml"]

@@ -413,3 +413,15 @@ def test_report_json_types_are_checked_field_by_field() -> None:
             check_report_json(bad)
     with pytest.raises(InvalidReport, match="checkedAt is missing"):
         CheckReport.from_json({"node": "n", "verdict": "pass", "schemaVersion": 1})
+
+
+def test_no_report_at_all_while_nodes_are_expected_is_a_warning() -> None:
+    """After an upgrade from a version that published in mirror-agent, the reports
+    namespace is empty: the summary says where it looked (the reader's text)."""
+    text = "no node report in namespace mirror-agent-reports: ..."
+    empty = summary([], [node("a"), node("b")], no_report_warning=text)
+    assert empty.warnings == [text] and empty.to_json()["warnings"] == [text]
+    assert [row.status for row in empty.nodes] == ["missing", "missing"]  # still listed
+    assert summary([report("a")], [node("a"), node("b")], no_report_warning=text).warnings == []
+    assert summary([], [], no_report_warning=text).warnings == []  # no node: nothing to say
+    assert summary([], [node("a")]).warnings == []  # no text given (--from-file)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -25,8 +25,14 @@ def documents() -> list[dict[str, Any]]:
     return found
 
 
-def one(kind: str, name: str) -> dict[str, Any]:
-    (doc,) = [d for d in documents() if d["kind"] == kind and d["metadata"]["name"] == name]
+def one(kind: str, name: str, namespace: Optional[str] = None) -> dict[str, Any]:
+    (doc,) = [
+        d
+        for d in documents()
+        if d["kind"] == kind
+        and d["metadata"]["name"] == name
+        and namespace in (None, d["metadata"].get("namespace"))
+    ]
     return doc
 
 
@@ -86,10 +92,10 @@ def test_checks_configmap_is_mounted_where_the_agent_reads_it() -> None:
     assert "images.txt" in one("ConfigMap", "mirror-agent-checks")["data"]
 
 
-def rules(kind: str, name: str) -> list[tuple[str, str, str]]:
+def rules(kind: str, name: str, namespace: Optional[str] = None) -> list[tuple[str, str, str]]:
     return sorted(
         (group, resource, verb)
-        for rule in one(kind, name)["rules"]
+        for rule in one(kind, name, namespace)["rules"]
         for group in rule["apiGroups"]
         for resource in rule["resources"]
         for verb in rule["verbs"]
@@ -97,11 +103,10 @@ def rules(kind: str, name: str) -> list[tuple[str, str, str]]:
 
 
 def test_rbac_is_limited_to_what_the_agent_does() -> None:
-    assert rules("Role", "mirror-agent-reports") == [
+    assert rules("Role", "mirror-agent-reports", REPORTS_NS) == [
         ("", "configmaps", verb) for verb in ("create", "patch")
     ]
     # in the reports namespace, bound there: no right on the checks ConfigMap's namespace
-    assert one("Role", "mirror-agent-reports")["metadata"]["namespace"] == REPORTS_NS
     reports_binding = one("RoleBinding", "mirror-agent-reports")
     assert reports_binding["metadata"]["namespace"] == REPORTS_NS
     assert reports_binding["roleRef"] == {
@@ -114,6 +119,9 @@ def test_rbac_is_limited_to_what_the_agent_does() -> None:
         and any({"configmaps", "*"} & set(rule["resources"]) for rule in d["rules"])
     ]
     assert on_configmaps == ["mirror-agent-reports"]
+    # the earlier release's Role of that name in mirror-agent, applied again empty so that
+    # `oc apply` takes back its create and patch there; its binding is not shipped
+    assert one("Role", "mirror-agent-reports", "mirror-agent")["rules"] == []
     assert rules("ClusterRole", "mirror-agent-node-reader") == [("", "nodes", "get")]
     # Node events: create, and patch to count a repeat; never read or delete
     assert rules("ClusterRole", "mirror-agent-node-events") == [
@@ -163,12 +171,14 @@ def test_kubectl_kustomize_renders() -> None:
         ["kubectl", "kustomize", str(DAEMONSET_DIR)], capture_output=True, text=True, check=True
     ).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if d]
-    placed = {(d["kind"], d["metadata"]["name"]): d["metadata"].get("namespace") for d in docs}
-    assert placed.pop(("RoleBinding", "mirror-agent-node-events")) == "default"
+    placed = [(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs]
+    placed.remove(("RoleBinding", "mirror-agent-node-events", "default"))
     # the reports' Role and RoleBinding stay in the reports namespace
     for kind in ("Role", "RoleBinding"):
-        assert placed.pop((kind, "mirror-agent-reports")) == REPORTS_NS
-    assert set(placed.values()) == {"mirror-agent", None}  # None: cluster-scoped kinds
+        placed.remove((kind, "mirror-agent-reports", REPORTS_NS))
+    # None: cluster-scoped kinds; the emptied Role of the earlier release stays in mirror-agent
+    assert {namespace for _, _, namespace in placed} == {"mirror-agent", None}
+    assert ("Role", "mirror-agent-reports", "mirror-agent") in placed
     namespaces = {d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"}
     assert namespaces == {"mirror-agent", REPORTS_NS}
     daemonset = next(d for d in docs if d["kind"] == "DaemonSet")

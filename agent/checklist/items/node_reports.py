@@ -11,7 +11,7 @@ from agent.checklist.items.common import grouped, outcome, unavailable, unavaila
 from agent.checklist.model import FAIL, PASS, WARN, ItemVerdict, Outcome, Unavailable
 from agent.checklist.snapshot import Snapshot
 from agent.collect import future_reason, parse_time
-from agent.kube.contract import REPORT_KEY
+from agent.kube.contract import REPORT_KEY, no_report_found
 from agent.report import worst
 
 
@@ -92,6 +92,8 @@ def node_reports_item(snapshot: Snapshot, *, now: Optional[datetime] = None) -> 
                 "problems": problems,
             }
         )
+    if expected and not reports:  # not one report: perhaps agents of an earlier version
+        evidence.append(no_report_found(snapshot.reports_namespace, ns))
     evidence += grouped(pairs)  # nodes with the same problems: one line
     good = sum(1 for r in rows if r["verdict"] == PASS)
     evidence.insert(0, f"{good} of {len(rows)} expected nodes: fresh, passing, no source contacted")

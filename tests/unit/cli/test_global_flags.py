@@ -55,3 +55,19 @@ def test_main_accepts_the_flags_before_the_command(capsys) -> None:  # type: ign
     assert "/nonexistent: no such file" in err and "No such option" not in err
     assert main(["-n", "x", "explain", "--image", "q.io/a:1"]) == 2
     assert "No such option" in capsys.readouterr().err
+
+
+def test_the_reports_namespace_before_a_command_that_reads_no_report_is_refused(
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    """docs/commands.md: --reports-namespace moves to collect, run, checklist pre-upgrade and
+    post-upgrade and plan only; before recheck or checklist cleanup it is an unknown option
+    (exit 2), while -n still reaches them."""
+    for command in (["recheck"], ["checklist", "cleanup"]):
+        assert main(["--reports-namespace", "r", *command]) == 2
+        assert "No such option: --reports-namespace" in capsys.readouterr().err
+        assert main(["-n", "r", *command, "--help"]) == 0
+        assert "--namespace" in capsys.readouterr().out
+    assert main(["--reports-namespace", "r", "collect", "--from-file", "/nonexistent"]) == 2
+    err = capsys.readouterr().err
+    assert "/nonexistent: no such file" in err and "No such option" not in err

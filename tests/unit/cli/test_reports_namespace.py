@@ -201,3 +201,40 @@ def test_agent_run_in_a_pod_derives_from_its_own_namespace(
     code, _, err = run(capsys, *argv, "--image", f"registry.example.com/team/app@{DIGEST}")
     assert code == ExitCode.OK, err
     assert seen == ["tools-reports"]
+
+
+def _unused_here(tmp_path: Path) -> dict[str, list[str]]:
+    """Commands that take --reports-namespace but, as given, read no report from the API."""
+    commands = _commands(tmp_path, tmp_path)
+    reports = tmp_path / "reports.json"
+    reports.write_text('{"apiVersion": "v1", "kind": "ConfigMapList", "items": []}')
+    registries = tmp_path / "registries.conf"
+    registries.write_text("")
+    return {
+        # no API: the current state is a registries.conf, the images given
+        "plan": [
+            "plan",
+            *commands["plan --from-reports"][3:-1],
+            "--registries-conf",
+            str(registries),
+            "--image",
+            f"a.example.com/x@{DIGEST}",
+        ],
+        "collect --from-file": ["collect", "--from-file", str(reports)],
+    }
+
+
+@pytest.mark.parametrize("command", ["plan", "collect --from-file"])
+@pytest.mark.parametrize("place", ["after", "before"])
+def test_a_bad_reports_namespace_is_refused_where_it_is_not_used_too(
+    command: str, place: str, tmp_path: Path, capsys: Any, requests_made: list[str]
+) -> None:
+    """docs/commands.md: a given --reports-namespace that is no namespace name is exit 2
+    before any request, whatever else the command line says."""
+    argv = _unused_here(tmp_path)[command]
+    assert run(capsys, *argv)[0] in (ExitCode.OK, ExitCode.VERIFICATION_FAILED)  # fine without it
+    flag = ["--reports-namespace", "Reports_NS"]
+    code, _, err = run(capsys, *(argv + flag if place == "after" else flag + argv))
+    assert code == ExitCode.BAD_INPUT, err
+    assert requests_made == []
+    assert "--reports-namespace 'Reports_NS': not a namespace name" in err

@@ -103,3 +103,18 @@ def test_a_report_from_the_future_is_flagged() -> None:
     assert rows["worker-1"]["verdict"] == FAIL
     assert "in the future" in rows["worker-1"]["problems"][0]
     assert rows["worker-0"]["verdict"] == PASS
+
+
+def test_no_report_at_all_names_the_reports_namespace_and_the_upgrade() -> None:
+    """Agents of a version before the reports namespace publish in mirror-agent: an empty
+    reports namespace is said so, where it looked and where the old agents write."""
+    outcome = node_reports_item(healthy_snapshot(reports=Reports.of([])))
+    assert outcome.verdict == FAIL
+    (line,) = [e for e in outcome.evidence if e.startswith("no node report in namespace")]
+    assert line.startswith(f"no node report in namespace {REPORTS_NS}:")
+    assert f"publish in {NS};" in line and "docs/deploying.md (Upgrade)" in line
+    one_report = Reports.of([report_configmap("worker-0")])
+    assert not any(
+        "no node report" in e
+        for e in node_reports_item(healthy_snapshot(reports=one_report)).evidence
+    )
