@@ -3,8 +3,9 @@
 
 The fake server (tests/support/fake_apiserver, real HTTPS on loopback) holds N Nodes and N
 report ConfigMaps (each a realistic ~2-3 KB report of three images); `agent collect -o
-json` runs as a whole process, listing in pages of 20 (REPORT_PAGE). Prints the median wall time and
-the peak resident memory (ru_maxrss of the child) at each size.
+json` runs as a whole process, listing in pages of about 2 MiB (REPORT_PAGE_BYTES: some
+380 of these reports). Prints the median wall time and the peak resident memory (ru_maxrss
+of the child) at each size.
 Targets: 5,000 nodes in under 3 s; peak memory at 5,000 no more than 1.3x that at 500.
 
 Usage: bench/collect_scale.py [--runs N]

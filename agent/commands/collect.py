@@ -70,10 +70,13 @@ def collect_from_cluster(
     )()  # fmt: skip
 
 
-#: Report ConfigMaps per list page. A report is up to ~1 MiB (220 KB typical with logs):
-#: pages of 20 keep the exporter's peak memory to a few pages, not the whole cluster
-#: (docs/alerts.md gives the measured figure).
+#: Report ConfigMaps per list page: the first page's size and the least, and about how
+#: many bytes a page may hold. A report is up to ~1 MiB (220 KB typical with logs, 5 KB
+#: without): pages of at least 20, about 2 MiB, keep the exporter's peak memory to a page
+#: or two, not the whole cluster (docs/alerts.md gives the measured figure), while small
+#: reports come ~380 at a time instead of 20 (5,000 nodes: 14 requests, not 250).
 REPORT_PAGE = 20
+REPORT_PAGE_BYTES = 2 * 1024**2
 
 
 def cluster_reader(
@@ -99,7 +102,10 @@ def cluster_reader(
     def read() -> Summary:
         daemonset, problem = read_daemonset(client.get, ns)
         configmaps: Iterable[dict[str, Any]] = client.list(
-            configmap_path(reports_ns), label_selector=REPORT_SELECTOR, limit=REPORT_PAGE
+            configmap_path(reports_ns),
+            label_selector=REPORT_SELECTOR,
+            limit=REPORT_PAGE,
+            page_bytes=REPORT_PAGE_BYTES,
         )
         nodes: Iterable[dict[str, Any]] = client.list(node_path())
         try:  # agent recheck's requests, to tell which nodes have checked since

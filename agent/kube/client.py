@@ -195,6 +195,10 @@ class _KubeAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
+#: The most items a list asks for in one page (kubectl's default chunk size).
+MAX_PAGE = 500
+
+
 class KubeClient:
     def __init__(
         self,
@@ -215,6 +219,7 @@ class KubeClient:
         self.max_backoff = max_backoff
         self.timeout = timeout
         self.sleep = sleep
+        self.last_body_bytes = 0  # the size of the last answer's body (list sizes its pages)
         self.session = requests.Session()
         # The proxy is kubectl's choice, not requests' reading of the environment (which
         # also proxies loopback addresses, and reads REQUESTS_CA_BUNDLE and ~/.netrc).
@@ -345,6 +350,7 @@ class KubeClient:
                 ) from None
             else:
                 if response.status_code < 400:
+                    self.last_body_bytes = len(response.content)
                     try:
                         # nesting bounded: a hostile answer cannot exhaust the stack
                         decoded = (
@@ -370,13 +376,22 @@ class KubeClient:
         return self.request("GET", path, params=params)
 
     def list(
-        self, path: str, *, label_selector: Optional[str] = None, limit: int = 500
+        self,
+        path: str,
+        *,
+        label_selector: Optional[str] = None,
+        limit: int = MAX_PAGE,
+        page_bytes: Optional[int] = None,
     ) -> Iterator[dict[str, Any]]:
         """Every item, page by page (``limit``/``continue``); restarts when a token expires.
 
-        After a restart, items already yielded are skipped (by uid), so memory stays
-        proportional to the number of items, not their size.
+        With ``page_bytes``, ``limit`` is the first page's size and the least of any
+        page's: the next pages hold as many items as about ``page_bytes`` of the sizes
+        seen so far allow, up to MAX_PAGE (the API server takes a new limit with each
+        continue token). After a restart, items already yielded are skipped (by uid), so
+        memory stays proportional to the number of items, not their size.
         """
+        least = limit
         seen: set[str] = set()
         continue_token: Optional[str] = None
         restarts = 0
@@ -402,6 +417,10 @@ class KubeClient:
                     continue
                 seen.add(uid)
                 yield item
+            items = len(page.get("items") or [])
+            if page_bytes and items and self.last_body_bytes > 0:
+                fits = page_bytes * items // self.last_body_bytes
+                limit = max(least, min(MAX_PAGE, fits))
             continue_token = (page.get("metadata") or {}).get("continue") or None
             if not continue_token:
                 return

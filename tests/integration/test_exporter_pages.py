@@ -1,9 +1,12 @@
-"""The exporter's reads list the report ConfigMaps in small pages (REPORT_PAGE), so its
-memory holds a page of reports at a time, not the cluster's (docs/alerts.md)."""
+"""The exporter's reads list the report ConfigMaps in pages of about REPORT_PAGE_BYTES (at
+least REPORT_PAGE reports), so its memory holds a page of reports at a time, not the
+cluster's (docs/alerts.md), while small reports come many at a time."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from agent.commands.collect import REPORT_PAGE, cluster_reader
 from agent.kube.publish import report_configmap
@@ -14,7 +17,19 @@ NS = "mirror-agent"
 REPORTS_NS = "mirror-agent-reports"  # what cluster_reader derives from NS
 
 
-def test_the_reports_are_read_page_by_page(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("log_bytes", "limits"),
+    [
+        # 20 reports of five images with long logs (each kept to its last ~64 KB when
+        # published) fill more than a page's 4 MiB: every page holds the least
+        (300_000, [REPORT_PAGE] * 3),
+        # 20 reports of a few KB are far below it: the next page holds up to 500
+        (1_000, [REPORT_PAGE, 500]),
+    ],
+)
+def test_the_reports_are_read_page_by_page(
+    tmp_path: Path, log_bytes: int, limits: list[int]
+) -> None:
     count = 2 * REPORT_PAGE + 5
     with FakeApiServer() as server:
         server.add_namespace(NS)
@@ -24,8 +39,11 @@ def test_the_reports_are_read_page_by_page(tmp_path: Path) -> None:
             server.add_node(node)
             report = CheckReport(
                 node=node, checked_at="2030-01-01T11:00:00Z", verdict="pass",
-                images=(ImageResult(image="q.io/a:1", verdict="pass", served_by="m.io/a",
-                                    served_by_kind="mirror", log="x" * 1000),),
+                images=tuple(
+                    ImageResult(image=f"q.io/a:{n}", verdict="pass", served_by="m.io/a",
+                                served_by_kind="mirror", log="x" * log_bytes)
+                    for n in range(5)
+                ),
             )  # fmt: skip
             server.put(report_configmap(report, namespace=REPORTS_NS, node=None))
         kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
@@ -38,5 +56,5 @@ def test_the_reports_are_read_page_by_page(tmp_path: Path) -> None:
             and request.path == f"/api/v1/namespaces/{REPORTS_NS}/configmaps"
         ]
     assert summary.counts["pass"] == count
-    assert [request.query.get("limit") for request in pages] == [str(REPORT_PAGE)] * 3
+    assert [request.query.get("limit") for request in pages] == [str(n) for n in limits]
     assert REPORT_PAGE <= 20
