@@ -403,6 +403,9 @@ class KubeClient:
                 params["continue"] = continue_token
             try:
                 page = self.get(path, params)
+                # read now: while the items are handed out, the caller may send other
+                # requests on this client
+                page_size = self.last_body_bytes
             except Gone:
                 if not continue_token or restarts >= 3:
                     raise
@@ -418,8 +421,8 @@ class KubeClient:
                 seen.add(uid)
                 yield item
             items = len(page.get("items") or [])
-            if page_bytes and items and self.last_body_bytes > 0:
-                fits = page_bytes * items // self.last_body_bytes
+            if page_bytes and items and page_size > 0:
+                fits = page_bytes * items // page_size
                 limit = max(least, min(MAX_PAGE, fits))
             continue_token = (page.get("metadata") or {}).get("continue") or None
             if not continue_token:

@@ -349,6 +349,40 @@ def test_list_pages_and_restarts_after_expired_continue(server: FakeApiServer) -
     assert gone, "the list used continue tokens"
 
 
+def test_a_sized_list_measures_its_own_pages_while_another_list_runs(
+    server: FakeApiServer,
+) -> None:
+    """Pages sized by bytes: each next page is sized from that list's own answers, even
+    when the caller, between two items, reads another list on the same client."""
+    for number in range(45):
+        server.put(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"small-{number:02d}", "namespace": NS},
+                "data": {"k": "x" * 100},
+            }
+        )
+    for number in range(6):
+        server.add_node(f"node-{number}", annotations={"big": "y" * 200_000})
+    client = client_for(server)
+    small = client.list(configmap_path(NS), limit=20, page_bytes=1024**2)
+    names = []
+    for item in small:
+        names.append(item["metadata"]["name"])
+        if len(names) == 1:
+            assert len(list(client.list("/api/v1/nodes"))) == 6  # a large answer between
+    assert len(names) == 45
+    limits = [
+        int(r.query["limit"])
+        for r in server.requests
+        if r.path == f"/api/v1/namespaces/{NS}/configmaps"
+    ]
+    # the second page is sized from the ConfigMaps' page (a few hundred bytes each),
+    # not from the nodes' answer (1.2 MB: 20 of those would not fit 1 MiB)
+    assert limits[0] == 20 and len(limits) == 2 and limits[1] >= 25, limits
+
+
 # --- publishing and agent run -------------------------------------------------------------
 
 
