@@ -28,6 +28,7 @@ from agent.kube.publish import publish, report_configmap
 from agent.report import CheckReport, timestamp
 from tests.support.data import DATA, PROJECT_ROOT
 from tests.support.fake_apiserver import FakeApiServer
+from tests.support.monitoring import build_with_monitoring
 
 NS = "mirror-agent"
 REPORTS_NS = "mirror-agent-reports"
@@ -40,29 +41,10 @@ EARLIER_RBAC = DATA / "upgrade" / "rbac-before-reports-namespace.yaml"
 RECHECK = '{"all": {"id": "abc123", "requestedAt": "2030-01-01T00:00:00Z"}}\n'
 
 
-def rendered(tmp_path: Path) -> list[dict[str, Any]]:
-    """daemonset/ with the monitoring component, as an overlay of one's own builds it."""
-    overlay = tmp_path / "overlay"
-    overlay.mkdir()
-    daemonset = PROJECT_ROOT / "daemonset"
-    (overlay / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "resources": [os.path.relpath(daemonset, overlay)],  # relative paths only
-                "components": [os.path.relpath(daemonset / "monitoring", overlay)],
-            }
-        )
-    )
-    built = subprocess.run(["kubectl", "kustomize", str(overlay)], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    return [doc for doc in yaml.safe_load_all(built.stdout) if doc]
-
-
 @pytest.fixture
 def documents(tmp_path: Path) -> list[dict[str, Any]]:
-    return rendered(tmp_path)
+    """daemonset/ with the monitoring component, as an overlay of one's own builds it."""
+    return build_with_monitoring(tmp_path)
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ has a registries.conf that differs from its pool, and a report whose node is gon
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any, Optional
 
@@ -180,3 +182,27 @@ def tool(name: str) -> str:
     found = shutil.which(name)
     assert found, f"{name} is missing: scripts/setup.sh installs the Debian package prometheus"
     return found
+
+
+def build_with_monitoring(directory: Path) -> list[dict[str, Any]]:
+    """daemonset/ with the monitoring component, built by the real ``kubectl kustomize`` as
+    an overlay of one's own (in ``directory``/overlay) builds it: its documents."""
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is missing: scripts/setup.sh installs it"
+    overlay = directory / "overlay"
+    overlay.mkdir()
+    daemonset = PROJECT_ROOT / "daemonset"
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                # kustomize takes relative paths only
+                "resources": [os.path.relpath(daemonset, overlay)],
+                "components": [os.path.relpath(daemonset / "monitoring", overlay)],
+            }
+        )
+    )
+    built = subprocess.run([kubectl, "kustomize", str(overlay)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    return [doc for doc in yaml.safe_load_all(built.stdout) if doc]

@@ -3,7 +3,6 @@ monitoring component's manifests: unprivileged, read-only, opt-in."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +15,7 @@ from tests.support.monitoring import (
     EXPORTER_POD_TESTS,
     MONITORING_DIR,
     RULE_TESTS,
+    build_with_monitoring,
     prometheus_rule,
     tool,
     write_rule_groups,
@@ -149,25 +149,7 @@ def test_the_exporter_only_reads() -> None:
 
 
 def test_the_component_builds_into_an_overlay_with_kubectl(tmp_path: Path) -> None:
-    overlay = tmp_path / "overlay"
-    overlay.mkdir()
-    daemonset = PROJECT_ROOT / "daemonset"
-    (overlay / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                # kustomize takes relative paths only
-                "resources": [os.path.relpath(daemonset, overlay)],
-                "components": [os.path.relpath(daemonset / "monitoring", overlay)],
-            }
-        )
-    )
-    built = subprocess.run(
-        [tool("kubectl"), "kustomize", str(overlay)], capture_output=True, text=True
-    )
-    assert built.returncode == 0, built.stderr
-    docs = [d for d in yaml.safe_load_all(built.stdout) if d]
+    docs = build_with_monitoring(tmp_path)
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert ("DaemonSet", "mirror-agent") in kinds
     assert ("Deployment", "mirror-agent-exporter") in kinds
